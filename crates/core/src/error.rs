@@ -1,0 +1,92 @@
+//! The core's error type. Every error carries a stable code (`DEV0001`...) that reaches the user
+//! together with an operation id; the sentence is written for a person, internals go to the log.
+
+use crate::lifecycle::TransitionRefused;
+use crate::ports::{CardError, PortError, StoreError};
+
+/// Stable error codes, grouped by area. Never renumber: support articles refer to them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorCode {
+    /// Input a person gave is not acceptable.
+    Invalid,
+    /// The thing asked for does not exist.
+    NotFound,
+    /// The operator lacks the permission.
+    Forbidden,
+    /// A lifecycle transition that is not allowed.
+    Lifecycle,
+    /// The card, reader or its connection failed.
+    Card,
+    /// The certificate authority failed.
+    Ca,
+    /// Rendering or printing failed.
+    Print,
+    /// The station is unknown or unreachable.
+    Station,
+    /// The database failed.
+    Store,
+}
+
+impl ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Invalid => "REQ0001",
+            Self::NotFound => "REQ0002",
+            Self::Forbidden => "AUTH0001",
+            Self::Lifecycle => "DEV0001",
+            Self::Card => "CARD0001",
+            Self::Ca => "CA0001",
+            Self::Print => "PRN0001",
+            Self::Station => "STN0001",
+            Self::Store => "DB0001",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CoreError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0} was not found")]
+    NotFound(String),
+    #[error("you are not allowed to {0}")]
+    Forbidden(String),
+    #[error(transparent)]
+    Lifecycle(#[from] TransitionRefused),
+    #[error(transparent)]
+    Card(#[from] CardError),
+    #[error("the certificate authority failed: {0}")]
+    Ca(PortError),
+    #[error("printing failed: {0}")]
+    Print(PortError),
+    #[error("the station failed: {0}")]
+    Station(PortError),
+    #[error("the database failed")]
+    Store(StoreError),
+}
+
+impl CoreError {
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Self::Invalid(_) => ErrorCode::Invalid,
+            Self::NotFound(_) => ErrorCode::NotFound,
+            Self::Forbidden(_) => ErrorCode::Forbidden,
+            Self::Lifecycle(_) => ErrorCode::Lifecycle,
+            Self::Card(_) => ErrorCode::Card,
+            Self::Ca(_) => ErrorCode::Ca,
+            Self::Print(_) => ErrorCode::Print,
+            Self::Station(_) => ErrorCode::Station,
+            Self::Store(StoreError::NotFound) => ErrorCode::NotFound,
+            Self::Store(_) => ErrorCode::Store,
+        }
+    }
+}
+
+impl From<StoreError> for CoreError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound => Self::NotFound("the record".into()),
+            other => Self::Store(other),
+        }
+    }
+}

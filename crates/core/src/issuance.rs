@@ -1,0 +1,1 @@
+//! The issuance use case (written next).

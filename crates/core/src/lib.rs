@@ -1,0 +1,23 @@
+//! Tessera's domain core: the model of users, cards (devices), device policies, layouts, stations
+//! and operators; the device lifecycle as one pure transition function; the issuance use case that
+//! drives a card from blank to Active; and the traits (ports) through which the core reaches
+//! everything outside it: the store, the certificate authority, the card, the card renderer, the
+//! station with its printers and readers, the clock and the random source.
+//!
+//! Nothing in this crate performs I/O. Adapters in the other crates implement the ports; the server
+//! wires them together.
+
+pub mod audit;
+pub mod error;
+pub mod ids;
+pub mod issuance;
+pub mod lifecycle;
+pub mod model;
+pub mod ports;
+pub mod secret;
+pub mod template;
+
+pub use error::{CoreError, ErrorCode};
+pub use ids::*;
+pub use lifecycle::{transition, DeviceCommand, DeviceState, Reason};
+pub use secret::{ManagementKey, Password, Pin, Puk};

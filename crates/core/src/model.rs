@@ -1,0 +1,557 @@
+//! The domain model: plain data, serialisable, with no behaviour that needs I/O.
+
+use crate::ids::*;
+use crate::lifecycle::{DeviceState, Reason};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Seconds since the Unix epoch, UTC. Time always comes from a [`crate::ports::Clock`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Timestamp(pub i64);
+
+impl Timestamp {
+    pub fn plus_days(self, days: i64) -> Self {
+        Self(self.0 + days * 86_400)
+    }
+    fn datetime(self) -> time::OffsetDateTime {
+        time::OffsetDateTime::from_unix_timestamp(self.0).unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+    }
+    /// `2026-11-24`
+    pub fn date(self) -> String {
+        let d = self.datetime().date();
+        format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
+    }
+    /// `20261124`, the form PIV uses for the CHUID expiration date.
+    pub fn compact_date(self) -> String {
+        self.date().replace('-', "")
+    }
+    /// `2026-11-24 13:05 UTC`
+    pub fn date_time(self) -> String {
+        let t = self.datetime();
+        format!("{} {:02}:{:02} UTC", self.date(), t.hour(), t.minute())
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UserSource {
+    Local,
+    Csv,
+    Ldap,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    pub uid: UserId,
+    pub given_name: String,
+    pub family_name: String,
+    pub display_name: String,
+    pub email: String,
+    pub upn: String,
+    pub employee_id: String,
+    pub department: String,
+    pub title: String,
+    pub groups: Vec<String>,
+    pub source: UserSource,
+    pub attributes: BTreeMap<String, String>,
+    /// Whether a photo is stored (the bytes travel separately: they are large).
+    pub has_photo: bool,
+}
+
+/// PIV key reference of a slot (SP 800-73-4 part 1, table 4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Slot {
+    #[serde(rename = "9a")]
+    PivAuthentication,
+    #[serde(rename = "9c")]
+    DigitalSignature,
+    #[serde(rename = "9d")]
+    KeyManagement,
+    #[serde(rename = "9e")]
+    CardAuthentication,
+}
+
+impl Slot {
+    pub const ALL: [Slot; 4] = [
+        Self::PivAuthentication,
+        Self::DigitalSignature,
+        Self::KeyManagement,
+        Self::CardAuthentication,
+    ];
+    pub fn key_reference(self) -> u8 {
+        match self {
+            Self::PivAuthentication => 0x9A,
+            Self::DigitalSignature => 0x9C,
+            Self::KeyManagement => 0x9D,
+            Self::CardAuthentication => 0x9E,
+        }
+    }
+    /// `9a`, the short name tools such as yubico-piv-tool use.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::PivAuthentication => "9a",
+            Self::DigitalSignature => "9c",
+            Self::KeyManagement => "9d",
+            Self::CardAuthentication => "9e",
+        }
+    }
+    pub fn from_code(code: &str) -> Option<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|s| s.code().eq_ignore_ascii_case(code))
+    }
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::PivAuthentication => "PIV Authentication",
+            Self::DigitalSignature => "Digital Signature",
+            Self::KeyManagement => "Key Management",
+            Self::CardAuthentication => "Card Authentication",
+        }
+    }
+}
+
+/// Asymmetric algorithms a slot key can have (SP 800-78-4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyAlgorithm {
+    EccP256,
+    EccP384,
+    Rsa2048,
+}
+
+impl KeyAlgorithm {
+    /// Algorithm identifier of GENERATE ASYMMETRIC KEY PAIR.
+    pub fn piv_id(self) -> u8 {
+        match self {
+            Self::Rsa2048 => 0x07,
+            Self::EccP256 => 0x11,
+            Self::EccP384 => 0x14,
+        }
+    }
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::EccP256 => "ECC P-256",
+            Self::EccP384 => "ECC P-384",
+            Self::Rsa2048 => "RSA 2048",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyUsage {
+    DigitalSignature,
+    NonRepudiation,
+    KeyEncipherment,
+    KeyAgreement,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExtendedKeyUsage {
+    ClientAuth,
+    SmartcardLogon,
+    EmailProtection,
+    PivCardAuth,
+}
+
+impl ExtendedKeyUsage {
+    pub fn oid(self) -> &'static str {
+        match self {
+            Self::ClientAuth => "1.3.6.1.5.5.7.3.2",
+            Self::SmartcardLogon => "1.3.6.1.4.1.311.20.2.2",
+            Self::EmailProtection => "1.3.6.1.5.5.7.3.4",
+            Self::PivCardAuth => "2.16.840.1.101.3.6.8",
+        }
+    }
+}
+
+/// What goes into the certificate of one slot.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CertificateProfile {
+    /// Subject DN template, e.g. `CN={{user.display_name}},UID={{user.uid}},O=Tessera`.
+    pub subject_template: String,
+    pub key_usage: Vec<KeyUsage>,
+    pub extended_key_usage: Vec<ExtendedKeyUsage>,
+    /// Put the user's UPN (Microsoft otherName) into the subject alternative name.
+    pub san_upn: bool,
+    pub san_email: bool,
+    /// Put `urn:uuid:<card GUID>` into the subject alternative name (FIPS 201 requires it for 9A/9E).
+    pub san_card_uuid: bool,
+    pub validity_days: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SlotPolicy {
+    pub slot: Slot,
+    pub algorithm: KeyAlgorithm,
+    pub profile: CertificateProfile,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PinPolicy {
+    pub min_length: u8,
+    pub max_length: u8,
+    pub retries: u8,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PukPolicy {
+    pub length: u8,
+    pub retries: u8,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DevicePolicy {
+    pub id: PolicyId,
+    pub name: String,
+    pub description: String,
+    pub pin: PinPolicy,
+    pub puk: PukPolicy,
+    pub slots: Vec<SlotPolicy>,
+    pub write_chuid: bool,
+    pub write_ccc: bool,
+    pub write_printed_information: bool,
+    /// Card validity (CHUID expiry, printed expiry date) in days from issuance.
+    pub card_validity_days: u32,
+    /// User groups allowed to receive this policy; empty means everyone.
+    pub allowed_groups: Vec<String>,
+    /// When false the card is activated as soon as it is printed.
+    pub activation_required: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Layout {
+    pub id: LayoutId,
+    pub name: String,
+    pub description: String,
+    pub front_svg: String,
+    pub back_svg: Option<String>,
+    pub allowed_groups: Vec<String>,
+    pub version: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum PrinterKind {
+    /// The demo's card printer: a virtual PIV card in the encoder, card faces written to files.
+    Simulated,
+    Ipp { uri: String },
+    Spool { dir: String },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PrinterConfig {
+    pub name: String,
+    pub kind: PrinterKind,
+    /// The smart-card reader built into the printer (its encoder), as PC/SC names it.
+    pub encoder_reader: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Station {
+    pub id: StationId,
+    pub name: String,
+    pub enabled: bool,
+    pub printers: Vec<PrinterConfig>,
+}
+
+/// The printer and reader an operator chose at a station, proposed again next time.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PrinterPairing {
+    pub operator: OperatorId,
+    pub station: StationId,
+    pub printer: String,
+    pub reader: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Permission {
+    ViewUsers,
+    IssueDevice,
+    ActivateDevice,
+    ManageDevices,
+    ManagePolicies,
+    ManageLayouts,
+    ManageStations,
+    ManageOperators,
+    ManageSettings,
+    ViewAudit,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Administrator,
+    SecurityOfficer,
+    Issuer,
+    Auditor,
+}
+
+impl Role {
+    pub fn permissions(self) -> &'static [Permission] {
+        use Permission::*;
+        match self {
+            Self::Administrator => &[
+                ViewUsers,
+                IssueDevice,
+                ActivateDevice,
+                ManageDevices,
+                ManagePolicies,
+                ManageLayouts,
+                ManageStations,
+                ManageOperators,
+                ManageSettings,
+                ViewAudit,
+            ],
+            Self::SecurityOfficer => &[
+                ViewUsers,
+                IssueDevice,
+                ActivateDevice,
+                ManageDevices,
+                ViewAudit,
+            ],
+            Self::Issuer => &[ViewUsers, IssueDevice, ActivateDevice],
+            Self::Auditor => &[ViewUsers, ViewAudit],
+        }
+    }
+    pub fn allows(self, permission: Permission) -> bool {
+        self.permissions().contains(&permission)
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Administrator => "administrator",
+            Self::SecurityOfficer => "security_officer",
+            Self::Issuer => "issuer",
+            Self::Auditor => "auditor",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            Self::Administrator,
+            Self::SecurityOfficer,
+            Self::Issuer,
+            Self::Auditor,
+        ]
+        .into_iter()
+        .find(|r| r.as_str() == s)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Operator {
+    pub id: OperatorId,
+    pub display_name: String,
+    /// Argon2id PHC string; never the password.
+    pub password_hash: String,
+    pub role: Role,
+    pub enabled: bool,
+}
+
+/// How the initial PIN is entered at issuance.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PinDisplayMode {
+    /// Typed in a visible field.
+    Displayed,
+    /// Typed masked, twice.
+    Disguised,
+    /// Generated by the system, escrowed sealed, retrievable later by an authorised operator.
+    NotDisplayed,
+}
+
+impl PinDisplayMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Displayed => "displayed",
+            Self::Disguised => "disguised",
+            Self::NotDisplayed => "not_displayed",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Displayed, Self::Disguised, Self::NotDisplayed]
+            .into_iter()
+            .find(|m| m.as_str() == s)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Settings {
+    pub card_printing_enabled: bool,
+    pub initial_pin_mode: PinDisplayMode,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            card_printing_enabled: true,
+            initial_pin_mode: PinDisplayMode::Disguised,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Device {
+    pub id: DeviceId,
+    /// The card's serial (YubiKey-style GET SERIAL or the card's CUID), hex or decimal as the card gives it.
+    pub serial: String,
+    pub atr: String,
+    pub device_type: String,
+    pub state: DeviceState,
+    pub reason: Reason,
+    pub user: Option<UserId>,
+    pub policy: Option<PolicyId>,
+    pub layout: Option<LayoutId>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub activated_at: Option<Timestamp>,
+    pub expires_at: Option<Timestamp>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CertificateStatus {
+    Valid,
+    /// Revoked with reason certificateHold: the card is Pending or Suspended.
+    OnHold,
+    Revoked,
+}
+
+impl CertificateStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Valid => "valid",
+            Self::OnHold => "on_hold",
+            Self::Revoked => "revoked",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Valid, Self::OnHold, Self::Revoked]
+            .into_iter()
+            .find(|m| m.as_str() == s)
+    }
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Valid => "Valid",
+            Self::OnHold => "On hold",
+            Self::Revoked => "Revoked",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CertificateRecord {
+    /// Serial number, lower-case hex without separators.
+    pub serial: String,
+    pub device: DeviceId,
+    pub user: UserId,
+    pub slot: Slot,
+    pub subject: String,
+    pub issuer: String,
+    pub not_before: Timestamp,
+    pub not_after: Timestamp,
+    pub status: CertificateStatus,
+    pub revocation_reason: Option<String>,
+    pub der: Vec<u8>,
+}
+
+/// Where an issuance job is in the wizard.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobStep {
+    /// Printer and reader chosen, blank card fed; waiting for policy and PIN.
+    Started,
+    /// Personalising the card (progress moves).
+    Issuing,
+    /// Card personalised, card face being printed.
+    Printing,
+    /// Printed; waiting for the operator's Continue or Cancel.
+    Printed,
+    /// Printing failed; the card is personalised and Pending, Retry print is possible.
+    PrintFailed,
+    /// Continued: the card is Active.
+    Completed,
+    /// Cancelled: the card stays Pending, not activated.
+    Cancelled,
+    /// Failed: the card is `Failed`, its certificates revoked.
+    Failed,
+}
+
+impl JobStep {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Started => "started",
+            Self::Issuing => "issuing",
+            Self::Printing => "printing",
+            Self::Printed => "printed",
+            Self::PrintFailed => "print_failed",
+            Self::Completed => "completed",
+            Self::Cancelled => "cancelled",
+            Self::Failed => "failed",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            Self::Started,
+            Self::Issuing,
+            Self::Printing,
+            Self::Printed,
+            Self::PrintFailed,
+            Self::Completed,
+            Self::Cancelled,
+            Self::Failed,
+        ]
+        .into_iter()
+        .find(|m| m.as_str() == s)
+    }
+    pub fn is_finished(self) -> bool {
+        matches!(self, Self::Completed | Self::Cancelled | Self::Failed)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobError {
+    pub code: String,
+    pub message: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IssuanceJob {
+    pub id: JobId,
+    pub operation: OperationId,
+    pub operator: OperatorId,
+    pub user: UserId,
+    pub station: StationId,
+    pub printer: String,
+    pub reader: String,
+    pub layout: LayoutId,
+    pub policy: Option<PolicyId>,
+    pub device: Option<DeviceId>,
+    pub step: JobStep,
+    /// 0 to 100.
+    pub progress: u8,
+    /// What is happening now, for the progress bar.
+    pub message: String,
+    pub error: Option<JobError>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// One print job sent to a printer, kept whatever its outcome.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PrintRecord {
+    pub id: String,
+    pub device: DeviceId,
+    pub job: Option<JobId>,
+    pub layout: LayoutId,
+    pub layout_version: i64,
+    pub printer: String,
+    pub printer_job: Option<String>,
+    pub state: String,
+    pub message: String,
+    pub files: Vec<String>,
+    pub created_at: Timestamp,
+}

@@ -1,0 +1,412 @@
+//! The traits through which the core reaches the world. Adapters implement them in other crates;
+//! the server wires one implementation of each into [`crate::issuance::Services`].
+
+use crate::ids::*;
+use crate::model::*;
+use crate::secret::{ManagementKey, Pin, Puk};
+use async_trait::async_trait;
+use std::sync::Arc;
+
+// ---------------------------------------------------------------------------------------------
+// Time and randomness
+// ---------------------------------------------------------------------------------------------
+
+pub trait Clock: Send + Sync {
+    fn now(&self) -> Timestamp;
+}
+
+/// A cryptographically secure random source.
+pub trait Random: Send + Sync {
+    fn fill(&self, buf: &mut [u8]);
+}
+
+impl dyn Random {
+    pub fn bytes<const N: usize>(&self) -> [u8; N] {
+        let mut b = [0u8; N];
+        self.fill(&mut b);
+        b
+    }
+    pub fn uuid(&self) -> String {
+        uuid_from_bytes(self.bytes::<16>())
+    }
+    /// A string of `len` decimal digits, uniformly distributed (rejection sampling).
+    pub fn digits(&self, len: usize) -> String {
+        let mut out = String::with_capacity(len);
+        while out.len() < len {
+            let [b] = self.bytes::<1>();
+            if b < 250 {
+                out.push(char::from(b'0' + b % 10));
+            }
+        }
+        out
+    }
+}
+
+/// Encrypts secrets (card management keys, escrowed PUKs and PINs) before they reach the store.
+pub trait Sealer: Send + Sync {
+    fn seal(&self, plaintext: &[u8]) -> Vec<u8>;
+    fn open(&self, sealed: &[u8]) -> Result<Vec<u8>, PortError>;
+}
+
+/// The error of an adapter, with the sentence a person can read. Adapters keep their own detailed
+/// error types and log the internals; this is what crosses into the core.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct PortError {
+    pub message: String,
+}
+
+impl PortError {
+    pub fn new(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cards
+// ---------------------------------------------------------------------------------------------
+
+/// Moves one command APDU to a card and brings back its response (data followed by SW1 SW2).
+/// Implementations: the in-process virtual card, PC/SC, the station relay.
+#[async_trait]
+pub trait CardTransport: Send {
+    async fn transmit(&mut self, command: &[u8]) -> Result<Vec<u8>, CardError>;
+    /// The card's answer to reset.
+    fn atr(&self) -> Vec<u8>;
+    /// Whether the card supports extended-length APDUs (fewer round trips for certificates).
+    fn extended_length(&self) -> bool {
+        false
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum CardError {
+    /// The card or reader went away (pulled card, dead reader, lost station).
+    #[error("the card is not reachable: {0}")]
+    Unreachable(String),
+    #[error("wrong PIN, {retries_left} tries left")]
+    WrongPin { retries_left: u8 },
+    #[error("the PIN is blocked")]
+    PinBlocked,
+    #[error("wrong PUK, {retries_left} tries left")]
+    WrongPuk { retries_left: u8 },
+    #[error("the card refused the management key")]
+    ManagementKeyRejected,
+    /// The card answered a command with an unexpected status word.
+    #[error("the card answered {operation} with status {sw:04X}")]
+    Status { operation: String, sw: u16 },
+    /// The card's answer could not be parsed.
+    #[error("the card gave a malformed answer to {operation}: {detail}")]
+    Malformed { operation: String, detail: String },
+    #[error("this card is not a PIV card")]
+    NotPiv,
+}
+
+/// What a card says about itself after SELECT.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CardIdentity {
+    /// Serial number, decimal if the card reports one (GET SERIAL), else hex of a stable id.
+    pub serial: String,
+    pub atr: Vec<u8>,
+    /// Firmware version if the card reports it (GET VERSION), e.g. `5.4.3`.
+    pub version: Option<String>,
+}
+
+/// The contents of the PIV printed information object (tag 5FC109).
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct PrintedInformation {
+    pub name: String,
+    pub employee_affiliation: String,
+    /// `2027NOV24` form (PIV: YYYYMMMDD).
+    pub expiration_date: String,
+    pub agency_card_serial: String,
+    pub issuer_identification: String,
+    pub organization_line_1: String,
+    pub organization_line_2: String,
+}
+
+/// High-level PIV card operations (SP 800-73-4) used by the issuance use case. `tessera-piv`
+/// implements this over any [`CardTransport`].
+#[async_trait]
+pub trait PivCard: Send {
+    /// SELECT the PIV application; read serial and version where the card offers them.
+    async fn select(&mut self) -> Result<CardIdentity, CardError>;
+    /// Mutual authentication with the card management key (GENERAL AUTHENTICATE, key 9B).
+    async fn authenticate(&mut self, key: &ManagementKey) -> Result<(), CardError>;
+    /// GENERATE ASYMMETRIC KEY PAIR on the card; returns the public key as a DER SubjectPublicKeyInfo.
+    async fn generate_key(&mut self, slot: Slot, algorithm: KeyAlgorithm)
+        -> Result<Vec<u8>, CardError>;
+    /// PUT DATA of the slot's certificate object (tags 70, 71 = 0, FE).
+    async fn write_certificate(&mut self, slot: Slot, der: &[u8]) -> Result<(), CardError>;
+    /// PUT DATA of the CHUID: FASC-N, GUID, expiration date (YYYYMMDD), empty signature.
+    async fn write_chuid(&mut self, guid: [u8; 16], expires: &str) -> Result<(), CardError>;
+    /// PUT DATA of the Card Capability Container; `card_id` is 14 bytes.
+    async fn write_ccc(&mut self, card_id: [u8; 14]) -> Result<(), CardError>;
+    async fn write_printed_information(
+        &mut self,
+        info: &PrintedInformation,
+    ) -> Result<(), CardError>;
+    /// CHANGE REFERENCE DATA of the PIN (key 80).
+    async fn change_pin(&mut self, current: &Pin, new: &Pin) -> Result<(), CardError>;
+    /// CHANGE REFERENCE DATA of the PUK (key 81).
+    async fn change_puk(&mut self, current: &Puk, new: &Puk) -> Result<(), CardError>;
+    /// Replace the management key (Yubico SET MANAGEMENT KEY, INS FF), after `authenticate`.
+    async fn set_management_key(&mut self, new: &ManagementKey) -> Result<(), CardError>;
+    /// VERIFY the PIN (key 80).
+    async fn verify_pin(&mut self, pin: &Pin) -> Result<(), CardError>;
+    /// Remaining PIN tries (VERIFY with no data).
+    async fn pin_retries(&mut self) -> Result<u8, CardError>;
+}
+
+/// Wraps a transport into a PIV card; supplied by `tessera-piv`.
+pub type PivCardFactory = Arc<dyn Fn(Box<dyn CardTransport>) -> Box<dyn PivCard> + Send + Sync>;
+
+// ---------------------------------------------------------------------------------------------
+// Certificate authority
+// ---------------------------------------------------------------------------------------------
+
+/// The user and card data a certificate is made from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CertificateSubject {
+    pub user: User,
+    /// The card's GUID as a UUID string (for the `urn:uuid:` SAN).
+    pub card_uuid: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CertificateRequest {
+    pub slot: Slot,
+    /// The card-generated public key, DER SubjectPublicKeyInfo.
+    pub public_key_der: Vec<u8>,
+    pub profile: CertificateProfile,
+    pub subject: CertificateSubject,
+    pub not_before: Timestamp,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IssuedCertificate {
+    /// Lower-case hex.
+    pub serial: String,
+    pub der: Vec<u8>,
+    /// RFC 4514 string, e.g. `CN=Jane Doe,O=Tessera`.
+    pub subject: String,
+    pub issuer: String,
+    pub not_before: Timestamp,
+    pub not_after: Timestamp,
+}
+
+#[async_trait]
+pub trait CertificateAuthority: Send + Sync {
+    async fn issue(&self, request: &CertificateRequest) -> Result<IssuedCertificate, PortError>;
+    /// Issuing CA certificate followed by the root, PEM.
+    fn chain_pem(&self) -> String;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Card faces
+// ---------------------------------------------------------------------------------------------
+
+/// The values a layout binds: `user.display_name`, `device.expires_on`, ... and the photo.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CardData {
+    pub fields: std::collections::BTreeMap<String, String>,
+    /// PNG or JPEG bytes of the holder's portrait.
+    pub photo: Option<Vec<u8>>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RenderedCard {
+    pub front_png: Vec<u8>,
+    pub back_png: Option<Vec<u8>>,
+    /// One page per side, CR80 size.
+    pub pdf: Vec<u8>,
+}
+
+pub trait CardRenderer: Send + Sync {
+    fn render(&self, layout: &Layout, data: &CardData) -> Result<RenderedCard, PortError>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Stations: printers and readers on the operator's desk
+// ---------------------------------------------------------------------------------------------
+
+/// A printer as a station reports it, with the reader embedded in it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PrinterInfo {
+    pub name: String,
+    pub kind: String,
+    pub encoder_reader: Option<String>,
+    pub state: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PrintReceipt {
+    pub printer_job: String,
+    /// `completed`, `aborted`, ...
+    pub state: String,
+    pub message: String,
+    /// Where the simulated printer wrote its output (empty for real printers).
+    pub files: Vec<String>,
+}
+
+#[async_trait]
+pub trait StationPort: Send + Sync {
+    async fn printers(&self) -> Result<Vec<PrinterInfo>, PortError>;
+    async fn readers(&self) -> Result<Vec<String>, PortError>;
+    /// Move a blank card from the hopper to the encoder of `printer` (Start).
+    async fn feed_card(&self, printer: &str) -> Result<(), PortError>;
+    /// Connect to the card in `reader`.
+    async fn connect(&self, reader: &str) -> Result<Box<dyn CardTransport>, CardError>;
+    /// Print the card faces on `printer`; returns when the printer reports the job finished.
+    async fn print(
+        &self,
+        printer: &str,
+        job_name: &str,
+        card: &RenderedCard,
+    ) -> Result<PrintReceipt, PortError>;
+}
+
+/// Finds the station hardware by station id (in-process demo station, or connected stations).
+pub trait StationDirectory: Send + Sync {
+    fn station(&self, id: &StationId) -> Option<Arc<dyn StationPort>>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Store
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    #[error("already exists")]
+    Conflict,
+    #[error("storage failure: {0}")]
+    Backend(String),
+}
+
+/// An audit event before the store numbers and chains it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewAuditEvent {
+    pub at: Timestamp,
+    pub code: u32,
+    pub name: &'static str,
+    pub operator: Option<OperatorId>,
+    pub user: Option<UserId>,
+    pub device: Option<DeviceId>,
+    pub operation: Option<OperationId>,
+    /// Never contains a secret.
+    pub details: serde_json::Value,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct AuditRecord {
+    pub seq: i64,
+    pub at: Timestamp,
+    pub code: u32,
+    pub name: String,
+    pub operator: Option<String>,
+    pub user: Option<String>,
+    pub device: Option<String>,
+    pub operation: Option<String>,
+    pub details: serde_json::Value,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+/// Persistence for the whole domain. Implemented on SQLite and PostgreSQL by `tessera-store`;
+/// one conformance suite runs against both.
+#[async_trait]
+pub trait Store: Send + Sync {
+    // users
+    async fn put_user(&self, user: &User) -> Result<(), StoreError>;
+    async fn user(&self, uid: &UserId) -> Result<User, StoreError>;
+    async fn search_users(&self, query: &str, limit: u32) -> Result<Vec<User>, StoreError>;
+    async fn count_users(&self) -> Result<u64, StoreError>;
+    async fn put_photo(&self, uid: &UserId, photo: &[u8]) -> Result<(), StoreError>;
+    async fn photo(&self, uid: &UserId) -> Result<Option<Vec<u8>>, StoreError>;
+
+    // policies, layouts, stations, settings
+    async fn put_policy(&self, policy: &DevicePolicy) -> Result<(), StoreError>;
+    async fn policies(&self) -> Result<Vec<DevicePolicy>, StoreError>;
+    async fn put_layout(&self, layout: &Layout) -> Result<(), StoreError>;
+    async fn layouts(&self) -> Result<Vec<Layout>, StoreError>;
+    async fn put_station(&self, station: &Station) -> Result<(), StoreError>;
+    async fn stations(&self) -> Result<Vec<Station>, StoreError>;
+    async fn put_pairing(&self, pairing: &PrinterPairing) -> Result<(), StoreError>;
+    async fn pairing(
+        &self,
+        operator: &OperatorId,
+        station: &StationId,
+    ) -> Result<Option<PrinterPairing>, StoreError>;
+    async fn settings(&self) -> Result<Settings, StoreError>;
+    async fn put_settings(&self, settings: &Settings) -> Result<(), StoreError>;
+
+    // operators and their sessions
+    async fn put_operator(&self, operator: &Operator) -> Result<(), StoreError>;
+    async fn operator(&self, id: &OperatorId) -> Result<Operator, StoreError>;
+    async fn count_operators(&self) -> Result<u64, StoreError>;
+    /// Stores a session by the SHA-256 of its cookie token (the token itself is never stored).
+    async fn put_session(
+        &self,
+        token_hash: &str,
+        operator: &OperatorId,
+        csrf: &str,
+        expires: Timestamp,
+    ) -> Result<(), StoreError>;
+    /// The operator and CSRF token of a live session.
+    async fn session(
+        &self,
+        token_hash: &str,
+        now: Timestamp,
+    ) -> Result<Option<(OperatorId, String)>, StoreError>;
+    async fn delete_session(&self, token_hash: &str) -> Result<(), StoreError>;
+
+    // devices and certificates
+    async fn insert_device(&self, device: &Device) -> Result<(), StoreError>;
+    async fn update_device(&self, device: &Device) -> Result<(), StoreError>;
+    async fn device(&self, id: &DeviceId) -> Result<Device, StoreError>;
+    async fn devices_of_user(&self, uid: &UserId) -> Result<Vec<Device>, StoreError>;
+    /// Stores a sealed secret of a device under `kind` (`management_key`, `puk`, `pin`).
+    async fn put_device_secret(
+        &self,
+        device: &DeviceId,
+        kind: &str,
+        sealed: &[u8],
+    ) -> Result<(), StoreError>;
+    async fn device_secret(
+        &self,
+        device: &DeviceId,
+        kind: &str,
+    ) -> Result<Option<Vec<u8>>, StoreError>;
+    async fn insert_certificate(&self, cert: &CertificateRecord) -> Result<(), StoreError>;
+    async fn set_certificate_status(
+        &self,
+        serial: &str,
+        status: CertificateStatus,
+        reason: Option<&str>,
+        at: Timestamp,
+    ) -> Result<(), StoreError>;
+    async fn certificates_of_device(
+        &self,
+        device: &DeviceId,
+    ) -> Result<Vec<CertificateRecord>, StoreError>;
+
+    // issuance jobs and print records
+    async fn insert_job(&self, job: &IssuanceJob) -> Result<(), StoreError>;
+    async fn update_job(&self, job: &IssuanceJob) -> Result<(), StoreError>;
+    async fn job(&self, id: &JobId) -> Result<IssuanceJob, StoreError>;
+    async fn insert_print(&self, record: &PrintRecord) -> Result<(), StoreError>;
+    async fn prints_of_device(&self, device: &DeviceId) -> Result<Vec<PrintRecord>, StoreError>;
+
+    // audit
+    /// Appends an event, chaining its hash to the previous one; returns the stored record.
+    async fn append_audit(&self, event: &NewAuditEvent) -> Result<AuditRecord, StoreError>;
+    async fn audit_events(
+        &self,
+        before_seq: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<AuditRecord>, StoreError>;
+}

@@ -1,0 +1,1 @@
+//! tessera-piv (placeholder until written).

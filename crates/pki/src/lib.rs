@@ -1,0 +1,1 @@
+//! tessera-pki (placeholder until written).

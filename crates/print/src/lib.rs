@@ -1,0 +1,1 @@
+//! tessera-print (placeholder until written).

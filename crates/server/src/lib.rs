@@ -1,0 +1,1 @@
+//! tessera-server (placeholder until written).

@@ -1,0 +1,1 @@
+//! tessera-station (placeholder until written).
