@@ -94,8 +94,21 @@ mod tests {
 
     #[test]
     fn chain_depends_on_previous_hash() {
-        let c = canonical(1, 5, 1001, "X", None, None, None, None, &serde_json::json!({}));
-        assert_ne!(chain_hash(GENESIS_HASH, &c), chain_hash(&"1".repeat(64), &c));
+        let c = canonical(
+            1,
+            5,
+            1001,
+            "X",
+            None,
+            None,
+            None,
+            None,
+            &serde_json::json!({}),
+        );
+        assert_ne!(
+            chain_hash(GENESIS_HASH, &c),
+            chain_hash(&"1".repeat(64), &c)
+        );
         assert_eq!(chain_hash(GENESIS_HASH, &c).len(), 64);
     }
 }

@@ -15,7 +15,8 @@ impl Timestamp {
         Self(self.0 + days * 86_400)
     }
     fn datetime(self) -> time::OffsetDateTime {
-        time::OffsetDateTime::from_unix_timestamp(self.0).unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+        time::OffsetDateTime::from_unix_timestamp(self.0)
+            .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
     }
     /// `2026-11-24`
     pub fn date(self) -> String {
@@ -238,8 +239,12 @@ pub struct Layout {
 pub enum PrinterKind {
     /// The demo's card printer: a virtual PIV card in the encoder, card faces written to files.
     Simulated,
-    Ipp { uri: String },
-    Spool { dir: String },
+    Ipp {
+        uri: String,
+    },
+    Spool {
+        dir: String,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

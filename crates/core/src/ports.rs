@@ -136,8 +136,11 @@ pub trait PivCard: Send {
     /// Mutual authentication with the card management key (GENERAL AUTHENTICATE, key 9B).
     async fn authenticate(&mut self, key: &ManagementKey) -> Result<(), CardError>;
     /// GENERATE ASYMMETRIC KEY PAIR on the card; returns the public key as a DER SubjectPublicKeyInfo.
-    async fn generate_key(&mut self, slot: Slot, algorithm: KeyAlgorithm)
-        -> Result<Vec<u8>, CardError>;
+    async fn generate_key(
+        &mut self,
+        slot: Slot,
+        algorithm: KeyAlgorithm,
+    ) -> Result<Vec<u8>, CardError>;
     /// PUT DATA of the slot's certificate object (tags 70, 71 = 0, FE).
     async fn write_certificate(&mut self, slot: Slot, der: &[u8]) -> Result<(), CardError>;
     /// PUT DATA of the CHUID: FASC-N, GUID, expiration date (YYYYMMDD), empty signature.

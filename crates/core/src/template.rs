@@ -67,7 +67,11 @@ pub fn apply(expression: &str, fields: &BTreeMap<String, String>) -> String {
         value = match fname {
             "upper" => value.to_uppercase(),
             "lower" => value.to_lowercase(),
-            "initial" => value.chars().next().map(|c| format!("{c}.")).unwrap_or_default(),
+            "initial" => value
+                .chars()
+                .next()
+                .map(|c| format!("{c}."))
+                .unwrap_or_default(),
             "date" => format_date(&value, arg.unwrap_or("%Y-%m-%d")),
             _ => value,
         };
@@ -108,10 +112,13 @@ mod tests {
     use super::*;
 
     fn f() -> BTreeMap<String, String> {
-        [("user.display_name", "Jane Doe"), ("device.expires_on", "2027-11-24")]
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
-            .collect()
+        [
+            ("user.display_name", "Jane Doe"),
+            ("device.expires_on", "2027-11-24"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
     }
 
     #[test]
