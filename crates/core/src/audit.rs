@@ -62,20 +62,10 @@ pub fn chain_hash(prev_hash: &str, canonical: &str) -> String {
 }
 
 /// The canonical text of an event that the chain hash covers.
-pub fn canonical(
-    seq: i64,
-    at: i64,
-    code: u32,
-    name: &str,
-    operator: Option<&str>,
-    user: Option<&str>,
-    device: Option<&str>,
-    operation: Option<&str>,
-    details: &serde_json::Value,
-) -> String {
+pub fn canonical(seq: i64, e: &crate::ports::NewAuditEvent) -> String {
     serde_json::json!({
-        "seq": seq, "at": at, "code": code, "name": name, "operator": operator, "user": user,
-        "device": device, "operation": operation, "details": details,
+        "seq": seq, "at": e.at.0, "code": e.code, "name": e.name, "operator": e.operator,
+        "user": e.user, "device": e.device, "operation": e.operation, "details": e.details,
     })
     .to_string()
 }
