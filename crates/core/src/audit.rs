@@ -84,17 +84,17 @@ mod tests {
 
     #[test]
     fn chain_depends_on_previous_hash() {
-        let c = canonical(
-            1,
-            5,
-            1001,
-            "X",
-            None,
-            None,
-            None,
-            None,
-            &serde_json::json!({}),
-        );
+        let e = crate::ports::NewAuditEvent {
+            at: crate::model::Timestamp(5),
+            code: 1001,
+            name: "X",
+            operator: None,
+            user: None,
+            device: None,
+            operation: None,
+            details: serde_json::json!({}),
+        };
+        let c = canonical(1, &e);
         assert_ne!(
             chain_hash(GENESIS_HASH, &c),
             chain_hash(&"1".repeat(64), &c)
