@@ -1,0 +1,113 @@
+//! Connecting and migrating: which backend a URL names, and the schema for it.
+
+use sqlx::any::AnyPoolOptions;
+use sqlx::AnyPool;
+use sqlx::Executor;
+use tessera_core::ports::StoreError;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn of_url(url: &str) -> Result<Self, StoreError> {
+        if url.starts_with("sqlite:") {
+            Ok(Self::Sqlite)
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Ok(Self::Postgres)
+        } else {
+            Err(StoreError::Backend(format!(
+                "unsupported database URL (use sqlite:// or postgres://): {}",
+                redact_url(url)
+            )))
+        }
+    }
+
+    fn schema(self) -> String {
+        let blob = match self {
+            Self::Sqlite => "BLOB",
+            Self::Postgres => "BYTEA",
+        };
+        include_str!("schema.sql").replace("{{BLOB}}", blob)
+    }
+}
+
+/// Hides a password in a database URL before it reaches a message.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => format!("{}://***{}", &url[..s], &url[at..]),
+        _ => url.to_owned(),
+    }
+}
+
+pub(crate) fn backend_error(e: sqlx::Error) -> StoreError {
+    match e {
+        sqlx::Error::RowNotFound => StoreError::NotFound,
+        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict,
+        other => StoreError::Backend(other.to_string()),
+    }
+}
+
+pub(crate) async fn connect(url: &str) -> Result<(AnyPool, Backend), StoreError> {
+    sqlx::any::install_default_drivers();
+    let backend = Backend::of_url(url)?;
+    let options = AnyPoolOptions::new().max_connections(match backend {
+        // SQLite has one writer; a small pool avoids lock contention without starving readers.
+        Backend::Sqlite => 4,
+        Backend::Postgres => 16,
+    });
+    let pool = options.connect(url).await.map_err(backend_error)?;
+    if backend == Backend::Sqlite {
+        // WAL lets readers go on while the issuance engine writes; it is a property of the file.
+        pool.execute("PRAGMA journal_mode=WAL")
+            .await
+            .map_err(backend_error)?;
+    }
+    migrate(&pool, backend).await?;
+    Ok((pool, backend))
+}
+
+async fn migrate(pool: &AnyPool, backend: Backend) -> Result<(), StoreError> {
+    let schema = strip_comments(&backend.schema());
+    let mut tx = pool.begin().await.map_err(backend_error)?;
+    for statement in schema.split(';').filter(|s| !s.trim().is_empty()) {
+        tx.execute(statement).await.map_err(backend_error)?;
+    }
+    tx.execute(
+        "INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, \
+         '0000000000000000000000000000000000000000000000000000000000000000') \
+         ON CONFLICT (id) DO NOTHING",
+    )
+    .await
+    .map_err(backend_error)?;
+    tx.commit().await.map_err(backend_error)?;
+    Ok(())
+}
+
+fn strip_comments(statement: &str) -> String {
+    statement
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("--"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_pick_the_backend_and_hide_passwords() {
+        assert_eq!(Backend::of_url("sqlite://x.db").unwrap(), Backend::Sqlite);
+        assert_eq!(
+            Backend::of_url("postgres://u:p@h/db").unwrap(),
+            Backend::Postgres
+        );
+        let err = Backend::of_url("mysql://u:secret@h/db").unwrap_err();
+        assert!(!err.to_string().contains("secret"));
+        assert!(Backend::Postgres.schema().contains("BYTEA"));
+        assert!(!Backend::Sqlite.schema().contains("{{"));
+    }
+}

@@ -1,0 +1,622 @@
+//! `SqlStore`: the core's `Store` trait in SQL.
+
+use crate::backend::{backend_error, connect, Backend};
+use async_trait::async_trait;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use sqlx::any::AnyRow;
+use sqlx::AnyPool;
+use sqlx::Row;
+use tessera_core::audit;
+use tessera_core::ids::*;
+use tessera_core::model::*;
+use tessera_core::ports::{AuditRecord, NewAuditEvent, Store, StoreError};
+
+#[derive(Clone)]
+pub struct SqlStore {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+type R<T> = Result<T, StoreError>;
+
+fn to_json<T: Serialize>(value: &T) -> R<String> {
+    serde_json::to_string(value).map_err(|e| StoreError::Backend(e.to_string()))
+}
+
+fn from_json<T: DeserializeOwned>(text: &str) -> R<T> {
+    serde_json::from_str(text).map_err(|e| StoreError::Backend(format!("corrupt record: {e}")))
+}
+
+fn doc<T: DeserializeOwned>(row: &AnyRow) -> R<T> {
+    let text: String = row.try_get("data").map_err(backend_error)?;
+    from_json(&text)
+}
+
+fn docs<T: DeserializeOwned>(rows: &[AnyRow]) -> R<Vec<T>> {
+    rows.iter().map(doc).collect()
+}
+
+impl SqlStore {
+    /// Connects to `sqlite://path?mode=rwc` or `postgres://...` and brings the schema up to date.
+    pub async fn open(url: &str) -> R<Self> {
+        let (pool, backend) = connect(url).await?;
+        Ok(Self { pool, backend })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// Upserts a JSON document keyed by `id` in one of the simple document tables.
+    async fn put_doc(&self, table: &str, id: &str, name: &str, data: String) -> R<()> {
+        let sql = format!(
+            "INSERT INTO {table} (id, name, data) VALUES ($1, $2, $3) \
+             ON CONFLICT (id) DO UPDATE SET name = excluded.name, data = excluded.data"
+        );
+        sqlx::query(&sql)
+            .bind(id)
+            .bind(name)
+            .bind(data)
+            .execute(&self.pool)
+            .await
+            .map_err(backend_error)?;
+        Ok(())
+    }
+
+    async fn all_docs<T: DeserializeOwned>(&self, table: &str) -> R<Vec<T>> {
+        let sql = format!("SELECT data FROM {table} ORDER BY name");
+        let rows = sqlx::query(&sql)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend_error)?;
+        docs(&rows)
+    }
+
+    async fn one_doc<T: DeserializeOwned>(&self, sql: &str, id: &str) -> R<T> {
+        let row = sqlx::query(sql)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend_error)?
+            .ok_or(StoreError::NotFound)?;
+        doc(&row)
+    }
+
+    async fn count(&self, table: &str) -> R<u64> {
+        let sql = format!("SELECT COUNT(*) AS n FROM {table}");
+        let row = sqlx::query(&sql)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(backend_error)?;
+        let n: i64 = row.try_get("n").map_err(backend_error)?;
+        Ok(n as u64)
+    }
+}
+
+fn certificate_of(row: &AnyRow) -> R<CertificateRecord> {
+    let mut cert: CertificateRecord = doc(row)?;
+    cert.der = row.try_get("der").map_err(backend_error)?;
+    let status: String = row.try_get("status").map_err(backend_error)?;
+    cert.status = CertificateStatus::parse(&status)
+        .ok_or_else(|| StoreError::Backend(format!("unknown certificate status {status}")))?;
+    cert.revocation_reason = row.try_get("revocation_reason").map_err(backend_error)?;
+    Ok(cert)
+}
+
+fn audit_of(row: &AnyRow) -> R<AuditRecord> {
+    let get_s = |c: &str| -> R<Option<String>> { row.try_get(c).map_err(backend_error) };
+    let details: String = row.try_get("details").map_err(backend_error)?;
+    Ok(AuditRecord {
+        seq: row.try_get("seq").map_err(backend_error)?,
+        at: Timestamp(row.try_get("at").map_err(backend_error)?),
+        code: row.try_get::<i64, _>("code").map_err(backend_error)? as u32,
+        name: row.try_get("name").map_err(backend_error)?,
+        operator: get_s("operator")?,
+        user: get_s("user_id")?,
+        device: get_s("device")?,
+        operation: get_s("operation")?,
+        details: from_json(&details)?,
+        prev_hash: row.try_get("prev_hash").map_err(backend_error)?,
+        hash: row.try_get("hash").map_err(backend_error)?,
+    })
+}
+
+#[async_trait]
+impl Store for SqlStore {
+    async fn put_user(&self, user: &User) -> R<()> {
+        let search = format!(
+            "{} {} {} {} {}",
+            user.uid, user.display_name, user.email, user.employee_id, user.department
+        )
+        .to_lowercase();
+        sqlx::query(
+            "INSERT INTO users (uid, display_name, search, data) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (uid) DO UPDATE SET display_name = excluded.display_name, \
+             search = excluded.search, data = excluded.data",
+        )
+        .bind(user.uid.as_str())
+        .bind(&user.display_name)
+        .bind(search)
+        .bind(to_json(user)?)
+        .execute(&self.pool)
+        .await
+        .map_err(backend_error)?;
+        Ok(())
+    }
+
+    async fn user(&self, uid: &UserId) -> R<User> {
+        self.one_doc("SELECT data FROM users WHERE uid = $1", uid.as_str())
+            .await
+    }
+
+    async fn search_users(&self, query: &str, limit: u32) -> R<Vec<User>> {
+        // LIKE wildcards typed by a person are matched literally.
+        let escaped = query
+            .trim()
+            .to_lowercase()
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
+        let rows = sqlx::query(
+            "SELECT data FROM users WHERE search LIKE $1 ESCAPE '\\' \
+             ORDER BY display_name, uid LIMIT $2",
+        )
+        .bind(format!("%{escaped}%"))
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend_error)?;
+        docs(&rows)
+    }
+
+    async fn count_users(&self) -> R<u64> {
+        self.count("users").await
+    }
+
+    async fn put_photo(&self, uid: &UserId, photo: &[u8]) -> R<()> {
+        sqlx::query(
+            "INSERT INTO photos (uid, photo) VALUES ($1, $2) \
+             ON CONFLICT (uid) DO UPDATE SET photo = excluded.photo",
+        )
+        .bind(uid.as_str())
+        .bind(photo.to_vec())
+        .execute(&self.pool)
+        .await
+        .map_err(backend_error)?;
+        Ok(())
+    }
+
+    async fn photo(&self, uid: &UserId) -> R<Option<Vec<u8>>> {
+        let row = sqlx::query("SELECT photo FROM photos WHERE uid = $1")
+            .bind(uid.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend_error)?;
+        row.map(|r| r.try_get("photo").map_err(backend_error))
+            .transpose()
+    }
+
+    async fn put_policy(&self, policy: &DevicePolicy) -> R<()> {
+        self.put_doc(
+            "policies",
+            policy.id.as_str(),
+            &policy.name,
+            to_json(policy)?,
+        )
+        .await
+    }
+
+    async fn policies(&self) -> R<Vec<DevicePolicy>> {
+        self.all_docs("policies").await
+    }
+
+    async fn put_layout(&self, layout: &Layout) -> R<()> {
+        self.put_doc(
+            "layouts",
+            layout.id.as_str(),
+            &layout.name,
+            to_json(layout)?,
+        )
+        .await
+    }
+
+    async fn layouts(&self) -> R<Vec<Layout>> {
+        self.all_docs("layouts").await
+    }
+
+    async fn put_station(&self, station: &Station) -> R<()> {
+        self.put_doc(
+            "stations",
+            station.id.as_str(),
+            &station.name,
+            to_json(station)?,
+        )
+        .await
+    }
+
+    async fn stations(&self) -> R<Vec<Station>> {
+        self.all_docs("stations").await
+    }
+
+    async fn put_pairing(&self, p: &PrinterPairing) -> R<()> {
+        sqlx::query(
+            "INSERT INTO pairings (operator, station, printer, reader) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (operator, station) DO UPDATE SET printer = excluded.printer, \
+             reader = excluded.reader",
+        )
+        .bind(p.operator.as_str())
+        .bind(p.station.as_str())
+        .bind(&p.printer)
+        .bind(&p.reader)
+        .execute(&self.pool)
+        .await
+        .map_err(backend_error)?;
+        Ok(())
+    }
+
+    async fn pairing(
+        &self,
+        operator: &OperatorId,
+        station: &StationId,
+    ) -> R<Option<PrinterPairing>> {
+        let row = sqlx::query(
+            "SELECT printer, reader FROM pairings WHERE operator = $1 AND station = $2",
+        )
+        .bind(operator.as_str())
+        .bind(station.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend_error)?;
+        row.map(|r| {
+            Ok(PrinterPairing {
+                operator: operator.clone(),
+                station: station.clone(),
+                printer: r.try_get("printer").map_err(backend_error)?,
+                reader: r.try_get("reader").map_err(backend_error)?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn settings(&self) -> R<Settings> {
+        let row = sqlx::query("SELECT data FROM settings WHERE id = 1")
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend_error)?;
+        match row {
+            Some(r) => doc(&r),
+            None => Ok(Settings::default()),
+        }
+    }
+
+    async fn put_settings(&self, settings: &Settings) -> R<()> {
+        sqlx::query(
+            "INSERT INTO settings (id, data) VALUES (1, $1) \
+             ON CONFLICT (id) DO UPDATE SET data = excluded.data",
+        )
+        .bind(to_json(settings)?)
+        .execute(&self.pool)
+        .await
+        .map_err(backend_error)?;
+        Ok(())
+    }
+
+    async fn put_operator(&self, operator: &Operator) -> R<()> {
+        sqlx::query(
+            "INSERT INTO operators (id, data) VALUES ($1, $2) \
+             ON CONFLICT (id) DO UPDATE SET data = excluded.data",
+        )
+        .bind(operator.id.as_str())
+        .bind(to_json(operator)?)
+        .execute(&self.pool)
+        .await
+        .map_err(backend_error)?;
+        Ok(())
+    }
+
+    async fn operator(&self, id: &OperatorId) -> R<Operator> {
+        self.one_doc("SELECT data FROM operators WHERE id = $1", id.as_str())
+            .await
+    }
+
+    async fn count_operators(&self) -> R<u64> {
+        self.count("operators").await
+    }
+
+    async fn put_session(
+        &self,
+        token_hash: &str,
+        operator: &OperatorId,
+        csrf: &str,
+        expires: Timestamp,
+    ) -> R<()> {
+        sqlx::query(
+            "INSERT INTO sessions (token_hash, operator, csrf, expires) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(token_hash)
+        .bind(operator.as_str())
+        .bind(csrf)
+        .bind(expires.0)
+        .execute(&self.pool)
+        .await
+        .map_err(backend_error)?;
+        Ok(())
+    }
+
+    async fn session(&self, token_hash: &str, now: Timestamp) -> R<Option<(OperatorId, String)>> {
+        let row = sqlx::query(
+            "SELECT operator, csrf FROM sessions WHERE token_hash = $1 AND expires > $2",
+        )
+        .bind(token_hash)
+        .bind(now.0)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend_error)?;
+        row.map(|r| {
+            let op: String = r.try_get("operator").map_err(backend_error)?;
+            let csrf: String = r.try_get("csrf").map_err(backend_error)?;
+            Ok((OperatorId(op), csrf))
+        })
+        .transpose()
+    }
+
+    async fn delete_session(&self, token_hash: &str) -> R<()> {
+        sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
+            .bind(token_hash)
+            .execute(&self.pool)
+            .await
+            .map_err(backend_error)?;
+        Ok(())
+    }
+
+    async fn insert_device(&self, d: &Device) -> R<()> {
+        sqlx::query(
+            "INSERT INTO devices (id, user_id, state, created_at, data) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(d.id.as_str())
+        .bind(d.user.as_ref().map(|u| u.0.clone()))
+        .bind(d.state.as_str())
+        .bind(d.created_at.0)
+        .bind(to_json(d)?)
+        .execute(&self.pool)
+        .await
+        .map_err(backend_error)?;
+        Ok(())
+    }
+
+    async fn update_device(&self, d: &Device) -> R<()> {
+        let done =
+            sqlx::query("UPDATE devices SET user_id = $2, state = $3, data = $4 WHERE id = $1")
+                .bind(d.id.as_str())
+                .bind(d.user.as_ref().map(|u| u.0.clone()))
+                .bind(d.state.as_str())
+                .bind(to_json(d)?)
+                .execute(&self.pool)
+                .await
+                .map_err(backend_error)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    async fn device(&self, id: &DeviceId) -> R<Device> {
+        self.one_doc("SELECT data FROM devices WHERE id = $1", id.as_str())
+            .await
+    }
+
+    async fn devices_of_user(&self, uid: &UserId) -> R<Vec<Device>> {
+        let rows =
+            sqlx::query("SELECT data FROM devices WHERE user_id = $1 ORDER BY created_at DESC, id")
+                .bind(uid.as_str())
+                .fetch_all(&self.pool)
+                .await
+                .map_err(backend_error)?;
+        docs(&rows)
+    }
+
+    async fn put_device_secret(&self, device: &DeviceId, kind: &str, sealed: &[u8]) -> R<()> {
+        sqlx::query(
+            "INSERT INTO device_secrets (device, kind, sealed) VALUES ($1, $2, $3) \
+             ON CONFLICT (device, kind) DO UPDATE SET sealed = excluded.sealed",
+        )
+        .bind(device.as_str())
+        .bind(kind)
+        .bind(sealed.to_vec())
+        .execute(&self.pool)
+        .await
+        .map_err(backend_error)?;
+        Ok(())
+    }
+
+    async fn device_secret(&self, device: &DeviceId, kind: &str) -> R<Option<Vec<u8>>> {
+        let row = sqlx::query("SELECT sealed FROM device_secrets WHERE device = $1 AND kind = $2")
+            .bind(device.as_str())
+            .bind(kind)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend_error)?;
+        row.map(|r| r.try_get("sealed").map_err(backend_error))
+            .transpose()
+    }
+
+    async fn insert_certificate(&self, c: &CertificateRecord) -> R<()> {
+        let mut meta = c.clone();
+        meta.der = Vec::new(); // the DER lives in its own column
+        sqlx::query(
+            "INSERT INTO certificates (serial, device, user_id, slot, status, revocation_reason, \
+             status_changed_at, data, der) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(&c.serial)
+        .bind(c.device.as_str())
+        .bind(c.user.as_str())
+        .bind(c.slot.code())
+        .bind(c.status.as_str())
+        .bind(c.revocation_reason.clone())
+        .bind(c.not_before.0)
+        .bind(to_json(&meta)?)
+        .bind(c.der.clone())
+        .execute(&self.pool)
+        .await
+        .map_err(backend_error)?;
+        Ok(())
+    }
+
+    async fn set_certificate_status(
+        &self,
+        serial: &str,
+        status: CertificateStatus,
+        reason: Option<&str>,
+        at: Timestamp,
+    ) -> R<()> {
+        let done = sqlx::query(
+            "UPDATE certificates SET status = $2, revocation_reason = $3, status_changed_at = $4 \
+             WHERE serial = $1",
+        )
+        .bind(serial)
+        .bind(status.as_str())
+        .bind(reason.map(str::to_owned))
+        .bind(at.0)
+        .execute(&self.pool)
+        .await
+        .map_err(backend_error)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    async fn certificates_of_device(&self, device: &DeviceId) -> R<Vec<CertificateRecord>> {
+        let rows = sqlx::query(
+            "SELECT data, der, status, revocation_reason FROM certificates WHERE device = $1 \
+             ORDER BY slot",
+        )
+        .bind(device.as_str())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend_error)?;
+        rows.iter().map(certificate_of).collect()
+    }
+
+    async fn insert_job(&self, job: &IssuanceJob) -> R<()> {
+        sqlx::query("INSERT INTO jobs (id, data) VALUES ($1, $2)")
+            .bind(job.id.as_str())
+            .bind(to_json(job)?)
+            .execute(&self.pool)
+            .await
+            .map_err(backend_error)?;
+        Ok(())
+    }
+
+    async fn update_job(&self, job: &IssuanceJob) -> R<()> {
+        let done = sqlx::query("UPDATE jobs SET data = $2 WHERE id = $1")
+            .bind(job.id.as_str())
+            .bind(to_json(job)?)
+            .execute(&self.pool)
+            .await
+            .map_err(backend_error)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    async fn job(&self, id: &JobId) -> R<IssuanceJob> {
+        self.one_doc("SELECT data FROM jobs WHERE id = $1", id.as_str())
+            .await
+    }
+
+    async fn insert_print(&self, record: &PrintRecord) -> R<()> {
+        sqlx::query("INSERT INTO prints (id, device, created_at, data) VALUES ($1, $2, $3, $4)")
+            .bind(&record.id)
+            .bind(record.device.as_str())
+            .bind(record.created_at.0)
+            .bind(to_json(record)?)
+            .execute(&self.pool)
+            .await
+            .map_err(backend_error)?;
+        Ok(())
+    }
+
+    async fn prints_of_device(&self, device: &DeviceId) -> R<Vec<PrintRecord>> {
+        let rows =
+            sqlx::query("SELECT data FROM prints WHERE device = $1 ORDER BY created_at DESC, id")
+                .bind(device.as_str())
+                .fetch_all(&self.pool)
+                .await
+                .map_err(backend_error)?;
+        docs(&rows)
+    }
+
+    async fn append_audit(&self, e: &NewAuditEvent) -> R<AuditRecord> {
+        let mut tx = self.pool.begin().await.map_err(backend_error)?;
+        // Writing the head row first takes the write lock (SQLite) or the row lock (PostgreSQL),
+        // so concurrent appends chain one after the other.
+        sqlx::query("UPDATE audit_head SET seq = seq + 1 WHERE id = 1")
+            .execute(&mut *tx)
+            .await
+            .map_err(backend_error)?;
+        let head = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1")
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(backend_error)?;
+        let seq: i64 = head.try_get("seq").map_err(backend_error)?;
+        let prev_hash: String = head.try_get("hash").map_err(backend_error)?;
+        let hash = audit::chain_hash(&prev_hash, &audit::canonical(seq, e));
+        sqlx::query(
+            "INSERT INTO audit (seq, at, code, name, operator, user_id, device, operation, \
+             details, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        )
+        .bind(seq)
+        .bind(e.at.0)
+        .bind(e.code as i64)
+        .bind(e.name)
+        .bind(e.operator.as_ref().map(|x| x.0.clone()))
+        .bind(e.user.as_ref().map(|x| x.0.clone()))
+        .bind(e.device.as_ref().map(|x| x.0.clone()))
+        .bind(e.operation.as_ref().map(|x| x.0.clone()))
+        .bind(e.details.to_string())
+        .bind(&prev_hash)
+        .bind(&hash)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend_error)?;
+        sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1")
+            .bind(&hash)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend_error)?;
+        tx.commit().await.map_err(backend_error)?;
+        Ok(AuditRecord {
+            seq,
+            at: e.at,
+            code: e.code,
+            name: e.name.to_owned(),
+            operator: e.operator.as_ref().map(|x| x.0.clone()),
+            user: e.user.as_ref().map(|x| x.0.clone()),
+            device: e.device.as_ref().map(|x| x.0.clone()),
+            operation: e.operation.as_ref().map(|x| x.0.clone()),
+            details: e.details.clone(),
+            prev_hash,
+            hash,
+        })
+    }
+
+    async fn audit_events(&self, before_seq: Option<i64>, limit: u32) -> R<Vec<AuditRecord>> {
+        let rows = sqlx::query(
+            "SELECT seq, at, code, name, operator, user_id, device, operation, details, \
+             prev_hash, hash FROM audit WHERE seq < $1 ORDER BY seq DESC LIMIT $2",
+        )
+        .bind(before_seq.unwrap_or(i64::MAX))
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend_error)?;
+        rows.iter().map(audit_of).collect()
+    }
+}

@@ -1,0 +1,298 @@
+//! One conformance suite for the `Store` trait, run against every backend: SQLite always, and
+//! PostgreSQL when `TESSERA_TEST_DATABASE_URL` names a server (each run in a database of its own).
+//! `./scripts/test.sh` sets `TESSERA_REQUIRE_POSTGRES=1`, so there a missing server is a failure.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use tessera_core::audit;
+use tessera_core::ids::*;
+use tessera_core::model::*;
+use tessera_core::ports::{NewAuditEvent, Store, StoreError};
+use tessera_core::{DeviceState, Reason};
+use tessera_store::SqlStore;
+
+fn user(uid: &str, name: &str) -> User {
+    User {
+        uid: UserId::new(uid),
+        given_name: name.split(' ').next().unwrap().into(),
+        family_name: name.split(' ').nth(1).unwrap_or("").into(),
+        display_name: name.into(),
+        email: format!("{uid}@example.org"),
+        upn: format!("{uid}@example.org"),
+        employee_id: format!("E{}", uid.len()),
+        department: "Security".into(),
+        title: "Officer".into(),
+        groups: vec!["staff".into()],
+        source: UserSource::Local,
+        attributes: BTreeMap::new(),
+        has_photo: false,
+    }
+}
+
+fn device(id: &str, uid: &str, at: i64) -> Device {
+    Device {
+        id: DeviceId::new(id),
+        serial: "1234".into(),
+        atr: "3B8080010101".into(),
+        device_type: "PIV".into(),
+        state: DeviceState::Assigned,
+        reason: Reason::None,
+        user: Some(UserId::new(uid)),
+        policy: None,
+        layout: None,
+        created_at: Timestamp(at),
+        updated_at: Timestamp(at),
+        activated_at: None,
+        expires_at: None,
+    }
+}
+
+async fn conformance(store: Arc<SqlStore>) {
+    // users and search, including LIKE wildcards typed literally
+    store.put_user(&user("jdoe", "Jane Doe")).await.unwrap();
+    store.put_user(&user("asmith", "Alan Smith")).await.unwrap();
+    store
+        .put_user(&user("under_score", "Una Score"))
+        .await
+        .unwrap();
+    assert_eq!(store.count_users().await.unwrap(), 3);
+    assert_eq!(
+        store.user(&"jdoe".into()).await.unwrap().display_name,
+        "Jane Doe"
+    );
+    assert_eq!(
+        store.user(&"nobody".into()).await,
+        Err(StoreError::NotFound)
+    );
+    let found = store.search_users("DOE", 10).await.unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(
+        store.search_users("", 10).await.unwrap()[0].uid.as_str(),
+        "asmith"
+    );
+    assert_eq!(store.search_users("_", 10).await.unwrap().len(), 1);
+    assert_eq!(store.search_users("%", 10).await.unwrap().len(), 0);
+    let mut renamed = user("jdoe", "Jane Q Doe");
+    renamed.title = "Chief".into();
+    store.put_user(&renamed).await.unwrap();
+    assert_eq!(store.user(&"jdoe".into()).await.unwrap().title, "Chief");
+
+    // photos are bytes, not text
+    let png = vec![0x89, b'P', b'N', b'G', 0, 255, 0, 1];
+    assert_eq!(store.photo(&"jdoe".into()).await.unwrap(), None);
+    store.put_photo(&"jdoe".into(), &png).await.unwrap();
+    assert_eq!(store.photo(&"jdoe".into()).await.unwrap(), Some(png));
+
+    // settings default until written
+    assert_eq!(store.settings().await.unwrap(), Settings::default());
+    let s = Settings {
+        card_printing_enabled: false,
+        initial_pin_mode: PinDisplayMode::NotDisplayed,
+    };
+    store.put_settings(&s).await.unwrap();
+    assert_eq!(store.settings().await.unwrap(), s);
+
+    // stations and pairings
+    let st = Station {
+        id: StationId::new("ws1"),
+        name: "Workstation 1".into(),
+        enabled: true,
+        printers: vec![PrinterConfig {
+            name: "P".into(),
+            kind: PrinterKind::Simulated,
+            encoder_reader: Some("R".into()),
+        }],
+    };
+    store.put_station(&st).await.unwrap();
+    assert_eq!(store.stations().await.unwrap(), vec![st]);
+    let op = OperatorId::new("admin");
+    assert_eq!(store.pairing(&op, &"ws1".into()).await.unwrap(), None);
+    let mut pairing = PrinterPairing {
+        operator: op.clone(),
+        station: "ws1".into(),
+        printer: "P".into(),
+        reader: "R".into(),
+    };
+    store.put_pairing(&pairing).await.unwrap();
+    pairing.reader = "R2".into();
+    store.put_pairing(&pairing).await.unwrap();
+    assert_eq!(
+        store.pairing(&op, &"ws1".into()).await.unwrap(),
+        Some(pairing)
+    );
+
+    // operators and sessions (expired sessions are not returned)
+    let operator = Operator {
+        id: op.clone(),
+        display_name: "Admin".into(),
+        password_hash: "$argon2id$v=19$...".into(),
+        role: Role::Administrator,
+        enabled: true,
+    };
+    store.put_operator(&operator).await.unwrap();
+    assert_eq!(store.operator(&op).await.unwrap(), operator);
+    assert_eq!(store.count_operators().await.unwrap(), 1);
+    store
+        .put_session("h1", &op, "csrf1", Timestamp(100))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.session("h1", Timestamp(50)).await.unwrap(),
+        Some((op.clone(), "csrf1".into()))
+    );
+    assert_eq!(store.session("h1", Timestamp(100)).await.unwrap(), None);
+    store.delete_session("h1").await.unwrap();
+    assert_eq!(store.session("h1", Timestamp(50)).await.unwrap(), None);
+
+    // devices, secrets, certificates, prints
+    let mut d = device("d1", "jdoe", 10);
+    store.insert_device(&d).await.unwrap();
+    assert_eq!(store.insert_device(&d).await, Err(StoreError::Conflict));
+    d.state = DeviceState::Pending;
+    store.update_device(&d).await.unwrap();
+    store
+        .insert_device(&device("d2", "jdoe", 20))
+        .await
+        .unwrap();
+    let mine = store.devices_of_user(&"jdoe".into()).await.unwrap();
+    assert_eq!(mine.len(), 2);
+    assert_eq!(mine[0].id.as_str(), "d2", "newest first");
+    assert_eq!(
+        store.device(&"d1".into()).await.unwrap().state,
+        DeviceState::Pending
+    );
+    assert_eq!(
+        store.update_device(&device("zz", "x", 0)).await,
+        Err(StoreError::NotFound)
+    );
+    store
+        .put_device_secret(&d.id, "puk", &[1, 2, 3])
+        .await
+        .unwrap();
+    store
+        .put_device_secret(&d.id, "puk", &[4, 5])
+        .await
+        .unwrap();
+    assert_eq!(
+        store.device_secret(&d.id, "puk").await.unwrap(),
+        Some(vec![4, 5])
+    );
+    assert_eq!(store.device_secret(&d.id, "pin").await.unwrap(), None);
+    let cert = CertificateRecord {
+        serial: "0a0b".into(),
+        device: d.id.clone(),
+        user: "jdoe".into(),
+        slot: Slot::PivAuthentication,
+        subject: "CN=Jane Doe".into(),
+        issuer: "CN=CA".into(),
+        not_before: Timestamp(1),
+        not_after: Timestamp(2),
+        status: CertificateStatus::OnHold,
+        revocation_reason: Some("certificateHold".into()),
+        der: vec![0x30, 0x82, 0, 0],
+    };
+    store.insert_certificate(&cert).await.unwrap();
+    store
+        .set_certificate_status("0a0b", CertificateStatus::Valid, None, Timestamp(3))
+        .await
+        .unwrap();
+    let certs = store.certificates_of_device(&d.id).await.unwrap();
+    assert_eq!(certs.len(), 1);
+    assert_eq!(certs[0].status, CertificateStatus::Valid);
+    assert_eq!(certs[0].revocation_reason, None);
+    assert_eq!(certs[0].der, cert.der);
+    let print = PrintRecord {
+        id: "p1".into(),
+        device: d.id.clone(),
+        job: None,
+        layout: "badge".into(),
+        layout_version: 1,
+        printer: "P".into(),
+        printer_job: Some("7".into()),
+        state: "completed".into(),
+        message: String::new(),
+        files: vec!["a.png".into()],
+        created_at: Timestamp(5),
+    };
+    store.insert_print(&print).await.unwrap();
+    assert_eq!(store.prints_of_device(&d.id).await.unwrap(), vec![print]);
+
+    // audit: numbered, chained, concurrent appends stay a chain
+    let mut tasks = Vec::new();
+    for i in 0..12 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            store
+                .append_audit(&NewAuditEvent {
+                    at: Timestamp(i),
+                    code: audit::DEVICE_STATE_CHANGED.code,
+                    name: audit::DEVICE_STATE_CHANGED.name,
+                    operator: Some("admin".into()),
+                    user: None,
+                    device: Some("d1".into()),
+                    operation: None,
+                    details: serde_json::json!({"i": i}),
+                })
+                .await
+                .unwrap()
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let mut events = store.audit_events(None, 100).await.unwrap();
+    assert_eq!(events.len(), 12);
+    events.reverse();
+    let mut prev = audit::GENESIS_HASH.to_owned();
+    for (i, e) in events.iter().enumerate() {
+        assert_eq!(e.seq, i as i64 + 1);
+        assert_eq!(e.prev_hash, prev);
+        let recomputed = audit::chain_hash(
+            &prev,
+            &audit::canonical(
+                e.seq,
+                &NewAuditEvent {
+                    at: e.at,
+                    code: e.code,
+                    name: audit::DEVICE_STATE_CHANGED.name,
+                    operator: e.operator.clone().map(OperatorId),
+                    user: None,
+                    device: e.device.clone().map(DeviceId),
+                    operation: None,
+                    details: e.details.clone(),
+                },
+            ),
+        );
+        assert_eq!(e.hash, recomputed, "event {} is chained", e.seq);
+        prev = e.hash.clone();
+    }
+    assert_eq!(store.audit_events(Some(3), 10).await.unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn sqlite_conforms() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+    let store = Arc::new(SqlStore::open(&url).await.unwrap());
+    conformance(store.clone()).await;
+    // a second open of the same file migrates nothing and keeps the data
+    let again = SqlStore::open(&url).await.unwrap();
+    assert_eq!(again.count_users().await.unwrap(), 3);
+}
+
+#[tokio::test]
+async fn postgres_conforms() {
+    let Ok(base) = std::env::var("TESSERA_TEST_DATABASE_URL") else {
+        assert!(
+            std::env::var("TESSERA_REQUIRE_POSTGRES").is_err(),
+            "TESSERA_REQUIRE_POSTGRES is set but TESSERA_TEST_DATABASE_URL is not"
+        );
+        eprintln!("postgres_conforms: TESSERA_TEST_DATABASE_URL not set, PostgreSQL not tested");
+        return;
+    };
+    let url = tessera_store::testing::fresh_postgres_database(&base).await;
+    let store = Arc::new(SqlStore::open(&url).await.unwrap());
+    conformance(store.clone()).await;
+    store.close().await;
+    tessera_store::testing::drop_postgres_database(&base, &url).await;
+}
