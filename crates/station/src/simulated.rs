@@ -1,0 +1,133 @@
+//! The simulated card printer: Start feeds a fresh blank virtual PIV card into its encoder, and
+//! printing writes both card faces as PNG and one PDF into the output folder.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use tessera_core::ports::{CardError, CardTransport, PortError, PrintReceipt, RenderedCard};
+
+/// Makes and opens virtual cards; implemented with `tessera-piv` by the server.
+pub trait VirtualCards: Send + Sync {
+    /// Creates a blank card and returns the path of its state file inside `dir`.
+    fn insert_blank(&self, dir: &Path) -> Result<PathBuf, PortError>;
+    /// Connects to the card whose state is in `state_file`.
+    fn connect(&self, state_file: &Path) -> Result<Box<dyn CardTransport>, CardError>;
+}
+
+pub struct SimulatedCardPrinter {
+    pub name: String,
+    pub encoder_reader: String,
+    cards_dir: PathBuf,
+    output_dir: PathBuf,
+    cards: Arc<dyn VirtualCards>,
+    /// The state file of the card now in the encoder.
+    in_encoder: Mutex<Option<PathBuf>>,
+    jobs: AtomicU64,
+}
+
+impl SimulatedCardPrinter {
+    pub fn new(
+        name: impl Into<String>,
+        encoder_reader: impl Into<String>,
+        cards_dir: PathBuf,
+        output_dir: PathBuf,
+        cards: Arc<dyn VirtualCards>,
+    ) -> Self {
+        Self {
+            name: name.into(),
+            encoder_reader: encoder_reader.into(),
+            cards_dir,
+            output_dir,
+            cards,
+            in_encoder: Mutex::new(None),
+            jobs: AtomicU64::new(0),
+        }
+    }
+
+    /// The state file of the card in the encoder, if one was fed.
+    pub fn card_in_encoder(&self) -> Option<PathBuf> {
+        self.in_encoder.lock().expect("encoder lock").clone()
+    }
+
+    pub fn feed(&self) -> Result<PathBuf, PortError> {
+        std::fs::create_dir_all(&self.cards_dir)
+            .map_err(|e| PortError::new(format!("cannot create the card folder: {e}")))?;
+        let path = self.cards.insert_blank(&self.cards_dir)?;
+        *self.in_encoder.lock().expect("encoder lock") = Some(path.clone());
+        Ok(path)
+    }
+
+    pub fn connect(&self) -> Result<Box<dyn CardTransport>, CardError> {
+        let path = self
+            .card_in_encoder()
+            .ok_or_else(|| CardError::Unreachable("no card in the encoder: press Start".into()))?;
+        self.cards.connect(&path)
+    }
+
+    pub fn print(&self, job_name: &str, card: &RenderedCard) -> Result<PrintReceipt, PortError> {
+        std::fs::create_dir_all(&self.output_dir)
+            .map_err(|e| PortError::new(format!("cannot create the output folder: {e}")))?;
+        let n = self.jobs.fetch_add(1, Ordering::Relaxed) + 1;
+        let stem = format!("{}-{}", slug(job_name), unique_suffix(n));
+        let mut files = Vec::new();
+        let mut write = |suffix: &str, bytes: &[u8]| -> Result<(), PortError> {
+            let path = self.output_dir.join(format!("{stem}-{suffix}"));
+            std::fs::write(&path, bytes)
+                .map_err(|e| PortError::new(format!("cannot write {}: {e}", path.display())))?;
+            files.push(path.display().to_string());
+            Ok(())
+        };
+        write("front.png", &card.front_png)?;
+        if let Some(back) = &card.back_png {
+            write("back.png", back)?;
+        }
+        write("card.pdf", &card.pdf)?;
+        Ok(PrintReceipt {
+            printer_job: n.to_string(),
+            state: "completed".into(),
+            message: format!("Printed on {}", self.name),
+            files,
+        })
+    }
+}
+
+/// A file-name-safe form of a job name.
+fn slug(name: &str) -> String {
+    let s: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    let s = s
+        .split('-')
+        .filter(|p| !p.is_empty())
+        .collect::<Vec<_>>()
+        .join("-");
+    if s.is_empty() {
+        "card".into()
+    } else {
+        s
+    }
+}
+
+/// Job numbers restart with the process; the process id keeps files of two runs apart.
+fn unique_suffix(n: u64) -> String {
+    format!("{}-{n}", std::process::id())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slugs_are_safe_file_names() {
+        assert_eq!(slug("Jane Doe 12345"), "jane-doe-12345");
+        assert_eq!(slug("../../etc/passwd"), "etc-passwd");
+        assert_eq!(slug("<>"), "card");
+    }
+}
