@@ -1,1 +1,24 @@
-//! tessera-pki (placeholder until written).
+//! tessera-pki owns Tessera's certificate authority: the CA signing keys behind a key-provider
+//! abstraction (software keys sealed at rest today, PKCS#11 later), the two-level CA hierarchy
+//! (root and issuing CA) kept on disk, the PIV certificate profiles per slot, and the issuance of
+//! X.509 certificates for the public keys that cards generate. It also provides the AES-256-GCM
+//! [`AesGcmSealer`] that seals every secret the server stores. The core reaches it only through
+//! `tessera_core::ports::{CertificateAuthority, Sealer}`.
+
+mod ca;
+mod error;
+mod extensions;
+mod fsutil;
+mod keys;
+mod name;
+mod profile;
+mod public_key;
+mod sealer;
+mod time;
+
+pub use ca::SoftwareCa;
+pub use error::PkiError;
+pub use keys::{verify_signature, CaKey, CaKeyAlgorithm, KeyProvider, SoftwareKeyProvider};
+pub use name::{escape_dn_value, format_name, parse_dn};
+pub use profile::piv_profile;
+pub use sealer::AesGcmSealer;

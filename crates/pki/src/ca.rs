@@ -1,0 +1,432 @@
+//! The CA: a self-signed root and one issuing CA kept in a directory, and the issuance of leaf
+//! certificates for card-generated keys.
+
+use crate::error::PkiError;
+use crate::extensions as ext;
+use crate::fsutil;
+use crate::keys::{verify_signature, CaKey, CaKeyAlgorithm, KeyProvider, SoftwareKeyProvider};
+use crate::name::{escape_dn_value, format_name, parse_dn};
+use crate::public_key::{key_identifier, parse_card_key};
+use crate::time;
+use async_trait::async_trait;
+use der::asn1::BitString;
+use der::{Decode, DecodePem, Encode, EncodePem};
+use spki::{AlgorithmIdentifierOwned, SubjectPublicKeyInfoOwned};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use tessera_core::model::Timestamp;
+use tessera_core::ports::{
+    CertificateAuthority, CertificateRequest, IssuedCertificate, PortError, Random, Sealer,
+};
+use tessera_core::template;
+use x509_cert::certificate::{Certificate, TbsCertificate, Version};
+use x509_cert::ext::pkix::SubjectKeyIdentifier;
+use x509_cert::ext::Extension;
+use x509_cert::name::Name;
+use x509_cert::serial_number::SerialNumber;
+use x509_cert::time::Validity;
+
+const ROOT_LABEL: &str = "root";
+const ISSUING_LABEL: &str = "issuing";
+const ROOT_PEM: &str = "root.pem";
+const ISSUING_PEM: &str = "issuing.pem";
+const ROOT_VALIDITY_DAYS: i64 = 20 * 365;
+const ISSUING_VALIDITY_DAYS: i64 = 10 * 365;
+
+/// A two-level CA whose state lives in one directory: `root.pem`, `issuing.pem` and the CA keys
+/// (`root.key.sealed`, `issuing.key.sealed` with the software key provider).
+///
+/// Only the issuing key is loaded; the root key stays sealed on disk after creation. Everything
+/// `issue` needs from the issuing certificate is computed once, at load.
+pub struct SoftwareCa {
+    dir: PathBuf,
+    issuing_key: Arc<dyn CaKey>,
+    signature_algorithm: AlgorithmIdentifierOwned,
+    issuer: Name,
+    issuer_text: String,
+    authority_key_identifier: Extension,
+    issuing_not_after: Timestamp,
+    root_der: Vec<u8>,
+    issuing_der: Vec<u8>,
+    root_pem: String,
+    issuing_pem: String,
+    random: Arc<dyn Random>,
+}
+
+impl SoftwareCa {
+    /// Opens the CA in `dir` or, when `dir` holds none, creates it with software keys sealed by
+    /// `sealer`. `organisation` names a new CA and is ignored when loading.
+    pub fn load_or_create(
+        dir: &Path,
+        sealer: Arc<dyn Sealer>,
+        organisation: &str,
+        now: Timestamp,
+        random: Arc<dyn Random>,
+    ) -> Result<Self, PkiError> {
+        let keys = SoftwareKeyProvider::new(dir, sealer, random.clone());
+        Self::load_or_create_with(dir, &keys, organisation, now, random)
+    }
+
+    /// As [`Self::load_or_create`], with the CA keys from any [`KeyProvider`].
+    pub fn load_or_create_with(
+        dir: &Path,
+        keys: &dyn KeyProvider,
+        organisation: &str,
+        now: Timestamp,
+        random: Arc<dyn Random>,
+    ) -> Result<Self, PkiError> {
+        let parts = [
+            (ROOT_PEM, dir.join(ROOT_PEM).exists()),
+            (ISSUING_PEM, dir.join(ISSUING_PEM).exists()),
+            ("root key", keys.exists(ROOT_LABEL)),
+            ("issuing key", keys.exists(ISSUING_LABEL)),
+        ];
+        if parts.iter().all(|(_, present)| *present) {
+            Self::load(dir, keys, random)
+        } else if parts.iter().all(|(_, present)| !*present) {
+            Self::create(dir, keys, organisation, now, random)
+        } else {
+            let missing: Vec<&str> = parts
+                .iter()
+                .filter(|(_, present)| !*present)
+                .map(|(name, _)| *name)
+                .collect();
+            Err(PkiError::IncompleteCa {
+                dir: dir.to_owned(),
+                detail: format!("missing {}", missing.join(", ")),
+            })
+        }
+    }
+
+    fn load(dir: &Path, keys: &dyn KeyProvider, random: Arc<dyn Random>) -> Result<Self, PkiError> {
+        let root = read_certificate(&dir.join(ROOT_PEM))?;
+        let issuing = read_certificate(&dir.join(ISSUING_PEM))?;
+        let issuing_key = keys.load(ISSUING_LABEL)?;
+        Self::from_parts(dir, &root, &issuing, issuing_key, random)
+    }
+
+    fn create(
+        dir: &Path,
+        keys: &dyn KeyProvider,
+        organisation: &str,
+        now: Timestamp,
+        random: Arc<dyn Random>,
+    ) -> Result<Self, PkiError> {
+        let organisation = organisation.trim();
+        if organisation.is_empty() {
+            return Err(PkiError::EmptyOrganisation);
+        }
+        let dn = |cn: String| {
+            parse_dn(&format!(
+                "CN={},O={}",
+                escape_dn_value(&cn),
+                escape_dn_value(organisation)
+            ))
+        };
+        let root_name = dn(format!("{organisation} Root CA"))?;
+        let issuing_name = dn(format!("{organisation} Issuing CA 1"))?;
+
+        let root_key = keys.generate(ROOT_LABEL, CaKeyAlgorithm::EcdsaP256Sha256)?;
+        let issuing_key = keys.generate(ISSUING_LABEL, CaKeyAlgorithm::EcdsaP256Sha256)?;
+        let root_spki = SubjectPublicKeyInfoOwned::from_der(root_key.public_key_der())?;
+        let issuing_spki = SubjectPublicKeyInfoOwned::from_der(issuing_key.public_key_der())?;
+        let root_id = key_identifier(&root_spki);
+
+        let root_not_after = now.plus_days(ROOT_VALIDITY_DAYS);
+        let root = sign(
+            TbsCertificate {
+                version: Version::V3,
+                serial_number: random_serial(&*random)?,
+                signature: root_key.algorithm().signature_algorithm(),
+                issuer: root_name.clone(),
+                validity: validity(now, root_not_after)?,
+                subject: root_name,
+                subject_public_key_info: root_spki,
+                issuer_unique_id: None,
+                subject_unique_id: None,
+                extensions: Some(vec![
+                    ext::basic_constraints(true, None)?,
+                    ext::key_usage(ext::ca_key_usage())?,
+                    ext::subject_key_identifier(&root_id)?,
+                ]),
+            },
+            &*root_key,
+        )?;
+        drop(root_key);
+
+        let issuing_not_after = now.plus_days(ISSUING_VALIDITY_DAYS).min(root_not_after);
+        let issuing = sign(
+            TbsCertificate {
+                version: Version::V3,
+                serial_number: random_serial(&*random)?,
+                signature: CaKeyAlgorithm::EcdsaP256Sha256.signature_algorithm(),
+                issuer: root.tbs_certificate.subject.clone(),
+                validity: validity(now, issuing_not_after)?,
+                subject: issuing_name,
+                subject_public_key_info: issuing_spki.clone(),
+                issuer_unique_id: None,
+                subject_unique_id: None,
+                extensions: Some(vec![
+                    ext::basic_constraints(true, Some(0))?,
+                    ext::key_usage(ext::ca_key_usage())?,
+                    ext::subject_key_identifier(&key_identifier(&issuing_spki))?,
+                    ext::authority_key_identifier(&root_id)?,
+                ]),
+            },
+            &*keys.load(ROOT_LABEL)?,
+        )?;
+
+        write_certificate(&dir.join(ROOT_PEM), &root)?;
+        write_certificate(&dir.join(ISSUING_PEM), &issuing)?;
+        Self::from_parts(dir, &root, &issuing, issuing_key, random)
+    }
+
+    /// Checks that the pieces belong together and precomputes what every issuance needs.
+    fn from_parts(
+        dir: &Path,
+        root: &Certificate,
+        issuing: &Certificate,
+        issuing_key: Arc<dyn CaKey>,
+        random: Arc<dyn Random>,
+    ) -> Result<Self, PkiError> {
+        let bad = |detail: &str| PkiError::BadCaCertificate {
+            name: ISSUING_PEM.to_owned(),
+            detail: detail.to_owned(),
+        };
+        let tbs = &issuing.tbs_certificate;
+        if tbs.subject_public_key_info.to_der()? != issuing_key.public_key_der() {
+            return Err(bad("it does not match the issuing CA key"));
+        }
+        if tbs.issuer != root.tbs_certificate.subject {
+            return Err(bad("it was not issued by the root CA"));
+        }
+        verify_signature(
+            &root.tbs_certificate.subject_public_key_info.to_der()?,
+            &issuing.signature_algorithm,
+            &tbs.to_der()?,
+            issuing.signature.raw_bytes(),
+        )
+        .map_err(|_| bad("its signature does not verify with the root CA key"))?;
+
+        // Prefer the identifier the certificate states, so AKIs match whatever method made it.
+        let key_id = match tbs.get::<SubjectKeyIdentifier>() {
+            Ok(Some((_, ski))) => ski.0.as_bytes().to_vec(),
+            _ => key_identifier(&tbs.subject_public_key_info),
+        };
+        let root_der = root.to_der()?;
+        let issuing_der = issuing.to_der()?;
+        Ok(Self {
+            dir: dir.to_owned(),
+            signature_algorithm: issuing_key.algorithm().signature_algorithm(),
+            issuing_key,
+            issuer: tbs.subject.clone(),
+            issuer_text: format_name(&tbs.subject),
+            authority_key_identifier: ext::authority_key_identifier(&key_id)?,
+            issuing_not_after: time::from_x509(&tbs.validity.not_after),
+            root_pem: root.to_pem(der::pem::LineEnding::LF)?,
+            issuing_pem: issuing.to_pem(der::pem::LineEnding::LF)?,
+            root_der,
+            issuing_der,
+            random,
+        })
+    }
+
+    /// Issues the certificate of `request`; the synchronous body of
+    /// [`CertificateAuthority::issue`].
+    pub fn issue_certificate(
+        &self,
+        request: &CertificateRequest,
+    ) -> Result<IssuedCertificate, PkiError> {
+        let profile = &request.profile;
+        let user = &request.subject.user;
+        if profile.validity_days == 0 {
+            return Err(PkiError::InvalidValidity(
+                "the profile's validity is 0 days".into(),
+            ));
+        }
+        let spki = parse_card_key(&request.public_key_der)?;
+        let subject = self.subject(request)?;
+
+        let mut names = Vec::new();
+        if profile.san_upn && !user.upn.trim().is_empty() {
+            names.push(ext::upn(user.upn.trim())?);
+        }
+        if profile.san_email && !user.email.trim().is_empty() {
+            names.push(ext::email(user.email.trim())?);
+        }
+        if profile.san_card_uuid {
+            names.push(ext::card_uuid(&request.subject.card_uuid)?);
+        }
+        if subject.is_empty() && names.is_empty() {
+            return Err(PkiError::InvalidSubject(
+                "the certificate would have neither a subject nor an alternative name".into(),
+            ));
+        }
+
+        let not_before = request.not_before;
+        if not_before >= self.issuing_not_after {
+            return Err(PkiError::InvalidValidity(format!(
+                "the issuing CA expires on {}",
+                self.issuing_not_after.date()
+            )));
+        }
+        let not_after = not_before
+            .plus_days(i64::from(profile.validity_days))
+            .min(self.issuing_not_after);
+
+        let mut extensions = vec![ext::basic_constraints(false, None)?];
+        let usage = ext::profile_key_usage(&profile.key_usage);
+        if !usage.is_empty() {
+            extensions.push(ext::key_usage(usage)?);
+        }
+        if !profile.extended_key_usage.is_empty() {
+            extensions.push(ext::extended_key_usage(&profile.extended_key_usage)?);
+        }
+        if !names.is_empty() {
+            extensions.push(ext::subject_alt_name(names, subject.is_empty())?);
+        }
+        extensions.push(ext::subject_key_identifier(&key_identifier(&spki))?);
+        extensions.push(self.authority_key_identifier.clone());
+
+        let serial_number = random_serial(&*self.random)?;
+        let serial = hex::encode(serial_number.as_bytes());
+        let subject_text = format_name(&subject);
+        let certificate = sign(
+            TbsCertificate {
+                version: Version::V3,
+                serial_number,
+                signature: self.signature_algorithm.clone(),
+                issuer: self.issuer.clone(),
+                validity: validity(not_before, not_after)?,
+                subject,
+                subject_public_key_info: spki,
+                issuer_unique_id: None,
+                subject_unique_id: None,
+                extensions: Some(extensions),
+            },
+            &*self.issuing_key,
+        )?;
+        Ok(IssuedCertificate {
+            serial,
+            der: certificate.to_der()?,
+            subject: subject_text,
+            issuer: self.issuer_text.clone(),
+            not_before,
+            not_after,
+        })
+    }
+
+    /// Expands the profile's subject template. User values are escaped before expansion, so a
+    /// comma in a name stays part of the name instead of starting a new attribute.
+    fn subject(&self, request: &CertificateRequest) -> Result<Name, PkiError> {
+        let mut fields = template::fields(&request.subject.user, None);
+        let uuid = request.subject.card_uuid.trim().to_ascii_lowercase();
+        fields
+            .entry("device.id".to_owned())
+            .or_insert_with(|| uuid.clone());
+        fields.insert("card.uuid".to_owned(), uuid);
+        for value in fields.values_mut() {
+            *value = escape_dn_value(value.trim());
+        }
+        parse_dn(&template::expand(
+            &request.profile.subject_template,
+            &fields,
+        ))
+    }
+
+    /// The root CA certificate, PEM.
+    pub fn root_pem(&self) -> &str {
+        &self.root_pem
+    }
+
+    /// The issuing CA certificate, PEM.
+    pub fn issuing_pem(&self) -> &str {
+        &self.issuing_pem
+    }
+
+    /// Issuing CA certificate followed by the root, PEM.
+    pub fn chain_pem(&self) -> String {
+        format!("{}{}", self.issuing_pem, self.root_pem)
+    }
+
+    pub fn root_der(&self) -> &[u8] {
+        &self.root_der
+    }
+
+    pub fn issuing_der(&self) -> &[u8] {
+        &self.issuing_der
+    }
+
+    /// The issuing CA's subject, as leaf certificates name their issuer.
+    pub fn issuer(&self) -> &str {
+        &self.issuer_text
+    }
+
+    /// When the issuing CA expires; no leaf outlives it.
+    pub fn issuing_not_after(&self) -> Timestamp {
+        self.issuing_not_after
+    }
+
+    pub fn directory(&self) -> &Path {
+        &self.dir
+    }
+}
+
+#[async_trait]
+impl CertificateAuthority for SoftwareCa {
+    async fn issue(&self, request: &CertificateRequest) -> Result<IssuedCertificate, PortError> {
+        self.issue_certificate(request).map_err(PortError::from)
+    }
+
+    fn chain_pem(&self) -> String {
+        SoftwareCa::chain_pem(self)
+    }
+}
+
+impl fmt::Debug for SoftwareCa {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SoftwareCa")
+            .field("dir", &self.dir)
+            .field("issuer", &self.issuer_text)
+            .finish_non_exhaustive()
+    }
+}
+
+fn sign(tbs: TbsCertificate, key: &dyn CaKey) -> Result<Certificate, PkiError> {
+    let signature = key.sign(&tbs.to_der()?)?;
+    Ok(Certificate {
+        signature_algorithm: tbs.signature.clone(),
+        tbs_certificate: tbs,
+        signature: BitString::from_bytes(&signature)?,
+    })
+}
+
+/// 20 random bytes, positive (top bit clear) and with a non-zero first byte so that every serial
+/// has the full 159 bits of entropy-bearing length that CA/B-style checks expect.
+fn random_serial(random: &dyn Random) -> Result<SerialNumber, PkiError> {
+    let mut bytes = [0u8; 20];
+    random.fill(&mut bytes);
+    bytes[0] = (bytes[0] & 0x7f).max(1);
+    Ok(SerialNumber::new(&bytes)?)
+}
+
+fn validity(not_before: Timestamp, not_after: Timestamp) -> Result<Validity, PkiError> {
+    Ok(Validity {
+        not_before: time::to_x509(not_before)?,
+        not_after: time::to_x509(not_after)?,
+    })
+}
+
+fn read_certificate(path: &Path) -> Result<Certificate, PkiError> {
+    let pem = fsutil::read(path)?;
+    Certificate::from_pem(&pem).map_err(|e| PkiError::BadCaCertificate {
+        name: path.display().to_string(),
+        detail: e.to_string(),
+    })
+}
+
+fn write_certificate(path: &Path, certificate: &Certificate) -> Result<(), PkiError> {
+    let pem = certificate.to_pem(der::pem::LineEnding::LF)?;
+    fsutil::create_new(path, pem.as_bytes(), fsutil::PUBLIC)
+}
