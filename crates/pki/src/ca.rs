@@ -127,8 +127,24 @@ impl SoftwareCa {
         let root_name = dn(format!("{organisation} Root CA"))?;
         let issuing_name = dn(format!("{organisation} Issuing CA 1"))?;
 
-        let root_key = keys.generate(ROOT_LABEL, CaKeyAlgorithm::EcdsaP256Sha256)?;
-        let issuing_key = keys.generate(ISSUING_LABEL, CaKeyAlgorithm::EcdsaP256Sha256)?;
+        // Both keys are used as read back from the provider, not as generated: the CA is only
+        // completed once its stored keys are known to be loadable.
+        let generated_root = keys.generate(ROOT_LABEL, CaKeyAlgorithm::EcdsaP256Sha256)?;
+        let generated_issuing = keys.generate(ISSUING_LABEL, CaKeyAlgorithm::EcdsaP256Sha256)?;
+        let root_key = keys.load(ROOT_LABEL)?;
+        let issuing_key = keys.load(ISSUING_LABEL)?;
+        for (label, generated, loaded) in [
+            (ROOT_LABEL, &generated_root, &root_key),
+            (ISSUING_LABEL, &generated_issuing, &issuing_key),
+        ] {
+            if generated.public_key_der() != loaded.public_key_der() {
+                return Err(PkiError::BadKey {
+                    label: label.to_owned(),
+                    detail: "the stored key differs from the generated one".into(),
+                });
+            }
+        }
+        drop((generated_root, generated_issuing));
         let root_spki = SubjectPublicKeyInfoOwned::from_der(root_key.public_key_der())?;
         let issuing_spki = SubjectPublicKeyInfoOwned::from_der(issuing_key.public_key_der())?;
         let root_id = key_identifier(&root_spki);
@@ -153,14 +169,13 @@ impl SoftwareCa {
             },
             &*root_key,
         )?;
-        drop(root_key);
 
         let issuing_not_after = now.plus_days(ISSUING_VALIDITY_DAYS).min(root_not_after);
         let issuing = sign(
             TbsCertificate {
                 version: Version::V3,
                 serial_number: random_serial(&*random)?,
-                signature: CaKeyAlgorithm::EcdsaP256Sha256.signature_algorithm(),
+                signature: root_key.algorithm().signature_algorithm(),
                 issuer: root.tbs_certificate.subject.clone(),
                 validity: validity(now, issuing_not_after)?,
                 subject: issuing_name,
@@ -174,8 +189,10 @@ impl SoftwareCa {
                     ext::authority_key_identifier(&root_id)?,
                 ]),
             },
-            &*keys.load(ROOT_LABEL)?,
+            &*root_key,
         )?;
+        // The root key is needed again only to certify a new issuing CA.
+        drop(root_key);
 
         write_certificate(&dir.join(ROOT_PEM), &root)?;
         write_certificate(&dir.join(ISSUING_PEM), &issuing)?;

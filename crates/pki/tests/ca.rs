@@ -148,6 +148,17 @@ async fn issues_every_piv_slot_and_openssl_verifies_them() {
         .unwrap()
         .1;
 
+    std::fs::write(work.path().join("root.pem"), ca.root_pem()).unwrap();
+    std::fs::write(work.path().join("issuing.pem"), ca.issuing_pem()).unwrap();
+    let chain: String = ["root.pem", "issuing.pem"]
+        .iter()
+        .map(|f| openssl(&["x509", "-in", f, "-noout", "-text"], work.path()))
+        .collect();
+    assert!(chain.contains("Example, Inc. Root CA"), "{chain}");
+    assert!(chain.contains("CA:TRUE, pathlen:0"), "{chain}");
+    assert!(chain.contains("Certificate Sign, CRL Sign"), "{chain}");
+    assert!(chain.contains("ecdsa-with-SHA256"), "{chain}");
+
     for slot in Slot::ALL {
         let key = p256_public_key();
         let issued = ca
