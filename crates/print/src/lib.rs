@@ -1,1 +1,24 @@
-//! tessera-print (placeholder until written).
+//! tessera-print owns the faces of Tessera's cards: the SVG layout language (field bindings,
+//! photo slot, Code 128 and QR slots, conditional elements), the checks that keep a hostile
+//! layout from running code or reaching outside itself, and the rendering of a layout filled
+//! with a holder's data to a 300 dpi PNG per side and a PDF with one CR80 page per side. It ships
+//! its fonts (DejaVu Sans) so every machine draws the same card, the demo layout "Corporate
+//! Badge", and illustrated portraits for demo users. It implements
+//! [`tessera_core::ports::CardRenderer`]; sending the result to a printer is the station's job.
+
+mod barcode;
+pub mod code128;
+mod error;
+mod fill;
+mod fonts;
+pub mod layouts;
+mod pdf;
+mod png;
+pub mod portrait;
+mod render;
+
+pub use error::{PrintError, MAX_LAYOUT_BYTES};
+pub use layouts::{corporate_badge, CORPORATE_BADGE_BACK, CORPORATE_BADGE_FRONT};
+pub use png::dimensions as png_dimensions;
+pub use portrait::portrait_png;
+pub use render::{Orientation, SvgRenderer, CR80_HEIGHT_MM, CR80_WIDTH_MM, DPI};

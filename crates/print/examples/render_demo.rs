@@ -1,0 +1,65 @@
+//! Renders Jane Doe's Corporate Badge and a few portraits into a folder, to look at:
+//! `cargo run -p tessera-print --example render_demo -- /tmp`.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+use tessera_core::ports::CardData;
+use tessera_print::{corporate_badge, portrait_png, SvgRenderer};
+
+fn main() {
+    let out = std::env::args().nth(1).unwrap_or_else(|| "/tmp".into());
+    let fields: BTreeMap<String, String> = [
+        ("user.uid", "jdoe"),
+        ("user.display_name", "Jane Doe"),
+        ("user.given_name", "Jane"),
+        ("user.family_name", "Doe"),
+        ("user.title", "Senior Security Engineer"),
+        ("user.department", "Information Security"),
+        ("user.employee_id", "E-10042"),
+        ("device.serial", "31 337 042"),
+        ("device.expires_on", "2027-11-24"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    let data = CardData {
+        fields,
+        photo: Some(portrait_png(42)),
+    };
+    let renderer = SvgRenderer::new();
+    let layout = corporate_badge();
+    let mut card = None;
+    for round in 0..3 {
+        let started = Instant::now();
+        card = Some(renderer.render_card(&layout, &data).expect("renders"));
+        println!("round {round}: card rendered in {:?}", started.elapsed());
+    }
+    let card = card.unwrap();
+    std::fs::write(format!("{out}/card-front.png"), &card.front_png).unwrap();
+    std::fs::write(
+        format!("{out}/card-back.png"),
+        card.back_png.as_ref().unwrap(),
+    )
+    .unwrap();
+    std::fs::write(format!("{out}/card.pdf"), &card.pdf).unwrap();
+    // A contact sheet of portraits, 6 x 2 at half size.
+    use base64::Engine as _;
+    let mut sheet = String::from(
+        r#"<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" width="900" height="400">"#,
+    );
+    for seed in 0..12u64 {
+        let png = portrait_png(seed);
+        let b64 = base64::engine::general_purpose::STANDARD.encode(&png);
+        sheet.push_str(&format!(
+            r#"<image x="{}" y="{}" width="150" height="200" xlink:href="data:image/png;base64,{b64}"/>"#,
+            (seed % 6) * 150,
+            (seed / 6) * 200
+        ));
+    }
+    sheet.push_str("</svg>");
+    let tree = resvg::usvg::Tree::from_str(&sheet, &resvg::usvg::Options::default()).unwrap();
+    let mut pixmap = resvg::tiny_skia::Pixmap::new(900, 400).unwrap();
+    resvg::render(&tree, Default::default(), &mut pixmap.as_mut());
+    pixmap.save_png(format!("{out}/portraits.png")).unwrap();
+    println!("wrote {out}/card-front.png, card-back.png, card.pdf, portraits.png");
+}

@@ -1,0 +1,562 @@
+//! The renderer from the outside: bindings, slots, output sizes, hostile layouts, the demo layout.
+
+use resvg::tiny_skia::Pixmap;
+use std::collections::BTreeMap;
+use tessera_core::ids::LayoutId;
+use tessera_core::model::Layout;
+use tessera_core::ports::{CardData, CardRenderer};
+use tessera_print::{
+    corporate_badge, png_dimensions, portrait_png, PrintError, SvgRenderer, MAX_LAYOUT_BYTES,
+};
+
+const HEAD: &str = r#"<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" width="85.6mm" height="53.98mm" viewBox="0 0 85.6 53.98">"#;
+
+fn side(body: &str) -> String {
+    format!("{HEAD}\n{body}\n</svg>")
+}
+
+fn fields(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+fn jane() -> CardData {
+    CardData {
+        fields: fields(&[
+            ("user.uid", "jdoe"),
+            ("user.display_name", "Jane Doe"),
+            ("user.title", "Senior Security Engineer"),
+            ("user.department", "Information Security"),
+            ("user.employee_id", "E-10042"),
+            ("device.serial", "31337042"),
+            ("device.expires_on", "2027-11-24"),
+        ]),
+        photo: Some(portrait_png(42)),
+    }
+}
+
+fn layout(front: String, back: Option<String>) -> Layout {
+    Layout {
+        id: LayoutId::new("test"),
+        name: "Test".into(),
+        description: String::new(),
+        front_svg: front,
+        back_svg: back,
+        allowed_groups: Vec::new(),
+        version: 1,
+    }
+}
+
+fn text_of(svg: &str, id: &str) -> String {
+    let doc = roxmltree::Document::parse(svg).expect("the filled SVG is well-formed");
+    let node = doc
+        .descendants()
+        .find(|n| n.attribute("id") == Some(id))
+        .unwrap_or_else(|| panic!("no element #{id} in {svg}"));
+    node.descendants()
+        .filter(|n| n.is_text())
+        .filter_map(|n| n.text())
+        .collect()
+}
+
+#[test]
+fn bindings_are_filled_and_user_text_stays_text() {
+    let nasty = r#"<b>&"O'Brien"</b>"#;
+    let rtl = "מנהלת אבטחת מידע";
+    let data = CardData {
+        fields: fields(&[
+            ("user.display_name", nasty),
+            ("user.title", rtl),
+            ("device.expires_on", "2027-11-24"),
+        ]),
+        photo: None,
+    };
+    let svg = side(
+        r#"<text id="name" x="5" y="10" font-size="4" aria-label="Card of {{user.display_name}}">{{user.display_name}}</text>
+<text id="upper" x="5" y="16" font-size="3">{{ user.display_name | upper }}</text>
+<text id="title" x="5" y="22" font-size="3" direction="rtl">{{user.title}}</text>
+<text id="exp" x="5" y="28" font-size="3">Expires {{device.expires_on | date:%d %b %Y}}</text>"#,
+    );
+    let r = SvgRenderer::new();
+    let filled = r.fill(&svg, &data).unwrap();
+
+    // Escaped in the markup...
+    assert!(filled.contains("&lt;b&gt;&amp;"), "{filled}");
+    assert!(!filled.contains("<b>"), "user text became markup: {filled}");
+    assert!(
+        filled.contains(r#"aria-label="Card of &lt;b&gt;&amp;&quot;O&apos;Brien&quot;&lt;/b&gt;""#)
+    );
+    // ...and read back as exactly the user's text.
+    assert_eq!(text_of(&filled, "name"), nasty);
+    assert_eq!(text_of(&filled, "upper"), nasty.to_uppercase());
+    assert_eq!(text_of(&filled, "title"), rtl);
+    assert_eq!(text_of(&filled, "exp"), "Expires 24 Nov 2027");
+
+    // And it draws.
+    let png = r.render_png(&svg, &data).unwrap();
+    assert_eq!(png_dimensions(&png), Some((1011, 638)));
+}
+
+#[test]
+fn control_characters_in_user_data_do_not_break_the_document() {
+    let data = CardData {
+        fields: fields(&[("user.display_name", "Jane\u{0}\u{1b} Doe")]),
+        photo: None,
+    };
+    let svg = side(r#"<text id="n" x="5" y="10" font-size="4">{{user.display_name}}</text>"#);
+    let filled = SvgRenderer::new().fill(&svg, &data).unwrap();
+    assert_eq!(text_of(&filled, "n"), "Jane Doe");
+}
+
+#[test]
+fn data_if_removes_elements_bound_to_empty_fields() {
+    let svg = side(
+        r#"<g id="t" data-if="user.title"><text x="5" y="10" font-size="3">Title: {{user.title}}</text></g>
+<text id="d" data-if="user.department" x="5" y="20" font-size="3">{{user.department}}</text>
+<text id="always" x="5" y="30" font-size="3">x</text>"#,
+    );
+    let r = SvgRenderer::new();
+    let without = r
+        .fill(
+            &svg,
+            &CardData {
+                fields: fields(&[("user.department", "")]),
+                photo: None,
+            },
+        )
+        .unwrap();
+    assert!(!without.contains(r#"id="t""#));
+    assert!(!without.contains(r#"id="d""#));
+    assert!(without.contains(r#"id="always""#));
+    assert!(!without.contains("data-if"));
+
+    let with = r
+        .fill(
+            &svg,
+            &CardData {
+                fields: fields(&[("user.title", "CISO"), ("user.department", "Security")]),
+                photo: None,
+            },
+        )
+        .unwrap();
+    assert_eq!(text_of(&with, "t"), "Title: CISO");
+    assert_eq!(text_of(&with, "d"), "Security");
+}
+
+#[test]
+fn photo_slot_gets_the_photo_cropped_to_fill() {
+    let svg = side(
+        r##"<image id="p" data-bind="photo" x="4" y="4" width="20" height="26" href="#old"/>"##,
+    );
+    let r = SvgRenderer::new();
+    let filled = r.fill(&svg, &jane()).unwrap();
+    let doc = roxmltree::Document::parse(&filled).unwrap();
+    let image = doc.descendants().find(|n| n.has_tag_name("image")).unwrap();
+    assert_eq!(
+        image.attribute("preserveAspectRatio"),
+        Some("xMidYMid slice")
+    );
+    let href = image
+        .attribute(("http://www.w3.org/1999/xlink", "href"))
+        .unwrap();
+    assert!(href.starts_with("data:image/png;base64,iVBOR"));
+    assert_eq!(
+        image.attribute("href"),
+        None,
+        "the layout's own href is replaced"
+    );
+
+    // Without a photo the slot is left out; a non-image photo is an error.
+    let none = r.fill(&svg, &CardData::default()).unwrap();
+    assert!(!none.contains("<image"));
+    let bad = CardData {
+        fields: BTreeMap::new(),
+        photo: Some(b"GIF89a....".to_vec()),
+    };
+    assert_eq!(r.fill(&svg, &bad), Err(PrintError::Photo));
+}
+
+#[test]
+fn barcode_slot_becomes_code128_bars() {
+    let svg = side(
+        r##"<rect id="bc" data-barcode="code128" data-bind="user.employee_id" x="10" y="20" width="40" height="10" fill="#eee"/>"##,
+    );
+    let r = SvgRenderer::new();
+    let filled = r.fill(&svg, &jane()).unwrap();
+    assert!(!filled.contains("data-barcode"));
+    let doc = roxmltree::Document::parse(&filled).unwrap();
+    let group = doc
+        .descendants()
+        .find(|n| n.attribute("id") == Some("bc"))
+        .unwrap();
+    assert!(group.has_tag_name("g"));
+    let path = group
+        .descendants()
+        .find(|n| n.has_tag_name("path"))
+        .unwrap();
+    // One sub-path per bar: start B, 7 characters, check symbol (3 bars each) and stop (4 bars).
+    let code = tessera_print::code128::Code128::encode("E-10042").unwrap();
+    let bars = path.attribute("d").unwrap().matches('M').count();
+    assert_eq!(bars, 9 * 3 + 4);
+    assert_eq!(bars, code.bars().len());
+    // Bars are stretched over the slot: x scale = width / modules.
+    let transform = path.attribute("transform").unwrap();
+    let expected = 40.0 / code.total_modules() as f32;
+    let scale: f32 = transform["matrix(".len()..]
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((scale - expected).abs() < 1e-5, "{transform}");
+
+    // Pixels: bars are dark in the middle of the slot, the quiet zone is white.
+    let png = r.render_png(&svg, &jane()).unwrap();
+    let pixmap = Pixmap::decode_png(&png).unwrap();
+    let px_per_mm = 1011.0 / 85.6;
+    let y = (25.0 * px_per_mm) as u32;
+    let quiet = (10.3 * px_per_mm) as u32;
+    assert_eq!(pixmap.pixel(quiet, y).unwrap().red(), 255);
+    let dark = (((10.0 * px_per_mm) as u32)..((50.0 * px_per_mm) as u32))
+        .filter(|&x| pixmap.pixel(x, y).unwrap().red() < 64)
+        .count();
+    assert!(dark > 100, "only {dark} dark pixels across the barcode");
+}
+
+#[test]
+fn barcode_of_unencodable_value_names_the_element() {
+    let svg = side(
+        r#"<rect data-barcode="code128" data-bind="user.employee_id" x="10" y="20" width="40" height="10"/>"#,
+    );
+    let data = CardData {
+        fields: fields(&[("user.employee_id", "Zoë-1")]),
+        photo: None,
+    };
+    let err = SvgRenderer::new().fill(&svg, &data).unwrap_err();
+    assert!(
+        matches!(err, PrintError::Slot { ref element, line: 2, .. } if element == "rect"),
+        "{err}"
+    );
+    assert!(err.to_string().contains("Code 128"), "{err}");
+}
+
+#[test]
+fn qr_slot_becomes_a_qr_code() {
+    let svg = side(r#"<rect id="qr" data-qr="user.uid" x="50" y="10" width="30" height="20"/>"#);
+    let r = SvgRenderer::new();
+    let filled = r.fill(&svg, &jane()).unwrap();
+    let doc = roxmltree::Document::parse(&filled).unwrap();
+    let group = doc
+        .descendants()
+        .find(|n| n.attribute("id") == Some("qr"))
+        .unwrap();
+    // The square ground is centred in the 30 x 20 slot.
+    let ground = group
+        .descendants()
+        .find(|n| n.has_tag_name("rect"))
+        .unwrap();
+    assert_eq!(ground.attribute("x"), Some("55"));
+    assert_eq!(ground.attribute("width"), Some("20"));
+    let path = group
+        .descendants()
+        .find(|n| n.has_tag_name("path"))
+        .unwrap();
+    // "jdoe" fits version 1 (21 modules): the three finder patterns start at the quiet zone.
+    assert!(path.attribute("d").unwrap().starts_with("M4 4h7v1h-7z"));
+
+    let png = r.render_png(&svg, &jane()).unwrap();
+    let pixmap = Pixmap::decode_png(&png).unwrap();
+    // The top-left finder pattern's outer ring is dark, the quiet zone light.
+    let px_per_mm = 1011.0 / 85.6;
+    let module = 20.0 / 29.0;
+    let at = |mx: f32, my: f32| {
+        let x = ((55.0 + mx * module) * px_per_mm) as u32;
+        let y = ((10.0 + my * module) * px_per_mm) as u32;
+        pixmap.pixel(x, y).unwrap().red()
+    };
+    assert!(at(4.5, 4.5) < 64);
+    assert!(at(2.0, 2.0) > 200);
+    assert!(at(7.5, 7.5) < 64, "finder centre");
+}
+
+#[test]
+fn long_names_are_fitted() {
+    let svg = side(
+        r#"<text id="n" x="5" y="10" font-size="4.4" font-weight="bold" data-fit="40">{{user.display_name}}</text>"#,
+    );
+    let r = SvgRenderer::new();
+    let short = r
+        .fill(
+            &svg,
+            &CardData {
+                fields: fields(&[("user.display_name", "Jo Li")]),
+                photo: None,
+            },
+        )
+        .unwrap();
+    assert!(short.contains(r#"font-size="4.4""#));
+    let long_name = "Maximiliane Theodora Wolkenstein-Rodenegg";
+    let long = r
+        .fill(
+            &svg,
+            &CardData {
+                fields: fields(&[("user.display_name", long_name)]),
+                photo: None,
+            },
+        )
+        .unwrap();
+    assert!(!long.contains(r#"font-size="4.4""#), "{long}");
+    assert!(long.contains(r#"textLength="40""#), "{long}");
+}
+
+#[test]
+fn png_sizes_are_300_dpi_cr80() {
+    let r = SvgRenderer::new();
+    let land = r.render_png(&side(""), &CardData::default()).unwrap();
+    let (w, h) = png_dimensions(&land).unwrap();
+    assert!(w == 1011 || w == 1012, "{w}");
+    assert_eq!(h, 638);
+    // pHYs: 300 dpi = 11811 pixels per metre.
+    let phys = land.windows(4).position(|w| w == b"pHYs").unwrap();
+    assert_eq!(&land[phys + 4..phys + 8], &11811u32.to_be_bytes());
+
+    let portrait = r#"<svg xmlns="http://www.w3.org/2000/svg" width="53.98mm" height="85.6mm" viewBox="0 0 53.98 85.6"><rect width="10" height="10"/></svg>"#;
+    let png = r.render_png(portrait, &CardData::default()).unwrap();
+    assert_eq!(png_dimensions(&png), Some((638, 1011)));
+
+    // Pixel-sized layouts with CR80 proportions are scaled onto the card.
+    let px = r#"<svg xmlns="http://www.w3.org/2000/svg" width="1012" height="638"><rect width="10" height="10"/></svg>"#;
+    assert_eq!(
+        png_dimensions(&r.render_png(px, &CardData::default()).unwrap()),
+        Some((1011, 638))
+    );
+
+    let a4 = r#"<svg xmlns="http://www.w3.org/2000/svg" width="210mm" height="297mm"/>"#;
+    assert!(matches!(
+        r.render_png(a4, &CardData::default()),
+        Err(PrintError::NotCr80 { .. })
+    ));
+}
+
+fn media_boxes(pdf: &[u8]) -> Vec<[f32; 4]> {
+    let text = String::from_utf8_lossy(pdf);
+    text.match_indices("/MediaBox [")
+        .map(|(i, m)| {
+            let rest = &text[i + m.len()..];
+            let nums: Vec<f32> = rest[..rest.find(']').unwrap()]
+                .split_whitespace()
+                .map(|n| n.parse().unwrap())
+                .collect();
+            [nums[0], nums[1], nums[2], nums[3]]
+        })
+        .collect()
+}
+
+#[test]
+fn pdf_has_one_cr80_page_per_side_with_text_as_text() {
+    let card = SvgRenderer::new()
+        .render_card(&corporate_badge(), &jane())
+        .unwrap();
+    assert!(card.pdf.starts_with(b"%PDF-"));
+    let boxes = media_boxes(&card.pdf);
+    assert_eq!(boxes.len(), 2);
+    for b in boxes {
+        assert_eq!(&b[..2], &[0.0, 0.0]);
+        assert!((b[2] - 242.65).abs() < 0.01, "{b:?}");
+        assert!((b[3] - 153.01).abs() < 0.01, "{b:?}");
+    }
+    let text = String::from_utf8_lossy(&card.pdf);
+    assert!(text.contains("/Count 2"));
+    // Text is set in an embedded font rather than drawn as outlines.
+    assert!(text.contains("/FontFile2"));
+    assert!(text.contains("/Subtype /Image"), "the photo is in the PDF");
+
+    let one_side = SvgRenderer::new()
+        .render_card(&layout(side(""), None), &CardData::default())
+        .unwrap();
+    assert_eq!(media_boxes(&one_side.pdf).len(), 1);
+    assert!(one_side.back_png.is_none());
+}
+
+#[test]
+fn demo_layout_renders_and_checks() {
+    let r = SvgRenderer::new();
+    let badge = corporate_badge();
+    r.check_layout(&badge).unwrap();
+    let card = r.render_card(&badge, &jane()).unwrap();
+    assert_eq!(png_dimensions(&card.front_png), Some((1011, 638)));
+    assert_eq!(
+        png_dimensions(card.back_png.as_ref().unwrap()),
+        Some((1011, 638))
+    );
+
+    let front = r.fill(&badge.front_svg, &jane()).unwrap();
+    for expected in [
+        "Tessera Demo Corp",
+        "Jane Doe",
+        "Senior Security Engineer",
+        "Information Security",
+        "E-10042",
+        "Expires 24 Nov 2027",
+        "data:image/png;base64,",
+    ] {
+        assert!(front.contains(expected), "front lacks {expected}");
+    }
+    let back = r.fill(badge.back_svg.as_ref().unwrap(), &jane()).unwrap();
+    for expected in [
+        "If found, please return to",
+        "Security Office",
+        "31337042",
+        "jdoe",
+    ] {
+        assert!(back.contains(expected), "back lacks {expected}");
+    }
+
+    // Same input, same pixels. (The PDF is equivalent but not byte-identical: svg2pdf numbers
+    // its resources in hash-map order.)
+    let again = r.render_card(&badge, &jane()).unwrap();
+    assert!(card.front_png == again.front_png);
+    assert!(card.back_png == again.back_png);
+
+    // A bare user record (no title, photo, id or expiry) still renders.
+    let bare = CardData {
+        fields: fields(&[("user.display_name", "X")]),
+        photo: None,
+    };
+    let front = r.fill(&badge.front_svg, &bare).unwrap();
+    assert!(!front.contains("EMPLOYEE ID"));
+    assert!(!front.contains("Expires"));
+    r.render_card(&badge, &bare).unwrap();
+}
+
+#[test]
+fn renderer_trait_maps_errors_to_port_errors() {
+    let renderer: &dyn CardRenderer = &SvgRenderer::new();
+    let bad = layout(side("<script>alert(1)</script>"), None);
+    let err = renderer.render(&bad, &CardData::default()).unwrap_err();
+    assert!(err.message.contains("front side"), "{}", err.message);
+    assert!(err.message.contains("<script>"), "{}", err.message);
+    assert!(err.message.contains("line 2"), "{}", err.message);
+}
+
+fn rejected(svg: &str) -> PrintError {
+    SvgRenderer::new()
+        .fill(svg, &CardData::default())
+        .expect_err("a hostile layout was accepted")
+}
+
+fn forbidden_element(err: &PrintError) -> (&str, u32) {
+    match err {
+        PrintError::Forbidden { element, line, .. } => (element, *line),
+        other => panic!("expected Forbidden, got {other:?}"),
+    }
+}
+
+#[test]
+fn hostile_layouts_are_refused() {
+    // Scripts, in any form.
+    let e = rejected(&side("<script>alert(1)</script>"));
+    assert_eq!(forbidden_element(&e), ("script", 2));
+    let e = rejected(&side(r#"<rect width="5" height="5" onclick="alert(1)"/>"#));
+    assert_eq!(forbidden_element(&e), ("rect", 2));
+    let e = rejected(&side(
+        r#"<foreignObject width="10" height="10"><div xmlns="http://www.w3.org/1999/xhtml">x</div></foreignObject>"#,
+    ));
+    assert_eq!(forbidden_element(&e).0, "foreignObject");
+
+    // References leaving the document.
+    let e = rejected(&side(
+        r#"<image href="https://evil.example/x.png" width="5" height="5"/>"#,
+    ));
+    assert_eq!(forbidden_element(&e), ("image", 2));
+    assert!(e.to_string().contains("https://evil.example/x.png"));
+    let e = rejected(&side(
+        r#"<image xlink:href="/etc/passwd" width="5" height="5"/>"#,
+    ));
+    assert_eq!(forbidden_element(&e).0, "image");
+    let e = rejected(&side(r#"<use xlink:href="other.svg#a"/>"#));
+    assert_eq!(forbidden_element(&e).0, "use");
+    let e = rejected(&side(
+        r#"<rect width="5" height="5" fill="url(http://evil.example/p)"/>"#,
+    ));
+    assert_eq!(forbidden_element(&e).0, "rect");
+    let e = rejected(&side(
+        r#"<rect width="5" height="5" style="fill:url('file:///x')"/>"#,
+    ));
+    assert_eq!(forbidden_element(&e).0, "rect");
+    let e = rejected(&side(
+        r#"<style>@import url(#x); rect { fill: red }</style>"#,
+    ));
+    assert_eq!(forbidden_element(&e).0, "style");
+    let e = rejected(&side(
+        r#"<image href="data:image/svg+xml;base64,PHN2Zy8+" width="5" height="5"/>"#,
+    ));
+    assert_eq!(forbidden_element(&e).0, "image");
+
+    // Local references and inline images are fine.
+    SvgRenderer::new()
+        .fill(
+            &side(r##"<defs><rect id="a" width="1" height="1"/></defs><use href="#a"/><rect width="5" height="5" fill="url(#a)"/>"##),
+            &CardData::default(),
+        )
+        .unwrap();
+
+    // DTDs, and with them entity expansion, are refused outright.
+    let laughs = r#"<?xml version="1.0"?>
+<!DOCTYPE svg [
+  <!ENTITY a "lollollollollollollollollollol">
+  <!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">
+  <!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;">
+]>
+<svg xmlns="http://www.w3.org/2000/svg" width="85.6mm" height="53.98mm"><text>&c;</text></svg>"#;
+    assert_eq!(rejected(laughs), PrintError::Doctype);
+    let external = r#"<!DOCTYPE svg [<!ENTITY x SYSTEM "file:///etc/passwd">]><svg xmlns="http://www.w3.org/2000/svg"><text>&x;</text></svg>"#;
+    assert_eq!(rejected(external), PrintError::Doctype);
+
+    // Size.
+    let big = side(&format!("<!-- {} -->", "x".repeat(MAX_LAYOUT_BYTES)));
+    assert!(matches!(rejected(&big), PrintError::TooLarge { .. }));
+
+    // Malformed XML, with its position.
+    let e = rejected(&format!("{HEAD}\n<g>\n<rect width=\"5\">\n</g></svg>"));
+    match e {
+        PrintError::Malformed { line, .. } => assert_eq!(line, 4),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(rejected("<html/>"), PrintError::NotSvg { .. }));
+    assert!(
+        matches!(rejected("<svg/>"), PrintError::NotSvg { .. }),
+        "no SVG namespace"
+    );
+}
+
+#[test]
+fn editor_metadata_is_dropped() {
+    let svg = r#"<svg xmlns="http://www.w3.org/2000/svg" xmlns:inkscape="http://www.inkscape.org/namespaces/inkscape" xmlns:sodipodi="http://sodipodi.sourceforge.net/DTD/sodipodi-0.dtd" width="85.6mm" height="53.98mm" viewBox="0 0 85.6 53.98">
+<sodipodi:namedview id="nv" inkscape:zoom="2"/>
+<g inkscape:label="Layer 1" inkscape:groupmode="layer"><text id="t" x="1" y="5" font-size="3" font-family="Arial">{{user.display_name}}</text></g>
+</svg>"#;
+    let r = SvgRenderer::new();
+    let filled = r
+        .fill(
+            svg,
+            &CardData {
+                fields: fields(&[("user.display_name", "Ann")]),
+                photo: None,
+            },
+        )
+        .unwrap();
+    assert!(!filled.contains("inkscape"));
+    assert!(!filled.contains("namedview"));
+    assert_eq!(text_of(&filled, "t"), "Ann");
+    r.render_png(svg, &CardData::default()).unwrap();
+}
+
+#[test]
+fn portraits_are_deterministic() {
+    assert_eq!(portrait_png(1), portrait_png(1));
+    assert_ne!(portrait_png(1), portrait_png(2));
+    assert_eq!(png_dimensions(&portrait_png(3)), Some((300, 400)));
+}
