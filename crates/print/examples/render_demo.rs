@@ -35,6 +35,17 @@ fn main() {
         println!("round {round}: card rendered in {:?}", started.elapsed());
     }
     let card = card.unwrap();
+    let started = Instant::now();
+    renderer.render_png(&layout.front_svg, &data).unwrap();
+    let front = started.elapsed();
+    let started = Instant::now();
+    renderer
+        .render_png(layout.back_svg.as_ref().unwrap(), &data)
+        .unwrap();
+    println!(
+        "front PNG alone {front:?}, back PNG alone {:?}",
+        started.elapsed()
+    );
     std::fs::write(format!("{out}/card-front.png"), &card.front_png).unwrap();
     std::fs::write(
         format!("{out}/card-back.png"),
@@ -42,6 +53,26 @@ fn main() {
     )
     .unwrap();
     std::fs::write(format!("{out}/card.pdf"), &card.pdf).unwrap();
+    // The hard cases: a very long name and title, right-to-left text, no photo, a long id.
+    let mut edge = data.clone();
+    edge.photo = None;
+    for (k, v) in [
+        (
+            "user.display_name",
+            "Maximiliane Theodora von Wolkenstein-Rodenegg",
+        ),
+        ("user.title", "מנהלת אבטחת מידע"),
+        (
+            "user.department",
+            "Office of the Chief Information Security Officer, EMEA Region",
+        ),
+        ("user.employee_id", "EMP-2024-000123456"),
+    ] {
+        edge.fields.insert(k.to_owned(), v.to_owned());
+    }
+    let card = renderer.render_card(&layout, &edge).expect("renders");
+    std::fs::write(format!("{out}/card-edge-front.png"), &card.front_png).unwrap();
+
     // A contact sheet of portraits, 6 x 2 at half size.
     use base64::Engine as _;
     let mut sheet = String::from(
