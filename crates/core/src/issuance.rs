@@ -858,3 +858,38 @@ pub async fn activate(
     svc.audit(audit::DEVICE_ACTIVATED, ctx(), json!({})).await?;
     Ok(device)
 }
+
+/// After a restart: jobs that were personalising a card when the server stopped end `Failed`
+/// (card `Failed`, certificates revoked); jobs that were printing end `PrintFailed` (card
+/// `Pending`, Retry print possible). Returns how many jobs were recovered.
+pub async fn recover_interrupted(svc: &Services) -> Result<usize, CoreError> {
+    let mut n = 0;
+    let mut printing = svc.store.jobs_in_step(JobStep::Printing).await?;
+    for mut job in svc.store.jobs_in_step(JobStep::Issuing).await? {
+        let device = match &job.device {
+            Some(id) => Some(svc.store.device(id).await?),
+            None => None,
+        };
+        if device.as_ref().map(|d| d.state) == Some(DeviceState::Pending) {
+            // Personalisation had finished; only the print was still to come.
+            printing.push(job);
+            continue;
+        }
+        let err = CoreError::Card(CardError::Unreachable(
+            "the server stopped while the card was being personalised".into(),
+        ));
+        fail(svc, &mut job, device, err).await;
+        n += 1;
+    }
+    for mut job in printing {
+        job.step = JobStep::PrintFailed;
+        job.error = Some(JobError {
+            code: crate::ErrorCode::Print.as_str().into(),
+            message: "the server stopped while the card was printing; print it again".into(),
+        });
+        job.updated_at = svc.clock.now();
+        svc.store.update_job(&job).await?;
+        n += 1;
+    }
+    Ok(n)
+}

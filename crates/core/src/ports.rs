@@ -20,7 +20,7 @@ pub trait Random: Send + Sync {
     fn fill(&self, buf: &mut [u8]);
 }
 
-impl dyn Random {
+impl dyn Random + '_ {
     pub fn bytes<const N: usize>(&self) -> [u8; N] {
         let mut b = [0u8; N];
         self.fill(&mut b);
@@ -401,6 +401,7 @@ pub trait Store: Send + Sync {
     async fn insert_job(&self, job: &IssuanceJob) -> Result<(), StoreError>;
     async fn update_job(&self, job: &IssuanceJob) -> Result<(), StoreError>;
     async fn job(&self, id: &JobId) -> Result<IssuanceJob, StoreError>;
+    async fn jobs_in_step(&self, step: JobStep) -> Result<Vec<IssuanceJob>, StoreError>;
     async fn insert_print(&self, record: &PrintRecord) -> Result<(), StoreError>;
     async fn prints_of_device(&self, device: &DeviceId) -> Result<Vec<PrintRecord>, StoreError>;
 

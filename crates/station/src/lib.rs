@@ -8,4 +8,4 @@ mod local;
 mod simulated;
 
 pub use local::{LocalStation, LocalStations};
-pub use simulated::{SimulatedCardPrinter, VirtualCards};
+pub use simulated::{Faults, SimulatedCardPrinter, VirtualCards};

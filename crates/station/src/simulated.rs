@@ -1,10 +1,21 @@
 //! The simulated card printer: Start feeds a fresh blank virtual PIV card into its encoder, and
 //! printing writes both card faces as PNG and one PDF into the output folder.
 
+use async_trait::async_trait;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use tessera_core::ports::{CardError, CardTransport, PortError, PrintReceipt, RenderedCard};
+
+/// Failures the simulated printer can be told to have, so that operators can rehearse them and
+/// tests can prove that every failure ends in a known state.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Faults {
+    /// The card is pulled from the encoder after this many more commands.
+    pub pull_card_after: Option<usize>,
+    /// The printer does not answer print jobs.
+    pub printer_offline: bool,
+}
 
 /// Makes and opens virtual cards; implemented with `tessera-piv` by the server.
 pub trait VirtualCards: Send + Sync {
@@ -23,6 +34,7 @@ pub struct SimulatedCardPrinter {
     /// The state file of the card now in the encoder.
     in_encoder: Mutex<Option<PathBuf>>,
     jobs: AtomicU64,
+    faults: Mutex<Faults>,
 }
 
 impl SimulatedCardPrinter {
@@ -41,7 +53,16 @@ impl SimulatedCardPrinter {
             cards,
             in_encoder: Mutex::new(None),
             jobs: AtomicU64::new(0),
+            faults: Mutex::new(Faults::default()),
         }
+    }
+
+    pub fn set_faults(&self, faults: Faults) {
+        *self.faults.lock().expect("faults lock") = faults;
+    }
+
+    fn faults(&self) -> Faults {
+        self.faults.lock().expect("faults lock").clone()
     }
 
     /// The state file of the card in the encoder, if one was fed.
@@ -61,10 +82,20 @@ impl SimulatedCardPrinter {
         let path = self
             .card_in_encoder()
             .ok_or_else(|| CardError::Unreachable("no card in the encoder: press Start".into()))?;
-        self.cards.connect(&path)
+        let card = self.cards.connect(&path)?;
+        Ok(match self.faults().pull_card_after {
+            Some(remaining) => Box::new(Pulled { card, remaining }),
+            None => card,
+        })
     }
 
     pub fn print(&self, job_name: &str, card: &RenderedCard) -> Result<PrintReceipt, PortError> {
+        if self.faults().printer_offline {
+            return Err(PortError::new(format!(
+                "the printer {} is offline: check its power and cable",
+                self.name
+            )));
+        }
         std::fs::create_dir_all(&self.output_dir)
             .map_err(|e| PortError::new(format!("cannot create the output folder: {e}")))?;
         let n = self.jobs.fetch_add(1, Ordering::Relaxed) + 1;
@@ -88,6 +119,33 @@ impl SimulatedCardPrinter {
             message: format!("Printed on {}", self.name),
             files,
         })
+    }
+}
+
+/// A card that leaves the encoder after a number of commands.
+struct Pulled {
+    card: Box<dyn CardTransport>,
+    remaining: usize,
+}
+
+#[async_trait]
+impl CardTransport for Pulled {
+    async fn transmit(&mut self, command: &[u8]) -> Result<Vec<u8>, CardError> {
+        if self.remaining == 0 {
+            return Err(CardError::Unreachable(
+                "the card was removed from the encoder".into(),
+            ));
+        }
+        self.remaining -= 1;
+        self.card.transmit(command).await
+    }
+
+    fn atr(&self) -> Vec<u8> {
+        self.card.atr()
+    }
+
+    fn extended_length(&self) -> bool {
+        self.card.extended_length()
     }
 }
 

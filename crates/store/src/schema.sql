@@ -56,7 +56,8 @@ CREATE TABLE IF NOT EXISTS certificates (
     der {{BLOB}} NOT NULL
 );
 CREATE INDEX IF NOT EXISTS certificates_device ON certificates (device);
-CREATE TABLE IF NOT EXISTS jobs (id TEXT PRIMARY KEY, data TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS jobs (id TEXT PRIMARY KEY, step TEXT NOT NULL, data TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS jobs_step ON jobs (step);
 CREATE TABLE IF NOT EXISTS prints (
     id TEXT PRIMARY KEY,
     device TEXT NOT NULL,

@@ -504,8 +504,9 @@ impl Store for SqlStore {
     }
 
     async fn insert_job(&self, job: &IssuanceJob) -> R<()> {
-        sqlx::query("INSERT INTO jobs (id, data) VALUES ($1, $2)")
+        sqlx::query("INSERT INTO jobs (id, step, data) VALUES ($1, $2, $3)")
             .bind(job.id.as_str())
+            .bind(job.step.as_str())
             .bind(to_json(job)?)
             .execute(&self.pool)
             .await
@@ -514,8 +515,9 @@ impl Store for SqlStore {
     }
 
     async fn update_job(&self, job: &IssuanceJob) -> R<()> {
-        let done = sqlx::query("UPDATE jobs SET data = $2 WHERE id = $1")
+        let done = sqlx::query("UPDATE jobs SET step = $2, data = $3 WHERE id = $1")
             .bind(job.id.as_str())
+            .bind(job.step.as_str())
             .bind(to_json(job)?)
             .execute(&self.pool)
             .await
@@ -529,6 +531,15 @@ impl Store for SqlStore {
     async fn job(&self, id: &JobId) -> R<IssuanceJob> {
         self.one_doc("SELECT data FROM jobs WHERE id = $1", id.as_str())
             .await
+    }
+
+    async fn jobs_in_step(&self, step: JobStep) -> R<Vec<IssuanceJob>> {
+        let rows = sqlx::query("SELECT data FROM jobs WHERE step = $1 ORDER BY id")
+            .bind(step.as_str())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend_error)?;
+        docs(&rows)
     }
 
     async fn insert_print(&self, record: &PrintRecord) -> R<()> {

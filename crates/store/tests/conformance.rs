@@ -217,6 +217,40 @@ async fn conformance(store: Arc<SqlStore>) {
     store.insert_print(&print).await.unwrap();
     assert_eq!(store.prints_of_device(&d.id).await.unwrap(), vec![print]);
 
+    // jobs, found by step
+    let mut job = IssuanceJob {
+        id: JobId::new("j1"),
+        operation: OperationId::new("op1"),
+        operator: op.clone(),
+        user: "jdoe".into(),
+        station: "ws1".into(),
+        printer: "P".into(),
+        reader: "R".into(),
+        layout: "badge".into(),
+        policy: None,
+        device: Some(d.id.clone()),
+        step: JobStep::Issuing,
+        progress: 10,
+        message: "working".into(),
+        error: None,
+        created_at: Timestamp(1),
+        updated_at: Timestamp(1),
+    };
+    store.insert_job(&job).await.unwrap();
+    assert_eq!(
+        store.jobs_in_step(JobStep::Issuing).await.unwrap(),
+        vec![job.clone()]
+    );
+    job.step = JobStep::Printed;
+    job.progress = 100;
+    store.update_job(&job).await.unwrap();
+    assert!(store
+        .jobs_in_step(JobStep::Issuing)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(store.job(&job.id).await.unwrap(), job);
+
     // audit: numbered, chained, concurrent appends stay a chain
     let mut tasks = Vec::new();
     for i in 0..12 {
