@@ -1,1 +1,20 @@
-//! tessera-piv (placeholder until written).
+//! tessera-piv owns everything Tessera says to a PIV smart card (NIST SP 800-73-4): typed APDUs
+//! and BER-TLV, the [`PivClient`] that implements the core's `PivCard` port over any
+//! `CardTransport` (command chaining, extended length, GET RESPONSE, status words mapped to
+//! `CardError`, APDU traces with secrets redacted), the contents of the data objects an issuer
+//! writes (CHUID, CCC, certificates, printed information), and a faithful [`VirtualCard`] with
+//! persistent state that stands in for hardware in the demo, in tests and behind vpcd for OpenSC.
+
+pub mod apdu;
+pub mod card;
+pub mod client;
+pub mod data_objects;
+pub mod management_key;
+pub mod public_key;
+pub mod tlv;
+pub mod trace;
+pub mod virtual_transport;
+
+pub use card::{StateError, VirtualCard};
+pub use client::{factory, PivClient};
+pub use virtual_transport::{SharedCard, VirtualCardTransport};

@@ -1,0 +1,576 @@
+//! The emulator spoken to in raw APDUs, status word by status word.
+
+use super::*;
+use crate::management_key::{self as mk, ALG_3DES, ALG_AES256};
+use p256::elliptic_curve::sec1::ToEncodedPoint;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+fn card() -> VirtualCard {
+    VirtualCard::blank(12345678, StdRng::seed_from_u64(7))
+}
+
+fn send(card: &mut VirtualCard, apdu: &[u8]) -> (Vec<u8>, u16) {
+    let r = ResponseApdu::parse(&card.process(apdu)).unwrap();
+    (r.data, r.sw)
+}
+
+fn cmd(ins: u8, p1: u8, p2: u8, data: &[u8]) -> Vec<u8> {
+    CommandApdu::new(0, ins, p1, p2)
+        .with_data(data.to_vec())
+        .with_ne(256)
+        .to_bytes()
+        .unwrap()
+}
+
+fn pin(p: &[u8]) -> Vec<u8> {
+    pad(p)
+}
+
+fn mutual_auth(card: &mut VirtualCard, alg: u8, key: &[u8]) -> u16 {
+    let (data, sw) = send(
+        card,
+        &cmd(0x87, alg, 0x9B, &tlv::encode(0x7C, &tlv::encode(0x80, &[]))),
+    );
+    if sw != sw::SUCCESS {
+        return sw;
+    }
+    let outer = tlv::parse_one(&data).unwrap().0;
+    let enc = tlv::find(outer.value, 0x80).unwrap();
+    let witness = mk::decrypt_block(alg, key, enc).unwrap();
+    let challenge = vec![0x5A; witness.len()];
+    let mut inner = tlv::encode(0x80, &witness);
+    tlv::push(&mut inner, 0x81, &challenge);
+    let (data, sw) = send(card, &cmd(0x87, alg, 0x9B, &tlv::encode(0x7C, &inner)));
+    if sw == sw::SUCCESS {
+        let outer = tlv::parse_one(&data).unwrap().0;
+        assert_eq!(
+            tlv::find(outer.value, 0x82).unwrap(),
+            mk::encrypt_block(alg, key, &challenge).unwrap()
+        );
+    }
+    sw
+}
+
+fn put(card: &mut VirtualCard, tag: &[u8], value: &[u8]) -> u16 {
+    let mut data = tlv::encode(0x5C, tag);
+    tlv::push(&mut data, 0x53, value);
+    let bytes = CommandApdu::new(0, 0xDB, 0x3F, 0xFF)
+        .with_data(data)
+        .to_bytes()
+        .unwrap();
+    send(card, &bytes).1
+}
+
+fn get(card: &mut VirtualCard, tag: &[u8]) -> (Vec<u8>, u16) {
+    send(card, &cmd(0xCB, 0x3F, 0xFF, &tlv::encode(0x5C, tag)))
+}
+
+#[test]
+fn select_answers_piv_and_refuses_other_applications() {
+    let mut c = card();
+    let (data, sw) = send(&mut c, &cmd(0xA4, 4, 0, &objects::PIV_AID));
+    assert_eq!(sw, 0x9000);
+    let (apt, _) = tlv::parse_one(&data).unwrap();
+    assert_eq!(apt.tag, 0x61);
+    assert_eq!(tlv::find(apt.value, 0x4F), Some(&[0, 0, 0x10, 0, 1, 0][..]));
+    assert!(tlv::find(apt.value, 0x79).is_some());
+    assert!(tlv::find(apt.value, 0x50).is_some());
+    assert_eq!(send(&mut c, &cmd(0xA4, 4, 0, &objects::PIV_RID)).1, 0x9000);
+    assert_eq!(
+        send(&mut c, &cmd(0xA4, 4, 0, &objects::PIV_AID[..9])).1,
+        0x9000
+    );
+    // OpenPGP.
+    assert_eq!(
+        send(&mut c, &cmd(0xA4, 4, 0, &[0xD2, 0x76, 0, 1, 0x24, 1])).1,
+        0x6A82
+    );
+    assert_eq!(send(&mut c, &cmd(0xA4, 4, 0, &[0xA0, 0, 0])).1, 0x6A82);
+    assert_eq!(send(&mut c, &cmd(0xA4, 0, 0, &[0x3F, 0])).1, 0x6A86);
+}
+
+#[test]
+fn discovery_version_serial_and_unknown_commands() {
+    let mut c = card();
+    let (data, sw) = get(&mut c, &[0x7E]);
+    assert_eq!(sw, 0x9000);
+    let (t, _) = tlv::parse_one(&data).unwrap();
+    assert_eq!(t.tag, 0x7E);
+    assert_eq!(tlv::find(t.value, 0x4F), Some(&objects::PIV_AID[..]));
+    assert_eq!(send(&mut c, &[0, 0xFD, 0, 0, 0]), (vec![5, 4, 3], 0x9000));
+    assert_eq!(
+        send(&mut c, &[0, 0xF8, 0, 0, 0]),
+        (12345678u32.to_be_bytes().to_vec(), 0x9000)
+    );
+    assert_eq!(send(&mut c, &[0, 0x12, 0, 0]).1, 0x6D00);
+    assert_eq!(send(&mut c, &[0x80, 0xCB, 0x3F, 0xFF]).1, 0x6E00);
+    assert_eq!(send(&mut c, &[0, 0xCB, 0x3F, 0xFF, 3, 0x5C]).1, 0x6700);
+    assert_eq!(send(&mut c, &[0, 0xCB]).1, 0x6700);
+    assert_eq!(
+        send(&mut c, &cmd(0xCB, 0x3F, 0xFE, &[0x5C, 1, 0x7E])).1,
+        0x6A86
+    );
+    assert_eq!(
+        send(&mut c, &cmd(0xCB, 0x3F, 0xFF, &[0x5D, 1, 0x7E])).1,
+        0x6A80
+    );
+    assert_eq!(
+        send(&mut c, &cmd(0xCB, 0x3F, 0xFF, &[0x5C, 4, 1, 2, 3, 4])).1,
+        0x6A80
+    );
+    assert_eq!(get(&mut c, &[0x5F, 0xC1, 0x02]).1, 0x6A82);
+    assert_eq!(get(&mut c, &[0x5F, 0xC2, 0x02]).1, 0x6A82);
+    assert_eq!(send(&mut c, &[0, 0xC0, 0, 0, 0]).1, 0x6985);
+}
+
+#[test]
+fn put_data_needs_the_management_key() {
+    let mut c = card();
+    assert_eq!(put(&mut c, &[0x5F, 0xC1, 0x02], &[0x30, 0]), 0x6982);
+    let wrong = [9u8; 24];
+    assert_eq!(mutual_auth(&mut c, ALG_3DES, &wrong), 0x6982);
+    assert_eq!(mutual_auth(&mut c, ALG_AES256, &[0; 32]), 0x6A86);
+    assert_eq!(
+        mutual_auth(&mut c, ALG_3DES, &default_management_key()),
+        0x9000
+    );
+    assert_eq!(put(&mut c, &[0x5F, 0xC1, 0x02], &[0x30, 0]), 0x9000);
+    assert_eq!(
+        get(&mut c, &[0x5F, 0xC1, 0x02]),
+        (vec![0x53, 2, 0x30, 0], 0x9000)
+    );
+    // Unknown object, discovery, oversize.
+    assert_eq!(put(&mut c, &[0x5F, 0xC2, 0x02], &[1]), 0x6A80);
+    assert_eq!(put(&mut c, &[0x5F, 0xC1, 0x05], &vec![0; 3053]), 0x6A84);
+    // Empty value deletes.
+    assert_eq!(put(&mut c, &[0x5F, 0xC1, 0x02], &[]), 0x9000);
+    assert_eq!(get(&mut c, &[0x5F, 0xC1, 0x02]).1, 0x6A82);
+    // Authentication is lost on reset.
+    c.reset();
+    assert_eq!(put(&mut c, &[0x5F, 0xC1, 0x02], &[0x30, 0]), 0x6982);
+}
+
+#[test]
+fn external_authentication() {
+    let mut c = card();
+    let key = default_management_key();
+    let (data, sw) = send(
+        &mut c,
+        &cmd(0x87, 3, 0x9B, &tlv::encode(0x7C, &tlv::encode(0x81, &[]))),
+    );
+    assert_eq!(sw, 0x9000);
+    let challenge = tlv::find(tlv::parse_one(&data).unwrap().0.value, 0x81)
+        .unwrap()
+        .to_vec();
+    let response = mk::encrypt_block(ALG_3DES, &key, &challenge).unwrap();
+    let (data, sw) = send(
+        &mut c,
+        &cmd(
+            0x87,
+            3,
+            0x9B,
+            &tlv::encode(0x7C, &tlv::encode(0x82, &response)),
+        ),
+    );
+    assert_eq!((data.len(), sw), (0, 0x9000));
+    assert_eq!(put(&mut c, &[0x5F, 0xC1, 0x02], &[0x30, 0]), 0x9000);
+    // Replaying the response without a fresh challenge fails.
+    let (_, sw) = send(
+        &mut c,
+        &cmd(
+            0x87,
+            3,
+            0x9B,
+            &tlv::encode(0x7C, &tlv::encode(0x82, &response)),
+        ),
+    );
+    assert_eq!(sw, 0x6985);
+}
+
+#[test]
+fn printed_information_and_facial_image_need_the_pin() {
+    let mut c = card();
+    mutual_auth(&mut c, ALG_3DES, &default_management_key());
+    assert_eq!(put(&mut c, &[0x5F, 0xC1, 0x09], &[1, 1, b'J']), 0x9000);
+    assert_eq!(put(&mut c, &[0x5F, 0xC1, 0x08], &[0xBC, 0]), 0x9000);
+    assert_eq!(get(&mut c, &[0x5F, 0xC1, 0x09]).1, 0x6982);
+    assert_eq!(get(&mut c, &[0x5F, 0xC1, 0x08]).1, 0x6982);
+    assert_eq!(send(&mut c, &cmd(0x20, 0, 0x80, &pin(b"123456"))).1, 0x9000);
+    assert_eq!(get(&mut c, &[0x5F, 0xC1, 0x09]).1, 0x9000);
+    assert_eq!(get(&mut c, &[0x5F, 0xC1, 0x08]).1, 0x9000);
+}
+
+#[test]
+fn chaining_and_get_response() {
+    let mut c = card();
+    mutual_auth(&mut c, ALG_3DES, &default_management_key());
+    let value: Vec<u8> = (0..1000u32).map(|i| i as u8).collect();
+    let mut data = tlv::encode(0x5C, &[0x5F, 0xC1, 0x05]);
+    tlv::push(&mut data, 0x53, &value);
+    let chunks: Vec<&[u8]> = data.chunks(255).collect();
+    for (i, chunk) in chunks.iter().enumerate() {
+        let cla = if i + 1 < chunks.len() { 0x10 } else { 0x00 };
+        let apdu = CommandApdu::new(cla, 0xDB, 0x3F, 0xFF)
+            .with_data(chunk.to_vec())
+            .to_bytes()
+            .unwrap();
+        assert_eq!(send(&mut c, &apdu).1, 0x9000);
+    }
+    // Short GET DATA: 256 bytes at a time with 61xx.
+    let (mut got, mut sw) = get(&mut c, &[0x5F, 0xC1, 0x05]);
+    assert_eq!(got.len(), 256);
+    assert_eq!(sw, 0x6100);
+    while sw >> 8 == 0x61 {
+        let (more, s) = send(&mut c, &[0, 0xC0, 0, 0, sw as u8]);
+        got.extend(more);
+        sw = s;
+    }
+    assert_eq!(sw, 0x9000);
+    assert_eq!(got, tlv::encode(0x53, &value));
+    // Extended GET DATA: everything at once.
+    let apdu = CommandApdu::new(0, 0xCB, 0x3F, 0xFF)
+        .with_data(tlv::encode(0x5C, &[0x5F, 0xC1, 0x05]))
+        .with_ne(65536)
+        .extended(true)
+        .to_bytes()
+        .unwrap();
+    assert_eq!(send(&mut c, &apdu), (tlv::encode(0x53, &value), 0x9000));
+    // A short Le smaller than the answer.
+    let (part, sw) = send(&mut c, &[0, 0xFD, 0, 0, 2]);
+    assert_eq!((part, sw), (vec![5, 4], 0x6101));
+    assert_eq!(send(&mut c, &[0, 0xC0, 0, 0, 1]), (vec![3], 0x9000));
+}
+
+#[test]
+fn a_truncated_chain_is_abandoned() {
+    let mut c = card();
+    mutual_auth(&mut c, ALG_3DES, &default_management_key());
+    let mut data = tlv::encode(0x5C, &[0x5F, 0xC1, 0x02]);
+    tlv::push(&mut data, 0x53, &[0xAA; 300]);
+    let first = CommandApdu::new(0x10, 0xDB, 0x3F, 0xFF)
+        .with_data(data[..255].to_vec())
+        .to_bytes()
+        .unwrap();
+    assert_eq!(send(&mut c, &first).1, 0x9000);
+    // Another command arrives instead of the rest of the chain.
+    assert_eq!(send(&mut c, &[0, 0xFD, 0, 0, 0]).1, 0x9000);
+    let rest = CommandApdu::new(0, 0xDB, 0x3F, 0xFF)
+        .with_data(data[255..].to_vec())
+        .to_bytes()
+        .unwrap();
+    assert_eq!(send(&mut c, &rest).1, 0x6A80);
+    assert_eq!(get(&mut c, &[0x5F, 0xC1, 0x02]).1, 0x6A82);
+    // A chain that never ends cannot grow without bound.
+    let part = CommandApdu::new(0x10, 0xDB, 0x3F, 0xFF)
+        .with_data(vec![0; 255])
+        .to_bytes()
+        .unwrap();
+    let mut last = 0;
+    for _ in 0..13 {
+        last = send(&mut c, &part).1;
+    }
+    assert_eq!(last, 0x6A84);
+}
+
+#[test]
+fn pin_retries_blocking_and_unblocking() {
+    let mut c = card();
+    assert_eq!(send(&mut c, &[0, 0x20, 0, 0x80]).1, 0x63C3);
+    assert_eq!(send(&mut c, &cmd(0x20, 0, 0x80, &pin(b"000000"))).1, 0x63C2);
+    assert_eq!(send(&mut c, &[0, 0x20, 0, 0x80]).1, 0x63C2);
+    assert_eq!(send(&mut c, &cmd(0x20, 0, 0x80, &pin(b"123456"))).1, 0x9000);
+    assert_eq!(send(&mut c, &[0, 0x20, 0, 0x80]).1, 0x9000);
+    assert_eq!(c.pin_tries_left(), 3);
+    assert_eq!(send(&mut c, &[0, 0x20, 0xFF, 0x80]).1, 0x9000);
+    assert_eq!(send(&mut c, &[0, 0x20, 0, 0x80]).1, 0x63C3);
+    // Wrong shapes.
+    assert_eq!(send(&mut c, &cmd(0x20, 0, 0x80, b"1234")).1, 0x6A80);
+    assert_eq!(send(&mut c, &cmd(0x20, 0, 0x00, &pin(b"123456"))).1, 0x6A88);
+    assert_eq!(send(&mut c, &cmd(0x20, 0, 0x42, &pin(b"123456"))).1, 0x6A86);
+    assert_eq!(send(&mut c, &cmd(0x20, 1, 0x80, &pin(b"123456"))).1, 0x6A86);
+    // Block it.
+    for expected in [0x63C2, 0x63C1, 0x63C0, 0x6983] {
+        assert_eq!(
+            send(&mut c, &cmd(0x20, 0, 0x80, &pin(b"999999"))).1,
+            expected
+        );
+    }
+    assert_eq!(send(&mut c, &cmd(0x20, 0, 0x80, &pin(b"123456"))).1, 0x6983);
+    assert_eq!(send(&mut c, &[0, 0x20, 0, 0x80]).1, 0x6983);
+    // Unblock with the PUK; a wrong PUK costs a PUK try.
+    let rrc = |puk: &[u8], new: &[u8]| cmd(0x2C, 0, 0x80, &[pin(puk), pin(new)].concat());
+    assert_eq!(send(&mut c, &rrc(b"87654321", b"654321")).1, 0x63C2);
+    assert_eq!(send(&mut c, &rrc(b"12345678", b"12345")).1, 0x6A80);
+    assert_eq!(send(&mut c, &rrc(b"12345678", b"654321")).1, 0x9000);
+    assert_eq!(send(&mut c, &[0, 0x20, 0, 0x80]).1, 0x63C3);
+    assert_eq!(send(&mut c, &cmd(0x20, 0, 0x80, &pin(b"654321"))).1, 0x9000);
+}
+
+#[test]
+fn change_reference_data() {
+    let mut c = card();
+    let crd = |p2: u8, old: &[u8], new: &[u8]| cmd(0x24, 0, p2, &[pin(old), pin(new)].concat());
+    assert_eq!(send(&mut c, &crd(0x80, b"000000", b"2468024")).1, 0x63C2);
+    assert_eq!(send(&mut c, &crd(0x80, b"123456", b"12a456")).1, 0x6A80);
+    assert_eq!(send(&mut c, &crd(0x80, b"123456", b"12345")).1, 0x6A80);
+    assert_eq!(send(&mut c, &crd(0x80, b"123456", b"2468024")).1, 0x9000);
+    assert_eq!(send(&mut c, &[0, 0x20, 0, 0x80]).1, 0x9000);
+    c.reset();
+    assert_eq!(send(&mut c, &[0, 0x20, 0, 0x80]).1, 0x63C3);
+    assert_eq!(
+        send(&mut c, &cmd(0x20, 0, 0x80, &pin(b"2468024"))).1,
+        0x9000
+    );
+    assert_eq!(send(&mut c, &crd(0x81, b"12345678", b"87654321")).1, 0x9000);
+    assert_eq!(send(&mut c, &crd(0x81, b"12345678", b"11111111")).1, 0x63C2);
+    assert_eq!(send(&mut c, &crd(0x00, b"12345678", b"11111111")).1, 0x6A88);
+    assert_eq!(send(&mut c, &cmd(0x24, 0, 0x80, b"short")).1, 0x6A80);
+}
+
+#[test]
+fn keys_signatures_and_pin_policies() {
+    use p256::ecdsa::signature::hazmat::PrehashVerifier;
+    let mut c = card();
+    let gen = |slot: u8| {
+        cmd(
+            0x47,
+            0,
+            slot,
+            &tlv::encode(0xAC, &tlv::encode(0x80, &[0x11])),
+        )
+    };
+    assert_eq!(send(&mut c, &gen(0x9A)).1, 0x6982);
+    mutual_auth(&mut c, ALG_3DES, &default_management_key());
+    assert_eq!(send(&mut c, &gen(0x9B)).1, 0x6A86);
+    assert_eq!(
+        send(
+            &mut c,
+            &cmd(
+                0x47,
+                0,
+                0x9A,
+                &tlv::encode(0xAC, &tlv::encode(0x80, &[0x42]))
+            )
+        )
+        .1,
+        0x6A80
+    );
+    let mut publics = BTreeMap::new();
+    for slot in [0x9A, 0x9C, 0x9D, 0x9E] {
+        let (data, sw) = send(&mut c, &gen(slot));
+        assert_eq!(sw, 0x9000);
+        let (t, _) = tlv::parse_one(&data).unwrap();
+        assert_eq!(t.tag, 0x7F49);
+        let point = tlv::find(t.value, 0x86).unwrap();
+        assert_eq!(point.len(), 65);
+        publics.insert(
+            slot,
+            p256::ecdsa::VerifyingKey::from_sec1_bytes(point).unwrap(),
+        );
+    }
+    let hash = [0x42u8; 32];
+    let sign = |slot: u8, alg: u8| {
+        let mut inner = tlv::encode(0x82, &[]);
+        tlv::push(&mut inner, 0x81, &hash);
+        cmd(0x87, alg, slot, &tlv::encode(0x7C, &inner))
+    };
+    // 9E needs no PIN.
+    let (data, sw) = send(&mut c, &sign(0x9E, 0x11));
+    assert_eq!(sw, 0x9000);
+    let der = tlv::find(tlv::parse_one(&data).unwrap().0.value, 0x82).unwrap();
+    let sig = p256::ecdsa::Signature::from_der(der).unwrap();
+    publics[&0x9E].verify_prehash(&hash, &sig).unwrap();
+    // 9A needs the PIN once; wrong algorithm and empty slot are refused.
+    assert_eq!(send(&mut c, &sign(0x9A, 0x11)).1, 0x6982);
+    assert_eq!(send(&mut c, &sign(0x9A, 0x14)).1, 0x6A86);
+    send(&mut c, &cmd(0x20, 0, 0x80, &pin(b"123456")));
+    assert_eq!(send(&mut c, &sign(0x9A, 0x11)).1, 0x9000);
+    assert_eq!(send(&mut c, &sign(0x9A, 0x11)).1, 0x9000);
+    // 9C needs the PIN immediately before each signature.
+    assert_eq!(send(&mut c, &sign(0x9C, 0x11)).1, 0x6982);
+    send(&mut c, &cmd(0x20, 0, 0x80, &pin(b"123456")));
+    assert_eq!(send(&mut c, &sign(0x9C, 0x11)).1, 0x9000);
+    assert_eq!(send(&mut c, &sign(0x9C, 0x11)).1, 0x6982);
+    send(&mut c, &cmd(0x20, 0, 0x80, &pin(b"123456")));
+    send(&mut c, &[0, 0xFD, 0, 0, 0]);
+    assert_eq!(send(&mut c, &sign(0x9C, 0x11)).1, 0x6982);
+    // ECDH with 9D.
+    let peer = p256::SecretKey::random(&mut StdRng::seed_from_u64(1));
+    let peer_point = peer.public_key().to_encoded_point(false);
+    let mut inner = tlv::encode(0x82, &[]);
+    tlv::push(&mut inner, 0x85, peer_point.as_bytes());
+    let (data, sw) = send(&mut c, &cmd(0x87, 0x11, 0x9D, &tlv::encode(0x7C, &inner)));
+    assert_eq!(sw, 0x9000);
+    let shared = tlv::find(tlv::parse_one(&data).unwrap().0.value, 0x82).unwrap();
+    let card_public =
+        p256::PublicKey::from_sec1_bytes(publics[&0x9D].to_encoded_point(false).as_bytes())
+            .unwrap();
+    let expected = p256::ecdh::diffie_hellman(peer.to_nonzero_scalar(), card_public.as_affine());
+    assert_eq!(shared, &expected.raw_secret_bytes()[..]);
+    // Metadata of a slot reports its policy and public key.
+    let (meta, sw) = send(&mut c, &[0, 0xF7, 0, 0x9C, 0]);
+    assert_eq!(sw, 0x9000);
+    assert_eq!(tlv::find(&meta, 0x01), Some(&[0x11u8][..]));
+    assert_eq!(tlv::find(&meta, 0x02), Some(&[3u8, 1][..]));
+    assert_eq!(send(&mut c, &[0, 0xF7, 0, 0x82, 0]).1, 0x6A88);
+    let (meta, _) = send(&mut c, &[0, 0xF7, 0, 0x80, 0]);
+    assert_eq!(tlv::find(&meta, 0x06), Some(&[3u8, 3][..]));
+    assert_eq!(tlv::find(&meta, 0x05), Some(&[1u8][..]));
+}
+
+#[test]
+fn set_management_key_and_factory_reset() {
+    let mut c = card();
+    let aes = [0x77u8; 32];
+    let set = |alg: u8, key: &[u8]| {
+        let mut d = vec![alg, 0x9B, key.len() as u8];
+        d.extend_from_slice(key);
+        cmd(0xFF, 0xFF, 0xFF, &d)
+    };
+    assert_eq!(send(&mut c, &set(ALG_AES256, &aes)).1, 0x6982);
+    mutual_auth(&mut c, ALG_3DES, &default_management_key());
+    assert_eq!(send(&mut c, &set(ALG_AES256, &aes[..31])).1, 0x6A80);
+    assert_eq!(send(&mut c, &set(0x07, &aes)).1, 0x6A80);
+    assert_eq!(send(&mut c, &cmd(0xFF, 0xFF, 0x00, &[])).1, 0x6A86);
+    assert_eq!(send(&mut c, &set(ALG_AES256, &aes)).1, 0x9000);
+    c.reset();
+    assert_eq!(
+        mutual_auth(&mut c, ALG_3DES, &default_management_key()),
+        0x6A86
+    );
+    assert_eq!(mutual_auth(&mut c, ALG_AES256, &aes), 0x9000);
+    assert_eq!(put(&mut c, &[0x5F, 0xC1, 0x02], &[0x30, 0]), 0x9000);
+
+    // RESET only once PIN and PUK are blocked.
+    assert_eq!(send(&mut c, &[0, 0xFB, 0, 0]).1, 0x6985);
+    for _ in 0..3 {
+        send(&mut c, &cmd(0x20, 0, 0x80, &pin(b"000000")));
+        send(
+            &mut c,
+            &cmd(
+                0x24,
+                0,
+                0x81,
+                &[pin(b"00000000"), pin(b"00000000")].concat(),
+            ),
+        );
+    }
+    assert_eq!(send(&mut c, &[0, 0xFB, 0, 0]).1, 0x9000);
+    assert_eq!(get(&mut c, &[0x5F, 0xC1, 0x02]).1, 0x6A82);
+    assert_eq!(
+        mutual_auth(&mut c, ALG_3DES, &default_management_key()),
+        0x9000
+    );
+    assert_eq!(send(&mut c, &cmd(0x20, 0, 0x80, &pin(b"123456"))).1, 0x9000);
+    assert_eq!(c.serial(), 12345678);
+}
+
+#[test]
+fn state_persists_across_save_and_load() {
+    let dir = std::env::temp_dir().join(format!("tessera-piv-state-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("card.json");
+    let mut c = card();
+    mutual_auth(&mut c, ALG_3DES, &default_management_key());
+    assert_eq!(put(&mut c, &[0x5F, 0xC1, 0x02], &[0x30, 1, 2]), 0x9000);
+    let (generated, _) = send(
+        &mut c,
+        &cmd(
+            0x47,
+            0,
+            0x9A,
+            &tlv::encode(0xAC, &tlv::encode(0x80, &[0x14])),
+        ),
+    );
+    send(&mut c, &cmd(0x20, 0, 0x80, &pin(b"111111")));
+    assert!(c.take_dirty());
+    assert!(!c.take_dirty());
+    c.save(&path).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0);
+    }
+
+    let mut back = VirtualCard::load(&path).unwrap();
+    assert_eq!(back.serial(), 12345678);
+    assert_eq!(back.pin_tries_left(), 2);
+    assert_eq!(get(&mut back, &[0x5F, 0xC1, 0x02]).0, [0x53, 3, 0x30, 1, 2]);
+    let (meta, _) = send(&mut back, &[0, 0xF7, 0, 0x9A, 0]);
+    let public = tlv::find(&meta, 0x04).unwrap();
+    assert_eq!(tlv::encode(0x7F49, public), generated);
+    // The security state did not survive.
+    assert_eq!(put(&mut back, &[0x5F, 0xC1, 0x02], &[]), 0x6982);
+
+    std::fs::write(&path, b"{\"format\": 1}").unwrap();
+    assert!(matches!(
+        VirtualCard::load(&path),
+        Err(StateError::Invalid(_))
+    ));
+    assert!(matches!(
+        VirtualCard::load(dir.join("missing.json")),
+        Err(StateError::Io(_))
+    ));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn random_and_mutated_apdus_never_panic() {
+    let mut rng = StdRng::seed_from_u64(99);
+    let mut c = card();
+    mutual_auth(&mut c, ALG_3DES, &default_management_key());
+    send(
+        &mut c,
+        &cmd(
+            0x47,
+            0,
+            0x9E,
+            &tlv::encode(0xAC, &tlv::encode(0x80, &[0x11])),
+        ),
+    );
+    let seeds: Vec<Vec<u8>> = vec![
+        cmd(0xA4, 4, 0, &objects::PIV_AID),
+        cmd(0xCB, 0x3F, 0xFF, &[0x5C, 3, 0x5F, 0xC1, 0x02]),
+        cmd(
+            0xDB,
+            0x3F,
+            0xFF,
+            &[0x5C, 3, 0x5F, 0xC1, 0x02, 0x53, 2, 0x30, 0],
+        ),
+        cmd(0x20, 0, 0x80, &pin(b"123456")),
+        cmd(0x87, 0x03, 0x9B, &[0x7C, 2, 0x80, 0]),
+        cmd(0x87, 0x11, 0x9E, &[0x7C, 6, 0x82, 0, 0x81, 2, 1, 2]),
+        cmd(0x47, 0, 0x9A, &[0xAC, 3, 0x80, 1, 0x11]),
+        cmd(0xFF, 0xFF, 0xFF, &[0x03, 0x9B, 0x18]),
+        vec![0, 0xC0, 0, 0, 0],
+    ];
+    for i in 0..4000 {
+        let mut apdu = if i % 3 == 0 {
+            let len = rng.gen_range(0..40);
+            (0..len).map(|_| rng.gen()).collect()
+        } else {
+            seeds[rng.gen_range(0..seeds.len())].clone()
+        };
+        for _ in 0..rng.gen_range(0..4) {
+            if apdu.is_empty() {
+                break;
+            }
+            let at = rng.gen_range(0..apdu.len());
+            match rng.gen_range(0..3) {
+                0 => apdu[at] = rng.gen(),
+                1 => {
+                    apdu.truncate(at);
+                }
+                _ => apdu.insert(at, rng.gen()),
+            }
+        }
+        if i % 50 == 0 {
+            c.reset();
+            mutual_auth(&mut c, ALG_3DES, &default_management_key());
+        }
+        let response = c.process(&apdu);
+        assert!(response.len() >= 2);
+    }
+}
