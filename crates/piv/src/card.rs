@@ -22,8 +22,26 @@ use zeroize::Zeroize;
 
 /// Firmware version the card reports to GET VERSION, as a YubiKey 5 does.
 pub const VERSION: [u8; 3] = [5, 4, 3];
-/// An ATR with T=1 and no historical bytes; pcsc-lite accepts it.
-pub const ATR: [u8; 5] = [0x3B, 0x80, 0x80, 0x01, 0x01];
+/// The answer to reset: T=1 only, and historical bytes that name the PIV application (category
+/// 80, compact TLV F9 with the AID's first 9 bytes), which is how OpenSC recognises a standard PIV
+/// card without a vendor quirk list. The popular minimal ATR `3B 80 80 01 01` is both a contactless
+/// pseudo-ATR and a PIVKey entry in OpenSC's table, which switches its EC support off.
+pub const ATR: [u8; 15] = atr();
+
+const fn atr() -> [u8; 15] {
+    let mut atr = [
+        0x3B, 0x8B, 0x01, 0x80, 0xF9, 0xA0, 0x00, 0x00, 0x03, 0x08, 0x00, 0x00, 0x10, 0x00, 0x00,
+    ];
+    // TCK: the XOR of T0 through the last historical byte.
+    let mut check = 0;
+    let mut i = 1;
+    while i < atr.len() - 1 {
+        check ^= atr[i];
+        i += 1;
+    }
+    atr[atr.len() - 1] = check;
+    atr
+}
 
 const DEFAULT_PIN: &[u8] = b"123456";
 const DEFAULT_PUK: &[u8] = b"12345678";
@@ -191,13 +209,26 @@ impl std::fmt::Debug for VirtualCard {
 
 impl VirtualCard {
     /// A card as it leaves the factory: default PIN, PUK and management key, no keys, no objects.
-    pub fn blank(serial: u32, rng: impl CryptoRngCore + Send + 'static) -> Self {
+    /// `rng` seeds the card's own generator (ChaCha) for challenges and key generation, so a
+    /// seeded `rng` makes a reproducible card; a card loaded from a file uses the OS generator.
+    pub fn blank(serial: u32, mut rng: impl CryptoRngCore) -> Self {
+        use rand::SeedableRng;
+        let mut seed = <rand::rngs::StdRng as SeedableRng>::Seed::default();
+        rng.fill_bytes(&mut seed);
+        let own = rand::rngs::StdRng::from_seed(seed);
+        seed.zeroize();
         Self {
             state: CardState::factory(serial),
             session: Session::default(),
-            rng: Box::new(rng),
+            rng: Box::new(own),
             dirty: true,
         }
+    }
+
+    /// Replaces the card's random generator.
+    pub fn with_rng(mut self, rng: impl CryptoRngCore + Send + 'static) -> Self {
+        self.rng = Box::new(rng);
+        self
     }
 
     /// Loads a card saved with [`VirtualCard::save`]; it starts powered on with no security state.

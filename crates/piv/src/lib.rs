@@ -15,6 +15,7 @@ pub mod tlv;
 pub mod trace;
 pub mod virtual_transport;
 
+pub use apdu::{CommandApdu, ResponseApdu};
 pub use card::{StateError, VirtualCard};
 pub use client::{factory, PivClient};
 pub use virtual_transport::{SharedCard, VirtualCardTransport};

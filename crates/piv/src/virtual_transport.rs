@@ -47,7 +47,8 @@ impl VirtualCardTransport {
         } else {
             // Eight decimal digits, like YubiKey serials.
             let serial = 10_000_000 + rand::rngs::OsRng.next_u32() % 90_000_000;
-            let mut card = VirtualCard::blank(serial, rand::rngs::OsRng);
+            let mut card =
+                VirtualCard::blank(serial, rand::rngs::OsRng).with_rng(rand::rngs::OsRng);
             card.save(path)
                 .map_err(|e| CardError::Unreachable(e.to_string()))?;
             card.take_dirty();

@@ -67,6 +67,28 @@ fn get(card: &mut VirtualCard, tag: &[u8]) -> (Vec<u8>, u16) {
 }
 
 #[test]
+fn a_blank_card_takes_any_generator() {
+    // The server makes cards from a borrowed OS generator; seeded generators make test cards.
+    let a = VirtualCard::blank(1, &mut rand_core::OsRng);
+    assert_eq!(a.serial(), 1);
+    let mut b = VirtualCard::blank(2, StdRng::seed_from_u64(1));
+    let mut c = VirtualCard::blank(2, StdRng::seed_from_u64(1));
+    let witness = |card: &mut VirtualCard| send(card, &cmd(0x87, 3, 0x9B, &[0x7C, 2, 0x80, 0])).0;
+    assert_eq!(witness(&mut b), witness(&mut c));
+}
+
+#[test]
+fn atr_checksum_and_historical_bytes() {
+    let atr = card().atr();
+    assert_eq!(atr[0], 0x3B);
+    assert_eq!(atr[1..].iter().fold(0u8, |a, b| a ^ b), 0, "TCK");
+    let historical = &atr[3..atr.len() - 1];
+    assert_eq!(historical.len(), usize::from(atr[1] & 0x0F));
+    assert_eq!(historical[..2], [0x80, 0xF9]);
+    assert_eq!(historical[2..], objects::PIV_AID[..9]);
+}
+
+#[test]
 fn select_answers_piv_and_refuses_other_applications() {
     let mut c = card();
     let (data, sw) = send(&mut c, &cmd(0xA4, 4, 0, &objects::PIV_AID));
