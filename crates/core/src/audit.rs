@@ -44,6 +44,7 @@ events! {
     ACTIVATION_CANCELLED = 3016, "ActivationCancelled";
     ISSUANCE_FAILED = 3017, "IssuanceFailed";
     CERTIFICATE_STATUS_CHANGED = 3018, "CertificateStatusChanged";
+    INITIAL_PIN_REVEALED = 3019, "InitialPinRevealed";
     CA_CREATED = 4001, "CaCreated";
     SYSTEM_INITIALISED = 5001, "SystemInitialised";
 }

@@ -893,3 +893,42 @@ pub async fn recover_interrupted(svc: &Services) -> Result<usize, CoreError> {
     }
     Ok(n)
 }
+
+/// Shows the system-generated initial PIN of a card (*Not displayed* mode) exactly once: the
+/// sealed copy is deleted as it is opened, so the PIN never reaches a browser twice.
+pub async fn reveal_initial_pin(
+    svc: &Services,
+    actor: &Actor,
+    device: &DeviceId,
+) -> Result<Pin, CoreError> {
+    actor.require(Permission::ManageDevices, "reveal initial PINs")?;
+    let d = svc.store.device(device).await?;
+    let sealed = svc
+        .store
+        .device_secret(device, "pin")
+        .await?
+        .ok_or_else(|| {
+            CoreError::Invalid("this card has no initial PIN to reveal (it was typed by the operator or already revealed)".into())
+        })?;
+    let plain = svc
+        .sealer
+        .open(&sealed)
+        .map_err(|e| CoreError::Invalid(format!("the sealed PIN cannot be opened: {e}")))?;
+    let pin = Pin::new(
+        String::from_utf8(plain)
+            .map_err(|_| CoreError::Invalid("the sealed PIN is damaged".into()))?,
+    );
+    svc.store.delete_device_secret(device, "pin").await?;
+    svc.audit(
+        audit::INITIAL_PIN_REVEALED,
+        AuditContext {
+            operator: Some(&actor.operator),
+            user: d.user.as_ref(),
+            device: Some(device),
+            operation: None,
+        },
+        json!({}),
+    )
+    .await?;
+    Ok(pin)
+}

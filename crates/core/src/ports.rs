@@ -384,6 +384,7 @@ pub trait Store: Send + Sync {
         device: &DeviceId,
         kind: &str,
     ) -> Result<Option<Vec<u8>>, StoreError>;
+    async fn delete_device_secret(&self, device: &DeviceId, kind: &str) -> Result<(), StoreError>;
     async fn insert_certificate(&self, cert: &CertificateRecord) -> Result<(), StoreError>;
     async fn set_certificate_status(
         &self,

@@ -1,1 +1,19 @@
-//! tessera-server (placeholder until written).
+//! Tessera's server: the Operator Portal (server-rendered HTML), the REST API under `/api/v1`, and
+//! the wiring that opens a data folder and connects one adapter to each port of the core (store,
+//! CA, sealer, card renderer, stations, virtual cards). Handlers are thin: they parse, authorise,
+//! call one use case of `tessera-core` and map the result.
+
+pub mod api;
+pub mod app;
+pub mod auth;
+pub mod bench;
+pub mod demo;
+pub mod headless;
+pub mod platform;
+pub mod portal;
+pub mod serve;
+pub mod web_error;
+pub mod wiring;
+
+pub use app::{router, AppState};
+pub use wiring::{Options, Tessera};

@@ -445,6 +445,16 @@ impl Store for SqlStore {
             .transpose()
     }
 
+    async fn delete_device_secret(&self, device: &DeviceId, kind: &str) -> R<()> {
+        sqlx::query("DELETE FROM device_secrets WHERE device = $1 AND kind = $2")
+            .bind(device.as_str())
+            .bind(kind)
+            .execute(&self.pool)
+            .await
+            .map_err(backend_error)?;
+        Ok(())
+    }
+
     async fn insert_certificate(&self, c: &CertificateRecord) -> R<()> {
         let mut meta = c.clone();
         meta.der = Vec::new(); // the DER lives in its own column

@@ -178,6 +178,9 @@ async fn conformance(store: Arc<SqlStore>) {
         Some(vec![4, 5])
     );
     assert_eq!(store.device_secret(&d.id, "pin").await.unwrap(), None);
+    store.put_device_secret(&d.id, "pin", &[9]).await.unwrap();
+    store.delete_device_secret(&d.id, "pin").await.unwrap();
+    assert_eq!(store.device_secret(&d.id, "pin").await.unwrap(), None);
     let cert = CertificateRecord {
         serial: "0a0b".into(),
         device: d.id.clone(),

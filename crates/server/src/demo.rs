@@ -1,0 +1,230 @@
+//! The demo content every first start creates, the same on every machine: about fifty users with
+//! drawn portraits, the PIV Standard policy, the Corporate Badge layout, the station "This
+//! workstation" with its simulated card printer, and the operator `admin`.
+
+use crate::auth;
+use crate::wiring::{Tessera, ORGANISATION};
+use std::collections::BTreeMap;
+use tessera_core::audit;
+use tessera_core::ids::*;
+use tessera_core::issuance::AuditContext;
+use tessera_core::model::*;
+use tessera_core::{CoreError, Password};
+
+pub const STATION_ID: &str = "local";
+pub const STATION_NAME: &str = "This workstation";
+pub const PRINTER: &str = "Demo Card Printer";
+pub const ENCODER: &str = "Demo Card Printer Encoder";
+pub const POLICY_ID: &str = "piv-standard";
+
+const GIVEN: [&str; 24] = [
+    "Amelia", "Ben", "Chloe", "Daniel", "Elena", "Farid", "Grace", "Hiro", "Isla", "Jonas", "Kira",
+    "Liam", "Maya", "Noah", "Olga", "Pedro", "Quinn", "Rosa", "Samir", "Tara", "Umar", "Vera",
+    "Wei", "Yara",
+];
+const FAMILY: [&str; 24] = [
+    "Adams", "Berg", "Costa", "Dubois", "Eriksen", "Fischer", "Garcia", "Hansen", "Ito", "Jensen",
+    "Kowalski", "Larsen", "Moreau", "Novak", "Okafor", "Petrov", "Quispe", "Rossi", "Suzuki",
+    "Tanaka", "Ueda", "Varga", "Weber", "Zhang",
+];
+const DEPARTMENTS: [(&str, &[&str]); 6] = [
+    (
+        "Engineering",
+        &[
+            "Software Engineer",
+            "Site Reliability Engineer",
+            "Engineering Manager",
+        ],
+    ),
+    (
+        "Finance",
+        &["Accountant", "Financial Analyst", "Controller"],
+    ),
+    ("Human Resources", &["HR Partner", "Recruiter"]),
+    (
+        "Security",
+        &["Security Officer", "Badge Operator", "Security Analyst"],
+    ),
+    ("Sales", &["Account Executive", "Sales Engineer"]),
+    (
+        "Operations",
+        &[
+            "Facilities Manager",
+            "Logistics Coordinator",
+            "Operations Analyst",
+        ],
+    ),
+];
+
+/// A small deterministic generator so that the demo is the same everywhere (not for secrets).
+struct SplitMix(u64);
+
+impl SplitMix {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[(self.next() % items.len() as u64) as usize]
+    }
+}
+
+fn demo_user(uid: &str, given: &str, family: &str, department: &str, title: &str, n: u64) -> User {
+    let mut attributes = BTreeMap::new();
+    attributes.insert("location".to_owned(), "Headquarters".to_owned());
+    User {
+        uid: UserId::new(uid),
+        given_name: given.into(),
+        family_name: family.into(),
+        display_name: format!("{given} {family}"),
+        email: format!(
+            "{}.{}@tessera.example",
+            given.to_lowercase(),
+            family.to_lowercase()
+        ),
+        upn: format!("{uid}@tessera.example"),
+        employee_id: format!("{:06}", 100_000 + (n * 7_919) % 900_000),
+        department: department.into(),
+        title: title.into(),
+        groups: vec!["staff".into(), department.to_lowercase().replace(' ', "-")],
+        source: UserSource::Local,
+        attributes,
+        has_photo: true,
+    }
+}
+
+/// The fifty demo users, Jane Doe first.
+pub fn users() -> Vec<User> {
+    let mut out = vec![demo_user(
+        "jdoe",
+        "Jane",
+        "Doe",
+        "Security",
+        "Security Officer",
+        1,
+    )];
+    let mut rng = SplitMix(0x7E55_E2A0);
+    let mut taken = std::collections::BTreeSet::from(["jdoe".to_owned()]);
+    while out.len() < 50 {
+        let given = *rng.pick(&GIVEN);
+        let family = *rng.pick(&FAMILY);
+        let uid = format!("{}{}", &given[..1], family).to_lowercase();
+        if !taken.insert(uid.clone()) {
+            continue;
+        }
+        let (dept, titles) = rng.pick(&DEPARTMENTS);
+        let title = *rng.pick(titles);
+        let n = out.len() as u64 + 1;
+        out.push(demo_user(&uid, given, family, dept, title, n));
+    }
+    out
+}
+
+/// The PIV Standard device policy: four slots, ECC P-256, PIN 6-8 digits, PUK 8 digits.
+pub fn piv_standard() -> DevicePolicy {
+    let slots = Slot::ALL
+        .into_iter()
+        .map(|slot| SlotPolicy {
+            slot,
+            algorithm: KeyAlgorithm::EccP256,
+            profile: tessera_pki::piv_profile(slot, KeyAlgorithm::EccP256, ORGANISATION),
+        })
+        .collect();
+    DevicePolicy {
+        id: PolicyId::new(POLICY_ID),
+        name: "PIV Standard".into(),
+        description: "PIV Authentication, Digital Signature, Key Management and Card \
+                      Authentication keys on ECC P-256"
+            .into(),
+        pin: PinPolicy {
+            min_length: 6,
+            max_length: 8,
+            retries: 3,
+        },
+        puk: PukPolicy {
+            length: 8,
+            retries: 3,
+        },
+        slots,
+        write_chuid: true,
+        write_ccc: true,
+        write_printed_information: true,
+        card_validity_days: 1095,
+        allowed_groups: vec![],
+        activation_required: true,
+    }
+}
+
+pub fn demo_station() -> Station {
+    Station {
+        id: StationId::new(STATION_ID),
+        name: STATION_NAME.into(),
+        enabled: true,
+        printers: vec![PrinterConfig {
+            name: PRINTER.into(),
+            kind: PrinterKind::Simulated,
+            encoder_reader: Some(ENCODER.into()),
+        }],
+    }
+}
+
+/// Creates the demo content and the `admin` operator when the store is empty; returns admin's
+/// one-time password. A second start finds the operators table filled and does nothing.
+pub async fn seed_if_empty(t: &Tessera) -> Result<Option<Password>, CoreError> {
+    let store = &t.services.store;
+    if store.count_operators().await? > 0 {
+        return Ok(None);
+    }
+    for (i, user) in users().iter().enumerate() {
+        store.put_user(user).await?;
+        let photo = tessera_print::portrait_png(i as u64 + 1);
+        store.put_photo(&user.uid, &photo).await?;
+    }
+    store.put_policy(&piv_standard()).await?;
+    store.put_layout(&tessera_print::corporate_badge()).await?;
+    store.put_station(&demo_station()).await?;
+    store.put_settings(&Settings::default()).await?;
+    let password = Password::new(auth::random_password(&*t.services.random));
+    store
+        .put_operator(&Operator {
+            id: OperatorId::new("admin"),
+            display_name: "Administrator".into(),
+            password_hash: auth::hash_password(&password),
+            role: Role::Administrator,
+            enabled: true,
+        })
+        .await?;
+    t.services
+        .audit(
+            audit::SYSTEM_INITIALISED,
+            AuditContext::default(),
+            serde_json::json!({"users": 50, "policy": POLICY_ID, "layout": "corporate-badge"}),
+        )
+        .await?;
+    t.services
+        .audit(
+            audit::OPERATOR_CREATED,
+            AuditContext::default(),
+            serde_json::json!({"operator": "admin", "role": "administrator"}),
+        )
+        .await?;
+    Ok(Some(password))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fifty_distinct_users_with_jane_first() {
+        let u = users();
+        assert_eq!(u.len(), 50);
+        assert_eq!(u[0].display_name, "Jane Doe");
+        let uids: std::collections::BTreeSet<_> = u.iter().map(|x| x.uid.clone()).collect();
+        assert_eq!(uids.len(), 50);
+        assert_eq!(users(), u, "the same on every run");
+    }
+}

@@ -1,0 +1,132 @@
+//! Device actions from the User page: activate a Pending card, preview its printed faces.
+
+use super::{render, Nav};
+use crate::app::AppState;
+use crate::auth::SignedIn;
+use crate::portal::issue::urlencode;
+use crate::web_error::WebError;
+use askama::Template;
+use axum::extract::{Path, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::Form;
+use serde::Deserialize;
+use tessera_core::ids::DeviceId;
+use tessera_core::issuance;
+use tessera_core::model::Permission;
+use tessera_core::CoreError;
+
+#[derive(Deserialize)]
+pub struct CsrfForm {
+    csrf: String,
+}
+
+#[derive(Template)]
+#[template(path = "pin_reveal.html")]
+struct PinPage {
+    nav: Option<Nav>,
+    serial: String,
+    holder: String,
+    uid: String,
+    pin: String,
+}
+
+pub async fn reveal_pin(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Path(id): Path<String>,
+    Form(f): Form<CsrfForm>,
+) -> Result<Response, WebError> {
+    signed_in.check_csrf(&f.csrf)?;
+    let svc = &state.tessera.services;
+    let id = DeviceId::new(id);
+    let pin = issuance::reveal_initial_pin(svc, &signed_in.actor(), &id).await?;
+    let device = svc.store.device(&id).await.map_err(WebError::from_store)?;
+    let uid = device.user.clone().unwrap_or_else(|| "".into());
+    let holder = svc
+        .store
+        .user(&uid)
+        .await
+        .map(|u| u.display_name)
+        .unwrap_or_default();
+    let mut res = render(&PinPage {
+        nav: Nav::of(&signed_in),
+        serial: device.serial,
+        holder,
+        uid: uid.0,
+        pin: pin.expose().to_owned(),
+    })?;
+    res.headers_mut().insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
+    );
+    Ok(res)
+}
+
+pub async fn activate(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Path(id): Path<String>,
+    Form(f): Form<CsrfForm>,
+) -> Result<Response, WebError> {
+    signed_in.check_csrf(&f.csrf)?;
+    let device = issuance::activate(
+        &state.tessera.services,
+        &signed_in.actor(),
+        &DeviceId::new(id),
+        None,
+    )
+    .await?;
+    let uid = device.user.map(|u| u.0).unwrap_or_default();
+    Ok(Redirect::to(&format!("/users/{}?flash=activated", urlencode(&uid))).into_response())
+}
+
+/// Renders one face of a device's card with its layout and its holder's data.
+pub async fn preview(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Path((id, side)): Path<(String, String)>,
+) -> Result<Response, WebError> {
+    signed_in
+        .actor()
+        .require(Permission::ViewUsers, "view cards")?;
+    let svc = state.tessera.services.clone();
+    let device = svc
+        .store
+        .device(&DeviceId::new(id))
+        .await
+        .map_err(|_| WebError::not_found("The device"))?;
+    let (Some(uid), Some(layout_id)) = (device.user.clone(), device.layout.clone()) else {
+        return Err(WebError::not_found("The card layout"));
+    };
+    let user = svc.store.user(&uid).await.map_err(WebError::from_store)?;
+    let layout = svc
+        .store
+        .layouts()
+        .await
+        .map_err(WebError::from_store)?
+        .into_iter()
+        .find(|l| l.id == layout_id)
+        .ok_or_else(|| WebError::not_found("The card layout"))?;
+    let data = issuance::card_data(&svc, &user, &device).await?;
+    let renderer = svc.renderer.clone();
+    let rendered = tokio::task::spawn_blocking(move || renderer.render(&layout, &data))
+        .await
+        .map_err(|_| WebError::bad_request("The preview could not be rendered."))?
+        .map_err(CoreError::Print)?;
+    let png = match side.as_str() {
+        "front.png" => rendered.front_png,
+        "back.png" => rendered
+            .back_png
+            .ok_or_else(|| WebError::not_found("The back of the card"))?,
+        _ => return Err(WebError::not_found("That side")),
+    };
+    Ok((
+        [
+            (header::CONTENT_TYPE, "image/png"),
+            (header::CACHE_CONTROL, "private, max-age=60"),
+        ],
+        png,
+    )
+        .into_response())
+}

@@ -1,0 +1,417 @@
+//! The Device Issuance wizard: Configure Device (printer tile, layout, Start; then policy and
+//! initial PIN), Issue Device (progress bar) and Print Device (printing information, preview,
+//! Cancel / Continue).
+
+use super::{current_station, render, Nav};
+use crate::app::AppState;
+use crate::auth::SignedIn;
+use crate::web_error::WebError;
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::Form;
+use serde::Deserialize;
+use tessera_core::ids::*;
+use tessera_core::issuance::{self, StartRequest};
+use tessera_core::model::*;
+use tessera_core::{CoreError, Pin};
+
+pub struct PrinterOption {
+    pub name: String,
+    pub reader: String,
+    pub state: String,
+    pub selected: bool,
+}
+
+pub struct ReaderOption {
+    pub name: String,
+    pub selected: bool,
+}
+
+#[derive(Template)]
+#[template(path = "issue_configure.html")]
+struct ConfigurePage {
+    nav: Option<Nav>,
+    csrf: String,
+    user: User,
+    station_name: String,
+    show_printer_tile: bool,
+    pairing: Option<PrinterPairing>,
+    change: bool,
+    printers: Vec<PrinterOption>,
+    readers: Vec<ReaderOption>,
+    layouts: Vec<Layout>,
+    ready: bool,
+}
+
+#[derive(Deserialize)]
+pub struct ConfigureQuery {
+    #[serde(default)]
+    change: Option<String>,
+}
+
+fn allowed_for(groups: &[String], user: &User) -> bool {
+    groups.is_empty() || groups.iter().any(|g| user.groups.contains(g))
+}
+
+pub async fn configure_page(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Path(uid): Path<String>,
+    Query(q): Query<ConfigureQuery>,
+) -> Result<Response, WebError> {
+    let actor = signed_in.actor();
+    actor.require(Permission::IssueDevice, "issue devices")?;
+    let svc = &state.tessera.services;
+    let user = svc
+        .store
+        .user(&UserId::new(uid))
+        .await
+        .map_err(|_| WebError::not_found("The user"))?;
+    let station = current_station(&state).await?;
+    let port = svc.stations.station(&station.id).ok_or_else(|| {
+        WebError::bad_request(format!("The station {} is not connected.", station.name))
+    })?;
+    let printers = port.printers().await.map_err(CoreError::Station)?;
+    let readers = port.readers().await.map_err(CoreError::Station)?;
+    let settings = svc.store.settings().await.map_err(WebError::from_store)?;
+    let pairing = svc
+        .store
+        .pairing(&actor.operator, &station.id)
+        .await
+        .map_err(WebError::from_store)?
+        // A remembered pair is proposed only while the station still has both.
+        .filter(|p| printers.iter().any(|x| x.name == p.printer) && readers.contains(&p.reader));
+    let show_printer_tile = settings.card_printing_enabled && !printers.is_empty();
+    let chosen_printer = pairing.as_ref().map(|p| p.printer.clone());
+    let chosen_reader = pairing
+        .as_ref()
+        .map(|p| p.reader.clone())
+        .or_else(|| printers.first().and_then(|p| p.encoder_reader.clone()));
+    let layouts = svc
+        .store
+        .layouts()
+        .await
+        .map_err(WebError::from_store)?
+        .into_iter()
+        .filter(|l| allowed_for(&l.allowed_groups, &user))
+        .collect();
+    render(&ConfigurePage {
+        nav: Nav::of(&signed_in),
+        csrf: signed_in.csrf.clone(),
+        station_name: station.name.clone(),
+        ready: !show_printer_tile || pairing.is_some(),
+        show_printer_tile,
+        change: q.change.is_some(),
+        printers: printers
+            .iter()
+            .map(|p| PrinterOption {
+                name: p.name.clone(),
+                reader: p.encoder_reader.clone().unwrap_or_default(),
+                state: p.state.clone(),
+                selected: chosen_printer.as_deref() == Some(p.name.as_str()),
+            })
+            .collect(),
+        readers: readers
+            .iter()
+            .map(|r| ReaderOption {
+                name: r.clone(),
+                selected: chosen_reader.as_deref() == Some(r.as_str()),
+            })
+            .collect(),
+        pairing,
+        layouts,
+        user,
+    })
+}
+
+#[derive(Deserialize)]
+pub struct ConfigureForm {
+    csrf: String,
+    printer: String,
+    reader: String,
+}
+
+pub async fn configure(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Path(uid): Path<String>,
+    Form(f): Form<ConfigureForm>,
+) -> Result<Response, WebError> {
+    signed_in.check_csrf(&f.csrf)?;
+    let station = current_station(&state).await?;
+    issuance::configure_printer(
+        &state.tessera.services,
+        &signed_in.actor(),
+        &PrinterPairing {
+            operator: signed_in.operator.id.clone(),
+            station: station.id,
+            printer: f.printer,
+            reader: f.reader,
+        },
+    )
+    .await?;
+    Ok(Redirect::to(&format!("/users/{}/issue", urlencode(&uid))).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct StartForm {
+    csrf: String,
+    layout: String,
+    /// Only when card printing is off (no printer tile).
+    reader: Option<String>,
+}
+
+pub async fn start(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Path(uid): Path<String>,
+    Form(f): Form<StartForm>,
+) -> Result<Response, WebError> {
+    signed_in.check_csrf(&f.csrf)?;
+    let svc = &state.tessera.services;
+    let actor = signed_in.actor();
+    let station = current_station(&state).await?;
+    let settings = svc.store.settings().await.map_err(WebError::from_store)?;
+    let (printer, reader) = if settings.card_printing_enabled {
+        let pairing = svc
+            .store
+            .pairing(&actor.operator, &station.id)
+            .await
+            .map_err(WebError::from_store)?
+            .ok_or_else(|| WebError::bad_request("Configure the printer and its reader first."))?;
+        (pairing.printer, pairing.reader)
+    } else {
+        (String::new(), f.reader.unwrap_or_default())
+    };
+    let job = issuance::start(
+        svc,
+        &actor,
+        StartRequest {
+            user: UserId::new(uid),
+            station: station.id,
+            printer,
+            reader,
+            layout: LayoutId::new(f.layout),
+        },
+    )
+    .await?;
+    Ok(Redirect::to(&format!("/issue/{}", job.id)).into_response())
+}
+
+#[derive(Template)]
+#[template(path = "issue_job.html")]
+struct JobPage {
+    nav: Option<Nav>,
+    csrf: String,
+    user: User,
+    job: IssuanceJob,
+    wizard_step: i32,
+    layout_name: String,
+    policies: Vec<DevicePolicy>,
+    pin_mode: PinDisplayMode,
+    print: Option<PrintRecord>,
+    device_serial: Option<String>,
+    has_back: bool,
+}
+
+async fn load_job(
+    state: &AppState,
+    signed_in: &SignedIn,
+    job: &str,
+) -> Result<IssuanceJob, WebError> {
+    let job = state
+        .tessera
+        .services
+        .store
+        .job(&JobId::new(job))
+        .await
+        .map_err(|_| WebError::not_found("The issuance"))?;
+    // Operators see their own issuances; administrators and officers see all.
+    if job.operator != signed_in.operator.id
+        && !signed_in.operator.role.allows(Permission::ManageDevices)
+    {
+        return Err(WebError::not_found("The issuance"));
+    }
+    Ok(job)
+}
+
+pub async fn job_page(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Path(job): Path<String>,
+) -> Result<Response, WebError> {
+    signed_in
+        .actor()
+        .require(Permission::IssueDevice, "issue devices")?;
+    let job = load_job(&state, &signed_in, &job).await?;
+    let svc = &state.tessera.services;
+    let user = svc
+        .store
+        .user(&job.user)
+        .await
+        .map_err(WebError::from_store)?;
+    let layout = svc
+        .store
+        .layouts()
+        .await
+        .map_err(WebError::from_store)?
+        .into_iter()
+        .find(|l| l.id == job.layout);
+    let settings = svc.store.settings().await.map_err(WebError::from_store)?;
+    let policies = svc
+        .store
+        .policies()
+        .await
+        .map_err(WebError::from_store)?
+        .into_iter()
+        .filter(|p| allowed_for(&p.allowed_groups, &user))
+        .collect();
+    let (print, device_serial) = match &job.device {
+        Some(d) => (
+            svc.store
+                .prints_of_device(d)
+                .await
+                .map_err(WebError::from_store)?
+                .into_iter()
+                .find(|p| p.job.as_ref() == Some(&job.id)),
+            svc.store.device(d).await.ok().map(|d| d.serial),
+        ),
+        None => (None, None),
+    };
+    let wizard_step = match job.step {
+        JobStep::Started => 1,
+        JobStep::Issuing => 2,
+        JobStep::Printing | JobStep::Printed | JobStep::PrintFailed => 3,
+        JobStep::Failed => 2,
+        JobStep::Completed | JobStep::Cancelled => 4,
+    };
+    render(&JobPage {
+        nav: Nav::of(&signed_in),
+        csrf: signed_in.csrf.clone(),
+        user,
+        wizard_step,
+        layout_name: layout.as_ref().map(|l| l.name.clone()).unwrap_or_default(),
+        has_back: layout.as_ref().is_some_and(|l| l.back_svg.is_some()),
+        policies,
+        pin_mode: settings.initial_pin_mode,
+        print,
+        device_serial,
+        job,
+    })
+}
+
+#[derive(Deserialize)]
+pub struct PolicyForm {
+    csrf: String,
+    policy: String,
+    pin: Option<String>,
+    pin_confirm: Option<String>,
+}
+
+pub async fn choose_policy(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Path(job): Path<String>,
+    Form(f): Form<PolicyForm>,
+) -> Result<Response, WebError> {
+    signed_in.check_csrf(&f.csrf)?;
+    let job = load_job(&state, &signed_in, &job).await?;
+    let svc = state.tessera.services.clone();
+    let mode = svc
+        .store
+        .settings()
+        .await
+        .map_err(WebError::from_store)?
+        .initial_pin_mode;
+    // The PIN lives only in these values until the card has it; it is never logged or stored.
+    let pin = f.pin.filter(|p| !p.is_empty()).map(Pin::new);
+    let confirm = f.pin_confirm.map(Pin::new);
+    if mode == PinDisplayMode::Disguised && pin.is_some() && pin != confirm {
+        return Err(
+            WebError::bad_request("The two PINs differ. Enter the same PIN twice.")
+                .with_operation(job.operation.as_str()),
+        );
+    }
+    let (job, policy, pin) = issuance::choose_policy(
+        &svc,
+        &signed_in.actor(),
+        &job.id,
+        &PolicyId::new(f.policy),
+        pin,
+    )
+    .await
+    .map_err(|e| WebError::from(e).with_operation(job.operation.as_str()))?;
+    let id = job.id.clone();
+    tokio::spawn(async move {
+        issuance::run(&svc, job, policy, pin).await;
+    });
+    Ok(Redirect::to(&format!("/issue/{id}")).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct CsrfForm {
+    csrf: String,
+}
+
+pub async fn finish(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Path(job): Path<String>,
+    Form(f): Form<CsrfForm>,
+) -> Result<Response, WebError> {
+    signed_in.check_csrf(&f.csrf)?;
+    let job = load_job(&state, &signed_in, &job).await?;
+    let job = issuance::finish(&state.tessera.services, &signed_in.actor(), &job.id)
+        .await
+        .map_err(|e| WebError::from(e).with_operation(job.operation.as_str()))?;
+    Ok(Redirect::to(&format!(
+        "/users/{}?flash=activated",
+        urlencode(job.user.as_str())
+    ))
+    .into_response())
+}
+
+pub async fn cancel(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Path(job): Path<String>,
+    Form(f): Form<CsrfForm>,
+) -> Result<Response, WebError> {
+    signed_in.check_csrf(&f.csrf)?;
+    let job = load_job(&state, &signed_in, &job).await?;
+    let job = issuance::cancel(&state.tessera.services, &signed_in.actor(), &job.id)
+        .await
+        .map_err(|e| WebError::from(e).with_operation(job.operation.as_str()))?;
+    Ok(Redirect::to(&format!(
+        "/users/{}?flash=cancelled",
+        urlencode(job.user.as_str())
+    ))
+    .into_response())
+}
+
+pub async fn retry_print(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Path(job): Path<String>,
+    Form(f): Form<CsrfForm>,
+) -> Result<Response, WebError> {
+    signed_in.check_csrf(&f.csrf)?;
+    let job = load_job(&state, &signed_in, &job).await?;
+    let job = issuance::retry_print(&state.tessera.services, &signed_in.actor(), &job.id)
+        .await
+        .map_err(|e| WebError::from(e).with_operation(job.operation.as_str()))?;
+    Ok(Redirect::to(&format!("/issue/{}", job.id)).into_response())
+}
+
+/// Percent-encodes a path segment (user ids are plain, but never trust that).
+pub fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}

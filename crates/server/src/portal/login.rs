@@ -1,0 +1,170 @@
+//! Sign in and sign out. The sign-in form is protected against login CSRF by a double-submit
+//! cookie; a session gets a fresh token and its own CSRF token.
+
+use super::{render, Nav};
+use crate::app::AppState;
+use crate::auth::{self, SignedIn, LOGIN_COOKIE, SESSION_SECONDS};
+use crate::web_error::WebError;
+use askama::Template;
+use axum::extract::State;
+use axum::http::{header, request::Parts, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Form;
+use serde::Deserialize;
+use tessera_core::audit;
+use tessera_core::ids::OperatorId;
+use tessera_core::issuance::AuditContext;
+use tessera_core::Password;
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage {
+    nav: Option<Nav>,
+    csrf: String,
+    message: Option<String>,
+}
+
+fn login_page(
+    state: &AppState,
+    message: Option<String>,
+    status: StatusCode,
+) -> Result<Response, WebError> {
+    let csrf = auth::random_token(&*state.tessera.services.random);
+    let mut res = render(&LoginPage {
+        nav: None,
+        csrf: csrf.clone(),
+        message,
+    })?;
+    *res.status_mut() = status;
+    res.headers_mut().append(
+        header::SET_COOKIE,
+        format!("{LOGIN_COOKIE}={csrf}; Path=/login; HttpOnly; SameSite=Strict; Max-Age=3600")
+            .parse()
+            .expect("cookie header"),
+    );
+    Ok(res)
+}
+
+pub async fn form(State(state): State<AppState>) -> Result<Response, WebError> {
+    login_page(&state, None, StatusCode::OK)
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    csrf: String,
+    operator: String,
+    password: String,
+}
+
+fn parts_of(headers: HeaderMap) -> Parts {
+    let (mut parts, _) = axum::http::Request::new(()).into_parts();
+    parts.headers = headers;
+    parts
+}
+
+pub async fn submit(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(f): Form<LoginForm>,
+) -> Result<Response, WebError> {
+    let svc = &state.tessera.services;
+    if auth::cookie(&parts_of(headers), LOGIN_COOKIE).as_deref() != Some(f.csrf.as_str()) {
+        return login_page(
+            &state,
+            Some("The sign-in form expired; please try again.".into()),
+            StatusCode::FORBIDDEN,
+        );
+    }
+    let password = Password::new(f.password);
+    let id = OperatorId::new(f.operator.trim());
+    let operator = svc.store.operator(&id).await.ok().filter(|o| o.enabled);
+    // Hash even for unknown operators so that timing does not reveal which names exist.
+    let stored = operator
+        .as_ref()
+        .map(|o| o.password_hash.clone())
+        .unwrap_or_else(|| auth::dummy_hash().to_owned());
+    let ok = auth::verify_password(&password, &stored) && operator.is_some();
+    if !ok {
+        svc.audit(
+            audit::OPERATOR_SIGN_IN_FAILED,
+            AuditContext::default(),
+            serde_json::json!({"operator": id.as_str()}),
+        )
+        .await?;
+        return login_page(
+            &state,
+            Some("Unknown operator or wrong password.".into()),
+            StatusCode::UNAUTHORIZED,
+        );
+    }
+    let token = auth::random_token(&*svc.random);
+    let csrf = auth::random_token(&*svc.random);
+    let expires = svc.clock.now().plus_days(0).0 + SESSION_SECONDS;
+    svc.store
+        .put_session(
+            &auth::token_hash(&token),
+            &id,
+            &csrf,
+            tessera_core::model::Timestamp(expires),
+        )
+        .await
+        .map_err(WebError::from_store)?;
+    svc.audit(
+        audit::OPERATOR_SIGNED_IN,
+        AuditContext {
+            operator: Some(&id),
+            ..Default::default()
+        },
+        serde_json::json!({}),
+    )
+    .await?;
+    Ok((
+        StatusCode::SEE_OTHER,
+        [
+            (header::LOCATION, "/users".to_owned()),
+            (
+                header::SET_COOKIE,
+                auth::session_cookie(&token, SESSION_SECONDS),
+            ),
+        ],
+    )
+        .into_response())
+}
+
+#[derive(Deserialize)]
+pub struct CsrfForm {
+    csrf: String,
+}
+
+pub async fn logout(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    headers: HeaderMap,
+    Form(f): Form<CsrfForm>,
+) -> Result<Response, WebError> {
+    signed_in.check_csrf(&f.csrf)?;
+    let svc = &state.tessera.services;
+    if let Some(token) = auth::cookie(&parts_of(headers), auth::SESSION_COOKIE) {
+        svc.store
+            .delete_session(&auth::token_hash(&token))
+            .await
+            .map_err(WebError::from_store)?;
+    }
+    svc.audit(
+        audit::OPERATOR_SIGNED_OUT,
+        AuditContext {
+            operator: Some(&signed_in.operator.id),
+            ..Default::default()
+        },
+        serde_json::json!({}),
+    )
+    .await?;
+    Ok((
+        StatusCode::SEE_OTHER,
+        [
+            (header::LOCATION, "/login".to_owned()),
+            (header::SET_COOKIE, auth::session_cookie("", 0)),
+        ],
+    )
+        .into_response())
+}

@@ -1,0 +1,192 @@
+//! User search, the User page (attributes, photo, devices with their certificates) and photos.
+
+use super::{render, Nav};
+use crate::app::AppState;
+use crate::auth::SignedIn;
+use crate::web_error::WebError;
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use tessera_core::ids::UserId;
+use tessera_core::model::*;
+use tessera_core::DeviceState;
+
+#[derive(Deserialize)]
+pub struct SearchQuery {
+    #[serde(default)]
+    q: String,
+}
+
+#[derive(Template)]
+#[template(path = "users.html")]
+struct UsersPage {
+    nav: Option<Nav>,
+    query: String,
+    users: Vec<User>,
+}
+
+pub async fn search(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Query(q): Query<SearchQuery>,
+) -> Result<Response, WebError> {
+    signed_in
+        .actor()
+        .require(Permission::ViewUsers, "view users")?;
+    let users = state
+        .tessera
+        .services
+        .store
+        .search_users(&q.q, 100)
+        .await
+        .map_err(WebError::from_store)?;
+    render(&UsersPage {
+        nav: Nav::of(&signed_in),
+        query: q.q,
+        users,
+    })
+}
+
+pub struct CertificateRow {
+    pub slot: String,
+    pub subject: String,
+    pub serial: String,
+    pub issuer: String,
+    pub not_before: String,
+    pub not_after: String,
+    pub status: &'static str,
+    pub status_code: &'static str,
+}
+
+pub struct DeviceRow {
+    pub id: String,
+    pub serial: String,
+    pub state: &'static str,
+    pub state_code: &'static str,
+    pub policy: String,
+    pub created: String,
+    pub expires: Option<String>,
+    pub can_activate: bool,
+    pub can_reveal_pin: bool,
+    pub certificates: Vec<CertificateRow>,
+}
+
+#[derive(Template)]
+#[template(path = "user.html")]
+struct UserPage {
+    nav: Option<Nav>,
+    csrf: String,
+    user: User,
+    devices: Vec<DeviceRow>,
+    can_issue: bool,
+    flash: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct UserQuery {
+    flash: Option<String>,
+}
+
+/// Flash messages are chosen by key so that a link cannot inject text into the page.
+fn flash_text(key: &str) -> Option<String> {
+    match key {
+        "activated" => Some("The card is Active.".into()),
+        "cancelled" => {
+            Some("Issuance cancelled: the card was not activated and stays Pending.".into())
+        }
+        _ => None,
+    }
+}
+
+pub async fn page(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Path(uid): Path<String>,
+    Query(q): Query<UserQuery>,
+) -> Result<Response, WebError> {
+    let actor = signed_in.actor();
+    actor.require(Permission::ViewUsers, "view users")?;
+    let store = &state.tessera.services.store;
+    let uid = UserId::new(uid);
+    let user = store
+        .user(&uid)
+        .await
+        .map_err(|_| WebError::not_found("The user"))?;
+    let mut devices = Vec::new();
+    for d in store
+        .devices_of_user(&uid)
+        .await
+        .map_err(WebError::from_store)?
+    {
+        let certificates = store
+            .certificates_of_device(&d.id)
+            .await
+            .map_err(WebError::from_store)?
+            .into_iter()
+            .map(|c| CertificateRow {
+                slot: format!("{} ({})", c.slot.label(), c.slot.code().to_uppercase()),
+                subject: c.subject,
+                serial: c.serial,
+                issuer: c.issuer,
+                not_before: c.not_before.date_time(),
+                not_after: c.not_after.date_time(),
+                status: c.status.label(),
+                status_code: c.status.as_str(),
+            })
+            .collect();
+        devices.push(DeviceRow {
+            id: d.id.0.clone(),
+            serial: d.serial.clone(),
+            state: d.state.label(),
+            state_code: d.state.as_str(),
+            policy: d.policy.as_ref().map(|p| p.0.clone()).unwrap_or_default(),
+            created: d.created_at.date(),
+            expires: d.expires_at.map(|e| e.date()),
+            can_activate: d.state == DeviceState::Pending
+                && actor.role.allows(Permission::ActivateDevice),
+            can_reveal_pin: actor.role.allows(Permission::ManageDevices)
+                && store
+                    .device_secret(&d.id, "pin")
+                    .await
+                    .map_err(WebError::from_store)?
+                    .is_some(),
+            certificates,
+        });
+    }
+    render(&UserPage {
+        nav: Nav::of(&signed_in),
+        csrf: signed_in.csrf.clone(),
+        can_issue: actor.role.allows(Permission::IssueDevice),
+        user,
+        devices,
+        flash: q.flash.as_deref().and_then(flash_text),
+    })
+}
+
+pub async fn photo(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Path(uid): Path<String>,
+) -> Result<Response, WebError> {
+    signed_in
+        .actor()
+        .require(Permission::ViewUsers, "view users")?;
+    let photo = state
+        .tessera
+        .services
+        .store
+        .photo(&UserId::new(uid))
+        .await
+        .map_err(WebError::from_store)?
+        .ok_or_else(|| WebError::not_found("The photo"))?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "image/png"),
+            (header::CACHE_CONTROL, "private, max-age=300"),
+        ],
+        photo,
+    )
+        .into_response())
+}

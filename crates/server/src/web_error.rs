@@ -1,0 +1,143 @@
+//! Errors at the HTTP edge: a stable code, a sentence for a person and an operation id; the
+//! internals go to the log under the same operation id, never to the browser.
+
+use askama::Template;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use tessera_core::ports::StoreError;
+use tessera_core::{CoreError, ErrorCode};
+
+#[derive(Debug)]
+pub struct WebError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    pub operation: String,
+    /// Not signed in: the browser goes to the sign-in page instead of an error page.
+    pub sign_in: bool,
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage<'a> {
+    code: &'a str,
+    message: &'a str,
+    operation: &'a str,
+}
+
+fn operation_id() -> String {
+    use rand_core::RngCore;
+    let mut b = [0u8; 8];
+    rand_core::OsRng.fill_bytes(&mut b);
+    hex::encode(b)
+}
+
+impl WebError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+            operation: operation_id(),
+            sign_in: false,
+        }
+    }
+
+    pub fn sign_in() -> Self {
+        Self {
+            sign_in: true,
+            ..Self::new(StatusCode::UNAUTHORIZED, "AUTH0002", "Please sign in.")
+        }
+    }
+
+    pub fn csrf() -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "AUTH0003",
+            "This form has expired. Go back, reload the page and try again.",
+        )
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::Invalid.as_str(),
+            message,
+        )
+    }
+
+    pub fn not_found(what: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            ErrorCode::NotFound.as_str(),
+            format!("{what} was not found."),
+        )
+    }
+
+    pub fn from_store(e: StoreError) -> Self {
+        Self::from(CoreError::from(e))
+    }
+
+    /// With the operation id of the use case that failed (an issuance job, for instance).
+    pub fn with_operation(mut self, operation: &str) -> Self {
+        self.operation = operation.to_owned();
+        self
+    }
+}
+
+impl From<CoreError> for WebError {
+    fn from(e: CoreError) -> Self {
+        let code = e.code();
+        let status = match code {
+            ErrorCode::Invalid | ErrorCode::Lifecycle => StatusCode::BAD_REQUEST,
+            ErrorCode::NotFound => StatusCode::NOT_FOUND,
+            ErrorCode::Forbidden => StatusCode::FORBIDDEN,
+            ErrorCode::Card | ErrorCode::Ca | ErrorCode::Print | ErrorCode::Station => {
+                StatusCode::BAD_GATEWAY
+            }
+            ErrorCode::Store => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        let err = Self::new(status, code.as_str(), sentence(&e.to_string()));
+        if status == StatusCode::INTERNAL_SERVER_ERROR {
+            tracing::error!(operation = %err.operation, error = ?e, "request failed");
+        } else {
+            tracing::info!(operation = %err.operation, error = %e, "request refused");
+        }
+        err
+    }
+}
+
+/// Capitalised and ending with a full stop.
+fn sentence(s: &str) -> String {
+    let mut c = s.chars();
+    let mut out = match c.next() {
+        Some(f) => f.to_uppercase().collect::<String>() + c.as_str(),
+        None => String::new(),
+    };
+    if !out.ends_with('.') {
+        out.push('.');
+    }
+    out
+}
+
+impl IntoResponse for WebError {
+    fn into_response(self) -> Response {
+        if self.sign_in {
+            return (
+                StatusCode::SEE_OTHER,
+                [(header::LOCATION, "/login")],
+                "Please sign in.",
+            )
+                .into_response();
+        }
+        let page = ErrorPage {
+            code: self.code,
+            message: &self.message,
+            operation: &self.operation,
+        };
+        match page.render() {
+            Ok(html) => (self.status, axum::response::Html(html)).into_response(),
+            Err(_) => (self.status, format!("{} {}", self.code, self.message)).into_response(),
+        }
+    }
+}

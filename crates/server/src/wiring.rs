@@ -1,0 +1,159 @@
+//! Opens a data folder and wires one adapter to each port of the core.
+//!
+//! Data folder layout: `tessera.db` (SQLite, unless a PostgreSQL URL is given), `secrets/master.key`
+//! (the key that seals card secrets and CA keys; mode 0600), `ca/` (CA certificates and sealed keys),
+//! `cards/` (state files of virtual cards), `printed/` (what the simulated printer printed).
+
+use crate::demo;
+use crate::platform::{OsRandom, SystemClock};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use tessera_core::ids::StationId;
+use tessera_core::issuance::Services;
+use tessera_core::ports::*;
+use tessera_core::Password;
+use tessera_pki::{AesGcmSealer, SoftwareCa};
+use tessera_station::{LocalStation, LocalStations, SimulatedCardPrinter, VirtualCards};
+use tessera_store::SqlStore;
+
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub data_dir: PathBuf,
+    /// `postgres://...` to use PostgreSQL; SQLite in the data folder otherwise.
+    pub database_url: Option<String>,
+}
+
+/// The organisation name the demo CA and layouts carry.
+pub const ORGANISATION: &str = "Tessera Demo Corp";
+
+/// A running Tessera: the core's services and the concrete adapters behind them.
+#[derive(Clone)]
+pub struct Tessera {
+    pub services: Services,
+    pub store: Arc<SqlStore>,
+    pub ca: Arc<SoftwareCa>,
+    pub data_dir: PathBuf,
+    /// The demo station's simulated printer (for `tessera issue` output and tests).
+    pub demo_printer: Arc<SimulatedCardPrinter>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct StartError(pub String);
+
+fn err(context: &str) -> impl Fn(String) -> StartError + '_ {
+    move |e| StartError(format!("{context}: {e}"))
+}
+
+/// Virtual PIV cards as state files, made and opened with `tessera-piv`.
+struct PivVirtualCards {
+    random: Arc<dyn Random>,
+}
+
+impl VirtualCards for PivVirtualCards {
+    fn insert_blank(&self, dir: &Path) -> Result<PathBuf, PortError> {
+        let serial = {
+            let b = self.random.bytes::<4>();
+            // Eight decimal digits, like a YubiKey serial.
+            10_000_000 + u32::from_be_bytes(b) % 89_999_999
+        };
+        let path = dir.join(format!("card-{serial}.json"));
+        let card = tessera_piv::VirtualCard::blank(serial, &mut rand_core::OsRng);
+        card.save(&path)
+            .map_err(|e| PortError::new(format!("cannot create a blank card: {e}")))?;
+        Ok(path)
+    }
+
+    fn connect(&self, state_file: &Path) -> Result<Box<dyn CardTransport>, CardError> {
+        Ok(Box::new(tessera_piv::VirtualCardTransport::open(
+            state_file,
+        )?))
+    }
+}
+
+impl Tessera {
+    /// Opens (or on first start creates) everything in the data folder. On first start it also
+    /// creates the demo content and the operator `admin`, whose one-time password is returned.
+    pub async fn open(options: &Options) -> Result<(Self, Option<Password>), StartError> {
+        let dir = &options.data_dir;
+        std::fs::create_dir_all(dir.join("secrets"))
+            .map_err(|e| StartError(format!("cannot create {}: {e}", dir.display())))?;
+        restrict_permissions(&dir.join("secrets"));
+        let url = match &options.database_url {
+            Some(url) => url.clone(),
+            None => format!("sqlite://{}?mode=rwc", dir.join("tessera.db").display()),
+        };
+        let store = Arc::new(
+            SqlStore::open(&url)
+                .await
+                .map_err(|e| StartError(format!("cannot open the database: {e}")))?,
+        );
+        let random: Arc<dyn Random> = Arc::new(OsRandom);
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let sealer: Arc<dyn Sealer> = Arc::new(
+            AesGcmSealer::load_or_create(&dir.join("secrets").join("master.key"))
+                .map_err(|e| err("cannot open the master key")(e.to_string()))?,
+        );
+        let ca = Arc::new(
+            SoftwareCa::load_or_create(
+                &dir.join("ca"),
+                sealer.clone(),
+                ORGANISATION,
+                clock.now(),
+                random.clone(),
+            )
+            .map_err(|e| err("cannot open the certificate authority")(e.to_string()))?,
+        );
+        let cards: Arc<dyn VirtualCards> = Arc::new(PivVirtualCards {
+            random: random.clone(),
+        });
+        let demo_printer = Arc::new(SimulatedCardPrinter::new(
+            demo::PRINTER,
+            demo::ENCODER,
+            dir.join("cards"),
+            dir.join("printed"),
+            cards,
+        ));
+        let mut stations = LocalStations::default();
+        stations.insert(
+            StationId::new(demo::STATION_ID),
+            Arc::new(LocalStation::new(vec![demo_printer.clone()])),
+        );
+        let services = Services {
+            store: store.clone(),
+            ca: ca.clone(),
+            renderer: Arc::new(tessera_print::SvgRenderer::new()),
+            stations: Arc::new(stations),
+            piv: tessera_piv::factory(),
+            sealer,
+            clock,
+            random,
+        };
+        let tessera = Self {
+            services,
+            store,
+            ca,
+            data_dir: dir.clone(),
+            demo_printer,
+        };
+        let admin_password = demo::seed_if_empty(&tessera)
+            .await
+            .map_err(|e| StartError(format!("cannot create the demo content: {e}")))?;
+        let recovered = tessera_core::issuance::recover_interrupted(&tessera.services)
+            .await
+            .map_err(|e| StartError(format!("cannot recover interrupted issuances: {e}")))?;
+        if recovered > 0 {
+            tracing::warn!(recovered, "issuances interrupted by a stop were closed");
+        }
+        Ok((tessera, admin_password))
+    }
+}
+
+#[cfg(unix)]
+fn restrict_permissions(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700));
+}
+
+#[cfg(not(unix))]
+fn restrict_permissions(_path: &Path) {}

@@ -1,0 +1,141 @@
+//! Bad things during issuance end in a known state: a card pulled at several points of the
+//! personalisation ends `Failed` with no live certificate; a printer that is offline leaves the
+//! card personalised and `Pending`, and Retry print then succeeds.
+
+use tessera_core::ids::*;
+use tessera_core::issuance::{self, Actor, StartRequest};
+use tessera_core::model::{CertificateStatus, IssuanceJob, JobStep, Role};
+use tessera_core::ports::Store;
+use tessera_core::{DeviceState, Pin};
+use tessera_server::demo;
+use tessera_server::{Options, Tessera};
+use tessera_station::Faults;
+
+fn actor() -> Actor {
+    Actor {
+        operator: OperatorId::new("tester"),
+        role: Role::Administrator,
+    }
+}
+
+async fn issue(t: &Tessera) -> IssuanceJob {
+    let svc = &t.services;
+    let job = issuance::start(
+        svc,
+        &actor(),
+        StartRequest {
+            user: UserId::new("jdoe"),
+            station: StationId::new(demo::STATION_ID),
+            printer: demo::PRINTER.into(),
+            reader: demo::ENCODER.into(),
+            layout: LayoutId::new("corporate-badge"),
+        },
+    )
+    .await
+    .unwrap();
+    let (job, policy, pin) = issuance::choose_policy(
+        svc,
+        &actor(),
+        &job.id,
+        &PolicyId::new(demo::POLICY_ID),
+        Some(Pin::new("97531864")),
+    )
+    .await
+    .unwrap();
+    issuance::run(svc, job, policy, pin).await
+}
+
+async fn open() -> (tempfile::TempDir, Tessera) {
+    let dir = tempfile::tempdir().unwrap();
+    let (t, _) = Tessera::open(&Options {
+        data_dir: dir.path().to_path_buf(),
+        database_url: None,
+    })
+    .await
+    .unwrap();
+    (dir, t)
+}
+
+#[tokio::test]
+async fn a_pulled_card_fails_cleanly_wherever_it_is_pulled() {
+    let (_dir, t) = open().await;
+    // Pulled before every command of the personalisation in turn, until one pull comes too late
+    // to matter (the card was complete).
+    let mut after = 0;
+    loop {
+        t.demo_printer.set_faults(Faults {
+            pull_card_after: Some(after),
+            printer_offline: false,
+        });
+        let job = issue(&t).await;
+        after += 1;
+        if job.step == JobStep::Printed {
+            assert!(
+                after > 10,
+                "a personalisation takes more than {after} commands"
+            );
+            break;
+        }
+        assert_eq!(job.step, JobStep::Failed, "pulled after {after} commands");
+        let error = job.error.clone().unwrap();
+        assert_eq!(error.code, "CARD0001");
+        assert!(error.message.contains("removed"), "{}", error.message);
+        let Some(device) = job.device.clone() else {
+            continue; // pulled before the card said who it is: nothing was written to it
+        };
+        let device = t.store.device(&device).await.unwrap();
+        assert_eq!(device.state, DeviceState::Failed, "pulled after {after}");
+        for c in t.store.certificates_of_device(&device.id).await.unwrap() {
+            assert_eq!(
+                c.status,
+                CertificateStatus::Revoked,
+                "no live certificate on a failed card"
+            );
+        }
+        let events = t.store.audit_events(None, 500).await.unwrap();
+        assert!(events.iter().any(|e| e.name == "IssuanceFailed"
+            && e.operation.as_deref() == Some(job.operation.as_str())));
+    }
+}
+
+#[tokio::test]
+async fn an_offline_printer_loses_nothing_and_retry_print_succeeds() {
+    let (_dir, t) = open().await;
+    t.demo_printer.set_faults(Faults {
+        pull_card_after: None,
+        printer_offline: true,
+    });
+    let job = issue(&t).await;
+    assert_eq!(job.step, JobStep::PrintFailed);
+    assert!(job.error.as_ref().unwrap().message.contains("offline"));
+    let device = job.device.clone().unwrap();
+    assert_eq!(
+        t.store.device(&device).await.unwrap().state,
+        DeviceState::Pending
+    );
+    let certs = t.store.certificates_of_device(&device).await.unwrap();
+    assert_eq!(certs.len(), 4);
+    assert!(certs.iter().all(|c| c.status == CertificateStatus::OnHold));
+    let prints = t.store.prints_of_device(&device).await.unwrap();
+    assert_eq!(prints.len(), 1);
+    assert_eq!(prints[0].state, "failed");
+
+    t.demo_printer.set_faults(Faults::default());
+    let job = issuance::retry_print(&t.services, &actor(), &job.id)
+        .await
+        .unwrap();
+    assert_eq!(job.step, JobStep::Printed);
+    assert_eq!(
+        t.store.prints_of_device(&device).await.unwrap().len(),
+        2,
+        "every print job is recorded"
+    );
+    let job = issuance::finish(&t.services, &actor(), &job.id)
+        .await
+        .unwrap();
+    assert_eq!(job.step, JobStep::Completed);
+    assert_eq!(
+        t.store.device(&device).await.unwrap().state,
+        DeviceState::Active
+    );
+}

@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# Tessera's whole test suite, as CI runs it: installs the system packages it needs (Debian), starts
+# the real components in a temporary folder on loopback, runs every test tier, and stops what it
+# started. Usage: ./scripts/test.sh   (TESSERA_TEST_DATABASE_URL=postgres://... to use a running
+# PostgreSQL; otherwise one is started on port 55432 or 127.0.0.1:5432 is used when it answers).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+T=$(mktemp -d /tmp/tessera-test.XXXXXX)
+chmod 755 "$T"
+PIDS=()
+cleanup() {
+  for pid in "${PIDS[@]:-}"; do [ -n "$pid" ] && kill "$pid" 2>/dev/null || true; done
+  if [ -f "$T/pg/data/postmaster.pid" ]; then
+    runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$T/pg/data" -m fast stop >/dev/null 2>&1 || true
+  fi
+  rm -rf "$T"
+}
+trap cleanup EXIT
+step() { printf '\n=== %s\n' "$*"; }
+
+# --- system packages ---------------------------------------------------------------------------
+need=()
+command -v openssl >/dev/null || need+=(openssl)
+command -v chromium >/dev/null || need+=(chromium)
+command -v node >/dev/null || need+=(nodejs)
+command -v npm >/dev/null || need+=(npm)
+command -v jq >/dev/null || need+=(jq)
+command -v pdfinfo >/dev/null || need+=(poppler-utils)
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+if [ ${#need[@]} -gt 0 ]; then
+  step "installing ${need[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+command -v cargo-nextest >/dev/null || cargo install --locked cargo-nextest
+
+# --- PostgreSQL ---------------------------------------------------------------------------------
+PG_BIN=$(dirname "$(ls /usr/lib/postgresql/*/bin/initdb | sort -V | tail -n1)")
+if [ -z "${TESSERA_TEST_DATABASE_URL:-}" ]; then
+  if "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p 5432 -U postgres 2>/dev/null; then
+    export TESSERA_TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres
+  else
+    step "starting PostgreSQL on 127.0.0.1:55432"
+    install -d -o postgres "$T/pg"
+    runuser -u postgres -- "$PG_BIN/initdb" -D "$T/pg/data" -U postgres --auth=trust >/dev/null
+    runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$T/pg/data" -l "$T/pg/log" \
+      -o "-c listen_addresses=127.0.0.1 -p 55432 -k $T/pg" -w start >/dev/null
+    export TESSERA_TEST_DATABASE_URL=postgres://postgres@127.0.0.1:55432/postgres
+  fi
+fi
+export TESSERA_REQUIRE_POSTGRES=1
+
+# --- static checks ------------------------------------------------------------------------------
+step "cargo fmt --check"
+cargo fmt --all -- --check
+step "cargo clippy --all-targets -D warnings"
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+
+# --- unit, conformance and HTTP tests -----------------------------------------------------------
+step "cargo nextest (unit, store conformance on SQLite and PostgreSQL, HTTP issuance flow)"
+cargo nextest run --workspace --no-fail-fast
+
+# --- the binary: headless issuance checked by openssl --------------------------------------------
+step "tessera issue --json, certificates checked with openssl"
+cargo build --quiet -p tessera
+BIN=$ROOT/target/debug/tessera
+"$BIN" issue --data "$T/cli" --user jdoe --policy "PIV Standard" --layout "Corporate Badge" \
+  --pin 135790 --json > "$T/issue.json" 2>"$T/issue.log"
+jq -e '.state == "active" and (.certificates | length) == 4' "$T/issue.json" >/dev/null
+jq -r '.ca_chain_pem' "$T/issue.json" > "$T/chain.pem"
+awk '/BEGIN/{n++} n==2' "$T/chain.pem" > "$T/root.pem"
+awk '/BEGIN/{n++} n==1' "$T/chain.pem" > "$T/issuing.pem"
+for i in 0 1 2 3; do
+  jq -r ".certificates[$i].pem" "$T/issue.json" > "$T/leaf$i.pem"
+  openssl verify -x509_strict -CAfile "$T/root.pem" -untrusted "$T/issuing.pem" "$T/leaf$i.pem"
+done
+for f in $(jq -r '.printed[] | select(endswith(".pdf"))' "$T/issue.json"); do
+  pdfinfo "$f" | grep -E 'Pages:|Page size:'
+  pdfinfo "$f" | grep -q 'Page size: *242.6[0-9]* x 153.0[0-9]* pts' || { echo "PDF is not CR80: $f"; exit 1; }
+done
+"$BIN" issue --data "$T/cli" --user jdoe --policy piv-standard --layout corporate-badge \
+  --pin 135790 --cancel --json > "$T/cancel.json" 2>>"$T/issue.log"
+jq -e '.state == "pending"' "$T/cancel.json" >/dev/null
+if grep -q 135790 "$T/issue.log"; then echo "the PIN reached the log"; exit 1; fi
+echo "headless issuance: active and pending cards verified"
+
+# --- the browser ----------------------------------------------------------------------------------
+step "headless Chromium drives the Device Issuance wizard (playwright-core)"
+(cd tests/e2e && npm install --silent --no-audit --no-fund >/dev/null)
+TESSERA_BIN=$BIN TESSERA_E2E_DIR=$T/e2e node tests/e2e/issuance.mjs
+
+step "all tests passed"

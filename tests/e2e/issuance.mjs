@@ -1,0 +1,142 @@
+// The Device Issuance wizard in a real browser: headless Chromium driven by playwright-core.
+// Starts `tessera demo` on a free loopback port with a fresh data folder, signs in with the
+// one-time admin password it prints, issues a card to Jane Doe with Continue (Active) and another
+// with Cancel (Pending), and keeps a screenshot of every wizard step in tests/e2e/artifacts/.
+import { chromium } from "playwright-core";
+import { spawn } from "node:child_process";
+import { mkdirSync, copyFileSync } from "node:fs";
+import { setTimeout as sleep } from "node:timers/promises";
+import assert from "node:assert/strict";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const artifacts = path.join(here, "artifacts");
+mkdirSync(artifacts, { recursive: true });
+const bin = process.env.TESSERA_BIN ?? path.join(here, "../../target/debug/tessera");
+const dataDir = process.env.TESSERA_E2E_DIR ?? path.join(artifacts, "data");
+const port = 20000 + Math.floor(Math.random() * 20000);
+const base = `http://127.0.0.1:${port}`;
+const PIN = "482916";
+
+const server = spawn(bin, ["demo", "--data", dataDir, "--listen", `127.0.0.1:${port}`], {
+  stdio: ["ignore", "inherit", "pipe"],
+});
+let log = "";
+server.stderr.on("data", (d) => { log += d.toString(); });
+const stop = () => { try { server.kill("SIGTERM"); } catch (_) {} };
+process.on("exit", stop);
+
+async function waitForPortal() {
+  for (let i = 0; i < 300; i++) {
+    try {
+      const r = await fetch(`${base}/healthz`);
+      if (r.ok) return;
+    } catch (_) { /* not up yet */ }
+    await sleep(100);
+  }
+  throw new Error(`tessera demo did not start:\n${log}`);
+}
+
+let shot = 0;
+async function snap(page, name) {
+  shot += 1;
+  const file = path.join(artifacts, `${String(shot).padStart(2, "0")}-${name}.png`);
+  await page.screenshot({ path: file, fullPage: true });
+  return file;
+}
+
+async function run() {
+  await waitForPortal();
+  const password = /Password: (\S+)/.exec(log)?.[1];
+  assert.ok(password, `the first start prints the admin password:\n${log}`);
+
+  const browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+    args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+      "--disable-component-update", "--disable-sync", "--no-first-run"],
+  });
+  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(e.message));
+
+  await page.goto(`${base}/users/jdoe`);
+  assert.match(page.url(), /\/login$/, "the portal asks to sign in first");
+  await page.fill("input[name=operator]", "admin");
+  await page.fill("input[name=password]", password);
+  await snap(page, "sign-in");
+  await page.click("button[type=submit]");
+  await page.waitForURL(/\/users$/);
+
+  await page.fill("input[name=q]", "Jane");
+  await page.click("form.search button");
+  await page.click("text=Jane Doe");
+  await page.waitForURL(/\/users\/jdoe$/);
+  await snap(page, "user-page");
+
+  // --- first card: Continue
+  await page.click("#add-device");
+  await page.waitForSelector("#printer-tile");
+  await snap(page, "configure-device");
+  await page.selectOption("#printer", "Demo Card Printer");
+  assert.equal(await page.inputValue("#reader"), "Demo Card Printer Encoder", "the printer proposes its encoder");
+  await page.click("#configure");
+  await page.waitForSelector("#change-reader");
+  await page.selectOption("#layout", { label: "Corporate Badge" });
+  const configured = await snap(page, "printer-configured");
+  await page.click("#start");
+  await page.waitForSelector("#policy");
+  await page.selectOption("#policy", { label: "PIV Standard" });
+  await page.fill("#pin", PIN);
+  await page.fill("#pin-confirm", PIN);
+  await snap(page, "policy-and-pin");
+  await page.click("#continue");
+  await page.waitForSelector("#progress, #print-info", { timeout: 60000 });
+  if (await page.$("#progress")) await snap(page, "issue-device-progress");
+  await page.waitForSelector("#print-info", { timeout: 120000 });
+  await page.waitForFunction(() => {
+    const img = document.querySelector("#preview-front");
+    return img && img.complete && img.naturalWidth > 0;
+  });
+  const printStep = await snap(page, "print-device");
+  assert.ok(!(await page.content()).includes(PIN), "the PIN is never shown after it was entered");
+  await page.click("#continue");
+  await page.waitForURL(/\/users\/jdoe/);
+  await page.waitForSelector(".device .state-active");
+  const certRows = await page.$$eval(".device[data-state=active] table.certs tbody tr", (r) => r.length);
+  assert.equal(certRows, 4, "four certificates are listed");
+  const active = await snap(page, "user-page-active");
+
+  // --- second card: the pairing is remembered; Cancel leaves it Pending
+  await page.click("#add-device");
+  await page.waitForSelector("#change-reader");
+  await page.click("#start");
+  await page.waitForSelector("#policy");
+  await page.fill("#pin", PIN);
+  await page.fill("#pin-confirm", PIN);
+  await page.click("#continue");
+  await page.waitForSelector("#print-info", { timeout: 120000 });
+  await page.click("#cancel");
+  await page.waitForURL(/\/users\/jdoe/);
+  await page.waitForSelector(".device .state-pending");
+  await snap(page, "user-page-pending");
+
+  assert.deepEqual(errors, [], "no script errors");
+  await browser.close();
+
+  if (process.env.TESSERA_DOCS_SCREENSHOTS) {
+    const docs = path.join(here, "../../docs/images");
+    mkdirSync(docs, { recursive: true });
+    copyFileSync(configured, path.join(docs, "wizard-configure.png"));
+    copyFileSync(printStep, path.join(docs, "wizard-print.png"));
+    copyFileSync(active, path.join(docs, "user-page-active.png"));
+  }
+  console.log(`browser issuance: Continue -> Active, Cancel -> Pending; ${shot} screenshots in ${artifacts}`);
+}
+
+run().then(() => { stop(); process.exit(0); }, (e) => {
+  console.error(e);
+  console.error(log);
+  stop();
+  process.exit(1);
+});
