@@ -59,6 +59,8 @@ async function run() {
   const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
   const errors = [];
   page.on("pageerror", (e) => errors.push(e.message));
+  // A Content-Security-Policy violation or a failed load is a defect of the page.
+  page.on("console", (m) => { if (m.type() === "error") errors.push(m.text()); });
 
   await page.goto(`${base}/users/jdoe`);
   assert.match(page.url(), /\/login$/, "the portal asks to sign in first");
@@ -92,7 +94,11 @@ async function run() {
   await snap(page, "policy-and-pin");
   await page.click("#continue");
   await page.waitForSelector("#progress, #print-info", { timeout: 60000 });
-  if (await page.$("#progress")) await snap(page, "issue-device-progress");
+  if (await page.$("#progress")) {
+    const value = await page.$eval("#progress", (p) => p.value);
+    assert.ok(value < 100, "the progress bar starts below 100%");
+    await snap(page, "issue-device-progress");
+  }
   await page.waitForSelector("#print-info", { timeout: 120000 });
   await page.waitForFunction(() => {
     const img = document.querySelector("#preview-front");
@@ -121,7 +127,7 @@ async function run() {
   await page.waitForSelector(".device .state-pending");
   await snap(page, "user-page-pending");
 
-  assert.deepEqual(errors, [], "no script errors");
+  assert.deepEqual(errors, [], "no script errors, CSP violations or failed loads");
   await browser.close();
 
   if (process.env.TESSERA_DOCS_SCREENSHOTS) {

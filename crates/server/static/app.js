@@ -28,16 +28,14 @@ document.addEventListener("DOMContentLoaded", () => {
   // The progress bar follows the job until it leaves the Issuing/Printing steps.
   const job = document.getElementById("job");
   if (job && (job.dataset.step === "issuing" || job.dataset.step === "printing")) {
-    const bar = document.getElementById("progress-bar");
-    const box = document.getElementById("progress");
+    const bar = document.getElementById("progress");
     const message = document.getElementById("progress-message");
     const poll = async () => {
       try {
         const res = await fetch(`/api/v1/jobs/${job.dataset.job}`, { credentials: "same-origin" });
         if (res.ok) {
           const j = await res.json();
-          bar.style.width = `${j.progress}%`;
-          box.setAttribute("aria-valuenow", j.progress);
+          bar.value = j.progress;
           message.textContent = `${j.message} (${j.progress}%)`;
           if (j.step !== job.dataset.step && j.step !== "issuing" && j.step !== "printing") {
             window.location.reload();
