@@ -1,11 +1,13 @@
 //! The one Tessera binary. Each command is a thin wrapper around `tessera-server`.
 
+mod card_sim;
+
 use clap::{Parser, Subcommand};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use tessera_server::headless::{self, IssueArgs};
-use tessera_server::{Options, Tessera};
+use tessera_server::{Options, Readers, Tessera};
 
 #[derive(Parser)]
 #[command(
@@ -26,6 +28,15 @@ struct DataArgs {
     /// PostgreSQL URL (postgres://...) instead of the SQLite file in the data folder.
     #[arg(long, env = "TESSERA_DATABASE_URL")]
     database_url: Option<String>,
+    /// `pcsc` adds the PC/SC readers of this machine to the station (build feature `pcsc`).
+    #[arg(long, value_enum, default_value_t = ReaderChoice::Simulated)]
+    readers: ReaderChoice,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ReaderChoice {
+    Simulated,
+    Pcsc,
 }
 
 impl DataArgs {
@@ -33,6 +44,10 @@ impl DataArgs {
         Options {
             data_dir: self.data.clone(),
             database_url: self.database_url.clone(),
+            readers: match self.readers {
+                ReaderChoice::Simulated => Readers::Simulated,
+                ReaderChoice::Pcsc => Readers::Pcsc,
+            },
         }
     }
 }
@@ -64,9 +79,24 @@ enum Command {
         /// Cancel at the Print Device step: the card stays Pending.
         #[arg(long)]
         cancel: bool,
+        /// The reader holding the card (with `--readers pcsc`), e.g. "Virtual PCD 00 00".
+        #[arg(long)]
+        reader: Option<String>,
         /// Print JSON (the only output format today; kept for scripts that say what they expect).
         #[arg(long)]
         json: bool,
+    },
+    /// Put a virtual PIV card into pcscd's virtual reader (vsmartcard vpcd). Type `r` + Enter to
+    /// remove the card, `i` + Enter to insert it again; it also comes back by itself when pcscd
+    /// restarts.
+    CardSim {
+        /// The card's state file: a blank card is created if it does not exist; a card Tessera
+        /// issued (its `card_state`) works too.
+        #[arg(long)]
+        state: PathBuf,
+        /// vpcd's address (reader "Virtual PCD 00 00" listens on 35963, "00 01" on 35964).
+        #[arg(long, default_value = "127.0.0.1:35963")]
+        vpcd: SocketAddr,
     },
     /// Measure personalisation and rendering speed on this machine; prints the figures.
     Bench {
@@ -117,6 +147,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             layout,
             pin,
             cancel,
+            reader,
             json: _,
         } => {
             let tessera = open(&data).await?;
@@ -128,12 +159,18 @@ async fn run(cli: Cli) -> Result<(), String> {
                     layout,
                     pin,
                     cancel,
+                    reader,
                 },
             )
             .await
             .map_err(|e| format!("{} {e}", e.code().as_str()))?;
             println!("{}", serde_json::to_string_pretty(&out).expect("JSON"));
             Ok(())
+        }
+        Command::CardSim { state, vpcd } => {
+            tokio::task::spawn_blocking(move || card_sim::run(&state, vpcd))
+                .await
+                .map_err(|e| e.to_string())?
         }
         Command::Bench { iterations } => {
             let dir = std::env::temp_dir().join(format!("tessera-bench-{}", std::process::id()));

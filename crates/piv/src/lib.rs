@@ -10,10 +10,13 @@ pub mod card;
 pub mod client;
 pub mod data_objects;
 pub mod management_key;
+#[cfg(feature = "pcsc")]
+pub mod pcsc;
 pub mod public_key;
 pub mod tlv;
 pub mod trace;
 pub mod virtual_transport;
+pub mod vpcd;
 
 pub use apdu::{CommandApdu, ResponseApdu};
 pub use card::{StateError, VirtualCard};

@@ -49,6 +49,7 @@ pub async fn run(dir: &std::path::Path, iterations: usize) -> Result<Figures, Co
     let (t, _) = Tessera::open(&Options {
         data_dir: dir.to_path_buf(),
         database_url: None,
+        readers: Default::default(),
     })
     .await
     .map_err(|e| CoreError::Invalid(e.to_string()))?;

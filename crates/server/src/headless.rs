@@ -18,6 +18,8 @@ pub struct IssueArgs {
     pub layout: String,
     pub pin: Option<String>,
     pub cancel: bool,
+    /// The reader the card is in; the demo printer's encoder when absent.
+    pub reader: Option<String>,
 }
 
 /// PEM text of a DER certificate.
@@ -62,7 +64,7 @@ pub async fn issue(t: &Tessera, args: IssueArgs) -> Result<Value, CoreError> {
             user: UserId::new(&args.user),
             station: StationId::new(demo::STATION_ID),
             printer: demo::PRINTER.into(),
-            reader: demo::ENCODER.into(),
+            reader: args.reader.clone().unwrap_or_else(|| demo::ENCODER.into()),
             layout: layout.id.clone(),
         },
     )
@@ -115,6 +117,10 @@ pub async fn issue(t: &Tessera, args: IssueArgs) -> Result<Value, CoreError> {
         "certificates": certificates,
         "ca_chain_pem": svc.ca.chain_pem(),
         "printed": printed,
-        "card_state": t.demo_printer.card_in_encoder().map(|p| p.display().to_string()),
+        // The state file exists only for a virtual card in the simulated printer's encoder.
+        "card_state": match args.reader.as_deref() {
+            None | Some(demo::ENCODER) => t.demo_printer.card_in_encoder().map(|p| p.display().to_string()),
+            Some(_) => None,
+        },
     }))
 }

@@ -16,4 +16,4 @@ pub mod web_error;
 pub mod wiring;
 
 pub use app::{router, AppState};
-pub use wiring::{Options, Tessera};
+pub use wiring::{Options, Readers, Tessera};

@@ -13,7 +13,9 @@ use tessera_core::issuance::Services;
 use tessera_core::ports::*;
 use tessera_core::Password;
 use tessera_pki::{AesGcmSealer, SoftwareCa};
-use tessera_station::{LocalStation, LocalStations, SimulatedCardPrinter, VirtualCards};
+use tessera_station::{
+    LocalStation, LocalStations, ReaderProvider, SimulatedCardPrinter, VirtualCards,
+};
 use tessera_store::SqlStore;
 
 #[derive(Clone, Debug)]
@@ -21,6 +23,17 @@ pub struct Options {
     pub data_dir: PathBuf,
     /// `postgres://...` to use PostgreSQL; SQLite in the data folder otherwise.
     pub database_url: Option<String>,
+    /// Which readers the in-process station offers besides the simulated printer's encoder.
+    pub readers: Readers,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Readers {
+    /// Only the simulated card printer's encoder.
+    #[default]
+    Simulated,
+    /// Also the PC/SC readers pcscd knows (needs the `pcsc` build feature).
+    Pcsc,
 }
 
 /// The organisation name the demo CA and layouts carry.
@@ -114,11 +127,12 @@ impl Tessera {
             dir.join("printed"),
             cards,
         ));
+        let mut station = LocalStation::new(vec![demo_printer.clone()]);
+        if options.readers == Readers::Pcsc {
+            station = station.with_readers(pcsc_readers()?);
+        }
         let mut stations = LocalStations::default();
-        stations.insert(
-            StationId::new(demo::STATION_ID),
-            Arc::new(LocalStation::new(vec![demo_printer.clone()])),
-        );
+        stations.insert(StationId::new(demo::STATION_ID), Arc::new(station));
         let services = Services {
             store: store.clone(),
             ca: ca.clone(),
@@ -146,6 +160,42 @@ impl Tessera {
             tracing::warn!(recovered, "issuances interrupted by a stop were closed");
         }
         Ok((tessera, admin_password))
+    }
+}
+
+#[cfg(feature = "pcsc")]
+fn pcsc_readers() -> Result<Arc<dyn ReaderProvider>, StartError> {
+    Ok(Arc::new(PcscReaders))
+}
+
+#[cfg(not(feature = "pcsc"))]
+fn pcsc_readers() -> Result<Arc<dyn ReaderProvider>, StartError> {
+    Err(StartError(
+        "this build of Tessera has no PC/SC support: build it with `--features pcsc`".into(),
+    ))
+}
+
+/// The readers pcscd knows, through `tessera-piv`'s PC/SC transport.
+#[cfg(feature = "pcsc")]
+struct PcscReaders;
+
+#[cfg(feature = "pcsc")]
+#[async_trait::async_trait]
+impl ReaderProvider for PcscReaders {
+    async fn readers(&self) -> Result<Vec<String>, PortError> {
+        tokio::task::spawn_blocking(tessera_piv::pcsc::list_readers)
+            .await
+            .map_err(|e| PortError::new(e.to_string()))?
+            .map_err(|e| PortError::new(e.to_string()))
+    }
+
+    async fn connect(&self, reader: &str) -> Result<Box<dyn CardTransport>, CardError> {
+        let reader = reader.to_owned();
+        let transport =
+            tokio::task::spawn_blocking(move || tessera_piv::pcsc::PcscTransport::connect(&reader))
+                .await
+                .map_err(|e| CardError::Unreachable(e.to_string()))??;
+        Ok(Box::new(transport))
     }
 }
 

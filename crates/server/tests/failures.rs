@@ -50,6 +50,7 @@ async fn open() -> (tempfile::TempDir, Tessera) {
     let (t, _) = Tessera::open(&Options {
         data_dir: dir.path().to_path_buf(),
         database_url: None,
+        readers: Default::default(),
     })
     .await
     .unwrap();

@@ -249,6 +249,7 @@ async fn continue_activates_and_cancel_leaves_pending() {
     let options = Options {
         data_dir: dir.path().join("data"),
         database_url: None,
+        readers: Default::default(),
     };
     let (t, password) = Tessera::open(&options).await.unwrap();
     let password = password.expect("first start creates admin");
@@ -409,6 +410,7 @@ async fn a_generated_pin_is_revealed_exactly_once() {
     let (t, password) = Tessera::open(&Options {
         data_dir: dir.path().to_path_buf(),
         database_url: None,
+        readers: Default::default(),
     })
     .await
     .unwrap();

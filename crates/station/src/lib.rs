@@ -7,5 +7,5 @@
 mod local;
 mod simulated;
 
-pub use local::{LocalStation, LocalStations};
+pub use local::{LocalStation, LocalStations, ReaderProvider};
 pub use simulated::{Faults, SimulatedCardPrinter, VirtualCards};

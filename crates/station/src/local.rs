@@ -7,13 +7,31 @@ use std::sync::Arc;
 use tessera_core::ids::StationId;
 use tessera_core::ports::*;
 
+/// Smart-card readers that are not inside a simulated printer: PC/SC readers, supplied by the
+/// server (which owns the card crate) so that this crate stays free of card code.
+#[async_trait]
+pub trait ReaderProvider: Send + Sync {
+    async fn readers(&self) -> Result<Vec<String>, PortError>;
+    async fn connect(&self, reader: &str) -> Result<Box<dyn CardTransport>, CardError>;
+}
+
 pub struct LocalStation {
     printers: Vec<Arc<SimulatedCardPrinter>>,
+    readers: Option<Arc<dyn ReaderProvider>>,
 }
 
 impl LocalStation {
     pub fn new(printers: Vec<Arc<SimulatedCardPrinter>>) -> Self {
-        Self { printers }
+        Self {
+            printers,
+            readers: None,
+        }
+    }
+
+    /// Adds real readers: a printer can then be paired with one of them as its encoder.
+    pub fn with_readers(mut self, readers: Arc<dyn ReaderProvider>) -> Self {
+        self.readers = Some(readers);
+        self
     }
 
     pub fn printer(&self, name: &str) -> Result<&Arc<SimulatedCardPrinter>, PortError> {
@@ -56,12 +74,15 @@ impl StationPort for LocalStation {
     }
 
     async fn connect(&self, reader: &str) -> Result<Box<dyn CardTransport>, CardError> {
-        let p = self
-            .printers
-            .iter()
-            .find(|p| p.encoder_reader == reader)
-            .ok_or_else(|| CardError::Unreachable(format!("no reader named {reader:?}")))?;
-        p.connect()
+        if let Some(p) = self.printers.iter().find(|p| p.encoder_reader == reader) {
+            return p.connect();
+        }
+        match &self.readers {
+            Some(provider) => provider.connect(reader).await,
+            None => Err(CardError::Unreachable(format!(
+                "this station has no reader named {reader:?}"
+            ))),
+        }
     }
 
     async fn print(
