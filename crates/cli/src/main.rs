@@ -86,6 +86,19 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Unblock a card's PIN with the PUK Tessera escrowed at issuance, and set a new PIN.
+    Unlock {
+        #[command(flatten)]
+        data: DataArgs,
+        /// The device id (`device_id` in the output of `tessera issue`).
+        #[arg(long)]
+        device: String,
+        /// The reader holding the card; the demo printer's encoder when absent.
+        #[arg(long)]
+        reader: Option<String>,
+        #[arg(long)]
+        new_pin: String,
+    },
     /// Put a virtual PIV card into pcscd's virtual reader (vsmartcard vpcd). Type `r` + Enter to
     /// remove the card, `i` + Enter to insert it again; it also comes back by itself when pcscd
     /// restarts.
@@ -165,6 +178,19 @@ async fn run(cli: Cli) -> Result<(), String> {
             .await
             .map_err(|e| format!("{} {e}", e.code().as_str()))?;
             println!("{}", serde_json::to_string_pretty(&out).expect("JSON"));
+            Ok(())
+        }
+        Command::Unlock {
+            data,
+            device,
+            reader,
+            new_pin,
+        } => {
+            let tessera = open(&data).await?;
+            let out = headless::unlock(&tessera, &device, reader, new_pin)
+                .await
+                .map_err(|e| format!("{} {e}", e.code().as_str()))?;
+            println!("{out}");
             Ok(())
         }
         Command::CardSim { state, vpcd } => {

@@ -45,6 +45,7 @@ events! {
     ISSUANCE_FAILED = 3017, "IssuanceFailed";
     CERTIFICATE_STATUS_CHANGED = 3018, "CertificateStatusChanged";
     INITIAL_PIN_REVEALED = 3019, "InitialPinRevealed";
+    DEVICE_UNLOCKED = 3020, "DeviceUnlocked";
     CA_CREATED = 4001, "CaCreated";
     SYSTEM_INITIALISED = 5001, "SystemInitialised";
 }

@@ -932,3 +932,77 @@ pub async fn reveal_initial_pin(
     .await?;
     Ok(pin)
 }
+
+/// Unlock: a holder forgot the PIN or blocked it. The server unblocks it with the PUK it escrowed
+/// at issuance (RESET RETRY COUNTER) and sets `new_pin`; the PUK never leaves the server. The
+/// card in `reader` must be the device's card (same serial).
+pub async fn unlock(
+    svc: &Services,
+    actor: &Actor,
+    device: &DeviceId,
+    station: &StationId,
+    reader: &str,
+    new_pin: &Pin,
+) -> Result<(), CoreError> {
+    actor.require(Permission::ManageDevices, "unlock cards")?;
+    let d = svc.store.device(device).await?;
+    if !matches!(
+        d.state,
+        DeviceState::Active | DeviceState::Pending | DeviceState::Suspended
+    ) {
+        return Err(CoreError::Invalid(format!(
+            "a {} card cannot be unlocked",
+            d.state
+        )));
+    }
+    let policy = match &d.policy {
+        Some(id) => svc
+            .store
+            .policies()
+            .await?
+            .into_iter()
+            .find(|p| &p.id == id),
+        None => None,
+    };
+    if let Some(policy) = &policy {
+        check_pin(&policy.pin, new_pin)?;
+    }
+    let sealed = svc
+        .store
+        .device_secret(device, "puk")
+        .await?
+        .ok_or_else(|| CoreError::Invalid("no PUK is escrowed for this card".into()))?;
+    let puk = svc
+        .sealer
+        .open(&sealed)
+        .map_err(|e| CoreError::Invalid(format!("the escrowed PUK cannot be opened: {e}")))?;
+    let puk = Puk::new(
+        String::from_utf8(puk)
+            .map_err(|_| CoreError::Invalid("the escrowed PUK is damaged".into()))?,
+    );
+    let transport = svc.station(station)?.connect(reader).await?;
+    let mut card = (svc.piv)(transport);
+    let identity = card.select().await?;
+    if identity.serial != d.serial {
+        return Err(CoreError::Invalid(format!(
+            "the card in {reader} is card {}, not card {}",
+            identity.serial, d.serial
+        )));
+    }
+    card.unblock_pin(&puk, new_pin).await?;
+    if svc.store.device_secret(device, "pin").await?.is_some() {
+        // An escrowed initial PIN is no longer the card's PIN.
+        svc.store.delete_device_secret(device, "pin").await?;
+    }
+    svc.audit(
+        audit::DEVICE_UNLOCKED,
+        AuditContext {
+            operator: Some(&actor.operator),
+            user: d.user.as_ref(),
+            device: Some(device),
+            operation: None,
+        },
+        json!({"reader": reader}),
+    )
+    .await
+}

@@ -161,6 +161,8 @@ pub trait PivCard: Send {
     async fn verify_pin(&mut self, pin: &Pin) -> Result<(), CardError>;
     /// Remaining PIN tries (VERIFY with no data).
     async fn pin_retries(&mut self) -> Result<u8, CardError>;
+    /// RESET RETRY COUNTER: unblocks the PIN with the PUK and sets a new PIN.
+    async fn unblock_pin(&mut self, puk: &Puk, new: &Pin) -> Result<(), CardError>;
 }
 
 /// Wraps a transport into a PIV card; supplied by `tessera-piv`.

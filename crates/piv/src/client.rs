@@ -553,6 +553,10 @@ impl PivCard for PivClient {
             other => Err(status("VERIFY", other)),
         }
     }
+
+    async fn unblock_pin(&mut self, puk: &Puk, new_pin: &Pin) -> Result<(), CardError> {
+        PivClient::unblock_pin(self, puk, new_pin).await
+    }
 }
 
 impl PivClient {

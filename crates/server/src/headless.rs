@@ -124,3 +124,27 @@ pub async fn issue(t: &Tessera, args: IssueArgs) -> Result<Value, CoreError> {
         },
     }))
 }
+
+/// `tessera unlock`: unblocks a card's PIN with its escrowed PUK and sets a new PIN.
+pub async fn unlock(
+    t: &Tessera,
+    device: &str,
+    reader: Option<String>,
+    new_pin: String,
+) -> Result<Value, CoreError> {
+    let actor = Actor {
+        operator: OperatorId::new("cli"),
+        role: Role::Administrator,
+    };
+    let reader = reader.unwrap_or_else(|| demo::ENCODER.into());
+    issuance::unlock(
+        &t.services,
+        &actor,
+        &DeviceId::new(device),
+        &StationId::new(demo::STATION_ID),
+        &reader,
+        &Pin::new(new_pin),
+    )
+    .await?;
+    Ok(json!({"device_id": device, "unlocked": true}))
+}
