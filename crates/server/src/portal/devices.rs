@@ -1,6 +1,6 @@
 //! Device actions from the User page: activate a Pending card, preview its printed faces.
 
-use super::{render, Nav};
+use super::{render, CsrfForm, Nav};
 use crate::app::AppState;
 use crate::auth::SignedIn;
 use crate::portal::issue::urlencode;
@@ -10,16 +10,10 @@ use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
-use serde::Deserialize;
 use tessera_core::ids::DeviceId;
 use tessera_core::issuance;
 use tessera_core::model::Permission;
 use tessera_core::CoreError;
-
-#[derive(Deserialize)]
-pub struct CsrfForm {
-    csrf: String,
-}
 
 #[derive(Template)]
 #[template(path = "pin_reveal.html")]

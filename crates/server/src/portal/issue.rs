@@ -2,7 +2,7 @@
 //! initial PIN), Issue Device (progress bar) and Print Device (printing information, preview,
 //! Cancel / Continue).
 
-use super::{current_station, render, Nav};
+use super::{current_station, render, CsrfForm, Nav};
 use crate::app::AppState;
 use crate::auth::SignedIn;
 use crate::web_error::WebError;
@@ -349,9 +349,37 @@ pub async fn choose_policy(
     Ok(Redirect::to(&format!("/issue/{id}")).into_response())
 }
 
-#[derive(Deserialize)]
-pub struct CsrfForm {
+/// What the operator decided on the Print Device step.
+#[derive(Clone, Copy)]
+enum Decision {
+    Continue,
+    Cancel,
+    RetryPrint,
+}
+
+async fn decide(
+    state: AppState,
+    signed_in: SignedIn,
+    job: String,
     csrf: String,
+    decision: Decision,
+) -> Result<Response, WebError> {
+    signed_in.check_csrf(&csrf)?;
+    let job = load_job(&state, &signed_in, &job).await?;
+    let (svc, actor) = (&state.tessera.services, signed_in.actor());
+    let done = match decision {
+        Decision::Continue => issuance::finish(svc, &actor, &job.id).await,
+        Decision::Cancel => issuance::cancel(svc, &actor, &job.id).await,
+        Decision::RetryPrint => issuance::retry_print(svc, &actor, &job.id).await,
+    }
+    .map_err(|e| WebError::from(e).with_operation(job.operation.as_str()))?;
+    let user = urlencode(done.user.as_str());
+    let to = match decision {
+        Decision::Continue => format!("/users/{user}?flash=activated"),
+        Decision::Cancel => format!("/users/{user}?flash=cancelled"),
+        Decision::RetryPrint => format!("/issue/{}", done.id),
+    };
+    Ok(Redirect::to(&to).into_response())
 }
 
 pub async fn finish(
@@ -360,16 +388,7 @@ pub async fn finish(
     Path(job): Path<String>,
     Form(f): Form<CsrfForm>,
 ) -> Result<Response, WebError> {
-    signed_in.check_csrf(&f.csrf)?;
-    let job = load_job(&state, &signed_in, &job).await?;
-    let job = issuance::finish(&state.tessera.services, &signed_in.actor(), &job.id)
-        .await
-        .map_err(|e| WebError::from(e).with_operation(job.operation.as_str()))?;
-    Ok(Redirect::to(&format!(
-        "/users/{}?flash=activated",
-        urlencode(job.user.as_str())
-    ))
-    .into_response())
+    decide(state, signed_in, job, f.csrf, Decision::Continue).await
 }
 
 pub async fn cancel(
@@ -378,16 +397,7 @@ pub async fn cancel(
     Path(job): Path<String>,
     Form(f): Form<CsrfForm>,
 ) -> Result<Response, WebError> {
-    signed_in.check_csrf(&f.csrf)?;
-    let job = load_job(&state, &signed_in, &job).await?;
-    let job = issuance::cancel(&state.tessera.services, &signed_in.actor(), &job.id)
-        .await
-        .map_err(|e| WebError::from(e).with_operation(job.operation.as_str()))?;
-    Ok(Redirect::to(&format!(
-        "/users/{}?flash=cancelled",
-        urlencode(job.user.as_str())
-    ))
-    .into_response())
+    decide(state, signed_in, job, f.csrf, Decision::Cancel).await
 }
 
 pub async fn retry_print(
@@ -396,12 +406,7 @@ pub async fn retry_print(
     Path(job): Path<String>,
     Form(f): Form<CsrfForm>,
 ) -> Result<Response, WebError> {
-    signed_in.check_csrf(&f.csrf)?;
-    let job = load_job(&state, &signed_in, &job).await?;
-    let job = issuance::retry_print(&state.tessera.services, &signed_in.actor(), &job.id)
-        .await
-        .map_err(|e| WebError::from(e).with_operation(job.operation.as_str()))?;
-    Ok(Redirect::to(&format!("/issue/{}", job.id)).into_response())
+    decide(state, signed_in, job, f.csrf, Decision::RetryPrint).await
 }
 
 /// Percent-encodes a path segment (user ids are plain, but never trust that).

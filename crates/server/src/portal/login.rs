@@ -1,7 +1,7 @@
 //! Sign in and sign out. The sign-in form is protected against login CSRF by a double-submit
 //! cookie; a session gets a fresh token and its own CSRF token.
 
-use super::{render, Nav};
+use super::{render, CsrfForm, Nav};
 use crate::app::AppState;
 use crate::auth::{self, SignedIn, LOGIN_COOKIE, SESSION_SECONDS};
 use crate::web_error::WebError;
@@ -129,11 +129,6 @@ pub async fn submit(
         ],
     )
         .into_response())
-}
-
-#[derive(Deserialize)]
-pub struct CsrfForm {
-    csrf: String,
 }
 
 pub async fn logout(

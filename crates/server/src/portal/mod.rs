@@ -16,6 +16,12 @@ use axum::routing::{get, post};
 use axum::Router;
 use tessera_core::model::Station;
 
+/// A form that carries nothing but its CSRF token (a button).
+#[derive(serde::Deserialize)]
+pub struct CsrfForm {
+    pub csrf: String,
+}
+
 /// What the page header shows about the signed-in operator.
 pub struct Nav {
     pub is_admin: bool,
