@@ -82,7 +82,7 @@ impl Services {
         Ok(())
     }
 
-    fn station(&self, id: &StationId) -> Result<Arc<dyn StationPort>, CoreError> {
+    pub(crate) fn station(&self, id: &StationId) -> Result<Arc<dyn StationPort>, CoreError> {
         self.stations
             .station(id)
             .ok_or_else(|| CoreError::NotFound(format!("station {id}")))
@@ -608,7 +608,7 @@ async fn fail(svc: &Services, job: &mut IssuanceJob, device: Option<Device>, err
         .await;
 }
 
-async fn set_certificates(
+pub(crate) async fn set_certificates(
     svc: &Services,
     device: &DeviceId,
     from: &[CertificateStatus],
@@ -635,7 +635,11 @@ async fn set_certificates(
     Ok(())
 }
 
-async fn revoke_all(svc: &Services, device: &DeviceId, reason: &str) -> Result<(), CoreError> {
+pub(crate) async fn revoke_all(
+    svc: &Services,
+    device: &DeviceId,
+    reason: &str,
+) -> Result<(), CoreError> {
     set_certificates(
         svc,
         device,
@@ -790,7 +794,7 @@ pub async fn finish(svc: &Services, actor: &Actor, job: &JobId) -> Result<Issuan
         .device
         .clone()
         .ok_or_else(|| CoreError::Invalid("the job has no card".into()))?;
-    activate(svc, actor, &device, Some(&job.operation)).await?;
+    crate::devices::activate(svc, actor, &device, Some(&job.operation)).await?;
     job.step = JobStep::Completed;
     job.message = "Card activated".into();
     job.updated_at = svc.clock.now();
@@ -828,37 +832,6 @@ pub async fn cancel(svc: &Services, actor: &Actor, job: &JobId) -> Result<Issuan
     Ok(job)
 }
 
-/// Activates a Pending card (from the wizard's Continue or later from the User page).
-pub async fn activate(
-    svc: &Services,
-    actor: &Actor,
-    device: &DeviceId,
-    operation: Option<&OperationId>,
-) -> Result<Device, CoreError> {
-    actor.require(Permission::ActivateDevice, "activate devices")?;
-    let mut device = svc.store.device(device).await?;
-    let user = device.user.clone();
-    let id = device.id.clone();
-    let ctx = || AuditContext {
-        operator: Some(&actor.operator),
-        user: user.as_ref(),
-        device: Some(&id),
-        operation,
-    };
-    svc.change_state(&mut device, DeviceCommand::Activate, ctx())
-        .await?;
-    set_certificates(
-        svc,
-        &device.id,
-        &[CertificateStatus::OnHold],
-        CertificateStatus::Valid,
-        None,
-    )
-    .await?;
-    svc.audit(audit::DEVICE_ACTIVATED, ctx(), json!({})).await?;
-    Ok(device)
-}
-
 /// After a restart: jobs that were personalising a card when the server stopped end `Failed`
 /// (card `Failed`, certificates revoked); jobs that were printing end `PrintFailed` (card
 /// `Pending`, Retry print possible). Returns how many jobs were recovered.
@@ -892,117 +865,4 @@ pub async fn recover_interrupted(svc: &Services) -> Result<usize, CoreError> {
         n += 1;
     }
     Ok(n)
-}
-
-/// Shows the system-generated initial PIN of a card (*Not displayed* mode) exactly once: the
-/// sealed copy is deleted as it is opened, so the PIN never reaches a browser twice.
-pub async fn reveal_initial_pin(
-    svc: &Services,
-    actor: &Actor,
-    device: &DeviceId,
-) -> Result<Pin, CoreError> {
-    actor.require(Permission::ManageDevices, "reveal initial PINs")?;
-    let d = svc.store.device(device).await?;
-    let sealed = svc
-        .store
-        .device_secret(device, "pin")
-        .await?
-        .ok_or_else(|| {
-            CoreError::Invalid("this card has no initial PIN to reveal (it was typed by the operator or already revealed)".into())
-        })?;
-    let plain = svc
-        .sealer
-        .open(&sealed)
-        .map_err(|e| CoreError::Invalid(format!("the sealed PIN cannot be opened: {e}")))?;
-    let pin = Pin::new(
-        String::from_utf8(plain)
-            .map_err(|_| CoreError::Invalid("the sealed PIN is damaged".into()))?,
-    );
-    svc.store.delete_device_secret(device, "pin").await?;
-    svc.audit(
-        audit::INITIAL_PIN_REVEALED,
-        AuditContext {
-            operator: Some(&actor.operator),
-            user: d.user.as_ref(),
-            device: Some(device),
-            operation: None,
-        },
-        json!({}),
-    )
-    .await?;
-    Ok(pin)
-}
-
-/// Unlock: a holder forgot the PIN or blocked it. The server unblocks it with the PUK it escrowed
-/// at issuance (RESET RETRY COUNTER) and sets `new_pin`; the PUK never leaves the server. The
-/// card in `reader` must be the device's card (same serial).
-pub async fn unlock(
-    svc: &Services,
-    actor: &Actor,
-    device: &DeviceId,
-    station: &StationId,
-    reader: &str,
-    new_pin: &Pin,
-) -> Result<(), CoreError> {
-    actor.require(Permission::ManageDevices, "unlock cards")?;
-    let d = svc.store.device(device).await?;
-    if !matches!(
-        d.state,
-        DeviceState::Active | DeviceState::Pending | DeviceState::Suspended
-    ) {
-        return Err(CoreError::Invalid(format!(
-            "a {} card cannot be unlocked",
-            d.state
-        )));
-    }
-    let policy = match &d.policy {
-        Some(id) => svc
-            .store
-            .policies()
-            .await?
-            .into_iter()
-            .find(|p| &p.id == id),
-        None => None,
-    };
-    if let Some(policy) = &policy {
-        check_pin(&policy.pin, new_pin)?;
-    }
-    let sealed = svc
-        .store
-        .device_secret(device, "puk")
-        .await?
-        .ok_or_else(|| CoreError::Invalid("no PUK is escrowed for this card".into()))?;
-    let puk = svc
-        .sealer
-        .open(&sealed)
-        .map_err(|e| CoreError::Invalid(format!("the escrowed PUK cannot be opened: {e}")))?;
-    let puk = Puk::new(
-        String::from_utf8(puk)
-            .map_err(|_| CoreError::Invalid("the escrowed PUK is damaged".into()))?,
-    );
-    let transport = svc.station(station)?.connect(reader).await?;
-    let mut card = (svc.piv)(transport);
-    let identity = card.select().await?;
-    if identity.serial != d.serial {
-        return Err(CoreError::Invalid(format!(
-            "the card in {reader} is card {}, not card {}",
-            identity.serial, d.serial
-        )));
-    }
-    card.unblock_pin(&puk, new_pin).await?;
-    if svc.store.device_secret(device, "pin").await?.is_some() {
-        // An escrowed initial PIN is no longer the card's PIN.
-        svc.store.delete_device_secret(device, "pin").await?;
-    }
-    svc.audit(
-        audit::DEVICE_UNLOCKED,
-        AuditContext {
-            operator: Some(&actor.operator),
-            user: d.user.as_ref(),
-            device: Some(device),
-            operation: None,
-        },
-        json!({"reader": reader}),
-    )
-    .await
 }

@@ -137,7 +137,7 @@ pub async fn unlock(
         role: Role::Administrator,
     };
     let reader = reader.unwrap_or_else(|| demo::ENCODER.into());
-    issuance::unlock(
+    tessera_core::devices::unlock(
         &t.services,
         &actor,
         &DeviceId::new(device),

@@ -11,9 +11,9 @@ use axum::http::header;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
 use tessera_core::ids::DeviceId;
-use tessera_core::issuance;
 use tessera_core::model::Permission;
-use tessera_core::CoreError;
+use tessera_core::{devices, issuance};
+use tessera_core::{CoreError, Reason};
 
 #[derive(Template)]
 #[template(path = "pin_reveal.html")]
@@ -34,7 +34,7 @@ pub async fn reveal_pin(
     signed_in.check_csrf(&f.csrf)?;
     let svc = &state.tessera.services;
     let id = DeviceId::new(id);
-    let pin = issuance::reveal_initial_pin(svc, &signed_in.actor(), &id).await?;
+    let pin = devices::reveal_initial_pin(svc, &signed_in.actor(), &id).await?;
     let device = svc.store.device(&id).await.map_err(WebError::from_store)?;
     let uid = device.user.clone().unwrap_or_else(|| "".into());
     let holder = svc
@@ -64,7 +64,7 @@ pub async fn activate(
     Form(f): Form<CsrfForm>,
 ) -> Result<Response, WebError> {
     signed_in.check_csrf(&f.csrf)?;
-    let device = issuance::activate(
+    let device = devices::activate(
         &state.tessera.services,
         &signed_in.actor(),
         &DeviceId::new(id),
@@ -73,6 +73,65 @@ pub async fn activate(
     .await?;
     let uid = device.user.map(|u| u.0).unwrap_or_default();
     Ok(Redirect::to(&format!("/users/{}?flash=activated", urlencode(&uid))).into_response())
+}
+
+#[derive(serde::Deserialize)]
+pub struct ReasonForm {
+    csrf: String,
+    #[serde(default)]
+    reason: String,
+}
+
+/// Suspend, resume or terminate, from the User page.
+async fn change(
+    state: AppState,
+    signed_in: SignedIn,
+    id: String,
+    form: ReasonForm,
+    what: &str,
+) -> Result<Response, WebError> {
+    signed_in.check_csrf(&form.csrf)?;
+    let svc = &state.tessera.services;
+    let actor = signed_in.actor();
+    let id = DeviceId::new(id);
+    let reason = || {
+        Reason::parse(&form.reason)
+            .ok_or_else(|| WebError::bad_request("Choose a reason from the list."))
+    };
+    let device = match what {
+        "suspend" => devices::suspend(svc, &actor, &id, reason()?).await?,
+        "resume" => devices::resume(svc, &actor, &id).await?,
+        _ => devices::terminate(svc, &actor, &id, reason()?).await?,
+    };
+    let uid = device.user.map(|u| u.0).unwrap_or_default();
+    Ok(Redirect::to(&format!("/users/{}?flash={what}", urlencode(&uid))).into_response())
+}
+
+pub async fn suspend(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Path(id): Path<String>,
+    Form(f): Form<ReasonForm>,
+) -> Result<Response, WebError> {
+    change(state, signed_in, id, f, "suspend").await
+}
+
+pub async fn resume(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Path(id): Path<String>,
+    Form(f): Form<ReasonForm>,
+) -> Result<Response, WebError> {
+    change(state, signed_in, id, f, "resume").await
+}
+
+pub async fn terminate(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Path(id): Path<String>,
+    Form(f): Form<ReasonForm>,
+) -> Result<Response, WebError> {
+    change(state, signed_in, id, f, "terminate").await
 }
 
 /// Renders one face of a device's card with its layout and its holder's data.

@@ -95,5 +95,8 @@ pub fn routes() -> Router<AppState> {
         .route("/issue/{job}/retry-print", post(issue::retry_print))
         .route("/devices/{id}/activate", post(devices::activate))
         .route("/devices/{id}/reveal-pin", post(devices::reveal_pin))
+        .route("/devices/{id}/suspend", post(devices::suspend))
+        .route("/devices/{id}/resume", post(devices::resume))
+        .route("/devices/{id}/terminate", post(devices::terminate))
         .route("/devices/{id}/preview/{side}", get(devices::preview))
 }

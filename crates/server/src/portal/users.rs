@@ -70,6 +70,9 @@ pub struct DeviceRow {
     pub expires: Option<String>,
     pub can_activate: bool,
     pub can_reveal_pin: bool,
+    pub can_suspend: bool,
+    pub can_resume: bool,
+    pub can_terminate: bool,
     pub certificates: Vec<CertificateRow>,
 }
 
@@ -114,6 +117,7 @@ pub async fn page(
         .user(&uid)
         .await
         .map_err(|_| WebError::not_found("The user"))?;
+    let manage = actor.role.allows(Permission::ManageDevices);
     let mut devices = Vec::new();
     for d in store
         .devices_of_user(&uid)
@@ -146,7 +150,17 @@ pub async fn page(
             expires: d.expires_at.map(|e| e.date()),
             can_activate: d.state == DeviceState::Pending
                 && actor.role.allows(Permission::ActivateDevice),
-            can_reveal_pin: actor.role.allows(Permission::ManageDevices)
+            can_suspend: manage && d.state == DeviceState::Active,
+            can_resume: manage && d.state == DeviceState::Suspended,
+            can_terminate: manage
+                && matches!(
+                    d.state,
+                    DeviceState::Assigned
+                        | DeviceState::Pending
+                        | DeviceState::Active
+                        | DeviceState::Suspended
+                ),
+            can_reveal_pin: manage
                 && store
                     .device_secret(&d.id, "pin")
                     .await
