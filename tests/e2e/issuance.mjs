@@ -119,6 +119,7 @@ async function run() {
   await page.waitForSelector("#change-reader");
   await page.click("#start");
   await page.waitForSelector("#policy");
+  await page.selectOption("#policy", { label: "PIV Standard" });
   await page.fill("#pin", PIN);
   await page.fill("#pin-confirm", PIN);
   await page.click("#continue");

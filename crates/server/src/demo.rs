@@ -123,22 +123,24 @@ pub fn users() -> Vec<User> {
     out
 }
 
-/// The PIV Standard device policy: four slots, ECC P-256, PIN 6-8 digits, PUK 8 digits.
-pub fn piv_standard() -> DevicePolicy {
+/// A PIV policy with all four slots on one algorithm: PIN 6-8 digits, PUK 8 digits.
+fn piv_policy(id: &str, name: &str, algorithm: KeyAlgorithm) -> DevicePolicy {
     let slots = Slot::ALL
         .into_iter()
         .map(|slot| SlotPolicy {
             slot,
-            algorithm: KeyAlgorithm::EccP256,
-            profile: tessera_pki::piv_profile(slot, KeyAlgorithm::EccP256, ORGANISATION),
+            algorithm,
+            profile: tessera_pki::piv_profile(slot, algorithm, ORGANISATION),
         })
         .collect();
     DevicePolicy {
-        id: PolicyId::new(POLICY_ID),
-        name: "PIV Standard".into(),
-        description: "PIV Authentication, Digital Signature, Key Management and Card \
-                      Authentication keys on ECC P-256"
-            .into(),
+        id: PolicyId::new(id),
+        name: name.into(),
+        description: format!(
+            "PIV Authentication, Digital Signature, Key Management and Card Authentication \
+             keys on {}",
+            algorithm.label()
+        ),
         pin: PinPolicy {
             min_length: 6,
             max_length: 8,
@@ -156,6 +158,20 @@ pub fn piv_standard() -> DevicePolicy {
         allowed_groups: vec![],
         activation_required: true,
     }
+}
+
+/// The policies of the demo: PIV Standard (ECC P-256, the default), and the same four slots on
+/// ECC P-384 and on RSA 2048 for relying parties that ask for them.
+pub fn policies() -> Vec<DevicePolicy> {
+    vec![
+        piv_policy(POLICY_ID, "PIV Standard", KeyAlgorithm::EccP256),
+        piv_policy(
+            "piv-p384",
+            "PIV High Assurance (P-384)",
+            KeyAlgorithm::EccP384,
+        ),
+        piv_policy("piv-rsa2048", "PIV RSA 2048", KeyAlgorithm::Rsa2048),
+    ]
 }
 
 pub fn demo_station() -> Station {
@@ -183,7 +199,9 @@ pub async fn seed_if_empty(t: &Tessera) -> Result<Option<Password>, CoreError> {
         let photo = tessera_print::portrait_png(i as u64 + 1);
         store.put_photo(&user.uid, &photo).await?;
     }
-    store.put_policy(&piv_standard()).await?;
+    for policy in policies() {
+        store.put_policy(&policy).await?;
+    }
     store.put_layout(&tessera_print::corporate_badge()).await?;
     store.put_station(&demo_station()).await?;
     store.put_settings(&Settings::default()).await?;

@@ -2,64 +2,18 @@
 //! personalisation ends `Failed` with no live certificate; a printer that is offline leaves the
 //! card personalised and `Pending`, and Retry print then succeeds.
 
-use tessera_core::ids::*;
-use tessera_core::issuance::{self, Actor, StartRequest};
-use tessera_core::model::{CertificateStatus, IssuanceJob, JobStep, Role};
+mod support;
+
+use tessera_core::issuance;
+use tessera_core::model::{CertificateStatus, JobStep, Role};
 use tessera_core::ports::Store;
-use tessera_core::{DeviceState, Pin};
+use tessera_core::DeviceState;
 use tessera_server::demo;
-use tessera_server::{Options, Tessera};
 use tessera_station::Faults;
-
-fn actor() -> Actor {
-    Actor {
-        operator: OperatorId::new("tester"),
-        role: Role::Administrator,
-    }
-}
-
-async fn issue(t: &Tessera) -> IssuanceJob {
-    let svc = &t.services;
-    let job = issuance::start(
-        svc,
-        &actor(),
-        StartRequest {
-            user: UserId::new("jdoe"),
-            station: StationId::new(demo::STATION_ID),
-            printer: demo::PRINTER.into(),
-            reader: demo::ENCODER.into(),
-            layout: LayoutId::new("corporate-badge"),
-        },
-    )
-    .await
-    .unwrap();
-    let (job, policy, pin) = issuance::choose_policy(
-        svc,
-        &actor(),
-        &job.id,
-        &PolicyId::new(demo::POLICY_ID),
-        Some(Pin::new("97531864")),
-    )
-    .await
-    .unwrap();
-    issuance::run(svc, job, policy, pin).await
-}
-
-async fn open() -> (tempfile::TempDir, Tessera) {
-    let dir = tempfile::tempdir().unwrap();
-    let (t, _) = Tessera::open(&Options {
-        data_dir: dir.path().to_path_buf(),
-        database_url: None,
-        readers: Default::default(),
-    })
-    .await
-    .unwrap();
-    (dir, t)
-}
 
 #[tokio::test]
 async fn a_pulled_card_fails_cleanly_wherever_it_is_pulled() {
-    let (_dir, t) = open().await;
+    let (_dir, t) = support::open().await;
     // Pulled before every command of the personalisation in turn, until one pull comes too late
     // to matter (the card was complete).
     let mut after = 0;
@@ -68,7 +22,13 @@ async fn a_pulled_card_fails_cleanly_wherever_it_is_pulled() {
             pull_card_after: Some(after),
             printer_offline: false,
         });
-        let job = issue(&t).await;
+        let job = support::issue(
+            &t,
+            &support::actor(Role::Administrator),
+            demo::POLICY_ID,
+            "97531864",
+        )
+        .await;
         after += 1;
         if job.step == JobStep::Printed {
             assert!(
@@ -101,12 +61,18 @@ async fn a_pulled_card_fails_cleanly_wherever_it_is_pulled() {
 
 #[tokio::test]
 async fn an_offline_printer_loses_nothing_and_retry_print_succeeds() {
-    let (_dir, t) = open().await;
+    let (_dir, t) = support::open().await;
     t.demo_printer.set_faults(Faults {
         pull_card_after: None,
         printer_offline: true,
     });
-    let job = issue(&t).await;
+    let job = support::issue(
+        &t,
+        &support::actor(Role::Administrator),
+        demo::POLICY_ID,
+        "97531864",
+    )
+    .await;
     assert_eq!(job.step, JobStep::PrintFailed);
     assert!(job.error.as_ref().unwrap().message.contains("offline"));
     let device = job.device.clone().unwrap();
@@ -122,7 +88,7 @@ async fn an_offline_printer_loses_nothing_and_retry_print_succeeds() {
     assert_eq!(prints[0].state, "failed");
 
     t.demo_printer.set_faults(Faults::default());
-    let job = issuance::retry_print(&t.services, &actor(), &job.id)
+    let job = issuance::retry_print(&t.services, &support::actor(Role::Administrator), &job.id)
         .await
         .unwrap();
     assert_eq!(job.step, JobStep::Printed);
@@ -131,7 +97,7 @@ async fn an_offline_printer_loses_nothing_and_retry_print_succeeds() {
         2,
         "every print job is recorded"
     );
-    let job = issuance::finish(&t.services, &actor(), &job.id)
+    let job = issuance::finish(&t.services, &support::actor(Role::Administrator), &job.id)
         .await
         .unwrap();
     assert_eq!(job.step, JobStep::Completed);

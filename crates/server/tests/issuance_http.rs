@@ -4,7 +4,8 @@
 //! Every certificate is checked with `openssl verify`, the PIN with the virtual card itself, and
 //! the printed files for their physical size.
 
-use std::path::Path;
+mod support;
+
 use std::time::Duration;
 use tessera_core::model::CertificateStatus;
 use tessera_core::ports::{CardError, Store};
@@ -223,26 +224,6 @@ fn png_size(png: &[u8]) -> (u32, u32) {
     (w, h)
 }
 
-fn openssl_verify(dir: &Path, t: &Tessera, der: &[u8]) {
-    std::fs::write(dir.join("root.pem"), t.ca.root_pem()).unwrap();
-    std::fs::write(dir.join("issuing.pem"), t.ca.issuing_pem()).unwrap();
-    std::fs::write(dir.join("leaf.pem"), tessera_server::headless::pem(der)).unwrap();
-    let out = std::process::Command::new("openssl")
-        .args(["verify", "-x509_strict", "-CAfile"])
-        .arg(dir.join("root.pem"))
-        .arg("-untrusted")
-        .arg(dir.join("issuing.pem"))
-        .arg(dir.join("leaf.pem"))
-        .output()
-        .expect("openssl is installed");
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success() && text.contains(": OK"),
-        "openssl verify: {text} {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn continue_activates_and_cancel_leaves_pending() {
     let dir = tempfile::tempdir().unwrap();
@@ -289,7 +270,7 @@ async fn continue_activates_and_cancel_leaves_pending() {
     assert_eq!(certs.len(), 4);
     for c in &certs {
         assert_eq!(c.status, CertificateStatus::Valid);
-        openssl_verify(dir.path(), &t, &c.der);
+        support::openssl_verify(dir.path(), &t, &c.der);
     }
 
     // The card: the PIN verifies, a wrong PIN costs a try.

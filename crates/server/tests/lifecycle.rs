@@ -1,14 +1,16 @@
 //! Certificates follow the card: on hold while Pending or Suspended, valid while Active, revoked
 //! with the right CRL reason when the card is terminated; refused transitions change nothing.
 
+mod support;
+
 use tessera_core::devices;
 use tessera_core::ids::*;
-use tessera_core::issuance::{self, Actor, StartRequest};
+use tessera_core::issuance;
 use tessera_core::model::{CertificateStatus, JobStep, Role};
 use tessera_core::ports::Store;
-use tessera_core::{DeviceState, ErrorCode, Pin, Reason};
+use tessera_core::{DeviceState, ErrorCode, Reason};
 use tessera_server::demo;
-use tessera_server::{Options, Tessera};
+use tessera_server::Tessera;
 
 async fn statuses(t: &Tessera, d: &DeviceId) -> Vec<(CertificateStatus, Option<String>)> {
     t.store
@@ -22,46 +24,11 @@ async fn statuses(t: &Tessera, d: &DeviceId) -> Vec<(CertificateStatus, Option<S
 
 #[tokio::test]
 async fn certificates_follow_the_card() {
-    let dir = tempfile::tempdir().unwrap();
-    let (t, _) = Tessera::open(&Options {
-        data_dir: dir.path().to_path_buf(),
-        database_url: None,
-        readers: Default::default(),
-    })
-    .await
-    .unwrap();
+    let (_dir, t) = support::open().await;
     let svc = &t.services;
-    let officer = Actor {
-        operator: OperatorId::new("officer"),
-        role: Role::SecurityOfficer,
-    };
-    let issuer = Actor {
-        operator: OperatorId::new("issuer"),
-        role: Role::Issuer,
-    };
-    let job = issuance::start(
-        svc,
-        &issuer,
-        StartRequest {
-            user: UserId::new("jdoe"),
-            station: StationId::new(demo::STATION_ID),
-            printer: demo::PRINTER.into(),
-            reader: demo::ENCODER.into(),
-            layout: LayoutId::new("corporate-badge"),
-        },
-    )
-    .await
-    .unwrap();
-    let (job, policy, pin) = issuance::choose_policy(
-        svc,
-        &issuer,
-        &job.id,
-        &PolicyId::new(demo::POLICY_ID),
-        Some(Pin::new("86420975")),
-    )
-    .await
-    .unwrap();
-    let job = issuance::run(svc, job, policy, pin).await;
+    let officer = support::actor(Role::SecurityOfficer);
+    let issuer = support::actor(Role::Issuer);
+    let job = support::issue(&t, &issuer, demo::POLICY_ID, "86420975").await;
     assert_eq!(job.step, JobStep::Printed);
     let d = job.device.clone().unwrap();
     let on_hold = (

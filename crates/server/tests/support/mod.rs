@@ -1,0 +1,80 @@
+//! What the server's integration tests share: a fresh Tessera in a temporary folder, one issuance
+//! through the use cases, and `openssl verify` of a certificate against the CA.
+
+#![allow(dead_code)] // each test binary uses a part of it
+
+use std::path::Path;
+use tessera_core::ids::*;
+use tessera_core::issuance::{self, Actor, StartRequest};
+use tessera_core::model::{IssuanceJob, Role};
+use tessera_core::Pin;
+use tessera_server::demo;
+use tessera_server::{Options, Tessera};
+
+pub async fn open() -> (tempfile::TempDir, Tessera) {
+    let dir = tempfile::tempdir().unwrap();
+    let (t, _) = Tessera::open(&Options {
+        data_dir: dir.path().join("data"),
+        database_url: None,
+        readers: Default::default(),
+    })
+    .await
+    .unwrap();
+    (dir, t)
+}
+
+pub fn actor(role: Role) -> Actor {
+    Actor {
+        operator: OperatorId::new(format!("{role:?}").to_lowercase()),
+        role,
+    }
+}
+
+/// Start, choose `policy` with `pin`, and run the personalisation and print on the demo printer.
+pub async fn issue(t: &Tessera, actor: &Actor, policy: &str, pin: &str) -> IssuanceJob {
+    let svc = &t.services;
+    let job = issuance::start(
+        svc,
+        actor,
+        StartRequest {
+            user: UserId::new("jdoe"),
+            station: StationId::new(demo::STATION_ID),
+            printer: demo::PRINTER.into(),
+            reader: demo::ENCODER.into(),
+            layout: LayoutId::new("corporate-badge"),
+        },
+    )
+    .await
+    .unwrap();
+    let (job, policy, pin) = issuance::choose_policy(
+        svc,
+        actor,
+        &job.id,
+        &PolicyId::new(policy),
+        Some(Pin::new(pin)),
+    )
+    .await
+    .unwrap();
+    issuance::run(svc, job, policy, pin).await
+}
+
+/// `openssl verify -x509_strict` of a DER certificate against the Tessera CA.
+pub fn openssl_verify(dir: &Path, t: &Tessera, der: &[u8]) {
+    std::fs::write(dir.join("root.pem"), t.ca.root_pem()).unwrap();
+    std::fs::write(dir.join("issuing.pem"), t.ca.issuing_pem()).unwrap();
+    std::fs::write(dir.join("leaf.pem"), tessera_server::headless::pem(der)).unwrap();
+    let out = std::process::Command::new("openssl")
+        .args(["verify", "-x509_strict", "-CAfile"])
+        .arg(dir.join("root.pem"))
+        .arg("-untrusted")
+        .arg(dir.join("issuing.pem"))
+        .arg(dir.join("leaf.pem"))
+        .output()
+        .expect("openssl is installed");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && text.contains(": OK"),
+        "openssl verify: {text} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
