@@ -388,6 +388,11 @@ impl SoftwareCa {
     pub fn directory(&self) -> &Path {
         &self.dir
     }
+
+    /// The issuing CA's signing key, for CRLs and OCSP responses.
+    pub fn issuing_key(&self) -> Arc<dyn CaKey> {
+        Arc::clone(&self.issuing_key)
+    }
 }
 
 #[async_trait]

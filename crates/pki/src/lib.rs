@@ -11,8 +11,10 @@ mod extensions;
 mod fsutil;
 mod keys;
 mod name;
+pub mod ocsp;
 mod profile;
 mod public_key;
+pub mod revocation;
 mod sealer;
 mod time;
 
