@@ -321,6 +321,17 @@ pub struct AuditRecord {
     pub hash: String,
 }
 
+/// The status of one certificate, as CRLs and OCSP answers need it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CertificateState {
+    /// Lower-case hex.
+    pub serial: String,
+    pub status: CertificateStatus,
+    /// RFC 5280 reason name (`keyCompromise`, `certificateHold`, ...).
+    pub reason: Option<String>,
+    pub changed_at: Timestamp,
+}
+
 /// Persistence for the whole domain. Implemented on SQLite and PostgreSQL by `tessera-store`;
 /// one conformance suite runs against both.
 #[async_trait]
@@ -399,6 +410,11 @@ pub trait Store: Send + Sync {
         &self,
         device: &DeviceId,
     ) -> Result<Vec<CertificateRecord>, StoreError>;
+    /// Every certificate that is on hold or revoked (what a CRL lists).
+    async fn revoked_or_held(&self) -> Result<Vec<CertificateState>, StoreError>;
+    /// One certificate's status, or None if this CA never issued that serial.
+    async fn certificate_state(&self, serial: &str)
+        -> Result<Option<CertificateState>, StoreError>;
 
     // issuance jobs and print records
     async fn insert_job(&self, job: &IssuanceJob) -> Result<(), StoreError>;

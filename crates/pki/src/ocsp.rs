@@ -56,6 +56,26 @@ pub fn respond(
     response.to_der().unwrap_or_default()
 }
 
+/// The serial numbers (hex, no leading zero bytes) a DER `OCSPRequest` asks about, so the caller
+/// can look them up before calling [`respond`]. A malformed request asks about nothing.
+pub fn requested_serials(request: &[u8]) -> Vec<String> {
+    OcspRequest::from_der(request)
+        .map(|req| {
+            req.tbs_request
+                .request_list
+                .iter()
+                .map(|r| serial_hex(r.req_cert.serial_number.as_bytes()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Lower-case hex of a serial number without leading zero bytes.
+fn serial_hex(bytes: &[u8]) -> String {
+    let first = bytes.iter().position(|b| *b != 0).unwrap_or(bytes.len());
+    hex::encode(&bytes[first..])
+}
+
 /// Whether `id` names a certificate of this issuer (name and key hashes, SHA-1 or SHA-256).
 fn issued_here(signer: &RevocationSigner<'_>, id: &CertId) -> Result<bool, PkiError> {
     let name = signer.issuer.tbs_certificate.subject.to_der()?;
@@ -86,9 +106,9 @@ fn answer(
     let mut responses = Vec::with_capacity(req.tbs_request.request_list.len());
     for r in &req.tbs_request.request_list {
         let id = &r.req_cert;
-        let serial = hex::encode(id.serial_number.as_bytes());
+        let serial = serial_hex(id.serial_number.as_bytes());
         let status = if issued_here(signer, id)? {
-            lookup(serial.trim_start_matches("00"))
+            lookup(&serial)
         } else {
             OcspStatus::Unknown
         };

@@ -1,7 +1,7 @@
 //! The router: portal pages, static assets, the REST API and the health check.
 
 use crate::wiring::Tessera;
-use crate::{api, portal};
+use crate::{api, pki_http, portal};
 use axum::http::{header, HeaderValue};
 use axum::response::IntoResponse;
 use axum::routing::get;
@@ -10,6 +10,8 @@ use axum::Router;
 #[derive(Clone)]
 pub struct AppState {
     pub tessera: Tessera,
+    /// The last CRL served, rebuilt when a certificate's status has changed.
+    pub crl: std::sync::Arc<tokio::sync::Mutex<Option<crate::pki_http::CachedCrl>>>,
 }
 
 const CSS: &str = include_str!("../static/app.css");
@@ -56,13 +58,17 @@ async fn security_headers(
 }
 
 pub fn router(tessera: Tessera) -> Router {
-    let state = AppState { tessera };
+    let state = AppState {
+        tessera,
+        crl: Default::default(),
+    };
     Router::new()
         .route("/healthz", get(healthz))
         .route("/static/app.css", get(css))
         .route("/static/app.js", get(js))
         .merge(portal::routes())
         .nest("/api/v1", api::routes())
+        .nest("/pki", pki_http::routes())
         .layer(axum::middleware::from_fn(security_headers))
         .with_state(state)
 }

@@ -9,6 +9,7 @@ pub mod auth;
 pub mod bench;
 pub mod demo;
 pub mod headless;
+pub mod pki_http;
 pub mod platform;
 pub mod portal;
 pub mod serve;

@@ -10,7 +10,7 @@ use sqlx::Row;
 use tessera_core::audit;
 use tessera_core::ids::*;
 use tessera_core::model::*;
-use tessera_core::ports::{AuditRecord, NewAuditEvent, Store, StoreError};
+use tessera_core::ports::{AuditRecord, CertificateState, NewAuditEvent, Store, StoreError};
 
 #[derive(Clone)]
 pub struct SqlStore {
@@ -106,6 +106,21 @@ fn certificate_of(row: &AnyRow) -> R<CertificateRecord> {
         .ok_or_else(|| StoreError::Backend(format!("unknown certificate status {status}")))?;
     cert.revocation_reason = row.try_get("revocation_reason").map_err(backend_error)?;
     Ok(cert)
+}
+
+fn state_of(row: &AnyRow) -> R<CertificateState> {
+    let status: String = row.try_get("status").map_err(backend_error)?;
+    Ok(CertificateState {
+        serial: row.try_get("serial").map_err(backend_error)?,
+        status: CertificateStatus::parse(&status)
+            .ok_or_else(|| StoreError::Backend(format!("unknown certificate status {status}")))?,
+        reason: row.try_get("revocation_reason").map_err(backend_error)?,
+        changed_at: Timestamp(
+            row.try_get::<Option<i64>, _>("status_changed_at")
+                .map_err(backend_error)?
+                .unwrap_or(0),
+        ),
+    })
 }
 
 fn audit_of(row: &AnyRow) -> R<AuditRecord> {
@@ -511,6 +526,31 @@ impl Store for SqlStore {
         .await
         .map_err(backend_error)?;
         rows.iter().map(certificate_of).collect()
+    }
+
+    async fn revoked_or_held(&self) -> R<Vec<CertificateState>> {
+        let rows = sqlx::query(
+            "SELECT serial, status, revocation_reason, status_changed_at FROM certificates \
+             WHERE status = $1 OR status = $2 ORDER BY serial",
+        )
+        .bind(CertificateStatus::OnHold.as_str())
+        .bind(CertificateStatus::Revoked.as_str())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend_error)?;
+        rows.iter().map(state_of).collect()
+    }
+
+    async fn certificate_state(&self, serial: &str) -> R<Option<CertificateState>> {
+        let row = sqlx::query(
+            "SELECT serial, status, revocation_reason, status_changed_at FROM certificates \
+             WHERE serial = $1",
+        )
+        .bind(serial)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend_error)?;
+        row.as_ref().map(state_of).transpose()
     }
 
     async fn insert_job(&self, job: &IssuanceJob) -> R<()> {

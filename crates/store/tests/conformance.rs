@@ -199,6 +199,34 @@ async fn conformance(store: Arc<SqlStore>) {
         .set_certificate_status("0a0b", CertificateStatus::Valid, None, Timestamp(3))
         .await
         .unwrap();
+    assert!(store.revoked_or_held().await.unwrap().is_empty());
+    store
+        .set_certificate_status(
+            "0a0b",
+            CertificateStatus::Revoked,
+            Some("keyCompromise"),
+            Timestamp(9),
+        )
+        .await
+        .unwrap();
+    let revoked = store.revoked_or_held().await.unwrap();
+    assert_eq!(revoked.len(), 1);
+    assert_eq!(revoked[0].reason.as_deref(), Some("keyCompromise"));
+    assert_eq!(revoked[0].changed_at, Timestamp(9));
+    assert_eq!(
+        store
+            .certificate_state("0a0b")
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
+        CertificateStatus::Revoked
+    );
+    assert_eq!(store.certificate_state("ffff").await.unwrap(), None);
+    store
+        .set_certificate_status("0a0b", CertificateStatus::Valid, None, Timestamp(10))
+        .await
+        .unwrap();
     let certs = store.certificates_of_device(&d.id).await.unwrap();
     assert_eq!(certs.len(), 1);
     assert_eq!(certs[0].status, CertificateStatus::Valid);

@@ -1,0 +1,151 @@
+//! Relying parties' view over HTTP: `openssl crl` on the CRL Tessera serves shows the right
+//! entries after hold, release and revoke, and `openssl ocsp` against Tessera's responder answers
+//! good, revoked and unknown.
+
+mod support;
+
+use std::path::Path;
+use std::process::Command;
+use tessera_core::devices;
+use tessera_core::issuance;
+use tessera_core::model::Role;
+use tessera_core::ports::Store;
+use tessera_core::Reason;
+use tessera_server::{demo, router};
+
+fn openssl(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("openssl");
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+async fn fetch_crl(base: &str, dir: &Path) -> String {
+    let der = reqwest::get(format!("{base}/pki/issuing.crl"))
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    std::fs::write(dir.join("crl.der"), &der).unwrap();
+    openssl(
+        dir,
+        &[
+            "crl",
+            "-inform",
+            "DER",
+            "-in",
+            "crl.der",
+            "-noout",
+            "-text",
+            "-CAfile",
+            "chain.pem",
+        ],
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crl_and_ocsp_follow_the_card() {
+    let (tmp, t) = support::open().await;
+    let dir = tmp.path();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let app = router(t.clone());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let officer = support::actor(Role::SecurityOfficer);
+    let job = support::issue(&t, &officer, demo::POLICY_ID, "31415926").await;
+    issuance::finish(&t.services, &officer, &job.id)
+        .await
+        .unwrap();
+    let device = job.device.unwrap();
+    let certs = t.store.certificates_of_device(&device).await.unwrap();
+    std::fs::write(dir.join("chain.pem"), t.ca.chain_pem()).unwrap();
+    std::fs::write(dir.join("issuing.pem"), t.ca.issuing_pem()).unwrap();
+    std::fs::write(
+        dir.join("leaf.pem"),
+        tessera_server::headless::pem(&certs[0].der),
+    )
+    .unwrap();
+    let serial = certs[0].serial.to_uppercase();
+
+    let text = fetch_crl(&base, dir).await;
+    assert!(
+        text.contains("verify OK") && text.contains("No Revoked Certificates"),
+        "{text}"
+    );
+
+    let ocsp = |dir: &Path| {
+        openssl(
+            dir,
+            &[
+                "ocsp",
+                "-url",
+                &format!("{base}/pki/ocsp"),
+                "-issuer",
+                "issuing.pem",
+                "-cert",
+                "leaf.pem",
+                "-CAfile",
+                "chain.pem",
+            ],
+        )
+    };
+    let text = tokio::task::block_in_place(|| ocsp(dir));
+    assert!(
+        text.contains("leaf.pem: good") && text.contains("Response verify OK"),
+        "{text}"
+    );
+
+    devices::suspend(&t.services, &officer, &device, Reason::Forgotten)
+        .await
+        .unwrap();
+    let text = fetch_crl(&base, dir).await;
+    assert_eq!(text.matches("Certificate Hold").count(), 4, "{text}");
+    assert!(text.contains(&serial), "{text}");
+    let text = tokio::task::block_in_place(|| ocsp(dir));
+    assert!(
+        text.contains("leaf.pem: revoked") && text.contains("certificateHold"),
+        "{text}"
+    );
+
+    devices::resume(&t.services, &officer, &device)
+        .await
+        .unwrap();
+    let text = fetch_crl(&base, dir).await;
+    assert!(text.contains("No Revoked Certificates"), "released: {text}");
+
+    devices::terminate(&t.services, &officer, &device, Reason::Stolen)
+        .await
+        .unwrap();
+    let text = fetch_crl(&base, dir).await;
+    assert_eq!(text.matches("Key Compromise").count(), 4, "{text}");
+    let text = tokio::task::block_in_place(|| ocsp(dir));
+    assert!(
+        text.contains("leaf.pem: revoked") && text.contains("keyCompromise"),
+        "{text}"
+    );
+
+    // A certificate this CA never issued is unknown.
+    let (other_tmp, other) = support::open().await;
+    let other_job = support::issue(&other, &officer, demo::POLICY_ID, "27182818").await;
+    let other_cert = &other
+        .store
+        .certificates_of_device(other_job.device.as_ref().unwrap())
+        .await
+        .unwrap()[0];
+    std::fs::write(
+        dir.join("leaf.pem"),
+        tessera_server::headless::pem(&other_cert.der),
+    )
+    .unwrap();
+    drop(other_tmp);
+    let text = tokio::task::block_in_place(|| ocsp(dir));
+    assert!(text.contains("leaf.pem: unknown"), "{text}");
+}
