@@ -1,5 +1,7 @@
-//! The CA: a self-signed root and one issuing CA kept in a directory, and the issuance of leaf
-//! certificates for card-generated keys.
+//! The CA: a self-signed root and one issuing CA kept in a directory (or an issuing CA certified
+//! by an organisation's own root and imported), and the issuance of leaf certificates for
+//! card-generated keys. The CA keys come from any [`KeyProvider`]: software keys or a PKCS#11
+//! token.
 
 use crate::error::PkiError;
 use crate::extensions as ext;
@@ -31,16 +33,21 @@ const ROOT_LABEL: &str = "root";
 const ISSUING_LABEL: &str = "issuing";
 const ROOT_PEM: &str = "root.pem";
 const ISSUING_PEM: &str = "issuing.pem";
+/// The certificates above an imported issuing CA: its issuer first, the root last.
+const CHAIN_PEM: &str = "chain.pem";
 const ROOT_VALIDITY_DAYS: i64 = 20 * 365;
 const ISSUING_VALIDITY_DAYS: i64 = 10 * 365;
 
-/// A two-level CA whose state lives in one directory: `root.pem`, `issuing.pem` and the CA keys
-/// (`root.key.sealed`, `issuing.key.sealed` with the software key provider).
+/// A CA whose state lives in one directory: `root.pem` (or, for an imported issuing CA,
+/// `chain.pem` with every certificate above it), `issuing.pem` and, with the software key
+/// provider, the sealed keys `root.key.sealed` and `issuing.key.sealed`.
 ///
-/// Only the issuing key is loaded; the root key stays sealed on disk after creation. Everything
-/// `issue` needs from the issuing certificate is computed once, at load.
-pub struct SoftwareCa {
+/// Only the issuing key is loaded; the root key stays sealed (or on its token) after creation.
+/// Everything `issue` needs from the issuing certificate is computed once, at load.
+pub struct Ca {
     dir: PathBuf,
+    /// PEM of the certificates above the issuing CA, issuer first, root last.
+    above_pem: String,
     issuing_key: Arc<dyn CaKey>,
     signature_algorithm: AlgorithmIdentifierOwned,
     issuer: Name,
@@ -54,7 +61,10 @@ pub struct SoftwareCa {
     random: Arc<dyn Random>,
 }
 
-impl SoftwareCa {
+/// The name the CA had when it only held software keys; every key provider works with it.
+pub type SoftwareCa = Ca;
+
+impl Ca {
     /// Opens the CA in `dir` or, when `dir` holds none, creates it with software keys sealed by
     /// `sealer`. `organisation` names a new CA and is ignored when loading.
     pub fn load_or_create(
@@ -85,7 +95,14 @@ impl SoftwareCa {
         if parts.iter().all(|(_, present)| *present) {
             Self::load(dir, keys, random)
         } else if parts.iter().all(|(_, present)| !*present) {
-            Self::create(dir, keys, organisation, now, random)
+            Self::create(
+                dir,
+                keys,
+                organisation,
+                CaKeyAlgorithm::EcdsaP256Sha256,
+                now,
+                random,
+            )
         } else {
             let missing: Vec<&str> = parts
                 .iter()
@@ -99,17 +116,102 @@ impl SoftwareCa {
         }
     }
 
-    fn load(dir: &Path, keys: &dyn KeyProvider, random: Arc<dyn Random>) -> Result<Self, PkiError> {
-        let root = read_certificate(&dir.join(ROOT_PEM))?;
+    /// Opens an existing CA: its certificates from `dir`, its issuing key from `keys`. Unlike
+    /// [`Self::load_or_create_with`] it does not ask for the root key, which an imported CA does
+    /// not have.
+    pub fn load(
+        dir: &Path,
+        keys: &dyn KeyProvider,
+        random: Arc<dyn Random>,
+    ) -> Result<Self, PkiError> {
+        let above = if dir.join(CHAIN_PEM).exists() {
+            read_certificates(&dir.join(CHAIN_PEM))?
+        } else {
+            vec![read_certificate(&dir.join(ROOT_PEM))?]
+        };
         let issuing = read_certificate(&dir.join(ISSUING_PEM))?;
         let issuing_key = keys.load(ISSUING_LABEL)?;
-        Self::from_parts(dir, &root, &issuing, issuing_key, random)
+        Self::from_parts(dir, &above, &issuing, issuing_key, random)
+    }
+
+    /// Whether `dir` holds any part of a CA (certificates or software keys). Keys on a token are
+    /// checked by the caller through its provider.
+    pub fn exists_in(dir: &Path) -> bool {
+        [
+            ROOT_PEM,
+            ISSUING_PEM,
+            CHAIN_PEM,
+            "root.key.sealed",
+            "issuing.key.sealed",
+        ]
+        .iter()
+        .any(|name| dir.join(name).exists())
+    }
+
+    /// Creates a new root and issuing CA with keys of `algorithm` from `keys`. Refuses when `dir`
+    /// or the provider already holds a CA: a CA is never replaced.
+    pub fn create_with(
+        dir: &Path,
+        keys: &dyn KeyProvider,
+        organisation: &str,
+        algorithm: CaKeyAlgorithm,
+        now: Timestamp,
+        random: Arc<dyn Random>,
+    ) -> Result<Self, PkiError> {
+        if Self::exists_in(dir) || keys.exists(ROOT_LABEL) || keys.exists(ISSUING_LABEL) {
+            return Err(PkiError::CaExists(dir.to_owned()));
+        }
+        Self::create(dir, keys, organisation, algorithm, now, random)
+    }
+
+    /// Makes Tessera an issuing CA under an organisation's hierarchy: `issuing_pem` is the
+    /// certificate of the key that `issuing_key` holds, `chain_pem` the certificates above it
+    /// (its issuer first, ending with the self-signed root). Everything is checked (key matches
+    /// certificate, CA certificate, each signature up to the root) before `persist_key` stores
+    /// the key and the certificates are written.
+    pub fn import(
+        dir: &Path,
+        issuing_pem: &[u8],
+        chain_pem: &[u8],
+        issuing_key: Arc<dyn CaKey>,
+        persist_key: &dyn Fn() -> Result<(), PkiError>,
+        random: Arc<dyn Random>,
+    ) -> Result<Self, PkiError> {
+        if Self::exists_in(dir) {
+            return Err(PkiError::CaExists(dir.to_owned()));
+        }
+        let issuing =
+            Certificate::from_pem(issuing_pem).map_err(|e| PkiError::BadCaCertificate {
+                name: "the issuing certificate".into(),
+                detail: e.to_string(),
+            })?;
+        let above = parse_certificates("the chain", chain_pem)?;
+        let is_ca = matches!(
+            issuing.tbs_certificate.get::<x509_cert::ext::pkix::BasicConstraints>(),
+            Ok(Some((_, bc))) if bc.ca
+        );
+        if !is_ca {
+            return Err(PkiError::BadCaCertificate {
+                name: "the issuing certificate".into(),
+                detail: "it is not a CA certificate (basicConstraints cA is not set)".into(),
+            });
+        }
+        let ca = Self::from_parts(dir, &above, &issuing, issuing_key, random)?;
+        persist_key()?;
+        write_certificate(&dir.join(ISSUING_PEM), &issuing)?;
+        let mut chain = String::new();
+        for certificate in &above {
+            chain.push_str(&certificate.to_pem(der::pem::LineEnding::LF)?);
+        }
+        fsutil::create_new(&dir.join(CHAIN_PEM), chain.as_bytes(), fsutil::PUBLIC)?;
+        Ok(ca)
     }
 
     fn create(
         dir: &Path,
         keys: &dyn KeyProvider,
         organisation: &str,
+        algorithm: CaKeyAlgorithm,
         now: Timestamp,
         random: Arc<dyn Random>,
     ) -> Result<Self, PkiError> {
@@ -129,8 +231,8 @@ impl SoftwareCa {
 
         // Both keys are used as read back from the provider, not as generated: the CA is only
         // completed once its stored keys are known to be loadable.
-        let generated_root = keys.generate(ROOT_LABEL, CaKeyAlgorithm::EcdsaP256Sha256)?;
-        let generated_issuing = keys.generate(ISSUING_LABEL, CaKeyAlgorithm::EcdsaP256Sha256)?;
+        let generated_root = keys.generate(ROOT_LABEL, algorithm)?;
+        let generated_issuing = keys.generate(ISSUING_LABEL, algorithm)?;
         let root_key = keys.load(ROOT_LABEL)?;
         let issuing_key = keys.load(ISSUING_LABEL)?;
         for (label, generated, loaded) in [
@@ -196,13 +298,21 @@ impl SoftwareCa {
 
         write_certificate(&dir.join(ROOT_PEM), &root)?;
         write_certificate(&dir.join(ISSUING_PEM), &issuing)?;
-        Self::from_parts(dir, &root, &issuing, issuing_key, random)
+        Self::from_parts(
+            dir,
+            std::slice::from_ref(&root),
+            &issuing,
+            issuing_key,
+            random,
+        )
     }
 
-    /// Checks that the pieces belong together and precomputes what every issuance needs.
+    /// Checks that the pieces belong together (the key matches the issuing certificate, each
+    /// certificate is signed by the next one up, the last is a self-signed root) and precomputes
+    /// what every issuance needs.
     fn from_parts(
         dir: &Path,
-        root: &Certificate,
+        above: &[Certificate],
         issuing: &Certificate,
         issuing_key: Arc<dyn CaKey>,
         random: Arc<dyn Random>,
@@ -215,16 +325,42 @@ impl SoftwareCa {
         if tbs.subject_public_key_info.to_der()? != issuing_key.public_key_der() {
             return Err(bad("it does not match the issuing CA key"));
         }
-        if tbs.issuer != root.tbs_certificate.subject {
-            return Err(bad("it was not issued by the root CA"));
+        let root = above
+            .last()
+            .ok_or_else(|| bad("no root CA certificate was given"))?;
+        let mut child = issuing;
+        for (i, parent) in above.iter().chain(std::iter::once(root)).enumerate() {
+            let what = if i == 0 {
+                "the issuing certificate".to_owned()
+            } else if i == above.len() {
+                "the root certificate".to_owned()
+            } else {
+                format!("chain certificate {i}")
+            };
+            let bad = |detail: &str| PkiError::BadCaCertificate {
+                name: what.clone(),
+                detail: detail.to_owned(),
+            };
+            if child.tbs_certificate.issuer != parent.tbs_certificate.subject {
+                return Err(bad(if i == above.len() {
+                    "it is not self-signed: the chain must end with the root CA"
+                } else {
+                    "it was not issued by the next certificate of the chain"
+                }));
+            }
+            verify_signature(
+                &parent.tbs_certificate.subject_public_key_info.to_der()?,
+                &child.signature_algorithm,
+                &child.tbs_certificate.to_der()?,
+                child.signature.raw_bytes(),
+            )
+            .map_err(|_| bad("its signature does not verify with its issuer's key"))?;
+            child = parent;
         }
-        verify_signature(
-            &root.tbs_certificate.subject_public_key_info.to_der()?,
-            &issuing.signature_algorithm,
-            &tbs.to_der()?,
-            issuing.signature.raw_bytes(),
-        )
-        .map_err(|_| bad("its signature does not verify with the root CA key"))?;
+        let mut above_pem = String::new();
+        for certificate in above {
+            above_pem.push_str(&certificate.to_pem(der::pem::LineEnding::LF)?);
+        }
 
         // Prefer the identifier the certificate states, so AKIs match whatever method made it.
         let key_id = match tbs.get::<SubjectKeyIdentifier>() {
@@ -235,6 +371,7 @@ impl SoftwareCa {
         let issuing_der = issuing.to_der()?;
         Ok(Self {
             dir: dir.to_owned(),
+            above_pem,
             signature_algorithm: issuing_key.algorithm().signature_algorithm(),
             issuing_key,
             issuer: tbs.subject.clone(),
@@ -362,9 +499,14 @@ impl SoftwareCa {
         &self.issuing_pem
     }
 
-    /// Issuing CA certificate followed by the root, PEM.
+    /// Issuing CA certificate followed by every certificate above it up to the root, PEM.
     pub fn chain_pem(&self) -> String {
-        format!("{}{}", self.issuing_pem, self.root_pem)
+        format!("{}{}", self.issuing_pem, self.above_pem)
+    }
+
+    /// The algorithm of the issuing CA key, which signs every leaf.
+    pub fn key_algorithm(&self) -> CaKeyAlgorithm {
+        self.issuing_key.algorithm()
     }
 
     pub fn root_der(&self) -> &[u8] {
@@ -396,19 +538,19 @@ impl SoftwareCa {
 }
 
 #[async_trait]
-impl CertificateAuthority for SoftwareCa {
+impl CertificateAuthority for Ca {
     async fn issue(&self, request: &CertificateRequest) -> Result<IssuedCertificate, PortError> {
         self.issue_certificate(request).map_err(PortError::from)
     }
 
     fn chain_pem(&self) -> String {
-        SoftwareCa::chain_pem(self)
+        Ca::chain_pem(self)
     }
 }
 
-impl fmt::Debug for SoftwareCa {
+impl fmt::Debug for Ca {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SoftwareCa")
+        f.debug_struct("Ca")
             .field("dir", &self.dir)
             .field("issuer", &self.issuer_text)
             .finish_non_exhaustive()
@@ -446,6 +588,23 @@ fn read_certificate(path: &Path) -> Result<Certificate, PkiError> {
         name: path.display().to_string(),
         detail: e.to_string(),
     })
+}
+
+/// Every certificate of a PEM bundle, in order.
+fn parse_certificates(name: &str, pem: &[u8]) -> Result<Vec<Certificate>, PkiError> {
+    let bad = |detail: String| PkiError::BadCaCertificate {
+        name: name.to_owned(),
+        detail,
+    };
+    let certificates = Certificate::load_pem_chain(pem).map_err(|e| bad(e.to_string()))?;
+    if certificates.is_empty() {
+        return Err(bad("it holds no certificate".into()));
+    }
+    Ok(certificates)
+}
+
+fn read_certificates(path: &Path) -> Result<Vec<Certificate>, PkiError> {
+    parse_certificates(&path.display().to_string(), &fsutil::read(path)?)
 }
 
 fn write_certificate(path: &Path, certificate: &Certificate) -> Result<(), PkiError> {

@@ -19,6 +19,8 @@ pub enum PkiError {
     IncompleteCa { dir: PathBuf, detail: String },
     #[error("a CA key labelled {0} already exists")]
     KeyExists(String),
+    #[error("no CA key labelled {label} in {place}")]
+    KeyNotFound { label: String, place: String },
     #[error("the CA key {label} is unusable: {detail}")]
     BadKey { label: String, detail: String },
     #[error("the CA certificate {name} is unusable: {detail}")]
@@ -37,6 +39,16 @@ pub enum PkiError {
     Signing(String),
     #[error("signature verification failed")]
     BadSignature,
+    #[error("the CA configuration is invalid: {0}")]
+    Config(String),
+    #[error("a CA already exists in {}; it is never replaced (use a new data folder)", .0.display())]
+    CaExists(PathBuf),
+    #[error("the CA passphrase is wrong")]
+    WrongPassphrase,
+    #[error("the CA passphrase is missing: {0}")]
+    MissingSecret(String),
+    #[error("PKCS#11: {0}")]
+    Pkcs11(String),
     #[error("DER encoding failed: {0}")]
     Der(#[from] der::Error),
 }
