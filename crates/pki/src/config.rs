@@ -357,3 +357,27 @@ fn with_rollback<T>(dir: &Path, f: impl FnOnce() -> Result<T, PkiError>) -> Resu
     }
     result
 }
+
+/// Reads an unencrypted PKCS#8 private key file (PEM `PRIVATE KEY`, or DER) for an import.
+pub fn read_pkcs8_file(path: &Path) -> Result<Zeroizing<Vec<u8>>, PkiError> {
+    let bytes = Zeroizing::new(fsutil::read(path)?);
+    let bad = |detail: &str| {
+        PkiError::Config(format!(
+            "{}: {detail} (convert it with `openssl pkcs8 -topk8 -nocrypt`)",
+            path.display()
+        ))
+    };
+    if bytes.starts_with(b"-----") {
+        let text = std::str::from_utf8(&bytes).map_err(|_| bad("not a PEM file"))?;
+        let (label, document) =
+            der::SecretDocument::from_pem(text).map_err(|_| bad("not a PEM private key"))?;
+        if label != "PRIVATE KEY" {
+            return Err(bad(&format!(
+                "a PEM \"{label}\" is not an unencrypted PKCS#8 private key"
+            )));
+        }
+        Ok(Zeroizing::new(document.as_bytes().to_vec()))
+    } else {
+        Ok(bytes.clone())
+    }
+}
