@@ -318,8 +318,7 @@ fn softhsm_keys_are_sensitive_and_errors_are_clear() {
         },
         Pkcs11Pin::new(PIN),
     )
-    .err()
-    .expect("unknown token refused")
+    .expect_err("unknown token refused")
     .to_string();
     assert!(
         wrong_token.contains("no-such-token") && wrong_token.contains(TOKEN),
@@ -332,8 +331,7 @@ fn softhsm_keys_are_sensitive_and_errors_are_clear() {
         },
         Pkcs11Pin::new(PIN),
     )
-    .err()
-    .expect("missing module refused")
+    .expect_err("missing module refused")
     .to_string();
     assert!(
         wrong_module.contains("/nonexistent/libpkcs11.so"),
@@ -597,8 +595,7 @@ fn imports_an_issuing_ca_under_an_organisation_root() {
         },
         random(),
     )
-    .err()
-    .expect("mismatched key refused")
+    .expect_err("mismatched key refused")
     .to_string();
     assert!(refused.contains("does not match"), "{refused}");
     assert!(!Ca::exists_in(&ca_dir) && !ca_dir.join("ca.json").exists());
