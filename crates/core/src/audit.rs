@@ -26,6 +26,7 @@ events! {
     PERMISSION_DENIED = 1005, "PermissionDenied";
     PRINTER_PAIRED = 2001, "PrinterPaired";
     SETTINGS_CHANGED = 2002, "SettingsChanged";
+    LAYOUT_SAVED = 2003, "LayoutSaved";
     ISSUANCE_STARTED = 3001, "IssuanceStarted";
     CARD_FED = 3002, "CardFed";
     DEVICE_REGISTERED = 3003, "DeviceRegistered";

@@ -12,6 +12,7 @@ pub mod devices;
 pub mod error;
 pub mod ids;
 pub mod issuance;
+pub mod layouts;
 pub mod lifecycle;
 pub mod model;
 pub mod ports;

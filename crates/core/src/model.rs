@@ -231,6 +231,9 @@ pub struct Layout {
     pub front_svg: String,
     pub back_svg: Option<String>,
     pub allowed_groups: Vec<String>,
+    /// Groups for which the wizard proposes this layout first.
+    #[serde(default)]
+    pub default_for_groups: Vec<String>,
     pub version: i64,
 }
 

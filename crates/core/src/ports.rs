@@ -231,6 +231,8 @@ pub struct RenderedCard {
 
 pub trait CardRenderer: Send + Sync {
     fn render(&self, layout: &Layout, data: &CardData) -> Result<RenderedCard, PortError>;
+    /// Validates a layout before it is saved; the error names the side, element and line.
+    fn check(&self, layout: &Layout) -> Result<(), PortError>;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ pub fn corporate_badge() -> Layout {
         front_svg: CORPORATE_BADGE_FRONT.to_owned(),
         back_svg: Some(CORPORATE_BADGE_BACK.to_owned()),
         allowed_groups: Vec::new(),
+        default_for_groups: Vec::new(),
         version: 1,
     }
 }

@@ -228,6 +228,10 @@ impl CardRenderer for SvgRenderer {
             PortError::from(e)
         })
     }
+
+    fn check(&self, layout: &Layout) -> Result<(), PortError> {
+        self.check_layout(layout).map_err(PortError::from)
+    }
 }
 
 fn photo_uri(data: &CardData) -> Result<Option<String>, PrintError> {

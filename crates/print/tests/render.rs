@@ -45,6 +45,7 @@ fn layout(front: String, back: Option<String>) -> Layout {
         front_svg: front,
         back_svg: back,
         allowed_groups: Vec::new(),
+        default_for_groups: Vec::new(),
         version: 1,
     }
 }

@@ -57,6 +57,19 @@ async fn security_headers(
     res
 }
 
+/// axum answers an oversized body with a bare 413; a person gets the portal's error page.
+async fn explain_too_large(res: axum::response::Response) -> axum::response::Response {
+    if res.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+        return crate::web_error::WebError::new(
+            axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+            "REQ0003",
+            "The upload is too large: the server accepts up to 8 MB per form (2 MB per layout side).",
+        )
+        .into_response();
+    }
+    res
+}
+
 pub fn router(tessera: Tessera) -> Router {
     let state = AppState {
         tessera,
@@ -69,6 +82,9 @@ pub fn router(tessera: Tessera) -> Router {
         .merge(portal::routes())
         .nest("/api/v1", api::routes())
         .nest("/pki", pki_http::routes())
+        // Two layout sides of up to 2 MB each, with room for form encoding.
+        .layer(axum::extract::DefaultBodyLimit::max(8 * 1024 * 1024))
         .layer(axum::middleware::from_fn(security_headers))
+        .layer(axum::middleware::map_response(explain_too_large))
         .with_state(state)
 }

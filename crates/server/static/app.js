@@ -25,6 +25,14 @@ document.addEventListener("DOMContentLoaded", () => {
     });
   }
 
+  // An SVG file chosen in a layout form goes into its text area, where it can still be edited.
+  document.querySelectorAll("input[data-load-into]").forEach((input) => {
+    input.addEventListener("change", async () => {
+      const file = input.files[0];
+      if (file) document.getElementById(input.dataset.loadInto).value = await file.text();
+    });
+  });
+
   // The progress bar follows the job until it leaves the Issuing/Printing steps.
   const job = document.getElementById("job");
   if (job && (job.dataset.step === "issuing" || job.dataset.step === "printing")) {

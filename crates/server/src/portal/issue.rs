@@ -88,14 +88,10 @@ pub async fn configure_page(
         .as_ref()
         .map(|p| p.reader.clone())
         .or_else(|| printers.first().and_then(|p| p.encoder_reader.clone()));
-    let layouts = svc
-        .store
-        .layouts()
-        .await
-        .map_err(WebError::from_store)?
-        .into_iter()
-        .filter(|l| allowed_for(&l.allowed_groups, &user))
-        .collect();
+    let layouts = tessera_core::layouts::for_user(
+        svc.store.layouts().await.map_err(WebError::from_store)?,
+        &user,
+    );
     render(&ConfigurePage {
         nav: Nav::of(&signed_in),
         csrf: signed_in.csrf.clone(),

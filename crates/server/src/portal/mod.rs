@@ -3,6 +3,7 @@
 
 mod devices;
 mod issue;
+mod layouts;
 mod login;
 mod settings;
 mod users;
@@ -82,6 +83,10 @@ pub fn routes() -> Router<AppState> {
         .route("/login", get(login::form).post(login::submit))
         .route("/logout", post(login::logout))
         .route("/settings", get(settings::page).post(settings::save))
+        .route("/layouts", get(layouts::list))
+        .route("/layouts/{id}", get(layouts::edit))
+        .route("/layouts/save", post(layouts::save))
+        .route("/layouts/preview", post(layouts::preview))
         .route("/users", get(users::search))
         .route("/users/{uid}", get(users::page))
         .route("/users/{uid}/photo", get(users::photo))

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)] // each test binary uses a part of it
 
+pub mod portal;
+
 use std::path::Path;
 use tessera_core::ids::*;
 use tessera_core::issuance::{self, Actor, StartRequest};
@@ -77,4 +79,17 @@ pub fn openssl_verify(dir: &Path, t: &Tessera, der: &[u8]) {
         "openssl verify: {text} {}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// Like [`open`], also returning the one-time admin password.
+pub async fn open_with_password() -> (tempfile::TempDir, (Tessera, String)) {
+    let dir = tempfile::tempdir().unwrap();
+    let (t, password) = Tessera::open(&Options {
+        data_dir: dir.path().join("data"),
+        database_url: None,
+        readers: Default::default(),
+    })
+    .await
+    .unwrap();
+    (dir, (t, password.unwrap().expose().to_owned()))
 }
