@@ -111,12 +111,123 @@ enum Command {
         #[arg(long, default_value = "127.0.0.1:35963")]
         vpcd: SocketAddr,
     },
+    /// Set up the certificate authority of a data folder before its first start.
+    Ca {
+        #[command(subcommand)]
+        command: CaCommand,
+    },
+    /// Measure the certificate authority's signing speed beside `openssl speed`; prints a table.
+    BenchCa {
+        /// Seconds per measurement (and per `openssl speed` run).
+        #[arg(long, default_value_t = 3)]
+        seconds: u32,
+    },
     /// Measure personalisation and rendering speed on this machine; prints the figures.
     Bench {
         /// How many cards to personalise and render.
         #[arg(long, default_value_t = 20)]
         iterations: usize,
     },
+}
+
+#[derive(Subcommand)]
+enum CaCommand {
+    /// Create a root and an issuing CA. Refuses when the data folder already has a CA.
+    Init {
+        /// The data folder (its `ca/` holds the CA).
+        #[arg(long = "data", default_value = "tessera-data")]
+        data: PathBuf,
+        /// The CA key algorithm (root and issuing CA).
+        #[arg(long, default_value = "p256", value_parser = ["p256", "p384", "rsa2048", "rsa3072"])]
+        algorithm: String,
+        /// The organisation named in the CA certificates.
+        #[arg(long)]
+        organisation: Option<String>,
+        #[command(flatten)]
+        keys: CaKeyArgs,
+    },
+    /// Import an issuing CA certified by an organisation's root: Tessera becomes subordinate to it.
+    Import {
+        #[arg(long = "data", default_value = "tessera-data")]
+        data: PathBuf,
+        /// The issuing CA certificate (PEM).
+        #[arg(long)]
+        issuing_cert: PathBuf,
+        /// The certificates above it (PEM): its issuer first, the organisation's root last.
+        #[arg(long)]
+        chain: PathBuf,
+        /// The issuing CA's private key, unencrypted PKCS#8 (PEM or DER); sealed on import.
+        #[arg(long, conflicts_with = "pkcs11_key_label")]
+        key_file: Option<PathBuf>,
+        /// The label of the issuing CA's key on the PKCS#11 token.
+        #[arg(long, required_unless_present = "key_file")]
+        pkcs11_key_label: Option<String>,
+        #[command(flatten)]
+        keys: CaKeyArgs,
+    },
+}
+
+/// Where the CA keys live. Secrets are never taken on the command line: a PIN or a passphrase
+/// comes from a file or from the environment.
+#[derive(clap::Args)]
+struct CaKeyArgs {
+    /// PKCS#11 module (e.g. /usr/lib/softhsm/libsofthsm2.so): keys are generated on the token.
+    #[arg(long, requires = "pkcs11_token")]
+    pkcs11_module: Option<PathBuf>,
+    /// The token's label.
+    #[arg(long, requires = "pkcs11_module")]
+    pkcs11_token: Option<String>,
+    /// A file holding the token's user PIN (otherwise TESSERA_PKCS11_PIN at every start).
+    #[arg(long, requires = "pkcs11_module")]
+    pkcs11_pin_file: Option<PathBuf>,
+    /// Seal the software CA keys under a key derived from the passphrase in this file (argon2id)
+    /// instead of the master key; TESSERA_CA_PASSPHRASE does the same without a file.
+    #[arg(long, conflicts_with = "pkcs11_module")]
+    ca_passphrase_file: Option<PathBuf>,
+}
+
+impl CaKeyArgs {
+    fn to_server(&self) -> tessera_server::ca_admin::KeyArgs {
+        tessera_server::ca_admin::KeyArgs {
+            pkcs11_module: self.pkcs11_module.clone(),
+            pkcs11_token: self.pkcs11_token.clone(),
+            pkcs11_pin_file: self.pkcs11_pin_file.clone(),
+            ca_passphrase_file: self.ca_passphrase_file.clone(),
+        }
+    }
+}
+
+fn ca_command(command: CaCommand) -> Result<(), String> {
+    use tessera_server::ca_admin::{self, ImportKeyArgs};
+    let summary = match command {
+        CaCommand::Init {
+            data,
+            algorithm,
+            organisation,
+            keys,
+        } => {
+            let algorithm = algorithm.parse().map_err(|e| format!("{e}"))?;
+            ca_admin::init(&data, algorithm, organisation.as_deref(), &keys.to_server())
+        }
+        CaCommand::Import {
+            data,
+            issuing_cert,
+            chain,
+            key_file,
+            pkcs11_key_label,
+            keys,
+        } => {
+            let key = match (key_file, pkcs11_key_label) {
+                (Some(file), _) => ImportKeyArgs::File(file),
+                (None, Some(label)) => ImportKeyArgs::Pkcs11Label(label),
+                (None, None) => return Err("give --key-file or --pkcs11-key-label".into()),
+            };
+            ca_admin::import(&data, &issuing_cert, &chain, key, &keys.to_server())
+        }
+    }
+    .map_err(|e| e.to_string())?;
+    println!("{summary}");
+    Ok(())
 }
 
 fn init_logging() {
@@ -197,6 +308,16 @@ async fn run(cli: Cli) -> Result<(), String> {
             tokio::task::spawn_blocking(move || card_sim::run(&state, vpcd))
                 .await
                 .map_err(|e| e.to_string())?
+        }
+        Command::Ca { command } => tokio::task::spawn_blocking(move || ca_command(command))
+            .await
+            .map_err(|e| e.to_string())?,
+        Command::BenchCa { seconds } => {
+            let dir = std::env::temp_dir().join(format!("tessera-bench-ca-{}", std::process::id()));
+            let figures = tessera_server::bench_ca::run(&dir, seconds).await;
+            let _ = std::fs::remove_dir_all(&dir);
+            println!("{}", figures?.report());
+            Ok(())
         }
         Command::Bench { iterations } => {
             let dir = std::env::temp_dir().join(format!("tessera-bench-{}", std::process::id()));

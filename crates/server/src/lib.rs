@@ -7,6 +7,8 @@ pub mod api;
 pub mod app;
 pub mod auth;
 pub mod bench;
+pub mod bench_ca;
+pub mod ca_admin;
 pub mod demo;
 pub mod headless;
 pub mod pki_http;

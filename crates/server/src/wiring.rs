@@ -107,8 +107,10 @@ impl Tessera {
             AesGcmSealer::load_or_create(&dir.join("secrets").join("master.key"))
                 .map_err(|e| err("cannot open the master key")(e.to_string()))?,
         );
+        // `ca/ca.json` (written by `tessera ca init` or `ca import`) says where the CA keys are;
+        // without it: software keys under the master key, created on first start.
         let ca = Arc::new(
-            SoftwareCa::load_or_create(
+            tessera_pki::config::open_ca(
                 &dir.join("ca"),
                 sealer.clone(),
                 ORGANISATION,
@@ -200,10 +202,10 @@ impl ReaderProvider for PcscReaders {
 }
 
 #[cfg(unix)]
-fn restrict_permissions(path: &Path) {
+pub(crate) fn restrict_permissions(path: &Path) {
     use std::os::unix::fs::PermissionsExt;
     let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700));
 }
 
 #[cfg(not(unix))]
-fn restrict_permissions(_path: &Path) {}
+pub(crate) fn restrict_permissions(_path: &Path) {}
