@@ -258,6 +258,26 @@ pub struct PrintReceipt {
     pub files: Vec<String>,
 }
 
+/// One card printer at a station: the simulated printer of the demo, an IPP printer, a spool
+/// folder. Its encoder is either a card of its own (the simulated printer) or a reader the station
+/// reaches some other way (PC/SC).
+#[async_trait]
+pub trait CardPrinter: Send + Sync {
+    fn name(&self) -> &str;
+    /// `simulated`, `ipp`, `spool`.
+    fn kind(&self) -> &str;
+    fn encoder_reader(&self) -> Option<&str>;
+    /// What the printer says about itself now, in words an operator understands.
+    async fn status(&self) -> PrinterInfo;
+    /// Start: move a blank card to the encoder (a no-op where the operator inserts it by hand).
+    async fn feed_card(&self) -> Result<(), PortError>;
+    /// The card in the encoder, when the printer itself provides it (the simulated printer);
+    /// None when the encoder is an ordinary reader.
+    async fn connect_encoder(&self) -> Option<Result<Box<dyn CardTransport>, CardError>>;
+    /// Prints the card faces; returns when the printer reports the job finished.
+    async fn print(&self, job_name: &str, card: &RenderedCard) -> Result<PrintReceipt, PortError>;
+}
+
 #[async_trait]
 pub trait StationPort: Send + Sync {
     async fn printers(&self) -> Result<Vec<PrinterInfo>, PortError>;

@@ -129,7 +129,7 @@ impl Tessera {
             dir.join("printed"),
             cards,
         ));
-        let mut station = LocalStation::new(vec![demo_printer.clone()]);
+        let mut station = LocalStation::new(vec![demo_printer.clone() as Arc<dyn CardPrinter>]);
         if options.readers == Readers::Pcsc {
             station = station.with_readers(pcsc_readers()?);
         }

@@ -1,6 +1,5 @@
 //! The station that runs inside the server process (the demo's "This workstation").
 
-use crate::simulated::SimulatedCardPrinter;
 use async_trait::async_trait;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -16,12 +15,12 @@ pub trait ReaderProvider: Send + Sync {
 }
 
 pub struct LocalStation {
-    printers: Vec<Arc<SimulatedCardPrinter>>,
+    printers: Vec<Arc<dyn CardPrinter>>,
     readers: Option<Arc<dyn ReaderProvider>>,
 }
 
 impl LocalStation {
-    pub fn new(printers: Vec<Arc<SimulatedCardPrinter>>) -> Self {
+    pub fn new(printers: Vec<Arc<dyn CardPrinter>>) -> Self {
         Self {
             printers,
             readers: None,
@@ -34,10 +33,10 @@ impl LocalStation {
         self
     }
 
-    pub fn printer(&self, name: &str) -> Result<&Arc<SimulatedCardPrinter>, PortError> {
+    pub fn printer(&self, name: &str) -> Result<&Arc<dyn CardPrinter>, PortError> {
         self.printers
             .iter()
-            .find(|p| p.name == name)
+            .find(|p| p.name() == name)
             .ok_or_else(|| PortError::new(format!("this station has no printer named {name:?}")))
     }
 }
@@ -45,37 +44,42 @@ impl LocalStation {
 #[async_trait]
 impl StationPort for LocalStation {
     async fn printers(&self) -> Result<Vec<PrinterInfo>, PortError> {
-        Ok(self
-            .printers
-            .iter()
-            .map(|p| PrinterInfo {
-                name: p.name.clone(),
-                kind: "simulated".into(),
-                encoder_reader: Some(p.encoder_reader.clone()),
-                state: "idle".into(),
-            })
-            .collect())
+        let mut out = Vec::with_capacity(self.printers.len());
+        for p in &self.printers {
+            out.push(p.status().await);
+        }
+        Ok(out)
     }
 
     async fn readers(&self) -> Result<Vec<String>, PortError> {
-        Ok(self
+        let mut names: Vec<String> = self
             .printers
             .iter()
-            .map(|p| p.encoder_reader.clone())
-            .collect())
+            .filter_map(|p| p.encoder_reader().map(str::to_owned))
+            .collect();
+        if let Some(provider) = &self.readers {
+            for name in provider.readers().await? {
+                if !names.contains(&name) {
+                    names.push(name);
+                }
+            }
+        }
+        Ok(names)
     }
 
     async fn feed_card(&self, printer: &str) -> Result<(), PortError> {
-        let p = self.printer(printer)?.clone();
-        tokio::task::spawn_blocking(move || p.feed())
-            .await
-            .map_err(|e| PortError::new(e.to_string()))??;
-        Ok(())
+        self.printer(printer)?.feed_card().await
     }
 
     async fn connect(&self, reader: &str) -> Result<Box<dyn CardTransport>, CardError> {
-        if let Some(p) = self.printers.iter().find(|p| p.encoder_reader == reader) {
-            return p.connect();
+        for p in self
+            .printers
+            .iter()
+            .filter(|p| p.encoder_reader() == Some(reader))
+        {
+            if let Some(card) = p.connect_encoder().await {
+                return card;
+            }
         }
         match &self.readers {
             Some(provider) => provider.connect(reader).await,
@@ -91,11 +95,7 @@ impl StationPort for LocalStation {
         job_name: &str,
         card: &RenderedCard,
     ) -> Result<PrintReceipt, PortError> {
-        let p = self.printer(printer)?.clone();
-        let (job_name, card) = (job_name.to_owned(), card.clone());
-        tokio::task::spawn_blocking(move || p.print(&job_name, &card))
-            .await
-            .map_err(|e| PortError::new(e.to_string()))?
+        self.printer(printer)?.print(job_name, card).await
     }
 }
 

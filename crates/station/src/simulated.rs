@@ -5,7 +5,9 @@ use async_trait::async_trait;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use tessera_core::ports::{CardError, CardTransport, PortError, PrintReceipt, RenderedCard};
+use tessera_core::ports::{
+    CardError, CardPrinter, CardTransport, PortError, PrintReceipt, PrinterInfo, RenderedCard,
+};
 
 /// Failures the simulated printer can be told to have, so that operators can rehearse them and
 /// tests can prove that every failure ends in a known state.
@@ -89,7 +91,12 @@ impl SimulatedCardPrinter {
         })
     }
 
-    pub fn print(&self, job_name: &str, card: &RenderedCard) -> Result<PrintReceipt, PortError> {
+    /// Writes the card faces to the output folder, as the printer's "print".
+    pub fn print_files(
+        &self,
+        job_name: &str,
+        card: &RenderedCard,
+    ) -> Result<PrintReceipt, PortError> {
         if self.faults().printer_offline {
             return Err(PortError::new(format!(
                 "the printer {} is offline: check its power and cable",
@@ -119,6 +126,48 @@ impl SimulatedCardPrinter {
             message: format!("Printed on {}", self.name),
             files,
         })
+    }
+}
+
+#[async_trait]
+impl CardPrinter for SimulatedCardPrinter {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn kind(&self) -> &str {
+        "simulated"
+    }
+
+    fn encoder_reader(&self) -> Option<&str> {
+        Some(&self.encoder_reader)
+    }
+
+    async fn status(&self) -> PrinterInfo {
+        PrinterInfo {
+            name: self.name.clone(),
+            kind: "simulated".into(),
+            encoder_reader: Some(self.encoder_reader.clone()),
+            state: if self.faults().printer_offline {
+                "offline".into()
+            } else {
+                "idle".into()
+            },
+        }
+    }
+
+    // Feeding and printing write a few small files; that short blocking is accepted here to
+    // keep the simulator simple (a real printer's driver waits on the network instead).
+    async fn feed_card(&self) -> Result<(), PortError> {
+        self.feed().map(|_| ())
+    }
+
+    async fn connect_encoder(&self) -> Option<Result<Box<dyn CardTransport>, CardError>> {
+        Some(self.connect())
+    }
+
+    async fn print(&self, job_name: &str, card: &RenderedCard) -> Result<PrintReceipt, PortError> {
+        self.print_files(job_name, card)
     }
 }
 
