@@ -33,7 +33,8 @@ PY
   linted=$((linted + 1))
 }
 for policy in piv-standard piv-p384 piv-rsa2048; do
-  "$BIN" issue --data "$T/data" --user jdoe --policy "$policy" --layout corporate-badge \
+  "$BIN" issue --data "$T/data" --public-url http://pki.tessera.example --user jdoe \
+    --policy "$policy" --layout corporate-badge \
     --pin 13572468 --json > "$T/$policy.json" 2>>"$T/issue.log"
   for i in 0 1 2 3; do
     slot=$(jq -r ".certificates[$i].slot" "$T/$policy.json")

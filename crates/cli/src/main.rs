@@ -28,6 +28,10 @@ struct DataArgs {
     /// PostgreSQL URL (postgres://...) instead of the SQLite file in the data folder.
     #[arg(long, env = "TESSERA_DATABASE_URL")]
     database_url: Option<String>,
+    /// Where relying parties reach this server; certificates then carry CRL and OCSP URLs under
+    /// it (`{URL}/pki/issuing.crl`, `{URL}/pki/ocsp`, `{URL}/pki/issuing.crt`).
+    #[arg(long, env = "TESSERA_PUBLIC_URL")]
+    public_url: Option<String>,
     /// `pcsc` adds the PC/SC readers of this machine to the station (build feature `pcsc`).
     #[arg(long, value_enum, default_value_t = ReaderChoice::Simulated)]
     readers: ReaderChoice,
@@ -44,6 +48,7 @@ impl DataArgs {
         Options {
             data_dir: self.data.clone(),
             database_url: self.database_url.clone(),
+            public_url: self.public_url.clone(),
             readers: match self.readers {
                 ReaderChoice::Simulated => Readers::Simulated,
                 ReaderChoice::Pcsc => Readers::Pcsc,

@@ -59,6 +59,8 @@ pub struct Ca {
     root_pem: String,
     issuing_pem: String,
     random: Arc<dyn Random>,
+    /// CRL distribution point and AIA extensions, when the server has a public URL.
+    distribution: Vec<Extension>,
 }
 
 /// The name the CA had when it only held software keys; every key provider works with it.
@@ -383,7 +385,15 @@ impl Ca {
             root_der,
             issuing_der,
             random,
+            distribution: Vec::new(),
         })
+    }
+
+    /// Certificates issued from now on point relying parties to `base` for the CRL, OCSP and
+    /// the issuer certificate (see `docs/pki.md`).
+    pub fn with_public_url(mut self, base: &str) -> Result<Self, PkiError> {
+        self.distribution = ext::distribution(base)?;
+        Ok(self)
     }
 
     /// Issues the certificate of `request`; the synchronous body of
@@ -442,6 +452,7 @@ impl Ca {
         }
         extensions.push(ext::subject_key_identifier(&key_identifier(&spki))?);
         extensions.push(self.authority_key_identifier.clone());
+        extensions.extend(self.distribution.iter().cloned());
 
         let serial_number = random_serial(&*self.random)?;
         let serial = hex::encode(serial_number.as_bytes());

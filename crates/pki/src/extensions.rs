@@ -126,6 +126,41 @@ pub(crate) fn ca_key_usage() -> FlagSet<KeyUsages> {
     KeyUsages::KeyCertSign | KeyUsages::CRLSign
 }
 
+/// Where relying parties find revocation status and the issuer: the CRL distribution point
+/// (`{base}/pki/issuing.crl`) and the authority information access with the OCSP responder
+/// (`{base}/pki/ocsp`) and the CA issuers certificate (`{base}/pki/issuing.crt`).
+pub(crate) fn distribution(base: &str) -> Result<Vec<Extension>, PkiError> {
+    use x509_cert::ext::pkix::crl::dp::DistributionPoint;
+    use x509_cert::ext::pkix::name::DistributionPointName;
+    use x509_cert::ext::pkix::{
+        AccessDescription, AuthorityInfoAccessSyntax, CrlDistributionPoints,
+    };
+    let base = base.trim_end_matches('/');
+    let uri = |path: &str| -> Result<GeneralName, PkiError> {
+        Ok(GeneralName::UniformResourceIdentifier(Ia5String::new(
+            &format!("{base}{path}"),
+        )?))
+    };
+    let crl = CrlDistributionPoints(vec![DistributionPoint {
+        distribution_point: Some(DistributionPointName::FullName(vec![uri(
+            "/pki/issuing.crl",
+        )?])),
+        reasons: None,
+        crl_issuer: None,
+    }]);
+    let aia = AuthorityInfoAccessSyntax(vec![
+        AccessDescription {
+            access_method: const_oid::db::rfc5280::ID_AD_OCSP,
+            access_location: uri("/pki/ocsp")?,
+        },
+        AccessDescription {
+            access_method: const_oid::db::rfc5280::ID_AD_CA_ISSUERS,
+            access_location: uri("/pki/issuing.crt")?,
+        },
+    ]);
+    Ok(vec![extension(&crl, false)?, extension(&aia, false)?])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

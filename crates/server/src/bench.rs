@@ -46,13 +46,9 @@ impl Figures {
 
 /// Runs `iterations` personalisations and renders in a fresh data folder under `dir`.
 pub async fn run(dir: &std::path::Path, iterations: usize) -> Result<Figures, CoreError> {
-    let (t, _) = Tessera::open(&Options {
-        data_dir: dir.to_path_buf(),
-        database_url: None,
-        readers: Default::default(),
-    })
-    .await
-    .map_err(|e| CoreError::Invalid(e.to_string()))?;
+    let (t, _) = Tessera::open(&Options::new(dir.to_path_buf()))
+        .await
+        .map_err(|e| CoreError::Invalid(e.to_string()))?;
     let svc = &t.services;
     // Printing is measured on its own below; here the card is only encoded.
     svc.store

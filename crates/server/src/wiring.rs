@@ -25,6 +25,21 @@ pub struct Options {
     pub database_url: Option<String>,
     /// Which readers the in-process station offers besides the simulated printer's encoder.
     pub readers: Readers,
+    /// Where relying parties reach this server (`http://cms.example.org`): certificates point
+    /// their CRL distribution point and AIA (OCSP, CA issuers) there. None leaves them out.
+    pub public_url: Option<String>,
+}
+
+impl Options {
+    /// SQLite in `data_dir`, the simulated readers, no public URL.
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            data_dir: data_dir.into(),
+            database_url: None,
+            readers: Readers::Simulated,
+            public_url: None,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -109,16 +124,20 @@ impl Tessera {
         );
         // `ca/ca.json` (written by `tessera ca init` or `ca import`) says where the CA keys are;
         // without it: software keys under the master key, created on first start.
-        let ca = Arc::new(
-            tessera_pki::config::open_ca(
-                &dir.join("ca"),
-                sealer.clone(),
-                ORGANISATION,
-                clock.now(),
-                random.clone(),
-            )
-            .map_err(|e| err("cannot open the certificate authority")(e.to_string()))?,
-        );
+        let mut ca = tessera_pki::config::open_ca(
+            &dir.join("ca"),
+            sealer.clone(),
+            ORGANISATION,
+            clock.now(),
+            random.clone(),
+        )
+        .map_err(|e| err("cannot open the certificate authority")(e.to_string()))?;
+        if let Some(url) = &options.public_url {
+            ca = ca
+                .with_public_url(url)
+                .map_err(|e| err("the public URL is not usable")(e.to_string()))?;
+        }
+        let ca = Arc::new(ca);
         let cards: Arc<dyn VirtualCards> = Arc::new(PivVirtualCards {
             random: random.clone(),
         });

@@ -30,11 +30,7 @@ async fn the_server_opens_the_ca_that_ca_init_made() {
     .to_string();
     assert!(again.contains("already exists"), "{again}");
 
-    let options = Options {
-        data_dir: data.clone(),
-        database_url: None,
-        readers: Default::default(),
-    };
+    let options = Options::new(data.clone());
     let (tessera, _) = Tessera::open(&options).await.unwrap();
     assert_eq!(tessera.ca.key_algorithm(), CaKeyAlgorithm::EcdsaP384Sha384);
     assert_eq!(tessera.ca.issuer(), "CN=Acme Issuing CA 1,O=Acme");

@@ -24,11 +24,7 @@ fn png_size(png: &[u8]) -> (u32, u32) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn continue_activates_and_cancel_leaves_pending() {
     let dir = tempfile::tempdir().unwrap();
-    let options = Options {
-        data_dir: dir.path().join("data"),
-        database_url: None,
-        readers: Default::default(),
-    };
+    let options = Options::new(dir.path().join("data"));
     let (t, password) = Tessera::open(&options).await.unwrap();
     let password = password.expect("first start creates admin");
     let portal = Portal::start(t.clone()).await;
@@ -185,13 +181,9 @@ async fn continue_activates_and_cancel_leaves_pending() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_generated_pin_is_revealed_exactly_once() {
     let dir = tempfile::tempdir().unwrap();
-    let (t, password) = Tessera::open(&Options {
-        data_dir: dir.path().to_path_buf(),
-        database_url: None,
-        readers: Default::default(),
-    })
-    .await
-    .unwrap();
+    let (t, password) = Tessera::open(&Options::new(dir.path().to_path_buf()))
+        .await
+        .unwrap();
     let portal = Portal::start(t.clone()).await;
     portal.sign_in(password.unwrap().expose()).await;
     let (_, _, page) = portal.get("/settings").await;

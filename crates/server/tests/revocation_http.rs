@@ -11,7 +11,7 @@ use tessera_core::issuance;
 use tessera_core::model::Role;
 use tessera_core::ports::Store;
 use tessera_core::Reason;
-use tessera_server::{demo, router};
+use tessera_server::{demo, router, Options, Tessera};
 
 fn openssl(dir: &Path, args: &[&str]) -> String {
     let out = Command::new("openssl")
@@ -52,10 +52,14 @@ async fn fetch_crl(base: &str, dir: &Path) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crl_and_ocsp_follow_the_card() {
-    let (tmp, t) = support::open().await;
-    let dir = tmp.path();
+    // The server's public URL goes into the certificates, so it is known before the CA opens.
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let mut options = Options::new(dir.join("data"));
+    options.public_url = Some(base.clone());
+    let (t, _) = Tessera::open(&options).await.unwrap();
     let app = router(t.clone());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
 

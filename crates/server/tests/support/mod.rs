@@ -15,13 +15,9 @@ use tessera_server::{Options, Tessera};
 
 pub async fn open() -> (tempfile::TempDir, Tessera) {
     let dir = tempfile::tempdir().unwrap();
-    let (t, _) = Tessera::open(&Options {
-        data_dir: dir.path().join("data"),
-        database_url: None,
-        readers: Default::default(),
-    })
-    .await
-    .unwrap();
+    let (t, _) = Tessera::open(&Options::new(dir.path().join("data")))
+        .await
+        .unwrap();
     (dir, t)
 }
 
@@ -84,12 +80,8 @@ pub fn openssl_verify(dir: &Path, t: &Tessera, der: &[u8]) {
 /// Like [`open`], also returning the one-time admin password.
 pub async fn open_with_password() -> (tempfile::TempDir, (Tessera, String)) {
     let dir = tempfile::tempdir().unwrap();
-    let (t, password) = Tessera::open(&Options {
-        data_dir: dir.path().join("data"),
-        database_url: None,
-        readers: Default::default(),
-    })
-    .await
-    .unwrap();
+    let (t, password) = Tessera::open(&Options::new(dir.path().join("data")))
+        .await
+        .unwrap();
     (dir, (t, password.unwrap().expose().to_owned()))
 }
