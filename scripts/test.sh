@@ -90,6 +90,10 @@ jq -e '.state == "pending"' "$T/cancel.json" >/dev/null
 if grep -q 135790 "$T/issue.log"; then echo "the PIN reached the log"; exit 1; fi
 echo "headless issuance: active and pending cards verified"
 
+# --- certificates linted by pkilint ---------------------------------------------------------------
+step "pkilint on every slot profile and algorithm"
+TESSERA_BIN=$BIN ./scripts/pki-lint.sh
+
 # --- the browser ----------------------------------------------------------------------------------
 step "headless Chromium drives the Device Issuance wizard (playwright-core)"
 (cd tests/e2e && npm install --silent --no-audit --no-fund >/dev/null)
