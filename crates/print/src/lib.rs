@@ -4,13 +4,15 @@
 //! with a holder's data to a 300 dpi PNG per side and a PDF with one CR80 page per side. It ships
 //! its fonts (DejaVu Sans) so every machine draws the same card, the demo layout "Corporate
 //! Badge", and illustrated portraits for demo users. It implements
-//! [`tessera_core::ports::CardRenderer`]; sending the result to a printer is the station's job.
+//! [`tessera_core::ports::CardRenderer`], and drives IPP card printers ([`ipp::IppPrinter`], a
+//! [`tessera_core::ports::CardPrinter`]): Print-Job, then follow the job to its end.
 
 mod barcode;
 pub mod code128;
 mod error;
 mod fill;
 mod fonts;
+pub mod ipp;
 pub mod layouts;
 mod pdf;
 mod png;
@@ -18,6 +20,7 @@ pub mod portrait;
 mod render;
 
 pub use error::{PrintError, MAX_LAYOUT_BYTES};
+pub use ipp::{IppCapabilities, IppLimits, IppPrinter};
 pub use layouts::{corporate_badge, CORPORATE_BADGE_BACK, CORPORATE_BADGE_FRONT};
 pub use png::dimensions as png_dimensions;
 pub use portrait::portrait_png;
