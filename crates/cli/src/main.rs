@@ -87,9 +87,31 @@ enum Command {
         /// The reader holding the card (with `--readers pcsc`), e.g. "Virtual PCD 00 00".
         #[arg(long)]
         reader: Option<String>,
+        /// The printer of the station (see `tessera printer list`); the demo printer by default.
+        /// When printing fails the card stays Pending: the JSON says `"state": "pending"` with
+        /// `print_error`, and the exit status is 2.
+        #[arg(long)]
+        printer: Option<String>,
         /// Print JSON (the only output format today; kept for scripts that say what they expect).
         #[arg(long)]
         json: bool,
+    },
+    /// Print again a card whose print failed (Retry print), then activate it; prints one JSON
+    /// object like `issue` (exit status 2 if printing fails again).
+    Print {
+        #[command(flatten)]
+        data: DataArgs,
+        /// The device id (`device_id` in the output of `tessera issue`).
+        #[arg(long)]
+        device: String,
+        /// Print on this printer of the station instead of the one the issuance used.
+        #[arg(long)]
+        printer: Option<String>,
+    },
+    /// The card printers of this workstation's station.
+    Printer {
+        #[command(subcommand)]
+        command: PrinterCommand,
     },
     /// Unblock a card's PIN with the PUK Tessera escrowed at issuance, and set a new PIN.
     Unlock {
@@ -132,6 +154,36 @@ enum Command {
         /// How many cards to personalise and render.
         #[arg(long, default_value_t = 20)]
         iterations: usize,
+    },
+}
+
+#[derive(Subcommand)]
+enum PrinterCommand {
+    /// Add an IPP card printer (CUPS queue or IPP Everywhere) to the station, or change the one
+    /// of that name.
+    Add {
+        #[command(flatten)]
+        data: DataArgs,
+        #[arg(long)]
+        name: String,
+        /// e.g. ipp://printer.local:631/ipp/print or ipp://cups-host:631/printers/CardPrinter.
+        #[arg(long)]
+        uri: String,
+        /// The PC/SC reader built into the printer (its encoder).
+        #[arg(long)]
+        encoder: Option<String>,
+    },
+    /// The station's printers with their state and capabilities, as JSON.
+    List {
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// Print the test card on a printer.
+    Test {
+        #[command(flatten)]
+        data: DataArgs,
+        #[arg(long)]
+        name: String,
     },
 }
 
@@ -235,6 +287,76 @@ fn ca_command(command: CaCommand) -> Result<(), String> {
     Ok(())
 }
 
+/// Exit status 2: the card was issued but not printed (it is Pending; `tessera print` retries).
+const EXIT_NOT_PRINTED: u8 = 2;
+
+/// Prints the JSON of `issue`/`print`; a print failure is reported there and in the exit status.
+fn print_outcome(out: &serde_json::Value) -> Result<(), String> {
+    println!("{}", serde_json::to_string_pretty(out).expect("JSON"));
+    match out.get("print_error").and_then(|e| e.as_str()) {
+        Some(error) => {
+            eprintln!("error: the card is Pending, not printed: {error}");
+            std::process::exit(i32::from(EXIT_NOT_PRINTED));
+        }
+        None => Ok(()),
+    }
+}
+
+async fn printer_command(command: PrinterCommand) -> Result<(), String> {
+    use tessera_server::printers;
+    let code = |e: tessera_core::CoreError| format!("{} {e}", e.code().as_str());
+    let actor = tessera_core::issuance::Actor {
+        operator: tessera_core::ids::OperatorId::new("cli"),
+        role: tessera_core::model::Role::Administrator,
+    };
+    match command {
+        PrinterCommand::Add {
+            data,
+            name,
+            uri,
+            encoder,
+        } => {
+            let tessera = open(&data).await?;
+            let config = printers::add_ipp(&tessera, &actor, &name, &uri, encoder)
+                .await
+                .map_err(code)?;
+            let view = printers::overview(&tessera)
+                .await
+                .map_err(code)?
+                .into_iter()
+                .find(|v| v.config.name == config.name)
+                .map(|v| v.to_json());
+            println!("{}", serde_json::to_string_pretty(&view).expect("JSON"));
+            Ok(())
+        }
+        PrinterCommand::List { data } => {
+            let tessera = open(&data).await?;
+            let views: Vec<_> = printers::overview(&tessera)
+                .await
+                .map_err(code)?
+                .iter()
+                .map(|v| v.to_json())
+                .collect();
+            println!("{}", serde_json::to_string_pretty(&views).expect("JSON"));
+            Ok(())
+        }
+        PrinterCommand::Test { data, name } => {
+            let tessera = open(&data).await?;
+            let receipt = printers::test_page(&tessera, &actor, &name)
+                .await
+                .map_err(code)?;
+            println!(
+                "{}",
+                serde_json::json!({
+                    "printer": name, "printer_job": receipt.printer_job,
+                    "state": receipt.state, "message": receipt.message, "files": receipt.files,
+                })
+            );
+            Ok(())
+        }
+    }
+}
+
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
@@ -277,6 +399,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             pin,
             cancel,
             reader,
+            printer,
             json: _,
         } => {
             let tessera = open(&data).await?;
@@ -289,13 +412,25 @@ async fn run(cli: Cli) -> Result<(), String> {
                     pin,
                     cancel,
                     reader,
+                    printer,
                 },
             )
             .await
             .map_err(|e| format!("{} {e}", e.code().as_str()))?;
-            println!("{}", serde_json::to_string_pretty(&out).expect("JSON"));
-            Ok(())
+            print_outcome(&out)
         }
+        Command::Print {
+            data,
+            device,
+            printer,
+        } => {
+            let tessera = open(&data).await?;
+            let out = headless::print(&tessera, &device, printer)
+                .await
+                .map_err(|e| format!("{} {e}", e.code().as_str()))?;
+            print_outcome(&out)
+        }
+        Command::Printer { command } => printer_command(command).await,
         Command::Unlock {
             data,
             device,

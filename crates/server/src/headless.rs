@@ -1,5 +1,7 @@
 //! `tessera issue`: the issuance use case without a browser, on the demo station's simulated card
-//! printer, answering with one JSON object (a stable interface for scripts).
+//! printer or another printer of the station, answering with one JSON object (a stable interface
+//! for scripts). A print failure leaves the card Pending and is reported (`"state": "pending"`,
+//! `print_error`), and `tessera print` prints it again once the printer is fixed.
 
 use crate::demo;
 use crate::wiring::Tessera;
@@ -20,6 +22,8 @@ pub struct IssueArgs {
     pub cancel: bool,
     /// The reader the card is in; the demo printer's encoder when absent.
     pub reader: Option<String>,
+    /// The printer of the station; the demo printer when absent.
+    pub printer: Option<String>,
 }
 
 /// PEM text of a DER certificate.
@@ -57,14 +61,22 @@ pub async fn issue(t: &Tessera, args: IssueArgs) -> Result<Value, CoreError> {
         .into_iter()
         .find(|l| matches(l.id.as_str(), &l.name, &args.layout))
         .ok_or_else(|| CoreError::NotFound(format!("layout {:?}", args.layout)))?;
+    let printer = args.printer.clone().unwrap_or_else(|| demo::PRINTER.into());
+    let reader = args.reader.clone().unwrap_or_else(|| demo::ENCODER.into());
+    if reader == demo::ENCODER && printer != demo::PRINTER {
+        // Encoding in the demo's virtual encoder and printing elsewhere (a desktop encoder next
+        // to a real printer): Start feeds the chosen printer, so the blank virtual card goes in
+        // here.
+        t.demo_printer.feed().map_err(CoreError::Station)?;
+    }
     let job = issuance::start(
         svc,
         &actor,
         StartRequest {
             user: UserId::new(&args.user),
             station: StationId::new(demo::STATION_ID),
-            printer: demo::PRINTER.into(),
-            reader: args.reader.clone().unwrap_or_else(|| demo::ENCODER.into()),
+            printer,
+            reader: reader.clone(),
             layout: layout.id.clone(),
         },
     )
@@ -82,9 +94,69 @@ pub async fn issue(t: &Tessera, args: IssueArgs) -> Result<Value, CoreError> {
     }
     let job = if args.cancel {
         issuance::cancel(svc, &actor, &job.id).await?
+    } else if job.step == JobStep::PrintFailed {
+        // The card is personalised and Pending; `tessera print` retries once the printer is fixed.
+        job
     } else {
         issuance::finish(svc, &actor, &job.id).await?
     };
+    report(t, &job, Some(&reader)).await
+}
+
+/// `tessera print`: prints a card whose print failed again (Retry print), optionally on another
+/// printer of the station, and activates it once printed, as Continue would.
+pub async fn print(t: &Tessera, device: &str, printer: Option<String>) -> Result<Value, CoreError> {
+    let svc = &t.services;
+    let actor = Actor {
+        operator: OperatorId::new("cli"),
+        role: Role::Administrator,
+    };
+    let device_id = DeviceId::new(device);
+    let mut job = svc
+        .store
+        .jobs_in_step(JobStep::PrintFailed)
+        .await?
+        .into_iter()
+        .filter(|j| j.device.as_ref() == Some(&device_id))
+        .max_by_key(|j| j.updated_at)
+        .ok_or_else(|| {
+            CoreError::Invalid(format!("the card {device} has no failed print to retry"))
+        })?;
+    if let Some(printer) = printer {
+        if printer != job.printer {
+            // The printer must be one the station has; Retry print then reaches it by name.
+            let printers = svc
+                .stations
+                .station(&job.station)
+                .ok_or_else(|| CoreError::NotFound(format!("station {}", job.station)))?
+                .printers()
+                .await
+                .map_err(CoreError::Station)?;
+            if !printers.iter().any(|p| p.name == printer) {
+                return Err(CoreError::Invalid(format!(
+                    "the station has no printer named {printer:?}"
+                )));
+            }
+            job.printer = printer;
+            svc.store.update_job(&job).await?;
+        }
+    }
+    let job = issuance::retry_print(svc, &actor, &job.id).await?;
+    let job = if job.step == JobStep::Printed {
+        issuance::finish(svc, &actor, &job.id).await?
+    } else {
+        job
+    };
+    report(t, &job, None).await
+}
+
+/// The JSON answer of `issue` and `print`: the card, its certificates, what was printed.
+async fn report(
+    t: &Tessera,
+    job: &tessera_core::model::IssuanceJob,
+    reader: Option<&str>,
+) -> Result<Value, CoreError> {
+    let svc = &t.services;
     let device_id = job
         .device
         .clone()
@@ -109,18 +181,25 @@ pub async fn issue(t: &Tessera, args: IssueArgs) -> Result<Value, CoreError> {
         .into_iter()
         .flat_map(|p| p.files)
         .collect();
+    let print_error = match job.step {
+        JobStep::PrintFailed => job.error.as_ref().map(|e| e.message.clone()),
+        _ => None,
+    };
     Ok(json!({
         "device_id": device.id,
         "serial": device.serial,
         "state": device.state.as_str(),
         "operation": job.operation,
+        "job_id": job.id,
+        "printer": job.printer,
+        "print_error": print_error,
         "certificates": certificates,
         "ca_chain_pem": svc.ca.chain_pem(),
         "printed": printed,
         // The state file exists only for a virtual card in the simulated printer's encoder.
-        "card_state": match args.reader.as_deref() {
-            None | Some(demo::ENCODER) => t.demo_printer.card_in_encoder().map(|p| p.display().to_string()),
-            Some(_) => None,
+        "card_state": match reader {
+            Some(demo::ENCODER) => t.demo_printer.card_in_encoder().map(|p| p.display().to_string()),
+            _ => None,
         },
     }))
 }

@@ -14,6 +14,7 @@ pub mod headless;
 pub mod pki_http;
 pub mod platform;
 pub mod portal;
+pub mod printers;
 pub mod serve;
 pub mod web_error;
 pub mod wiring;

@@ -63,6 +63,8 @@ pub struct Tessera {
     pub data_dir: PathBuf,
     /// The demo station's simulated printer (for `tessera issue` output and tests).
     pub demo_printer: Arc<SimulatedCardPrinter>,
+    /// The in-process station: its printers come from its `Station` record.
+    pub station: Arc<LocalStation>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -148,12 +150,22 @@ impl Tessera {
             dir.join("printed"),
             cards,
         ));
-        let mut station = LocalStation::new(vec![demo_printer.clone() as Arc<dyn CardPrinter>]);
+        // The station's printers as its record says (the demo station's simulated printer on a
+        // first start, before the record exists).
+        let record = store
+            .stations()
+            .await
+            .map_err(|e| StartError(format!("cannot read the stations: {e}")))?
+            .into_iter()
+            .find(|s| s.id.as_str() == demo::STATION_ID)
+            .unwrap_or_else(demo::demo_station);
+        let mut station = LocalStation::new(crate::printers::build(&record, &demo_printer));
         if options.readers == Readers::Pcsc {
             station = station.with_readers(pcsc_readers()?);
         }
+        let station = Arc::new(station);
         let mut stations = LocalStations::default();
-        stations.insert(StationId::new(demo::STATION_ID), Arc::new(station));
+        stations.insert(StationId::new(demo::STATION_ID), station.clone());
         let services = Services {
             store: store.clone(),
             ca: ca.clone(),
@@ -170,6 +182,7 @@ impl Tessera {
             ca,
             data_dir: dir.clone(),
             demo_printer,
+            station,
         };
         let admin_password = demo::seed_if_empty(&tessera)
             .await

@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use tessera_core::ids::StationId;
 use tessera_core::ports::*;
 
@@ -15,16 +15,28 @@ pub trait ReaderProvider: Send + Sync {
 }
 
 pub struct LocalStation {
-    printers: Vec<Arc<dyn CardPrinter>>,
+    /// Replaced whole when an administrator adds or removes a printer; a print already running
+    /// keeps the printer it started with.
+    printers: RwLock<Vec<Arc<dyn CardPrinter>>>,
     readers: Option<Arc<dyn ReaderProvider>>,
 }
 
 impl LocalStation {
     pub fn new(printers: Vec<Arc<dyn CardPrinter>>) -> Self {
         Self {
-            printers,
+            printers: RwLock::new(printers),
             readers: None,
         }
+    }
+
+    /// Puts a new set of printers on the station (the configuration changed).
+    pub fn set_printers(&self, printers: Vec<Arc<dyn CardPrinter>>) {
+        *self.printers.write().expect("printers lock") = printers;
+    }
+
+    /// The printers now on the station.
+    pub fn all_printers(&self) -> Vec<Arc<dyn CardPrinter>> {
+        self.printers.read().expect("printers lock").clone()
     }
 
     /// Adds real readers: a printer can then be paired with one of them as its encoder.
@@ -33,9 +45,9 @@ impl LocalStation {
         self
     }
 
-    pub fn printer(&self, name: &str) -> Result<&Arc<dyn CardPrinter>, PortError> {
-        self.printers
-            .iter()
+    pub fn printer(&self, name: &str) -> Result<Arc<dyn CardPrinter>, PortError> {
+        self.all_printers()
+            .into_iter()
             .find(|p| p.name() == name)
             .ok_or_else(|| PortError::new(format!("this station has no printer named {name:?}")))
     }
@@ -44,8 +56,9 @@ impl LocalStation {
 #[async_trait]
 impl StationPort for LocalStation {
     async fn printers(&self) -> Result<Vec<PrinterInfo>, PortError> {
-        let mut out = Vec::with_capacity(self.printers.len());
-        for p in &self.printers {
+        let printers = self.all_printers();
+        let mut out = Vec::with_capacity(printers.len());
+        for p in &printers {
             out.push(p.status().await);
         }
         Ok(out)
@@ -53,7 +66,7 @@ impl StationPort for LocalStation {
 
     async fn readers(&self) -> Result<Vec<String>, PortError> {
         let mut names: Vec<String> = self
-            .printers
+            .all_printers()
             .iter()
             .filter_map(|p| p.encoder_reader().map(str::to_owned))
             .collect();
@@ -73,7 +86,7 @@ impl StationPort for LocalStation {
 
     async fn connect(&self, reader: &str) -> Result<Box<dyn CardTransport>, CardError> {
         for p in self
-            .printers
+            .all_printers()
             .iter()
             .filter(|p| p.encoder_reader() == Some(reader))
         {
