@@ -4,32 +4,57 @@
 use crate::model::{Device, Timestamp, User};
 use std::collections::BTreeMap;
 
-/// The fields a template may bind, from a user and (when known) the device being issued.
-pub fn fields(user: &User, device: Option<&Device>) -> BTreeMap<String, String> {
-    let mut f = BTreeMap::new();
-    let mut put = |k: &str, v: &str| {
-        f.insert(k.to_owned(), v.to_owned());
+/// The names of the user and device fields a template may bind (besides `user.attributes.*`).
+pub const FIELD_NAMES: [&str; 14] = [
+    "user.uid",
+    "user.given_name",
+    "user.family_name",
+    "user.display_name",
+    "user.email",
+    "user.upn",
+    "user.employee_id",
+    "user.department",
+    "user.title",
+    "user.groups",
+    "device.id",
+    "device.serial",
+    "device.issued_on",
+    "device.expires_on",
+];
+
+/// One field's value, or None when the field is unknown or has no value.
+pub fn field(user: &User, device: Option<&Device>, name: &str) -> Option<String> {
+    let value = match name {
+        "user.uid" => user.uid.0.clone(),
+        "user.given_name" => user.given_name.clone(),
+        "user.family_name" => user.family_name.clone(),
+        "user.display_name" => user.display_name.clone(),
+        "user.email" => user.email.clone(),
+        "user.upn" => user.upn.clone(),
+        "user.employee_id" => user.employee_id.clone(),
+        "user.department" => user.department.clone(),
+        "user.title" => user.title.clone(),
+        "user.groups" => user.groups.join(", "),
+        "device.id" => device?.id.0.clone(),
+        "device.serial" => device?.serial.clone(),
+        "device.issued_on" => device?.created_at.date(),
+        "device.expires_on" => device?.expires_at?.date(),
+        other => user
+            .attributes
+            .get(other.strip_prefix("user.attributes.")?)?
+            .clone(),
     };
-    put("user.uid", user.uid.as_str());
-    put("user.given_name", &user.given_name);
-    put("user.family_name", &user.family_name);
-    put("user.display_name", &user.display_name);
-    put("user.email", &user.email);
-    put("user.upn", &user.upn);
-    put("user.employee_id", &user.employee_id);
-    put("user.department", &user.department);
-    put("user.title", &user.title);
-    put("user.groups", &user.groups.join(", "));
+    Some(value)
+}
+
+/// Every field a template may bind, from a user and (when known) the device being issued.
+pub fn fields(user: &User, device: Option<&Device>) -> BTreeMap<String, String> {
+    let mut f: BTreeMap<String, String> = FIELD_NAMES
+        .iter()
+        .filter_map(|name| Some((name.to_string(), field(user, device, name)?)))
+        .collect();
     for (k, v) in &user.attributes {
-        put(&format!("user.attributes.{k}"), v);
-    }
-    if let Some(d) = device {
-        put("device.id", d.id.as_str());
-        put("device.serial", &d.serial);
-        put("device.issued_on", &d.created_at.date());
-        if let Some(e) = d.expires_at {
-            put("device.expires_on", &e.date());
-        }
+        f.insert(format!("user.attributes.{k}"), v.clone());
     }
     f
 }
@@ -37,6 +62,11 @@ pub fn fields(user: &User, device: Option<&Device>) -> BTreeMap<String, String> 
 /// Expands every `{{ name | filter }}` in `template`. Unknown names expand to the empty string;
 /// an unterminated `{{` is kept as written.
 pub fn expand(template: &str, fields: &BTreeMap<String, String>) -> String {
+    expand_with(template, &|name| fields.get(name).cloned())
+}
+
+/// [`expand`] with values from `lookup`, for callers that compute only the fields a template uses.
+pub fn expand_with(template: &str, lookup: &dyn Fn(&str) -> Option<String>) -> String {
     let mut out = String::with_capacity(template.len());
     let mut rest = template;
     while let Some(start) = rest.find("{{") {
@@ -46,7 +76,7 @@ pub fn expand(template: &str, fields: &BTreeMap<String, String>) -> String {
             out.push_str(&rest[start..]);
             return out;
         };
-        out.push_str(&apply(&after[..end], fields));
+        out.push_str(&apply_with(&after[..end], lookup));
         rest = &after[end + 2..];
     }
     out.push_str(rest);
@@ -55,9 +85,13 @@ pub fn expand(template: &str, fields: &BTreeMap<String, String>) -> String {
 
 /// Evaluates one binding expression: `name` or `name | filter[:argument]`.
 pub fn apply(expression: &str, fields: &BTreeMap<String, String>) -> String {
+    apply_with(expression, &|name| fields.get(name).cloned())
+}
+
+fn apply_with(expression: &str, lookup: &dyn Fn(&str) -> Option<String>) -> String {
     let mut parts = expression.split('|');
     let name = parts.next().unwrap_or("").trim();
-    let mut value = fields.get(name).cloned().unwrap_or_default();
+    let mut value = lookup(name).unwrap_or_default();
     for filter in parts {
         let filter = filter.trim();
         let (fname, arg) = match filter.split_once(':') {

@@ -14,9 +14,10 @@ use async_trait::async_trait;
 use der::asn1::BitString;
 use der::{Decode, DecodePem, Encode, EncodePem};
 use spki::{AlgorithmIdentifierOwned, SubjectPublicKeyInfoOwned};
+use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use tessera_core::model::Timestamp;
 use tessera_core::ports::{
     CertificateAuthority, CertificateRequest, IssuedCertificate, PortError, Random, Sealer,
@@ -61,7 +62,14 @@ pub struct Ca {
     random: Arc<dyn Random>,
     /// CRL distribution point and AIA extensions, when the server has a public URL.
     distribution: Vec<Extension>,
+    /// Encoded usage extensions per (key usage, extended key usage) of the profiles seen.
+    usage_cache: RwLock<HashMap<UsageKey, Vec<Extension>>>,
 }
+
+type UsageKey = (
+    Vec<tessera_core::model::KeyUsage>,
+    Vec<tessera_core::model::ExtendedKeyUsage>,
+);
 
 /// The name the CA had when it only held software keys; every key provider works with it.
 pub type SoftwareCa = Ca;
@@ -386,6 +394,7 @@ impl Ca {
             issuing_der,
             random,
             distribution: Vec::new(),
+            usage_cache: RwLock::default(),
         })
     }
 
@@ -439,14 +448,7 @@ impl Ca {
             .plus_days(i64::from(profile.validity_days))
             .min(self.issuing_not_after);
 
-        let mut extensions = vec![ext::basic_constraints(false, None)?];
-        let usage = ext::profile_key_usage(&profile.key_usage);
-        if !usage.is_empty() {
-            extensions.push(ext::key_usage(usage)?);
-        }
-        if !profile.extended_key_usage.is_empty() {
-            extensions.push(ext::extended_key_usage(&profile.extended_key_usage)?);
-        }
+        let mut extensions = self.usage_extensions(profile)?;
         if !names.is_empty() {
             extensions.push(ext::subject_alt_name(names, subject.is_empty())?);
         }
@@ -457,7 +459,7 @@ impl Ca {
         let serial_number = random_serial(&*self.random)?;
         let serial = hex::encode(serial_number.as_bytes());
         let subject_text = format_name(&subject);
-        let certificate = sign(
+        let der = sign_to_der(
             TbsCertificate {
                 version: Version::V3,
                 serial_number,
@@ -474,7 +476,7 @@ impl Ca {
         )?;
         Ok(IssuedCertificate {
             serial,
-            der: certificate.to_der()?,
+            der,
             subject: subject_text,
             issuer: self.issuer_text.clone(),
             not_before,
@@ -482,21 +484,54 @@ impl Ca {
         })
     }
 
+    /// basicConstraints, keyUsage and extendedKeyUsage of a profile: the same for every
+    /// certificate of a slot policy, so they are encoded once and kept.
+    fn usage_extensions(
+        &self,
+        profile: &tessera_core::model::CertificateProfile,
+    ) -> Result<Vec<Extension>, PkiError> {
+        let key = (
+            profile.key_usage.clone(),
+            profile.extended_key_usage.clone(),
+        );
+        if let Some(found) = self
+            .usage_cache
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&key)
+        {
+            return Ok(found.clone());
+        }
+        let mut extensions = vec![ext::basic_constraints(false, None)?];
+        let usage = ext::profile_key_usage(&profile.key_usage);
+        if !usage.is_empty() {
+            extensions.push(ext::key_usage(usage)?);
+        }
+        if !profile.extended_key_usage.is_empty() {
+            extensions.push(ext::extended_key_usage(&profile.extended_key_usage)?);
+        }
+        self.usage_cache
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key, extensions.clone());
+        Ok(extensions)
+    }
+
     /// Expands the profile's subject template. User values are escaped before expansion, so a
     /// comma in a name stays part of the name instead of starting a new attribute.
     fn subject(&self, request: &CertificateRequest) -> Result<Name, PkiError> {
-        let mut fields = template::fields(&request.subject.user, None);
-        let uuid = request.subject.card_uuid.trim().to_ascii_lowercase();
-        fields
-            .entry("device.id".to_owned())
-            .or_insert_with(|| uuid.clone());
-        fields.insert("card.uuid".to_owned(), uuid);
-        for value in fields.values_mut() {
-            *value = escape_dn_value(value.trim());
-        }
-        parse_dn(&template::expand(
+        let user = &request.subject.user;
+        // Only the fields the template names are looked up and escaped: this runs per certificate.
+        let lookup = |name: &str| {
+            let value = match name {
+                "device.id" | "card.uuid" => request.subject.card_uuid.trim().to_ascii_lowercase(),
+                other => template::field(user, None, other)?,
+            };
+            Some(escape_dn_value(value.trim()))
+        };
+        parse_dn(&template::expand_with(
             &request.profile.subject_template,
-            &fields,
+            &lookup,
         ))
     }
 
@@ -566,6 +601,22 @@ impl fmt::Debug for Ca {
             .field("issuer", &self.issuer_text)
             .finish_non_exhaustive()
     }
+}
+
+/// Signs `tbs` and returns the certificate's DER, encoding the TBSCertificate only once (the
+/// encoded bytes are what is signed and what goes into the certificate).
+fn sign_to_der(tbs: TbsCertificate, key: &dyn CaKey) -> Result<Vec<u8>, PkiError> {
+    let tbs_der = tbs.to_der()?;
+    let signature = BitString::from_bytes(&key.sign(&tbs_der)?)?.to_der()?;
+    let algorithm = tbs.signature.to_der()?;
+    let body = tbs_der.len() + algorithm.len() + signature.len();
+    let header = der::Header::new(der::Tag::Sequence, der::Length::try_from(body)?)?;
+    let mut out = header.to_der()?;
+    out.reserve(body);
+    out.extend_from_slice(&tbs_der);
+    out.extend_from_slice(&algorithm);
+    out.extend_from_slice(&signature);
+    Ok(out)
 }
 
 fn sign(tbs: TbsCertificate, key: &dyn CaKey) -> Result<Certificate, PkiError> {

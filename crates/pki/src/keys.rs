@@ -2,10 +2,10 @@
 //! algorithm and a `sign` operation, so software keys, other curves, RSA and PKCS#11 tokens are
 //! interchangeable.
 //!
-//! Software keys sign with `ring`, whose P-256 and RSA code (from BoringSSL) runs at OpenSSL's
+//! Software keys sign with aws-lc-rs, whose P-256 and RSA code (from BoringSSL) runs at OpenSSL's
 //! speed; RustCrypto's pure-Rust P-256 signs several times slower. RustCrypto still generates the
-//! keys (so that the injected [`Random`] drives generation; `ring` can only use its own RNG and
-//! cannot generate RSA keys), encodes PKCS#8, and verifies signatures independently of `ring`.
+//! keys (so that the injected [`Random`] drives generation; aws-lc-rs can only use its own RNG and
+//! cannot generate RSA keys), encodes PKCS#8, and verifies signatures independently of aws-lc-rs.
 
 use crate::error::PkiError;
 use crate::fsutil;
@@ -259,34 +259,34 @@ fn generate_pkcs8(
     Ok(Zeroizing::new(document.as_bytes().to_vec()))
 }
 
-/// A private key held in memory by `ring`.
+/// A private key held in memory by aws-lc-rs.
 ///
-/// `ring` does not wipe its key structures on drop; the PKCS#8 bytes they were parsed from are
+/// aws-lc-rs does not wipe its key structures on drop; the PKCS#8 bytes they were parsed from are
 /// (Zeroizing). A CA key lives as long as the process, so the window this leaves is a freed heap
 /// block after shutdown. docs/pki.md records the trade-off.
 struct SoftwareKey {
     algorithm: CaKeyAlgorithm,
     public_der: Vec<u8>,
-    signer: RingSigner,
-    rng: ring::rand::SystemRandom,
+    signer: Signer,
+    rng: aws_lc_rs::rand::SystemRandom,
 }
 
-enum RingSigner {
-    Ecdsa(ring::signature::EcdsaKeyPair),
-    Rsa(ring::signature::RsaKeyPair),
+enum Signer {
+    Ecdsa(aws_lc_rs::signature::EcdsaKeyPair),
+    Rsa(aws_lc_rs::signature::RsaKeyPair),
 }
 
 impl SoftwareKey {
     /// Parses a PKCS#8 private key of one of the [`CaKeyAlgorithm`]s.
     fn from_pkcs8(label: &str, pkcs8: &[u8]) -> Result<Self, PkiError> {
-        use ring::signature::{self as sig, KeyPair};
+        use aws_lc_rs::signature::{self as sig, KeyPair};
         let bad = |detail: String| PkiError::BadKey {
             label: label.to_owned(),
             detail,
         };
         let info = p256::pkcs8::PrivateKeyInfo::from_der(pkcs8)
             .map_err(|_| bad("not a PKCS#8 private key".into()))?;
-        let rng = ring::rand::SystemRandom::new();
+        let rng = aws_lc_rs::rand::SystemRandom::new();
         let (algorithm, signer) = match info.algorithm.oid {
             ID_EC_PUBLIC_KEY => {
                 let curve = info
@@ -304,27 +304,27 @@ impl SoftwareKey {
                     ),
                     other => return Err(bad(format!("EC curve {other} is not supported"))),
                 };
-                let pair = sig::EcdsaKeyPair::from_pkcs8(ring_alg, pkcs8, &rng)
+                let pair = sig::EcdsaKeyPair::from_pkcs8(ring_alg, pkcs8)
                     .map_err(|e| bad(format!("malformed EC private key ({e})")))?;
-                (algorithm, RingSigner::Ecdsa(pair))
+                (algorithm, Signer::Ecdsa(pair))
             }
             RSA_ENCRYPTION => {
                 let pair = sig::RsaKeyPair::from_pkcs8(pkcs8)
                     .map_err(|e| bad(format!("malformed RSA private key ({e})")))?;
-                let bits = pair.public().modulus_len() * 8;
+                let bits = pair.public_modulus_len() * 8;
                 let algorithm = CaKeyAlgorithm::from_rsa_bits(bits).ok_or_else(|| {
                     bad(format!(
                         "an RSA CA key must have 2048 or 3072 bits, not {bits}"
                     ))
                 })?;
-                (algorithm, RingSigner::Rsa(pair))
+                (algorithm, Signer::Rsa(pair))
             }
             other => return Err(bad(format!("key type {other} is not supported"))),
         };
         let public_der = match &signer {
-            RingSigner::Ecdsa(pair) => ec_spki(algorithm, pair.public_key().as_ref())?,
+            Signer::Ecdsa(pair) => ec_spki(algorithm, pair.public_key().as_ref())?,
             // ring's RSA public key is the DER RSAPublicKey (PKCS#1).
-            RingSigner::Rsa(pair) => rsa_spki_from_pkcs1(pair.public().as_ref())?,
+            Signer::Rsa(pair) => rsa_spki_from_pkcs1(pair.public_key().as_ref())?,
         };
         Ok(Self {
             algorithm,
@@ -347,15 +347,15 @@ impl CaKey for SoftwareKey {
     fn sign(&self, message: &[u8]) -> Result<Vec<u8>, PkiError> {
         let failed = |_| PkiError::Signing("the software key refused to sign".into());
         match &self.signer {
-            RingSigner::Ecdsa(pair) => Ok(pair
+            Signer::Ecdsa(pair) => Ok(pair
                 .sign(&self.rng, message)
                 .map_err(failed)?
                 .as_ref()
                 .to_vec()),
-            RingSigner::Rsa(pair) => {
-                let mut signature = vec![0u8; pair.public().modulus_len()];
+            Signer::Rsa(pair) => {
+                let mut signature = vec![0u8; pair.public_modulus_len()];
                 pair.sign(
-                    &ring::signature::RSA_PKCS1_SHA256,
+                    &aws_lc_rs::signature::RSA_PKCS1_SHA256,
                     &self.rng,
                     message,
                     &mut signature,
@@ -411,7 +411,7 @@ fn rsa_spki_from_pkcs1(pkcs1: &[u8]) -> Result<Vec<u8>, PkiError> {
 /// Verifies `signature` (BIT STRING contents) over `message` with the SubjectPublicKeyInfo
 /// `public_key_der`: ECDSA on P-256 or P-384 with SHA-256/384/512, and RSA PKCS#1 v1.5 with
 /// SHA-256/384/512, which covers Tessera's CA keys and the roots of organisations it is
-/// subordinate to. It uses RustCrypto, independent of the `ring` code that signs.
+/// subordinate to. It uses RustCrypto, independent of the aws-lc-rs code that signs.
 pub fn verify_signature(
     public_key_der: &[u8],
     algorithm: &AlgorithmIdentifierOwned,
