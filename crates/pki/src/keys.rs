@@ -4,8 +4,8 @@
 //!
 //! Software keys sign with aws-lc-rs, whose P-256 and RSA code (from BoringSSL) runs at OpenSSL's
 //! speed; RustCrypto's pure-Rust P-256 signs several times slower. RustCrypto still generates the
-//! keys (so that the injected [`Random`] drives generation; aws-lc-rs can only use its own RNG and
-//! cannot generate RSA keys), encodes PKCS#8, and verifies signatures independently of aws-lc-rs.
+//! keys (so that the injected [`Random`] drives generation; aws-lc-rs only uses its own RNG),
+//! encodes PKCS#8, and verifies signatures independently of aws-lc-rs.
 
 use crate::error::PkiError;
 use crate::fsutil;
