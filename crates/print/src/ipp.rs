@@ -543,6 +543,7 @@ impl IppPrinter {
                             self.limits.busy.as_secs()
                         )));
                     }
+                    tracing::info!(printer = %self.name, "printer busy with another job, retrying");
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(Duration::from_secs(2));
                 }
