@@ -149,6 +149,13 @@ enum Command {
         #[arg(long, default_value_t = 3)]
         seconds: u32,
     },
+    /// Measure card rendering (PNG 300 dpi, PDF; per card and cards per second on every core)
+    /// beside librsvg's rsvg-convert on the same filled-in SVG; prints a Markdown table.
+    BenchRender {
+        /// How many cards per measurement.
+        #[arg(long, default_value_t = 20)]
+        iterations: usize,
+    },
     /// Measure personalisation and rendering speed on this machine; prints the figures.
     Bench {
         /// How many cards to personalise and render.
@@ -457,6 +464,16 @@ async fn run(cli: Cli) -> Result<(), String> {
             let figures = tessera_server::bench_ca::run(&dir, seconds).await;
             let _ = std::fs::remove_dir_all(&dir);
             println!("{}", figures?.report());
+            Ok(())
+        }
+        Command::BenchRender { iterations } => {
+            let dir =
+                std::env::temp_dir().join(format!("tessera-bench-render-{}", std::process::id()));
+            std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+            let figures = tessera_server::bench_render::run(&dir, iterations.max(1)).await;
+            let _ = std::fs::remove_dir_all(&dir);
+            let figures = figures.map_err(|e| format!("{} {e}", e.code().as_str()))?;
+            println!("{}", figures.report());
             Ok(())
         }
         Command::Bench { iterations } => {

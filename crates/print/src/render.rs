@@ -191,6 +191,22 @@ impl SvgRenderer {
         })
     }
 
+    /// Only the PDF of a card (one CR80 page per side), for printers that take PDF alone.
+    pub fn render_pdf(&self, layout: &Layout, data: &CardData) -> Result<Vec<u8>, PrintError> {
+        let front = self
+            .side(&layout.front_svg, data)
+            .map_err(|e| e.on_side("front"))?;
+        let back = match &layout.back_svg {
+            Some(svg) => Some(self.side(svg, data).map_err(|e| e.on_side("back"))?),
+            None => None,
+        };
+        let sides: Vec<(&usvg::Tree, Orientation)> = std::iter::once(&front)
+            .chain(back.as_ref())
+            .map(|s| (&s.tree, s.orientation))
+            .collect();
+        crate::pdf::write(&sides)
+    }
+
     fn side(&self, svg: &str, data: &CardData) -> Result<Side, PrintError> {
         let filled = self.fill(svg, data)?;
         let tree = usvg::Tree::from_str(&filled, &self.options())

@@ -8,6 +8,7 @@ pub mod app;
 pub mod auth;
 pub mod bench;
 pub mod bench_ca;
+pub mod bench_render;
 pub mod ca_admin;
 pub mod demo;
 pub mod headless;
