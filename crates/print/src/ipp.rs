@@ -683,9 +683,13 @@ impl CardPrinter for IppPrinter {
     }
 
     async fn status(&self) -> PrinterInfo {
-        let state = match self.capabilities().await {
-            Ok(caps) => caps.describe(),
-            Err(e) => e.message,
+        // The wizard lists every printer's state before the operator can go on: a printer that
+        // swallows packets must not hold the page for the whole request limit.
+        let limit = self.limits.request.min(Duration::from_secs(5));
+        let state = match tokio::time::timeout(limit, self.capabilities()).await {
+            Ok(Ok(caps)) => caps.describe(),
+            Ok(Err(e)) => e.message,
+            Err(_) => self.unreachable(),
         };
         PrinterInfo {
             name: self.name.clone(),
