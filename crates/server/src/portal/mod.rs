@@ -5,6 +5,7 @@ mod devices;
 mod issue;
 mod layouts;
 mod login;
+mod printers;
 mod settings;
 mod users;
 
@@ -83,6 +84,9 @@ pub fn routes() -> Router<AppState> {
         .route("/login", get(login::form).post(login::submit))
         .route("/logout", post(login::logout))
         .route("/settings", get(settings::page).post(settings::save))
+        .route("/printers", get(printers::page))
+        .route("/printers/add", post(printers::add))
+        .route("/printers/test", post(printers::test))
         .route("/layouts", get(layouts::list))
         .route("/layouts/{id}", get(layouts::edit))
         .route("/layouts/save", post(layouts::save))
