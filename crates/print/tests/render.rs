@@ -561,3 +561,18 @@ fn portraits_are_deterministic() {
     assert_ne!(portrait_png(1), portrait_png(2));
     assert_eq!(png_dimensions(&portrait_png(3)), Some((300, 400)));
 }
+
+/// The worked example of docs/layouts.md is a layout that Tessera accepts and renders.
+#[test]
+fn the_documented_example_renders() {
+    let doc = include_str!("../../../docs/layouts.md");
+    let start = doc.find("```xml\n").expect("an xml block") + 7;
+    let svg = &doc[start..start + doc[start..].find("```").unwrap()];
+    let renderer = SvgRenderer::new();
+    let example = layout(svg.to_owned(), None);
+    renderer.check(&example).expect("the example is a valid layout");
+    let card = renderer.render(&example, &jane()).expect("renders");
+    assert_eq!(png_dimensions(&card.front_png).map(|(_, h)| h), Some(638));
+    let filled = renderer.fill(svg, &jane()).unwrap();
+    assert!(filled.contains("JANE DOE"), "{filled}");
+}
