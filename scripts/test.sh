@@ -21,6 +21,7 @@ step() { printf '\n=== %s\n' "$*"; }
 
 # --- system packages ---------------------------------------------------------------------------
 need=()
+installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
 command -v openssl >/dev/null || need+=(openssl)
 command -v chromium >/dev/null || need+=(chromium)
 command -v node >/dev/null || need+=(nodejs)
@@ -28,6 +29,15 @@ command -v npm >/dev/null || need+=(npm)
 command -v jq >/dev/null || need+=(jq)
 command -v pdfinfo >/dev/null || need+=(poppler-utils)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+# Smart cards: the pcsc build feature, pcscd with vsmartcard's virtual readers, and the tools of
+# other people that scripts/interop.sh checks Tessera's cards with.
+command -v pkg-config >/dev/null || need+=(pkg-config)
+installed libpcsclite-dev || need+=(libpcsclite-dev)
+command -v pcscd >/dev/null || [ -x /usr/sbin/pcscd ] || need+=(pcscd)
+installed vsmartcard-vpcd || need+=(vsmartcard-vpcd)
+command -v pcsc_scan >/dev/null || need+=(pcsc-tools)
+command -v pkcs11-tool >/dev/null || need+=(opensc)
+command -v yubico-piv-tool >/dev/null || need+=(yubico-piv-tool)
 # SoftHSM: the PKCS#11 key provider's conformance suite and the CA-on-a-token tests.
 command -v softhsm2-util >/dev/null || need+=(softhsm2)
 # Card printing on a real IPP printer (scripts/ipp.sh): ippeveprinter on a private D-Bus.
@@ -67,17 +77,20 @@ export TESSERA_REQUIRE_SOFTHSM=1
 # --- static checks ------------------------------------------------------------------------------
 step "cargo fmt --check"
 cargo fmt --all -- --check
-step "cargo clippy --all-targets -D warnings"
-cargo clippy --workspace --all-targets --quiet -- -D warnings
+step "cargo clippy --all-targets --features tessera/pcsc -D warnings"
+cargo clippy --workspace --all-targets --features tessera/pcsc --quiet -- -D warnings
 
 # --- unit, conformance and HTTP tests -----------------------------------------------------------
 step "cargo nextest (unit, store conformance on SQLite and PostgreSQL, HTTP issuance flow)"
-cargo nextest run --workspace --no-fail-fast
+cargo nextest run --workspace --features tessera/pcsc --no-fail-fast
+
+# --- the binary, with PC/SC: built once, used by every step below -------------------------------
+step "cargo build -p tessera --features pcsc"
+cargo build --quiet -p tessera --features pcsc
+BIN=$ROOT/target/debug/tessera
 
 # --- the binary: headless issuance checked by openssl --------------------------------------------
 step "tessera issue --json, certificates checked with openssl"
-cargo build --quiet -p tessera
-BIN=$ROOT/target/debug/tessera
 "$BIN" issue --data "$T/cli" --user jdoe --policy "PIV Standard" --layout "Corporate Badge" \
   --pin 135790 --json > "$T/issue.json" 2>"$T/issue.log"
 jq -e '.state == "active" and (.certificates | length) == 4' "$T/issue.json" >/dev/null
@@ -97,6 +110,10 @@ done
 jq -e '.state == "pending"' "$T/cancel.json" >/dev/null
 if grep -q 135790 "$T/issue.log"; then echo "the PIN reached the log"; exit 1; fi
 echo "headless issuance: active and pending cards verified"
+
+# --- smart cards through pcscd, checked with OpenSC, yubico-piv-tool and openssl -----------------
+step "interop: a card issued through pcscd, checked with OpenSC, yubico-piv-tool and openssl"
+TESSERA_BIN=$BIN ./scripts/interop.sh
 
 # --- certificates linted by pkilint ---------------------------------------------------------------
 step "pkilint on every slot profile and algorithm"
