@@ -71,9 +71,22 @@ type Reply = Result<Vec<u8>, CardError>;
 
 /// A card in a PC/SC reader, inside one PC/SC transaction.
 pub struct PcscTransport {
-    commands: mpsc::Sender<(Vec<u8>, mpsc::Sender<Reply>)>,
+    /// None once dropped: closing the channel ends the reader thread's session.
+    commands: Option<mpsc::Sender<(Vec<u8>, mpsc::Sender<Reply>)>>,
     atr: Vec<u8>,
     reader: String,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for PcscTransport {
+    /// Ends the session and waits until the card is reset and released, so that whoever uses
+    /// the reader next (this process exiting, another program) finds it idle, not mid-reset.
+    fn drop(&mut self) {
+        self.commands.take();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
 }
 
 impl PcscTransport {
@@ -82,7 +95,7 @@ impl PcscTransport {
         let (ready_tx, ready_rx) = mpsc::channel::<Result<Vec<u8>, CardError>>();
         let (commands, inbox) = mpsc::channel::<(Vec<u8>, mpsc::Sender<Reply>)>();
         let name = reader.to_owned();
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name(format!("pcsc {reader}"))
             .spawn(move || session(&name, ready_tx, inbox))
             .map_err(|e| CardError::Unreachable(format!("cannot start the reader thread: {e}")))?;
@@ -90,9 +103,10 @@ impl PcscTransport {
             .recv()
             .map_err(|_| CardError::Unreachable("the reader thread ended".into()))??;
         Ok(Self {
-            commands,
+            commands: Some(commands),
             atr,
             reader: reader.to_owned(),
+            thread: Some(thread),
         })
     }
 }
@@ -153,7 +167,12 @@ fn session(
             });
         let _ = reply.send(answer);
     }
-    // Dropping the transaction ends it; dropping the card disconnects, leaving the card as is.
+    // The transaction ends first; then the card is reset as it is released, so that no PIN or
+    // management-key authentication of this session survives into the next application's.
+    drop(tx);
+    if let Err((_, e)) = card.disconnect(pcsc::Disposition::ResetCard) {
+        tracing::debug!(reader, error = %e, "disconnect failed");
+    }
 }
 
 #[async_trait]
@@ -161,8 +180,9 @@ impl CardTransport for PcscTransport {
     async fn transmit(&mut self, command: &[u8]) -> Result<Vec<u8>, CardError> {
         let (reply_tx, reply_rx) = mpsc::channel();
         self.commands
-            .send((command.to_vec(), reply_tx))
-            .map_err(|_| CardError::Unreachable(format!("the reader {} is gone", self.reader)))?;
+            .as_ref()
+            .and_then(|c| c.send((command.to_vec(), reply_tx)).ok())
+            .ok_or_else(|| CardError::Unreachable(format!("the reader {} is gone", self.reader)))?;
         // This waits for one PC/SC round trip (milliseconds) on the calling thread; the reader
         // thread does the blocking PC/SC call itself.
         reply_rx

@@ -570,7 +570,9 @@ fn the_documented_example_renders() {
     let svg = &doc[start..start + doc[start..].find("```").unwrap()];
     let renderer = SvgRenderer::new();
     let example = layout(svg.to_owned(), None);
-    renderer.check(&example).expect("the example is a valid layout");
+    renderer
+        .check(&example)
+        .expect("the example is a valid layout");
     let card = renderer.render(&example, &jane()).expect("renders");
     assert_eq!(png_dimensions(&card.front_png).map(|(_, h)| h), Some(638));
     let filled = renderer.fill(svg, &jane()).unwrap();
