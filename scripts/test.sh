@@ -128,4 +128,13 @@ step "headless Chromium drives the Device Issuance wizard (playwright-core)"
 (cd tests/e2e && npm install --silent --no-audit --no-fund >/dev/null)
 TESSERA_BIN=$BIN TESSERA_E2E_DIR=$T/e2e node tests/e2e/issuance.mjs
 
+# --- fuzzing: a short run of every target ---------------------------------------------------------
+# cargo fuzz needs a nightly toolchain, which only rustup can install: where there is none, say so.
+if rustup toolchain list 2>/dev/null | grep -q '^nightly'; then
+  step "cargo fuzz: ${TESSERA_FUZZ_SECONDS:-10} s per target (APDU, TLV, data objects, card, client)"
+  ./scripts/fuzz.sh "${TESSERA_FUZZ_SECONDS:-10}"
+else
+  step "cargo fuzz skipped: no nightly toolchain on this machine (rustup toolchain install nightly)"
+fi
+
 step "all tests passed"
