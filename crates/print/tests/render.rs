@@ -578,3 +578,48 @@ fn the_documented_example_renders() {
     let filled = renderer.fill(svg, &jane()).unwrap();
     assert!(filled.contains("JANE DOE"), "{filled}");
 }
+
+/// Decodes a PNG into RGBA pixels.
+fn pixels(png: &[u8]) -> Pixmap {
+    Pixmap::decode_png(png).expect("a PNG")
+}
+
+/// The Corporate Badge for a fixed user, compared with the image stored in `tests/golden/`: the
+/// same fonts and renderer must draw the same card on every machine. A small tolerance absorbs
+/// anti-aliasing differences between renderer versions; a moved or missing element does not pass.
+/// `TESSERA_UPDATE_GOLDEN=1 cargo test -p tessera-print golden` rewrites the images after an
+/// intended change (look at them before committing).
+#[test]
+fn golden_corporate_badge() {
+    let renderer = SvgRenderer::new();
+    let card = renderer
+        .render(&tessera_print::corporate_badge(), &jane())
+        .expect("renders");
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
+    for (name, png) in [
+        ("corporate-badge-front.png", &card.front_png),
+        ("corporate-badge-back.png", card.back_png.as_ref().unwrap()),
+    ] {
+        let path = dir.join(name);
+        if std::env::var("TESSERA_UPDATE_GOLDEN").is_ok() {
+            std::fs::write(&path, png).unwrap();
+        }
+        let expected = pixels(&std::fs::read(&path).expect("golden image present"));
+        let actual = pixels(png);
+        assert_eq!((actual.width(), actual.height()), (expected.width(), expected.height()));
+        let (mut differing, mut total_diff) = (0usize, 0u64);
+        for (a, e) in actual.data().chunks(4).zip(expected.data().chunks(4)) {
+            let d: u32 = a.iter().zip(e).map(|(x, y)| x.abs_diff(*y) as u32).sum();
+            total_diff += u64::from(d);
+            if d > 48 {
+                differing += 1;
+            }
+        }
+        let n = (actual.width() * actual.height()) as usize;
+        let mean = total_diff as f64 / (n * 4) as f64;
+        assert!(
+            differing * 1000 < n * 5 && mean < 1.0,
+            "{name}: {differing} of {n} pixels differ, mean channel difference {mean:.3}"
+        );
+    }
+}
