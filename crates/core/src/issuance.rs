@@ -702,33 +702,70 @@ async fn try_print(svc: &Services, job: &mut IssuanceJob) -> Result<(), CoreErro
         progress(svc, job, 100, "Card encoded (card printing is off)").await?;
         return Ok(());
     }
-    progress(svc, job, 92, "Rendering the card layout").await?;
+    progress(svc, job, 92, format!("Printing on {}", job.printer)).await?;
     let device = svc.store.device(&device_id).await?;
-    let user = svc.store.user(&job.user).await?;
+    let target = PrintTarget {
+        station: job.station.clone(),
+        printer: job.printer.clone(),
+        layout: job.layout.clone(),
+        job: Some(job.id.clone()),
+    };
+    let ctx = AuditContext {
+        operator: Some(&job.operator),
+        user: Some(&job.user),
+        device: Some(&device.id),
+        operation: Some(&job.operation),
+    };
+    print_card(svc, &device, &target, ctx, None).await?;
+    job.step = JobStep::Printed;
+    progress(svc, job, 100, "Card printed").await?;
+    Ok(())
+}
+
+/// Where and how a card face is printed.
+struct PrintTarget {
+    station: StationId,
+    printer: String,
+    layout: LayoutId,
+    job: Option<JobId>,
+}
+
+/// Renders the card of `device` with its holder's data and prints it; every attempt is recorded
+/// (layout version, printer, printer job, outcome) whatever happens.
+async fn print_card(
+    svc: &Services,
+    device: &Device,
+    target: &PrintTarget,
+    ctx: AuditContext<'_>,
+    reason: Option<&str>,
+) -> Result<PrintRecord, CoreError> {
+    let uid = device
+        .user
+        .clone()
+        .ok_or_else(|| CoreError::Invalid("the card has no holder".into()))?;
+    let user = svc.store.user(&uid).await?;
     let layout = svc
         .store
         .layouts()
         .await?
         .into_iter()
-        .find(|l| l.id == job.layout)
-        .ok_or_else(|| CoreError::NotFound(format!("layout {}", job.layout)))?;
-    let data = card_data(svc, &user, &device).await?;
+        .find(|l| l.id == target.layout)
+        .ok_or_else(|| CoreError::NotFound(format!("layout {}", target.layout)))?;
+    let data = card_data(svc, &user, device).await?;
     let rendered = svc
         .renderer
         .render(&layout, &data)
         .map_err(CoreError::Print)?;
-    progress(svc, job, 95, format!("Printing on {}", job.printer)).await?;
-    let station = svc.station(&job.station)?;
+    let station = svc.station(&target.station)?;
     let job_name = format!("{} {}", user.display_name, device.serial);
-    let result = station.print(&job.printer, &job_name, &rendered).await;
-    let now = svc.clock.now();
+    let result = station.print(&target.printer, &job_name, &rendered).await;
     let record = PrintRecord {
         id: svc.random.uuid(),
         device: device.id.clone(),
-        job: Some(job.id.clone()),
+        job: target.job.clone(),
         layout: layout.id.clone(),
         layout_version: layout.version,
-        printer: job.printer.clone(),
+        printer: target.printer.clone(),
         printer_job: result.as_ref().ok().map(|r| r.printer_job.clone()),
         state: match &result {
             Ok(r) => r.state.clone(),
@@ -739,7 +776,7 @@ async fn try_print(svc: &Services, job: &mut IssuanceJob) -> Result<(), CoreErro
             Err(e) => e.to_string(),
         },
         files: result.as_ref().map(|r| r.files.clone()).unwrap_or_default(),
-        created_at: now,
+        created_at: svc.clock.now(),
     };
     svc.store.insert_print(&record).await?;
     let receipt = result.map_err(CoreError::Print)?;
@@ -751,18 +788,59 @@ async fn try_print(svc: &Services, job: &mut IssuanceJob) -> Result<(), CoreErro
     }
     svc.audit(
         audit::CARD_PRINTED,
-        AuditContext {
-            operator: Some(&job.operator),
-            user: Some(&job.user),
-            device: Some(&device.id),
-            operation: Some(&job.operation),
-        },
-        json!({"printer": job.printer, "printer_job": receipt.printer_job, "layout": layout.id, "layout_version": layout.version}),
+        ctx,
+        json!({"printer": target.printer, "printer_job": receipt.printer_job, "layout": layout.id,
+               "layout_version": layout.version, "reprint_reason": reason}),
     )
     .await?;
-    job.step = JobStep::Printed;
-    progress(svc, job, 100, "Card printed").await?;
-    Ok(())
+    Ok(record)
+}
+
+/// Prints the face of an issued card again: a Pending card whose print failed or was lost, or
+/// an Active card whose face is worn (then a reason is required and audited).
+pub async fn reprint(
+    svc: &Services,
+    actor: &Actor,
+    device: &DeviceId,
+    station: &StationId,
+    printer: &str,
+    reason: &str,
+) -> Result<PrintRecord, CoreError> {
+    actor.require(Permission::IssueDevice, "print cards")?;
+    let device = svc.store.device(device).await?;
+    let reason = reason.trim();
+    match device.state {
+        DeviceState::Pending => {}
+        DeviceState::Active if !reason.is_empty() => {}
+        DeviceState::Active => {
+            return Err(CoreError::Invalid(
+                "say why an active card is printed again".into(),
+            ))
+        }
+        other => {
+            return Err(CoreError::Invalid(format!(
+                "a {other} card is not printed again"
+            )))
+        }
+    }
+    let layout = device
+        .layout
+        .clone()
+        .ok_or_else(|| CoreError::Invalid("the card has no layout".into()))?;
+    let target = PrintTarget {
+        station: station.clone(),
+        printer: printer.to_owned(),
+        layout,
+        job: None,
+    };
+    let ctx = AuditContext {
+        operator: Some(&actor.operator),
+        user: device.user.as_ref(),
+        device: Some(&device.id),
+        operation: None,
+    };
+    let reason = (!reason.is_empty()).then_some(reason);
+    print_card(svc, &device, &target, ctx, reason).await
 }
 
 /// Retry print after a print failure.

@@ -105,4 +105,28 @@ async fn an_offline_printer_loses_nothing_and_retry_print_succeeds() {
         t.store.device(&device).await.unwrap().state,
         DeviceState::Active
     );
+
+    // A worn face: an Active card is printed again only with a reason, which the audit keeps.
+    let officer = support::actor(Role::Administrator);
+    let station = tessera_core::ids::StationId::new(demo::STATION_ID);
+    let err = issuance::reprint(&t.services, &officer, &device, &station, demo::PRINTER, " ")
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("say why"), "{err}");
+    let record = issuance::reprint(
+        &t.services,
+        &officer,
+        &device,
+        &station,
+        demo::PRINTER,
+        "worn face",
+    )
+    .await
+    .unwrap();
+    assert_eq!(record.state, "completed");
+    assert_eq!(t.store.prints_of_device(&device).await.unwrap().len(), 3);
+    let events = t.store.audit_events(None, 500).await.unwrap();
+    assert!(events
+        .iter()
+        .any(|e| e.name == "CardPrinted" && e.details["reprint_reason"] == "worn face"));
 }

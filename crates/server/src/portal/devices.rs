@@ -134,6 +134,46 @@ pub async fn terminate(
     change(state, signed_in, id, f, "terminate").await
 }
 
+#[derive(serde::Deserialize)]
+pub struct ReprintForm {
+    csrf: String,
+    #[serde(default)]
+    reason: String,
+}
+
+/// Prints a card's face again on the printer the operator paired at this station.
+pub async fn reprint(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Path(id): Path<String>,
+    Form(f): Form<ReprintForm>,
+) -> Result<Response, WebError> {
+    signed_in.check_csrf(&f.csrf)?;
+    let svc = &state.tessera.services;
+    let station = super::current_station(&state).await?;
+    let pairing = svc
+        .store
+        .pairing(&signed_in.operator.id, &station.id)
+        .await
+        .map_err(WebError::from_store)?
+        .ok_or_else(|| {
+            WebError::bad_request("Configure your printer first (Add Device, printer tile).")
+        })?;
+    let id = DeviceId::new(id);
+    issuance::reprint(
+        svc,
+        &signed_in.actor(),
+        &id,
+        &station.id,
+        &pairing.printer,
+        &f.reason,
+    )
+    .await?;
+    let device = svc.store.device(&id).await.map_err(WebError::from_store)?;
+    let uid = device.user.map(|u| u.0).unwrap_or_default();
+    Ok(Redirect::to(&format!("/users/{}?flash=printed", urlencode(&uid))).into_response())
+}
+
 /// Renders one face of a device's card with its layout and its holder's data.
 pub async fn preview(
     State(state): State<AppState>,

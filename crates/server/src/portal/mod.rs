@@ -105,6 +105,7 @@ pub fn routes() -> Router<AppState> {
         .route("/devices/{id}/activate", post(devices::activate))
         .route("/devices/{id}/reveal-pin", post(devices::reveal_pin))
         .route("/devices/{id}/suspend", post(devices::suspend))
+        .route("/devices/{id}/reprint", post(devices::reprint))
         .route("/devices/{id}/resume", post(devices::resume))
         .route("/devices/{id}/terminate", post(devices::terminate))
         .route("/devices/{id}/preview/{side}", get(devices::preview))

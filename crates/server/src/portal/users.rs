@@ -71,6 +71,8 @@ pub struct DeviceRow {
     pub can_activate: bool,
     pub can_reveal_pin: bool,
     pub can_suspend: bool,
+    pub can_reprint: bool,
+    pub active: bool,
     pub can_resume: bool,
     pub can_terminate: bool,
     pub certificates: Vec<CertificateRow>,
@@ -151,6 +153,9 @@ pub async fn page(
             can_activate: d.state == DeviceState::Pending
                 && actor.role.allows(Permission::ActivateDevice),
             can_suspend: manage && d.state == DeviceState::Active,
+            can_reprint: actor.role.allows(Permission::IssueDevice)
+                && matches!(d.state, DeviceState::Pending | DeviceState::Active),
+            active: d.state == DeviceState::Active,
             can_resume: manage && d.state == DeviceState::Suspended,
             can_terminate: manage
                 && matches!(
