@@ -200,21 +200,7 @@ impl CardTransport for Pulled {
 
 /// A file-name-safe form of a job name.
 fn slug(name: &str) -> String {
-    let s: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_lowercase()
-            } else {
-                '-'
-            }
-        })
-        .collect();
-    let s = s
-        .split('-')
-        .filter(|p| !p.is_empty())
-        .collect::<Vec<_>>()
-        .join("-");
+    let s = tessera_core::layouts::slug(name);
     if s.is_empty() {
         "card".into()
     } else {
