@@ -481,7 +481,7 @@ cat >"$section" <<EOF
 
 \`TESSERA_BIN=target/debug/tessera ./scripts/interop.sh\` (run by \`scripts/test.sh\`) personalises
 fresh virtual cards (\`tessera card-sim\`) in pcscd's vsmartcard readers, each way in turn, and
-rewrites this section. Both do the same card work: 4 ECC P-256 keys generated on the card
+prints these figures (\`INTEROP_WRITE_DOCS=1\` rewrites this section with them). Both do the same card work: 4 ECC P-256 keys generated on the card
 (9A 9C 9D 9E), 4 certificates written, CHUID, CCC, PIN, PUK and management key changed.
 
 - **Tessera**: one \`tessera issue --readers pcsc\` (debug build, data folder already created). It
