@@ -606,7 +606,10 @@ fn golden_corporate_badge() {
         }
         let expected = pixels(&std::fs::read(&path).expect("golden image present"));
         let actual = pixels(png);
-        assert_eq!((actual.width(), actual.height()), (expected.width(), expected.height()));
+        assert_eq!(
+            (actual.width(), actual.height()),
+            (expected.width(), expected.height())
+        );
         let (mut differing, mut total_diff) = (0usize, 0u64);
         for (a, e) in actual.data().chunks(4).zip(expected.data().chunks(4)) {
             let d: u32 = a.iter().zip(e).map(|(x, y)| x.abs_diff(*y) as u32).sum();
