@@ -27,6 +27,7 @@ events! {
     PRINTER_PAIRED = 2001, "PrinterPaired";
     SETTINGS_CHANGED = 2002, "SettingsChanged";
     LAYOUT_SAVED = 2003, "LayoutSaved";
+    POLICY_SAVED = 2005, "PolicySaved";
     STATION_CHANGED = 2004, "StationChanged";
     ISSUANCE_STARTED = 3001, "IssuanceStarted";
     CARD_FED = 3002, "CardFed";

@@ -15,6 +15,7 @@ pub mod issuance;
 pub mod layouts;
 pub mod lifecycle;
 pub mod model;
+pub mod policies;
 pub mod ports;
 pub mod secret;
 pub mod template;

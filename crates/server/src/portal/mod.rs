@@ -5,6 +5,7 @@ mod devices;
 mod issue;
 mod layouts;
 mod login;
+mod policies;
 mod printers;
 mod settings;
 mod users;
@@ -84,6 +85,9 @@ pub fn routes() -> Router<AppState> {
         .route("/login", get(login::form).post(login::submit))
         .route("/logout", post(login::logout))
         .route("/settings", get(settings::page).post(settings::save))
+        .route("/policies", get(policies::list))
+        .route("/policies/{id}", get(policies::edit))
+        .route("/policies/save", post(policies::save))
         .route("/printers", get(printers::page))
         .route("/printers/add", post(printers::add))
         .route("/printers/test", post(printers::test))

@@ -1,0 +1,294 @@
+//! Device policies: list, and edit the PIN and PUK rules, the slots with their key algorithm,
+//! subject template, alternative names and validity. Key usages follow the slot and algorithm
+//! (the PIV profile), so a policy cannot ask for a certificate the PIV world would reject.
+
+use super::{render, Nav};
+use crate::app::AppState;
+use crate::auth::SignedIn;
+use crate::web_error::WebError;
+use crate::wiring::ORGANISATION;
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::Form;
+use serde::Deserialize;
+use std::collections::HashMap;
+use tessera_core::ids::PolicyId;
+use tessera_core::model::*;
+use tessera_core::{policies, CoreError};
+
+pub struct PolicyRow {
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    pub slots: String,
+    pub pin: String,
+    pub groups: String,
+}
+
+#[derive(Template)]
+#[template(path = "policies.html")]
+struct ListPage {
+    nav: Option<Nav>,
+    policies: Vec<PolicyRow>,
+    saved: bool,
+}
+
+#[derive(Deserialize)]
+pub struct SavedQuery {
+    saved: Option<String>,
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Query(q): Query<SavedQuery>,
+) -> Result<Response, WebError> {
+    signed_in
+        .actor()
+        .require(Permission::ManagePolicies, "manage device policies")?;
+    let policies = state
+        .tessera
+        .services
+        .store
+        .policies()
+        .await
+        .map_err(WebError::from_store)?
+        .into_iter()
+        .map(|p| PolicyRow {
+            slots: p
+                .slots
+                .iter()
+                .map(|s| format!("{} {}", s.slot.code().to_uppercase(), s.algorithm.label()))
+                .collect::<Vec<_>>()
+                .join(", "),
+            pin: format!(
+                "{}-{} digits, {} tries",
+                p.pin.min_length, p.pin.max_length, p.pin.retries
+            ),
+            groups: if p.allowed_groups.is_empty() {
+                "everyone".into()
+            } else {
+                p.allowed_groups.join(", ")
+            },
+            id: p.id.0,
+            name: p.name,
+            description: p.description,
+        })
+        .collect();
+    render(&ListPage {
+        nav: Nav::of(&signed_in),
+        policies,
+        saved: q.saved.is_some(),
+    })
+}
+
+pub struct SlotRow {
+    pub code: &'static str,
+    pub label: &'static str,
+    pub enabled: bool,
+    pub algorithm: String,
+    pub subject: String,
+    pub san_upn: bool,
+    pub san_email: bool,
+    pub san_uuid: bool,
+    pub validity: u32,
+}
+
+#[derive(Template)]
+#[template(path = "policy_edit.html")]
+struct EditPage {
+    nav: Option<Nav>,
+    csrf: String,
+    title: String,
+    error: Option<String>,
+    id: String,
+    name: String,
+    description: String,
+    allowed_groups: String,
+    pin_min: u8,
+    pin_max: u8,
+    pin_retries: u8,
+    puk_retries: u8,
+    card_validity_days: u32,
+    slots: Vec<SlotRow>,
+    algorithms: Vec<(String, &'static str)>,
+}
+
+const ALGORITHMS: [KeyAlgorithm; 3] = [
+    KeyAlgorithm::EccP256,
+    KeyAlgorithm::EccP384,
+    KeyAlgorithm::Rsa2048,
+];
+
+fn algorithm_code(a: KeyAlgorithm) -> String {
+    serde_json::to_value(a)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+fn page_of(signed_in: &SignedIn, p: &DevicePolicy, error: Option<String>) -> EditPage {
+    let slots = Slot::ALL
+        .into_iter()
+        .map(|slot| {
+            let configured = p.slots.iter().find(|s| s.slot == slot);
+            let profile = configured.map(|s| s.profile.clone()).unwrap_or_else(|| {
+                tessera_pki::piv_profile(slot, KeyAlgorithm::EccP256, ORGANISATION)
+            });
+            SlotRow {
+                code: slot.code(),
+                label: slot.label(),
+                enabled: configured.is_some(),
+                algorithm: algorithm_code(
+                    configured.map_or(KeyAlgorithm::EccP256, |s| s.algorithm),
+                ),
+                subject: profile.subject_template,
+                san_upn: profile.san_upn,
+                san_email: profile.san_email,
+                san_uuid: profile.san_card_uuid,
+                validity: profile.validity_days,
+            }
+        })
+        .collect();
+    EditPage {
+        nav: Nav::of(signed_in),
+        csrf: signed_in.csrf.clone(),
+        title: if p.id.as_str().is_empty() {
+            "New device policy".into()
+        } else {
+            format!("Device policy {}", p.name)
+        },
+        error,
+        id: p.id.0.clone(),
+        name: p.name.clone(),
+        description: p.description.clone(),
+        allowed_groups: p.allowed_groups.join(", "),
+        pin_min: p.pin.min_length,
+        pin_max: p.pin.max_length,
+        pin_retries: p.pin.retries,
+        puk_retries: p.puk.retries,
+        card_validity_days: p.card_validity_days,
+        slots,
+        algorithms: ALGORITHMS
+            .into_iter()
+            .map(|a| (algorithm_code(a), a.label()))
+            .collect(),
+    }
+}
+
+pub async fn edit(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Path(id): Path<String>,
+) -> Result<Response, WebError> {
+    signed_in
+        .actor()
+        .require(Permission::ManagePolicies, "manage device policies")?;
+    let policy = if id == "new" {
+        let mut p = crate::demo::policies().remove(0);
+        p.id = PolicyId::new("");
+        p.name = String::new();
+        p.description = String::new();
+        p
+    } else {
+        state
+            .tessera
+            .services
+            .store
+            .policies()
+            .await
+            .map_err(WebError::from_store)?
+            .into_iter()
+            .find(|p| p.id.as_str() == id)
+            .ok_or_else(|| WebError::not_found("The device policy"))?
+    };
+    render(&page_of(&signed_in, &policy, None))
+}
+
+/// Reads the edit form; key usages come from the PIV profile of each slot and algorithm.
+fn policy_of(form: &HashMap<String, String>, existing: Option<&DevicePolicy>) -> DevicePolicy {
+    let text = |k: &str| form.get(k).map(|v| v.trim().to_owned()).unwrap_or_default();
+    let number = |k: &str, default: u32| text(k).parse::<u32>().unwrap_or(default);
+    let on = |k: &str| form.get(k).is_some_and(|v| v == "on");
+    let name = text("name");
+    let id = match text("id") {
+        id if !id.is_empty() => id,
+        _ => tessera_core::layouts::slug(&name),
+    };
+    let slots = Slot::ALL
+        .into_iter()
+        .filter(|s| on(&format!("slot_{}", s.code())))
+        .map(|slot| {
+            let code = slot.code();
+            let algorithm = ALGORITHMS
+                .into_iter()
+                .find(|a| algorithm_code(*a) == text(&format!("alg_{code}")))
+                .unwrap_or(KeyAlgorithm::EccP256);
+            let mut profile = tessera_pki::piv_profile(slot, algorithm, ORGANISATION);
+            profile.subject_template = text(&format!("subject_{code}"));
+            profile.san_upn = on(&format!("upn_{code}"));
+            profile.san_email = on(&format!("email_{code}"));
+            profile.san_card_uuid = on(&format!("uuid_{code}"));
+            profile.validity_days = number(&format!("validity_{code}"), 0);
+            SlotPolicy {
+                slot,
+                algorithm,
+                profile,
+            }
+        })
+        .collect();
+    let clamp = |v: u32| u8::try_from(v).unwrap_or(u8::MAX);
+    DevicePolicy {
+        id: PolicyId::new(id),
+        name,
+        description: text("description"),
+        pin: PinPolicy {
+            min_length: clamp(number("pin_min", 6)),
+            max_length: clamp(number("pin_max", 8)),
+            retries: clamp(number("pin_retries", 3)),
+        },
+        puk: PukPolicy {
+            length: 8,
+            retries: clamp(number("puk_retries", 3)),
+        },
+        slots,
+        write_chuid: existing.is_none_or(|p| p.write_chuid),
+        write_ccc: existing.is_none_or(|p| p.write_ccc),
+        write_printed_information: existing.is_none_or(|p| p.write_printed_information),
+        card_validity_days: number("card_validity_days", 1095),
+        allowed_groups: text("allowed_groups")
+            .split(',')
+            .map(str::trim)
+            .filter(|g| !g.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        activation_required: existing.is_none_or(|p| p.activation_required),
+    }
+}
+
+pub async fn save(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Form(form): Form<HashMap<String, String>>,
+) -> Result<Response, WebError> {
+    signed_in.check_csrf(form.get("csrf").map(String::as_str).unwrap_or(""))?;
+    let svc = &state.tessera.services;
+    let existing = svc
+        .store
+        .policies()
+        .await
+        .map_err(WebError::from_store)?
+        .into_iter()
+        .find(|p| form.get("id").is_some_and(|id| p.id.as_str() == id));
+    let policy = policy_of(&form, existing.as_ref());
+    match policies::save(svc, &signed_in.actor(), policy.clone()).await {
+        Ok(()) => Ok(Redirect::to("/policies?saved=1").into_response()),
+        Err(CoreError::Invalid(message)) => {
+            let mut res = render(&page_of(&signed_in, &policy, Some(message)))?;
+            *res.status_mut() = axum::http::StatusCode::BAD_REQUEST;
+            Ok(res)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
