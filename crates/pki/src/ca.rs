@@ -13,7 +13,7 @@ use crate::time;
 use async_trait::async_trait;
 use der::asn1::BitString;
 use der::{Decode, DecodePem, Encode, EncodePem};
-use spki::{AlgorithmIdentifierOwned, SubjectPublicKeyInfoOwned};
+use spki::SubjectPublicKeyInfoOwned;
 use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -50,8 +50,6 @@ pub struct Ca {
     /// PEM of the certificates above the issuing CA, issuer first, root last.
     above_pem: String,
     issuing_key: Arc<dyn CaKey>,
-    signature_algorithm: AlgorithmIdentifierOwned,
-    issuer: Name,
     issuer_text: String,
     authority_key_identifier: Extension,
     issuing_not_after: Timestamp,
@@ -64,6 +62,9 @@ pub struct Ca {
     distribution: Vec<Extension>,
     /// Encoded usage extensions per (key usage, extended key usage) of the profiles seen.
     usage_cache: RwLock<HashMap<UsageKey, Vec<Extension>>>,
+    /// DER of the issuer name and of the signature algorithm, the same in every certificate.
+    issuer_der: Vec<u8>,
+    signature_algorithm_der: Vec<u8>,
 }
 
 type UsageKey = (
@@ -379,12 +380,11 @@ impl Ca {
         };
         let root_der = root.to_der()?;
         let issuing_der = issuing.to_der()?;
+        let signature_algorithm_der = issuing_key.algorithm().signature_algorithm().to_der()?;
         Ok(Self {
             dir: dir.to_owned(),
             above_pem,
-            signature_algorithm: issuing_key.algorithm().signature_algorithm(),
             issuing_key,
-            issuer: tbs.subject.clone(),
             issuer_text: format_name(&tbs.subject),
             authority_key_identifier: ext::authority_key_identifier(&key_id)?,
             issuing_not_after: time::from_x509(&tbs.validity.not_after),
@@ -395,6 +395,8 @@ impl Ca {
             random,
             distribution: Vec::new(),
             usage_cache: RwLock::default(),
+            issuer_der: tbs.subject.to_der()?,
+            signature_algorithm_der,
         })
     }
 
@@ -459,19 +461,26 @@ impl Ca {
         let serial_number = random_serial(&*self.random)?;
         let serial = hex::encode(serial_number.as_bytes());
         let subject_text = format_name(&subject);
-        let der = sign_to_der(
-            TbsCertificate {
-                version: Version::V3,
-                serial_number,
-                signature: self.signature_algorithm.clone(),
-                issuer: self.issuer.clone(),
-                validity: validity(not_before, not_after)?,
-                subject,
-                subject_public_key_info: spki,
-                issuer_unique_id: None,
-                subject_unique_id: None,
-                extensions: Some(extensions),
-            },
+        // The TBSCertificate is assembled from parts, the fixed ones encoded once at load: this
+        // runs for every certificate and the CA must keep up with OpenSSL's signing rate. The
+        // card's key goes in as the canonical DER `parse_card_key` checked it to be.
+        let mut tbs = Vec::with_capacity(512 + request.public_key_der.len());
+        tbs.extend_from_slice(&[0xA0, 0x03, 0x02, 0x01, 0x02]); // [0] version v3
+        tbs.extend_from_slice(&serial_number.to_der()?);
+        tbs.extend_from_slice(&self.signature_algorithm_der);
+        tbs.extend_from_slice(&self.issuer_der);
+        tbs.extend_from_slice(&validity(not_before, not_after)?.to_der()?);
+        tbs.extend_from_slice(&subject.to_der()?);
+        tbs.extend_from_slice(&request.public_key_der);
+        let mut exts = Vec::with_capacity(512);
+        for e in &extensions {
+            exts.extend_from_slice(&e.to_der()?);
+        }
+        let exts = der_tlv(0x30, &exts)?;
+        tbs.extend_from_slice(&der_tlv(0xA3, &exts)?);
+        let der = sign_tbs_der(
+            &der_tlv(0x30, &tbs)?,
+            &self.signature_algorithm_der,
             &*self.issuing_key,
         )?;
         Ok(IssuedCertificate {
@@ -603,20 +612,27 @@ impl fmt::Debug for Ca {
     }
 }
 
-/// Signs `tbs` and returns the certificate's DER, encoding the TBSCertificate only once (the
-/// encoded bytes are what is signed and what goes into the certificate).
-fn sign_to_der(tbs: TbsCertificate, key: &dyn CaKey) -> Result<Vec<u8>, PkiError> {
-    let tbs_der = tbs.to_der()?;
-    let signature = BitString::from_bytes(&key.sign(&tbs_der)?)?.to_der()?;
-    let algorithm = tbs.signature.to_der()?;
-    let body = tbs_der.len() + algorithm.len() + signature.len();
-    let header = der::Header::new(der::Tag::Sequence, der::Length::try_from(body)?)?;
+/// One DER TLV: `tag`, the definite length of `body`, `body`.
+fn der_tlv(tag: u8, body: &[u8]) -> Result<Vec<u8>, PkiError> {
+    let header = der::Header::new(der::Tag::try_from(tag)?, der::Length::try_from(body.len())?)?;
     let mut out = header.to_der()?;
-    out.reserve(body);
-    out.extend_from_slice(&tbs_der);
-    out.extend_from_slice(&algorithm);
-    out.extend_from_slice(&signature);
+    out.extend_from_slice(body);
     Ok(out)
+}
+
+/// Signs an encoded TBSCertificate and returns the certificate's DER: the signed bytes are the
+/// certificate's bytes, never encoded twice.
+fn sign_tbs_der(
+    tbs_der: &[u8],
+    algorithm_der: &[u8],
+    key: &dyn CaKey,
+) -> Result<Vec<u8>, PkiError> {
+    let signature = BitString::from_bytes(&key.sign(tbs_der)?)?.to_der()?;
+    let mut body = Vec::with_capacity(tbs_der.len() + algorithm_der.len() + signature.len());
+    body.extend_from_slice(tbs_der);
+    body.extend_from_slice(algorithm_der);
+    body.extend_from_slice(&signature);
+    der_tlv(0x30, &body)
 }
 
 fn sign(tbs: TbsCertificate, key: &dyn CaKey) -> Result<Certificate, PkiError> {
