@@ -113,13 +113,14 @@ impl Slot {
     }
 }
 
-/// Asymmetric algorithms a slot key can have (SP 800-78-4).
+/// Asymmetric algorithms a slot key can have (SP 800-78-5).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum KeyAlgorithm {
     EccP256,
     EccP384,
     Rsa2048,
+    Rsa3072,
 }
 
 impl KeyAlgorithm {
@@ -127,6 +128,8 @@ impl KeyAlgorithm {
     pub fn piv_id(self) -> u8 {
         match self {
             Self::Rsa2048 => 0x07,
+            // SP 800-78-5 and YubiKey firmware 5.7 both use 05 for RSA 3072.
+            Self::Rsa3072 => 0x05,
             Self::EccP256 => 0x11,
             Self::EccP384 => 0x14,
         }
@@ -136,6 +139,7 @@ impl KeyAlgorithm {
             Self::EccP256 => "ECC P-256",
             Self::EccP384 => "ECC P-384",
             Self::Rsa2048 => "RSA 2048",
+            Self::Rsa3072 => "RSA 3072",
         }
     }
 }

@@ -277,7 +277,8 @@ impl PivClient {
     }
 
     /// GENERAL AUTHENTICATE with a slot key over `input`: for ECDSA the hash (the card returns a
-    /// DER signature), for RSA the complete 256-byte padded block (the raw private-key result).
+    /// DER signature), for RSA the complete padded block as long as the modulus, 256 or 384 bytes
+    /// (the raw private-key result).
     pub async fn sign(
         &mut self,
         slot: Slot,

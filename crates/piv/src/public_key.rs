@@ -22,13 +22,20 @@ pub fn spki_from_template(algorithm: KeyAlgorithm, response: &[u8]) -> Result<Ve
         KeyAlgorithm::EccP384 => p384::PublicKey::from_sec1_bytes(field(0x86)?)
             .map_err(|_| "not a P-384 point".to_string())?
             .to_public_key_der(),
-        KeyAlgorithm::Rsa2048 => {
+        KeyAlgorithm::Rsa2048 | KeyAlgorithm::Rsa3072 => {
+            let bits = if algorithm == KeyAlgorithm::Rsa2048 {
+                2048
+            } else {
+                3072
+            };
             let n = rsa::BigUint::from_bytes_be(field(0x81)?);
             let e = rsa::BigUint::from_bytes_be(field(0x82)?);
-            let key = rsa::RsaPublicKey::new(n, e).map_err(|e| e.to_string())?;
-            if rsa::traits::PublicKeyParts::size(&key) != 256 {
-                return Err("the RSA modulus is not 2048 bits".into());
+            // Checked before RsaPublicKey::new, which refuses moduli above 4096 bits with a
+            // less helpful message; the exact size catches a card that ignored the algorithm.
+            if n.bits() != bits {
+                return Err(format!("the RSA modulus is not {bits} bits"));
             }
+            let key = rsa::RsaPublicKey::new(n, e).map_err(|e| e.to_string())?;
             key.to_public_key_der()
         }
     };

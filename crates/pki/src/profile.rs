@@ -46,7 +46,7 @@ pub fn piv_profile(slot: Slot, algorithm: KeyAlgorithm, organisation: &str) -> C
         ),
         Slot::KeyManagement => {
             let usage = match algorithm {
-                KeyAlgorithm::Rsa2048 => Ku::KeyEncipherment,
+                KeyAlgorithm::Rsa2048 | KeyAlgorithm::Rsa3072 => Ku::KeyEncipherment,
                 KeyAlgorithm::EccP256 | KeyAlgorithm::EccP384 => Ku::KeyAgreement,
             };
             profile(
@@ -88,6 +88,8 @@ mod tests {
         assert_eq!(d_ec.key_usage, vec![Ku::KeyAgreement]);
         let d_rsa = piv_profile(Slot::KeyManagement, KeyAlgorithm::Rsa2048, "X");
         assert_eq!(d_rsa.key_usage, vec![Ku::KeyEncipherment]);
+        let d_rsa3072 = piv_profile(Slot::KeyManagement, KeyAlgorithm::Rsa3072, "X");
+        assert_eq!(d_rsa3072.key_usage, vec![Ku::KeyEncipherment]);
         let e = piv_profile(Slot::CardAuthentication, KeyAlgorithm::EccP256, "X");
         assert!(!e.subject_template.contains("user."));
         assert_eq!(e.extended_key_usage, vec![Eku::PivCardAuth]);

@@ -77,10 +77,11 @@ fn slot(b: u8) -> Slot {
 }
 
 fn algorithm(b: u8) -> KeyAlgorithm {
-    match b % 3 {
+    match b % 4 {
         0 => KeyAlgorithm::EccP256,
         1 => KeyAlgorithm::EccP384,
-        _ => KeyAlgorithm::Rsa2048,
+        2 => KeyAlgorithm::Rsa2048,
+        _ => KeyAlgorithm::Rsa3072,
     }
 }
 

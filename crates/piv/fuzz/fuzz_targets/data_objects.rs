@@ -29,6 +29,7 @@ fuzz_target!(|data: &[u8]| {
         KeyAlgorithm::EccP256,
         KeyAlgorithm::EccP384,
         KeyAlgorithm::Rsa2048,
+        KeyAlgorithm::Rsa3072,
     ] {
         let _ = public_key::spki_from_template(algorithm, data);
     }

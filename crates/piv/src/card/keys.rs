@@ -11,7 +11,9 @@ use rsa::{BigUint, RsaPrivateKey};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroize;
 
-/// PIV algorithm identifiers of slot keys (SP 800-78-4 table 6-2).
+/// PIV algorithm identifiers of slot keys (SP 800-78-5 table 6-2; 05 is also what YubiKey
+/// firmware 5.7 uses for RSA 3072).
+pub const ALG_RSA3072: u8 = 0x05;
 pub const ALG_RSA2048: u8 = 0x07;
 pub const ALG_ECC_P256: u8 = 0x11;
 pub const ALG_ECC_P384: u8 = 0x14;
@@ -25,7 +27,14 @@ pub const PIN_POLICY_ALWAYS: u8 = 0x03;
 /// Key origin as GET METADATA reports it.
 pub const ORIGIN_GENERATED: u8 = 0x01;
 
-const RSA_BYTES: usize = 256;
+/// The modulus size in bits of an RSA algorithm identifier, `None` for the others.
+fn rsa_bits(algorithm: u8) -> Option<usize> {
+    match algorithm {
+        ALG_RSA2048 => Some(2048),
+        ALG_RSA3072 => Some(3072),
+        _ => None,
+    }
+}
 
 /// A private key in a slot. The state file is the emulated card's secure element, so the key is
 /// stored there in clear (hex); it is wiped from memory when dropped.
@@ -68,8 +77,9 @@ impl SlotKey {
         let private = match algorithm {
             ALG_ECC_P256 => hex::encode(p256::SecretKey::random(&mut rng).to_bytes()),
             ALG_ECC_P384 => hex::encode(p384::SecretKey::random(&mut rng).to_bytes()),
-            ALG_RSA2048 => {
-                let key = RsaPrivateKey::new(rng, 2048).map_err(|_| sw::MEMORY_FAILURE)?;
+            ALG_RSA2048 | ALG_RSA3072 => {
+                let bits = rsa_bits(algorithm).ok_or(sw::INCORRECT_DATA)?;
+                let key = RsaPrivateKey::new(rng, bits).map_err(|_| sw::MEMORY_FAILURE)?;
                 let der = key.to_pkcs1_der().map_err(|_| sw::MEMORY_FAILURE)?;
                 hex::encode(der.as_bytes())
             }
@@ -95,9 +105,15 @@ impl SlotKey {
             ALG_ECC_P384 => {
                 Private::P384(p384::SecretKey::from_slice(&bytes).map_err(|_| sw::MEMORY_FAILURE)?)
             }
-            ALG_RSA2048 => Private::Rsa(Box::new(
-                RsaPrivateKey::from_pkcs1_der(&bytes).map_err(|_| sw::MEMORY_FAILURE)?,
-            )),
+            ALG_RSA2048 | ALG_RSA3072 => {
+                let key = RsaPrivateKey::from_pkcs1_der(&bytes).map_err(|_| sw::MEMORY_FAILURE)?;
+                // A modulus of another size than the algorithm says would make signatures of the
+                // wrong length; a hand-edited state file is the only way to get one.
+                if Some(key.n().bits()) != rsa_bits(self.algorithm) {
+                    return Err(sw::MEMORY_FAILURE);
+                }
+                Private::Rsa(Box::new(key))
+            }
             _ => return Err(sw::MEMORY_FAILURE),
         };
         Ok(key)
@@ -148,7 +164,9 @@ impl SlotKey {
                 Ok(sig.to_der().as_bytes().to_vec())
             }
             Private::Rsa(k) => {
-                if input.len() != RSA_BYTES {
+                // The host sends a block exactly as long as the modulus (256 or 384 bytes).
+                let size = k.size();
+                if input.len() != size {
                     return Err(sw::INCORRECT_DATA);
                 }
                 let c = BigUint::from_bytes_be(input);
@@ -158,7 +176,7 @@ impl SlotKey {
                 let m = rsa::hazmat::rsa_decrypt_and_check(&*k, Some(rng), &c)
                     .map_err(|_| sw::INCORRECT_DATA)?;
                 let bytes = m.to_bytes_be();
-                let mut out = vec![0u8; RSA_BYTES - bytes.len()];
+                let mut out = vec![0u8; size - bytes.len()];
                 out.extend_from_slice(&bytes);
                 Ok(out)
             }

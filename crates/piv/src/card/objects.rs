@@ -74,7 +74,7 @@ pub fn application_property_template() -> Vec<u8> {
     tlv::push(&mut inner, 0x79, &tlv::encode(0x4F, &PIV_RID));
     tlv::push(&mut inner, 0x50, b"Tessera virtual PIV");
     let mut algorithms = Vec::new();
-    for alg in [0x03, 0x08, 0x0A, 0x0C, 0x07, 0x11, 0x14] {
+    for alg in [0x03, 0x08, 0x0A, 0x0C, 0x07, 0x05, 0x11, 0x14] {
         tlv::push(&mut algorithms, 0x80, &[alg]);
     }
     tlv::push(&mut algorithms, 0x06, &[0x00]);

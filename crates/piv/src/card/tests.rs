@@ -488,6 +488,133 @@ fn set_management_key_and_factory_reset() {
     assert_eq!(c.serial(), 12345678);
 }
 
+/// The PKCS#1 v1.5 block of a SHA-256 signature (RFC 8017, 9.2), which middleware builds before
+/// it asks the card for the raw RSA operation.
+fn pkcs1_sha256_block(hash: &[u8], len: usize) -> Vec<u8> {
+    const DIGEST_INFO: [u8; 19] = [
+        0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01,
+        0x05, 0x00, 0x04, 0x20,
+    ];
+    let mut block = vec![0x00, 0x01];
+    block.resize(len - DIGEST_INFO.len() - hash.len() - 1, 0xFF);
+    block.push(0x00);
+    block.extend_from_slice(&DIGEST_INFO);
+    block.extend_from_slice(hash);
+    block
+}
+
+#[test]
+fn rsa_3072_keys_over_short_and_extended_apdus() {
+    use rsa::traits::PublicKeyParts;
+    use sha2::Digest;
+    let dir = std::env::temp_dir().join(format!("tessera-piv-rsa3072-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("card.json");
+    let mut c = card();
+    assert_eq!(
+        mutual_auth(&mut c, ALG_3DES, &default_management_key()),
+        0x9000
+    );
+    let generate = cmd(
+        0x47,
+        0,
+        0x9D,
+        &tlv::encode(0xAC, &tlv::encode(0x80, &[keys::ALG_RSA3072])),
+    );
+    // A short command: the 398-byte template comes as 256 bytes and 61 8E, then GET RESPONSE.
+    let (first, sw) = send(&mut c, &generate);
+    assert_eq!((first.len(), sw), (256, 0x618E));
+    let (rest, sw) = send(&mut c, &[0, 0xC0, 0, 0, 0x8E]);
+    assert_eq!(sw, 0x9000);
+    let generated = [first, rest].concat();
+    let (template, after) = tlv::parse_one(&generated).unwrap();
+    assert!(after.is_empty());
+    assert_eq!(template.tag, 0x7F49);
+    let modulus = tlv::find(template.value, 0x81).unwrap();
+    assert_eq!(modulus.len(), 384);
+    let public = rsa::RsaPublicKey::new(
+        rsa::BigUint::from_bytes_be(modulus),
+        rsa::BigUint::from_bytes_be(tlv::find(template.value, 0x82).unwrap()),
+    )
+    .unwrap();
+    assert_eq!(public.n().bits(), 3072);
+
+    // GET METADATA with an extended Le answers all 407 bytes at once.
+    let (meta, sw) = send(&mut c, &[0, 0xF7, 0, 0x9D, 0, 0, 0]);
+    assert_eq!((meta.len(), sw), (407, 0x9000));
+    assert_eq!(tlv::find(&meta, 0x01), Some(&[keys::ALG_RSA3072][..]));
+    assert_eq!(tlv::find(&meta, 0x04), Some(template.value));
+
+    let hash = sha2::Sha256::digest(b"RSA 3072");
+    let block = pkcs1_sha256_block(&hash, 384);
+    let request = |block: &[u8]| {
+        let mut inner = tlv::encode(0x82, &[]);
+        tlv::push(&mut inner, 0x81, block);
+        tlv::encode(0x7C, &inner)
+    };
+    let data = request(&block);
+    assert_eq!(data.len(), 394);
+    let chained = |c: &mut VirtualCard, alg: u8| {
+        let head = CommandApdu::new(0x10, 0x87, alg, 0x9D)
+            .with_data(data[..255].to_vec())
+            .to_bytes()
+            .unwrap();
+        assert_eq!(send(c, &head).1, 0x9000);
+        send(c, &cmd(0x87, alg, 0x9D, &data[255..]))
+    };
+    // 9D wants the PIN once.
+    assert_eq!(chained(&mut c, keys::ALG_RSA3072).1, 0x6982);
+    assert_eq!(send(&mut c, &cmd(0x20, 0, 0x80, &pin(b"123456"))).1, 0x9000);
+    // A chain of short commands: the 392-byte answer comes as 256 bytes and 61 88.
+    let (first, sw) = chained(&mut c, keys::ALG_RSA3072);
+    assert_eq!((first.len(), sw), (256, 0x6188));
+    let (rest, sw) = send(&mut c, &[0, 0xC0, 0, 0, 0x88]);
+    assert_eq!(sw, 0x9000);
+    let answer = [first, rest].concat();
+    let signature = tlv::find(tlv::parse_one(&answer).unwrap().0.value, 0x82)
+        .unwrap()
+        .to_vec();
+    assert_eq!(signature.len(), 384);
+    public
+        .verify(rsa::Pkcs1v15Sign::new::<sha2::Sha256>(), &hash, &signature)
+        .unwrap();
+    // One extended command gives the same (deterministic) signature in one answer.
+    let extended = CommandApdu::new(0, 0x87, keys::ALG_RSA3072, 0x9D)
+        .with_data(data.clone())
+        .with_ne(65536)
+        .extended(true)
+        .to_bytes()
+        .unwrap();
+    assert_eq!(send(&mut c, &extended), (answer.clone(), 0x9000));
+    // The RSA 2048 identifier, a 2048-bit block and a block above the modulus are refused.
+    assert_eq!(chained(&mut c, keys::ALG_RSA2048).1, 0x6A86);
+    let short_block = pkcs1_sha256_block(&hash, 256);
+    assert_eq!(
+        send(
+            &mut c,
+            &cmd(0x87, keys::ALG_RSA3072, 0x9D, &request(&short_block))
+        )
+        .1,
+        0x6A80
+    );
+    let too_big = CommandApdu::new(0, 0x87, keys::ALG_RSA3072, 0x9D)
+        .with_data(request(&[0xFF; 384]))
+        .with_ne(65536)
+        .to_bytes()
+        .unwrap();
+    assert_eq!(send(&mut c, &too_big).1, 0x6A80);
+
+    // The key survives a save and load and still signs the same.
+    c.save(&path).unwrap();
+    let mut back = VirtualCard::load(&path).unwrap();
+    assert_eq!(
+        send(&mut back, &cmd(0x20, 0, 0x80, &pin(b"123456"))).1,
+        0x9000
+    );
+    assert_eq!(send(&mut back, &extended), (answer, 0x9000));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 #[test]
 fn state_persists_across_save_and_load() {
     let dir = std::env::temp_dir().join(format!("tessera-piv-state-{}", std::process::id()));

@@ -441,44 +441,113 @@ async fn traces_never_show_secrets() {
     }
 }
 
-#[tokio::test]
-async fn rsa_2048_generation_and_signature() {
-    use rsa::pkcs8::DecodePublicKey;
-    use rsa::traits::PublicKeyParts;
+/// The PKCS#1 v1.5 block of a SHA-256 signature over `message`, `len` bytes long, built here as
+/// middleware does before asking the card; returns the hash too.
+fn pkcs1_sha256_block(message: &[u8], len: usize) -> (Vec<u8>, Vec<u8>) {
     use sha2::Digest;
-    let dir = TempDir::new("rsa");
-    let mut client = PivClient::new(Box::new(VirtualCardTransport::open(dir.card()).unwrap()));
-    client
-        .authenticate(&ManagementKey::factory_default())
-        .await
-        .unwrap();
-    let spki = client
-        .generate_key(Slot::KeyManagement, KeyAlgorithm::Rsa2048)
-        .await
-        .unwrap();
-    let public = rsa::RsaPublicKey::from_public_key_der(&spki).unwrap();
-    assert_eq!(public.size(), 256);
-
-    // PKCS#1 v1.5 block for SHA-256, built here as middleware does before asking the card.
-    let hash = sha2::Sha256::digest(b"key management");
+    let hash = sha2::Sha256::digest(message).to_vec();
     let digest_info_prefix: [u8; 19] = [
         0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01,
         0x05, 0x00, 0x04, 0x20,
     ];
     let t_len = digest_info_prefix.len() + hash.len();
     let mut block = vec![0x00, 0x01];
-    block.resize(256 - t_len - 1, 0xFF);
+    block.resize(len - t_len - 1, 0xFF);
     block.push(0x00);
     block.extend_from_slice(&digest_info_prefix);
     block.extend_from_slice(&hash);
+    (hash, block)
+}
 
-    client.verify_pin(&Pin::factory_default()).await.unwrap();
-    let signature = client
-        .sign(Slot::KeyManagement, KeyAlgorithm::Rsa2048, &block)
+/// Generates an RSA key in the Key Management slot, checks its size, and has the card sign with it
+/// after the PIN; returns the public key.
+async fn rsa_generate_and_sign(
+    client: &mut PivClient,
+    algorithm: KeyAlgorithm,
+    bytes: usize,
+) -> rsa::RsaPublicKey {
+    use rsa::pkcs8::DecodePublicKey;
+    use rsa::traits::PublicKeyParts;
+    client
+        .authenticate(&ManagementKey::factory_default())
         .await
         .unwrap();
-    assert_eq!(signature.len(), 256);
+    let spki = client
+        .generate_key(Slot::KeyManagement, algorithm)
+        .await
+        .unwrap();
+    let public = rsa::RsaPublicKey::from_public_key_der(&spki).unwrap();
+    assert_eq!(public.size(), bytes);
+
+    let (hash, block) = pkcs1_sha256_block(b"key management", bytes);
+    client.verify_pin(&Pin::factory_default()).await.unwrap();
+    let signature = client
+        .sign(Slot::KeyManagement, algorithm, &block)
+        .await
+        .unwrap();
+    assert_eq!(signature.len(), bytes);
     public
         .verify(rsa::Pkcs1v15Sign::new::<sha2::Sha256>(), &hash, &signature)
         .unwrap();
+    public
+}
+
+#[tokio::test]
+async fn rsa_2048_generation_and_signature() {
+    let dir = TempDir::new("rsa");
+    let mut client = PivClient::new(Box::new(VirtualCardTransport::open(dir.card()).unwrap()));
+    rsa_generate_and_sign(&mut client, KeyAlgorithm::Rsa2048, 256).await;
+}
+
+#[tokio::test]
+async fn rsa_3072_generation_signature_and_short_reader() {
+    let dir = TempDir::new("rsa3072");
+    let mut client = PivClient::new(Box::new(VirtualCardTransport::open(dir.card()).unwrap()));
+    // Extended length: the 394-byte command and the 392-byte answer each travel in one APDU.
+    let public = rsa_generate_and_sign(&mut client, KeyAlgorithm::Rsa3072, 384).await;
+    drop(client);
+
+    // The same key after the card was put away, through a reader without extended length: the
+    // command goes as a chain of two, the answer comes back with GET RESPONSE.
+    let commands = Arc::new(Mutex::new(Vec::new()));
+    let reader = ShortReader {
+        inner: VirtualCardTransport::open(dir.card()).unwrap(),
+        commands: Arc::clone(&commands),
+    };
+    let mut client = PivClient::new(Box::new(reader));
+    client.select().await.unwrap();
+    client.verify_pin(&Pin::factory_default()).await.unwrap();
+    commands.lock().unwrap().clear();
+    let (hash, block) = pkcs1_sha256_block(b"short reader", 384);
+    let signature = client
+        .sign(Slot::KeyManagement, KeyAlgorithm::Rsa3072, &block)
+        .await
+        .unwrap();
+    public
+        .verify(rsa::Pkcs1v15Sign::new::<sha2::Sha256>(), &hash, &signature)
+        .unwrap();
+    {
+        // Scoped: the reader takes this lock for every later command.
+        let sent = commands.lock().unwrap();
+        assert_eq!(sent.len(), 3, "two chained parts and one GET RESPONSE");
+        assert_eq!(sent[0][..4], [0x10, 0x87, 0x05, 0x9D]);
+        assert_eq!(sent[1][..4], [0x00, 0x87, 0x05, 0x9D]);
+        assert_eq!(sent[2][..4], [0x00, 0xC0, 0x00, 0x00]);
+        assert!(sent.iter().all(|c| c.len() <= 5 + 255 + 1));
+    }
+
+    // GET METADATA reports the algorithm and the same modulus.
+    let meta = client.metadata(0x9D).await.unwrap().unwrap();
+    assert_eq!(tlv::find(&meta, 0x01), Some(&[0x05u8][..]));
+    let template = tlv::find(&meta, 0x04).unwrap();
+    let spki =
+        public_key::spki_from_template(KeyAlgorithm::Rsa3072, &tlv::encode(0x7F49, template))
+            .unwrap();
+    use rsa::pkcs8::EncodePublicKey;
+    assert_eq!(spki, public.to_public_key_der().unwrap().as_bytes());
+    // A 3072-bit template is not taken for a 2048-bit key.
+    assert!(
+        public_key::spki_from_template(KeyAlgorithm::Rsa2048, &tlv::encode(0x7F49, template))
+            .is_err()
+    );
 }
