@@ -358,6 +358,10 @@ async fn accepts_p384_and_rsa_card_keys() {
             KeyAlgorithm::Rsa2048,
             ["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"],
         ),
+        (
+            KeyAlgorithm::Rsa3072,
+            ["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:3072"],
+        ),
     ] {
         let mut args = vec!["genpkey", "-out", "card.key"];
         args.extend(options);
@@ -380,11 +384,13 @@ async fn accepts_p384_and_rsa_card_keys() {
         req.profile = piv_profile(Slot::KeyManagement, algorithm, ORG);
         let issued = ca.issue(&req).await.unwrap();
         let text = openssl_verify(&ca, &issued, work.path());
-        let expected = match algorithm {
-            KeyAlgorithm::Rsa2048 => "Key Encipherment",
-            _ => "Key Agreement",
+        let (usage, size) = match algorithm {
+            KeyAlgorithm::Rsa2048 => ("Key Encipherment", "Public-Key: (2048 bit)"),
+            KeyAlgorithm::Rsa3072 => ("Key Encipherment", "Public-Key: (3072 bit)"),
+            _ => ("Key Agreement", "Public-Key: (384 bit)"),
         };
-        assert!(text.contains(expected), "{text}");
+        assert!(text.contains(usage), "{text}");
+        assert!(text.contains(size), "{text}");
     }
 }
 
