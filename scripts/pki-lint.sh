@@ -32,7 +32,7 @@ sys.exit(1 if bad else 0)
 PY
   linted=$((linted + 1))
 }
-for policy in piv-standard piv-p384 piv-rsa2048; do
+for policy in piv-standard piv-p384 piv-rsa2048 piv-rsa3072; do
   "$BIN" issue --data "$T/data" --public-url http://pki.tessera.example --user jdoe \
     --policy "$policy" --layout corporate-badge \
     --pin 13572468 --json > "$T/$policy.json" 2>>"$T/issue.log"

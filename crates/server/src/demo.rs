@@ -161,7 +161,7 @@ fn piv_policy(id: &str, name: &str, algorithm: KeyAlgorithm) -> DevicePolicy {
 }
 
 /// The policies of the demo: PIV Standard (ECC P-256, the default), and the same four slots on
-/// ECC P-384 and on RSA 2048 for relying parties that ask for them.
+/// ECC P-384, RSA 2048 and RSA 3072 for relying parties that ask for them.
 pub fn policies() -> Vec<DevicePolicy> {
     vec![
         piv_policy(POLICY_ID, "PIV Standard", KeyAlgorithm::EccP256),
@@ -171,6 +171,7 @@ pub fn policies() -> Vec<DevicePolicy> {
             KeyAlgorithm::EccP384,
         ),
         piv_policy("piv-rsa2048", "PIV RSA 2048", KeyAlgorithm::Rsa2048),
+        piv_policy("piv-rsa3072", "PIV RSA 3072", KeyAlgorithm::Rsa3072),
     ]
 }
 

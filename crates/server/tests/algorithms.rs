@@ -1,6 +1,6 @@
-//! Every slot algorithm a policy can name (ECC P-256, ECC P-384, RSA 2048) goes through the whole
-//! issuance: keys generated on the card, certified by the CA, checked by `openssl verify`, and the
-//! certificate's public key is the card's.
+//! Every slot algorithm a policy can name (ECC P-256, ECC P-384, RSA 2048, RSA 3072) goes through
+//! the whole issuance: keys generated on the card, certified by the CA, checked by `openssl
+//! verify`, and the certificate's public key is the card's.
 
 mod support;
 
@@ -11,10 +11,12 @@ use tessera_core::ports::Store;
 async fn every_algorithm_is_issued_and_verifies() {
     let (dir, t) = support::open().await;
     let issuer = support::actor(Role::Issuer);
-    for (policy, key_type) in [
-        ("piv-standard", "prime256v1"),
-        ("piv-p384", "secp384r1"),
-        ("piv-rsa2048", "rsaEncryption"),
+    // The key size tells RSA 2048 from RSA 3072, which share the key type.
+    for (policy, key_type, key_size) in [
+        ("piv-standard", "prime256v1", "Public-Key: (256 bit)"),
+        ("piv-p384", "secp384r1", "Public-Key: (384 bit)"),
+        ("piv-rsa2048", "rsaEncryption", "Public-Key: (2048 bit)"),
+        ("piv-rsa3072", "rsaEncryption", "Public-Key: (3072 bit)"),
     ] {
         let job = support::issue(&t, &issuer, policy, "11223344").await;
         assert_eq!(job.step, JobStep::Printed, "{policy}: {:?}", job.error);
@@ -33,6 +35,7 @@ async fn every_algorithm_is_issued_and_verifies() {
                 .unwrap();
             let text = String::from_utf8_lossy(&text.stdout);
             assert!(text.contains(key_type), "{policy} {:?}: {text}", c.slot);
+            assert!(text.contains(key_size), "{policy} {:?}: {text}", c.slot);
         }
     }
 }
