@@ -115,10 +115,13 @@ struct EditPage {
     algorithms: Vec<(String, &'static str)>,
 }
 
-const ALGORITHMS: [KeyAlgorithm; 3] = [
+/// The choices of the slot algorithm; a stored algorithm missing here would be saved back as
+/// P-256 by the form.
+const ALGORITHMS: [KeyAlgorithm; 4] = [
     KeyAlgorithm::EccP256,
     KeyAlgorithm::EccP384,
     KeyAlgorithm::Rsa2048,
+    KeyAlgorithm::Rsa3072,
 ];
 
 fn algorithm_code(a: KeyAlgorithm) -> String {
@@ -290,5 +293,19 @@ pub async fn save(
             Ok(res)
         }
         Err(e) => Err(e.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_form_offers_every_demo_algorithm() {
+        for policy in crate::demo::policies() {
+            for slot in &policy.slots {
+                assert!(ALGORITHMS.contains(&slot.algorithm), "{:?}", slot.algorithm);
+            }
+        }
     }
 }
