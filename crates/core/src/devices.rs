@@ -23,13 +23,37 @@ pub fn revocation_reason(reason: Reason) -> &'static str {
     }
 }
 
-async fn load_for_change(
+/// Makes a card's certificates what its lifecycle state says: valid while Active, on hold while
+/// Suspended, revoked (with the CRL reason of the card's reason) once Terminated. One rule for
+/// every command, so a new command cannot forget the certificates.
+async fn certificates_follow(svc: &Services, d: &Device) -> Result<(), CoreError> {
+    use CertificateStatus::{OnHold, Valid};
+    match d.state {
+        DeviceState::Active => set_certificates(svc, &d.id, &[OnHold], Valid, None).await,
+        DeviceState::Suspended => {
+            set_certificates(svc, &d.id, &[Valid], OnHold, Some("certificateHold")).await
+        }
+        DeviceState::Terminated => revoke_all(svc, &d.id, revocation_reason(d.reason)).await,
+        _ => Ok(()),
+    }
+}
+
+/// A device-management command by a security officer: the transition, then the certificates.
+async fn manage(
     svc: &Services,
     actor: &Actor,
     device: &DeviceId,
+    command: DeviceCommand,
 ) -> Result<Device, CoreError> {
     actor.require(Permission::ManageDevices, "manage devices")?;
-    Ok(svc.store.device(device).await?)
+    let mut d = svc.store.device(device).await?;
+    let ctx = AuditContext {
+        operator: Some(&actor.operator),
+        ..Default::default()
+    };
+    svc.change_state(&mut d, command, ctx).await?;
+    certificates_follow(svc, &d).await?;
+    Ok(d)
 }
 
 /// Suspend an Active card (e.g. left at home): its certificates go on hold.
@@ -39,41 +63,12 @@ pub async fn suspend(
     device: &DeviceId,
     reason: Reason,
 ) -> Result<Device, CoreError> {
-    let mut d = load_for_change(svc, actor, device).await?;
-    let ctx = AuditContext {
-        operator: Some(&actor.operator),
-        ..Default::default()
-    };
-    svc.change_state(&mut d, DeviceCommand::Suspend(reason), ctx)
-        .await?;
-    set_certificates(
-        svc,
-        &d.id,
-        &[CertificateStatus::Valid],
-        CertificateStatus::OnHold,
-        Some("certificateHold"),
-    )
-    .await?;
-    Ok(d)
+    manage(svc, actor, device, DeviceCommand::Suspend(reason)).await
 }
 
 /// Resume a Suspended card: its certificates are released from hold.
 pub async fn resume(svc: &Services, actor: &Actor, device: &DeviceId) -> Result<Device, CoreError> {
-    let mut d = load_for_change(svc, actor, device).await?;
-    let ctx = AuditContext {
-        operator: Some(&actor.operator),
-        ..Default::default()
-    };
-    svc.change_state(&mut d, DeviceCommand::Resume, ctx).await?;
-    set_certificates(
-        svc,
-        &d.id,
-        &[CertificateStatus::OnHold],
-        CertificateStatus::Valid,
-        None,
-    )
-    .await?;
-    Ok(d)
+    manage(svc, actor, device, DeviceCommand::Resume).await
 }
 
 /// Terminate a card for good: its certificates are revoked with the reason's CRL reason.
@@ -83,15 +78,7 @@ pub async fn terminate(
     device: &DeviceId,
     reason: Reason,
 ) -> Result<Device, CoreError> {
-    let mut d = load_for_change(svc, actor, device).await?;
-    let ctx = AuditContext {
-        operator: Some(&actor.operator),
-        ..Default::default()
-    };
-    svc.change_state(&mut d, DeviceCommand::Terminate(reason), ctx)
-        .await?;
-    revoke_all(svc, &d.id, revocation_reason(reason)).await?;
-    Ok(d)
+    manage(svc, actor, device, DeviceCommand::Terminate(reason)).await
 }
 
 /// Activates a Pending card (from the wizard's Continue or later from the User page).
@@ -113,14 +100,7 @@ pub async fn activate(
     };
     svc.change_state(&mut device, DeviceCommand::Activate, ctx())
         .await?;
-    set_certificates(
-        svc,
-        &device.id,
-        &[CertificateStatus::OnHold],
-        CertificateStatus::Valid,
-        None,
-    )
-    .await?;
+    certificates_follow(svc, &device).await?;
     svc.audit(audit::DEVICE_ACTIVATED, ctx(), json!({})).await?;
     Ok(device)
 }
