@@ -4,8 +4,11 @@
 # (-c) that the test turns into a failing printer. Checks that a card issued headless reaches the
 # printer as a two-page CR80 PDF with the holder's name, that ipptool sees the job completed, and
 # that an out-of-cards printer, an unreachable one and an aborted job each leave the card Pending
-# until `tessera print` prints it once the printer is fixed.
+# until `tessera print` prints it once the printer is fixed. Then the same printer over ipps://
+# (ippeveprinter answers TLS on its port with a self-signed certificate): refused with the reason
+# without a CA file, printed with the printer's certificate as CA file. Last, a spool folder.
 # Usage: TESSERA_BIN=target/debug/tessera ./scripts/ipp.sh
+#   (TESSERA_IPP_TEST_PAGE=path/to/ipp_test_page to skip building that example)
 set -euo pipefail
 BIN=${TESSERA_BIN:?set TESSERA_BIN to the tessera binary}
 T=$(mktemp -d /tmp/tessera-ipp.XXXXXX)
@@ -26,7 +29,7 @@ free_port() {
 # --- the printer ---------------------------------------------------------------------------------
 PORT=$(free_port)
 URI=ipp://localhost:$PORT/ipp/print
-mkdir -p "$T/spool"
+mkdir -p "$T/spool" "$T/keys"
 cat > "$T/on-job.sh" <<EOF
 #!/bin/sh
 # Runs once per job. With $T/abort present the printer reports a ribbon fault and fails the job.
@@ -39,7 +42,7 @@ chmod +x "$T/on-job.sh"
 dbus-daemon --session --nofork --address="unix:path=$T/bus.sock" >"$T/dbus.log" 2>&1 &
 PIDS+=($!)
 for _ in $(seq 50); do [ -S "$T/bus.sock" ] && break; sleep 0.1; done
-DBUS_SYSTEM_BUS_ADDRESS="unix:path=$T/bus.sock" ippeveprinter -p "$PORT" -n localhost -r off -k \
+DBUS_SYSTEM_BUS_ADDRESS="unix:path=$T/bus.sock" ippeveprinter -p "$PORT" -n localhost -r off -k -K "$T/keys" \
   -f application/pdf,image/png,image/pwg-raster -d "$T/spool" -c "$T/on-job.sh" \
   TesseraCardPrinter >"$T/ippeveprinter.log" 2>&1 &
 PIDS+=($!)
@@ -146,4 +149,46 @@ grep -q "printer busy with another job, retrying" "$T/busy.log" || fail "the sec
 rm "$T/slow"
 say "two test pages at once: the second retried while the printer was busy; both completed"
 
-echo "IPP printing: 6 passed, 0 failed"
+# --- ipps://: the same printer over TLS ------------------------------------------------------------
+SURI=ipps://localhost:$PORT/ipp/print
+"$BIN" printer add --data "$D" --name "Desk IPPS" --uri "$SURI" >"$T/add-ipps.json" 2>>"$T/tessera.log"
+jq -e '.kind == "ipp" and (.state | test("self-signed or signed by an unknown CA"))' "$T/add-ipps.json" \
+  >/dev/null || fail "ipps without a CA file: $(cat "$T/add-ipps.json")"
+PROBE=${TESSERA_IPP_TEST_PAGE:-}
+if [ -z "$PROBE" ]; then
+  cargo build --quiet --manifest-path "$(dirname "$0")/../Cargo.toml" -p tessera-print --example ipp_test_page
+  PROBE=$(dirname "$0")/../target/debug/examples/ipp_test_page
+fi
+"$PROBE" "$SURI" >"$T/ipps-noca.txt" 2>&1 && fail "ipps without a CA file printed: $(cat "$T/ipps-noca.txt")"
+grep -q "self-signed or signed by an unknown CA" "$T/ipps-noca.txt" || fail "ipps: $(cat "$T/ipps-noca.txt")"
+# The printer's own certificate as the CA file: exactly this printer is trusted.
+openssl s_client -connect "localhost:$PORT" -servername localhost -showcerts </dev/null 2>/dev/null \
+  | awk '/BEGIN CERT/,/END CERT/' >"$T/printer-cert.pem"
+grep -q "BEGIN CERTIFICATE" "$T/printer-cert.pem" || fail "ippeveprinter presented no certificate"
+"$PROBE" "$SURI" "$T/printer-cert.pem" >"$T/ipps.txt" 2>&1 || fail "ipps with its CA file: $(cat "$T/ipps.txt")"
+grep -q "^state: Ready" "$T/ipps.txt" && grep -q "^completed: Printed on" "$T/ipps.txt" \
+  || fail "ipps with its CA file: $(cat "$T/ipps.txt")"
+say "ipps: refused without a CA file ($(jq -r .state "$T/add-ipps.json" | cut -c1-70)...); test card printed over TLS with the printer's certificate as CA file"
+
+# --- a spool folder ---------------------------------------------------------------------------------
+mkdir "$T/hot"
+"$BIN" printer add --data "$D" --name "Hot folder" --uri "spool:$T/hot" >"$T/add-spool.json" 2>>"$T/tessera.log" \
+  || fail "spool add: $(cat "$T/add-spool.json")"
+jq -e '.kind == "spool" and .state == "Ready"' "$T/add-spool.json" >/dev/null || fail "spool: $(cat "$T/add-spool.json")"
+rc=$(issue "Hot folder" spool)
+[ "$rc" = 0 ] || fail "spool: issue exited $rc: $(cat "$T/spool.json")"
+serial=$(jq -r .serial "$T/spool.json")
+pdf=$(ls "$T"/hot/jane-doe-"$serial"-*.pdf 2>/dev/null | head -n1)
+[ -n "$pdf" ] || fail "no PDF for card $serial in the spool folder: $(ls -a "$T/hot")"
+[ -f "${pdf%.pdf}-front.png" ] && [ -f "${pdf%.pdf}-back.png" ] || fail "the PNGs are missing: $(ls -a "$T/hot")"
+[ -z "$(ls -A "$T/hot" | grep '^\.')" ] || fail "temporary files left: $(ls -a "$T/hot")"
+pdfinfo "$pdf" | grep -q 'Pages: *2' || fail "the spooled PDF does not have two pages"
+pdftotext "$pdf" - | grep -q "Jane Doe" || fail "the holder's name is not in the spooled PDF"
+rm -rf "$T/hot"
+rc=$(issue "Hot folder" spool-gone)
+[ "$rc" = 2 ] || fail "spool folder gone: issue exited $rc"
+jq -e '.state == "pending" and (.print_error | test("does not exist: create it"))' "$T/spool-gone.json" >/dev/null \
+  || fail "spool folder gone: $(cat "$T/spool-gone.json")"
+say "spool folder: $(basename "$pdf") and its PNGs written whole; folder removed: card Pending ($(jq -r .print_error "$T/spool-gone.json"))"
+
+echo "IPP printing: 8 passed, 0 failed"

@@ -122,6 +122,11 @@ TESSERA_BIN=$BIN ./scripts/pki-lint.sh
 # --- card printing on a real IPP printer -----------------------------------------------------------
 step "IPP printing: ippeveprinter receives the card; out of cards, unreachable, aborted end Pending"
 TESSERA_BIN=$BIN ./scripts/ipp.sh
+step "barcodes: PDF417, Code 128 and QR of a 300 dpi card read by ZXing-C++"; ./scripts/barcode-check.sh
+
+# --- the station as its own process ---------------------------------------------------------------
+step "station: server and station processes, a card in pcscd printed on ippeveprinter; pulled cards fail cleanly"
+./scripts/station.sh
 
 # --- the browser ----------------------------------------------------------------------------------
 step "headless Chromium drives the Device Issuance wizard (playwright-core)"

@@ -9,7 +9,9 @@ use std::time::Duration;
 use tessera_piv::vpcd::{serve_once, SessionEnd};
 use tessera_piv::VirtualCard;
 
-pub fn run(state: &Path, vpcd: SocketAddr) -> Result<(), String> {
+/// `remove_after`: the card leaves the reader when the command with this number (counted from
+/// the start) arrives, once, as if pulled; it is inserted again a second later.
+pub fn run(state: &Path, vpcd: SocketAddr, remove_after: Option<u64>) -> Result<(), String> {
     let mut card = if state.exists() {
         VirtualCard::load(state).map_err(|e| format!("cannot load {}: {e}", state.display()))?
     } else {
@@ -27,14 +29,29 @@ pub fn run(state: &Path, vpcd: SocketAddr) -> Result<(), String> {
         state.display()
     );
     let mut backoff = Duration::from_millis(100);
+    let mut apdus = 0u64;
     loop {
         if !inserted.load(Ordering::SeqCst) {
             std::thread::sleep(Duration::from_millis(100));
             continue;
         }
         let keep = || inserted.load(Ordering::SeqCst);
-        match serve_once(&mut card, state, vpcd, &keep) {
-            Ok(SessionEnd::Removed) => eprintln!("card removed"),
+        let mut before_apdu = || {
+            apdus += 1;
+            let pull = remove_after == Some(apdus);
+            if pull {
+                eprintln!("card pulled at command {apdus}");
+            }
+            !pull
+        };
+        match serve_once(&mut card, state, vpcd, &keep, &mut before_apdu) {
+            Ok(SessionEnd::Removed) if !inserted.load(Ordering::SeqCst) => {
+                eprintln!("card removed")
+            }
+            Ok(SessionEnd::Removed) => {
+                // Pulled by --remove-after-apdus: back in the reader a moment later.
+                std::thread::sleep(Duration::from_secs(1));
+            }
             Ok(SessionEnd::Closed) => {
                 eprintln!("vpcd closed the connection; reconnecting");
                 backoff = Duration::from_millis(100);

@@ -2,6 +2,8 @@
 
 mod card_sim;
 
+mod station_cmd;
+
 use clap::{Parser, Subcommand};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -21,7 +23,7 @@ struct Cli {
 }
 
 #[derive(clap::Args, Clone)]
-struct DataArgs {
+pub(crate) struct DataArgs {
     /// Where Tessera keeps its database, CA, secrets, virtual cards and printed cards.
     #[arg(long = "data", default_value = "tessera-data")]
     data: PathBuf,
@@ -35,10 +37,41 @@ struct DataArgs {
     /// `pcsc` adds the PC/SC readers of this machine to the station (build feature `pcsc`).
     #[arg(long, value_enum, default_value_t = ReaderChoice::Simulated)]
     readers: ReaderChoice,
+    /// How long a request to a remote station waits for it to reconnect before the issuance
+    /// fails (seconds).
+    #[arg(long, default_value_t = 30)]
+    station_wait_secs: u64,
+    /// Measurement: send every card command on its own round trip instead of APDU scripts.
+    #[arg(long, hide = true)]
+    no_apdu_scripts: bool,
+}
+
+/// HTTPS for the portal, the REST API and the stations' WebSockets.
+#[derive(clap::Args, Clone)]
+struct TlsArgs {
+    /// The server's TLS certificate (PEM; its intermediate CAs may follow it): with `--tls-key`
+    /// the server speaks HTTPS only, and stations connect with https:// and check it.
+    #[arg(long, env = "TESSERA_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The private key of `--tls-cert` (PEM, unencrypted PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, env = "TESSERA_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+}
+
+impl TlsArgs {
+    fn load(&self) -> Result<Option<tessera_server::serve::ServerTls>, String> {
+        match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => {
+                tessera_server::serve::ServerTls::from_pem_files(cert, key).map(Some)
+            }
+            (None, None) => Ok(None),
+            _ => Err("--tls-cert and --tls-key go together".into()),
+        }
+    }
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
-enum ReaderChoice {
+pub(crate) enum ReaderChoice {
     Simulated,
     Pcsc,
 }
@@ -53,6 +86,8 @@ impl DataArgs {
                 ReaderChoice::Simulated => Readers::Simulated,
                 ReaderChoice::Pcsc => Readers::Pcsc,
             },
+            station_reconnect_wait: std::time::Duration::from_secs(self.station_wait_secs),
+            apdu_scripts: !self.no_apdu_scripts,
         }
     }
 }
@@ -60,11 +95,15 @@ impl DataArgs {
 #[derive(Subcommand)]
 enum Command {
     /// The whole system on its embedded default: SQLite, software CA, simulated card printer.
+    /// (`serve` is the same command: the server with the data folder it is given.)
+    #[command(alias = "serve")]
     Demo {
         #[command(flatten)]
         data: DataArgs,
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
+        #[command(flatten)]
+        tls: TlsArgs,
     },
     /// Issue a card without the browser, on the demo station; prints one JSON object.
     Issue {
@@ -137,6 +176,17 @@ enum Command {
         /// vpcd's address (reader "Virtual PCD 00 00" listens on 35963, "00 01" on 35964).
         #[arg(long, default_value = "127.0.0.1:35963")]
         vpcd: SocketAddr,
+        /// Tests: pull the card when this command (counted from the start) arrives, once.
+        #[arg(long, hide = true)]
+        remove_after_apdus: Option<u64>,
+    },
+    /// The station on an operator's workstation: enrols with a token once, then relays the
+    /// server's APDUs and print jobs to this machine's readers and card printers.
+    Station(station_cmd::StationCli),
+    /// Create, re-enrol and revoke remote stations of a server's data folder.
+    Stations {
+        #[command(subcommand)]
+        command: station_cmd::StationsCommand,
     },
     /// Set up the certificate authority of a data folder before its first start.
     Ca {
@@ -156,6 +206,16 @@ enum Command {
         #[arg(long, default_value_t = 20)]
         iterations: usize,
     },
+    /// Measure issuance through a station with an injected network round trip, with and without
+    /// APDU scripts; prints a Markdown table.
+    BenchStation {
+        /// Cards per configuration.
+        #[arg(long, default_value_t = 5)]
+        cards: usize,
+        /// Injected round trips in milliseconds.
+        #[arg(long, value_delimiter = ',', default_value = "0,20,80")]
+        delays: Vec<u64>,
+    },
     /// Measure personalisation and rendering speed on this machine; prints the figures.
     Bench {
         /// How many cards to personalise and render.
@@ -166,19 +226,23 @@ enum Command {
 
 #[derive(Subcommand)]
 enum PrinterCommand {
-    /// Add an IPP card printer (CUPS queue or IPP Everywhere) to the station, or change the one
-    /// of that name.
+    /// Add a card printer (IPP Everywhere, CUPS queue, or spool folder) to the station, or
+    /// change the one of that name.
     Add {
         #[command(flatten)]
         data: DataArgs,
         #[arg(long)]
         name: String,
-        /// e.g. ipp://printer.local:631/ipp/print or ipp://cups-host:631/printers/CardPrinter.
+        /// e.g. ipp://printer.local:631/ipp/print, ipps://cups-host:631/printers/CardPrinter or
+        /// spool:/var/spool/cards.
         #[arg(long)]
         uri: String,
         /// The PC/SC reader built into the printer (its encoder).
         #[arg(long)]
         encoder: Option<String>,
+        /// CA certificates (PEM) that an ipps:// printer's certificate is checked against.
+        #[arg(long)]
+        ca_file: Option<PathBuf>,
     },
     /// The station's printers with their state and capabilities, as JSON.
     List {
@@ -322,9 +386,11 @@ async fn printer_command(command: PrinterCommand) -> Result<(), String> {
             name,
             uri,
             encoder,
+            ca_file,
         } => {
             let tessera = open(&data).await?;
-            let config = printers::add_ipp(&tessera, &actor, &name, &uri, encoder)
+            let ca_file = ca_file.map(|p| p.to_string_lossy().into_owned());
+            let config = printers::add(&tessera, &actor, &name, &uri, encoder, ca_file)
                 .await
                 .map_err(code)?;
             let view = printers::overview(&tessera)
@@ -373,7 +439,7 @@ fn init_logging() {
         .init();
 }
 
-async fn open(data: &DataArgs) -> Result<Tessera, String> {
+pub(crate) async fn open(data: &DataArgs) -> Result<Tessera, String> {
     let (tessera, admin_password) = Tessera::open(&data.options())
         .await
         .map_err(|e| e.to_string())?;
@@ -391,10 +457,13 @@ async fn open(data: &DataArgs) -> Result<Tessera, String> {
 
 async fn run(cli: Cli) -> Result<(), String> {
     match cli.command {
-        Command::Demo { data, listen } => {
+        Command::Demo { data, listen, tls } => {
+            // A certificate or key that does not work stops the start before anything else.
+            let tls = tls.load()?;
             let tessera = open(&data).await?;
-            eprintln!("  Operator Portal: http://{listen}");
-            tessera_server::serve::serve(tessera, listen)
+            let scheme = if tls.is_some() { "https" } else { "http" };
+            eprintln!("  Operator Portal: {scheme}://{listen}");
+            tessera_server::serve::serve(tessera, listen, tls)
                 .await
                 .map_err(|e| format!("cannot serve on {listen}: {e}"))
         }
@@ -438,6 +507,8 @@ async fn run(cli: Cli) -> Result<(), String> {
             print_outcome(&out)
         }
         Command::Printer { command } => printer_command(command).await,
+        Command::Station(cli) => station_cmd::station(cli).await,
+        Command::Stations { command } => station_cmd::stations(command).await,
         Command::Unlock {
             data,
             device,
@@ -451,11 +522,13 @@ async fn run(cli: Cli) -> Result<(), String> {
             println!("{out}");
             Ok(())
         }
-        Command::CardSim { state, vpcd } => {
-            tokio::task::spawn_blocking(move || card_sim::run(&state, vpcd))
-                .await
-                .map_err(|e| e.to_string())?
-        }
+        Command::CardSim {
+            state,
+            vpcd,
+            remove_after_apdus,
+        } => tokio::task::spawn_blocking(move || card_sim::run(&state, vpcd, remove_after_apdus))
+            .await
+            .map_err(|e| e.to_string())?,
         Command::Ca { command } => tokio::task::spawn_blocking(move || ca_command(command))
             .await
             .map_err(|e| e.to_string())?,
@@ -471,6 +544,15 @@ async fn run(cli: Cli) -> Result<(), String> {
                 std::env::temp_dir().join(format!("tessera-bench-render-{}", std::process::id()));
             std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
             let figures = tessera_server::bench_render::run(&dir, iterations.max(1)).await;
+            let _ = std::fs::remove_dir_all(&dir);
+            let figures = figures.map_err(|e| format!("{} {e}", e.code().as_str()))?;
+            println!("{}", figures.report());
+            Ok(())
+        }
+        Command::BenchStation { cards, delays } => {
+            let dir =
+                std::env::temp_dir().join(format!("tessera-bench-station-{}", std::process::id()));
+            let figures = tessera_server::bench_station::run(&dir, cards.max(1), &delays).await;
             let _ = std::fs::remove_dir_all(&dir);
             let figures = figures.map_err(|e| format!("{} {e}", e.code().as_str()))?;
             println!("{}", figures.report());

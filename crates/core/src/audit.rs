@@ -29,6 +29,13 @@ events! {
     LAYOUT_SAVED = 2003, "LayoutSaved";
     POLICY_SAVED = 2005, "PolicySaved";
     STATION_CHANGED = 2004, "StationChanged";
+    STATION_CREATED = 2006, "StationCreated";
+    STATION_ENROLLED = 2007, "StationEnrolled";
+    STATION_ENROLMENT_REFUSED = 2008, "StationEnrolmentRefused";
+    STATION_REVOKED = 2009, "StationRevoked";
+    STATION_CONNECTED = 2010, "StationConnected";
+    STATION_DISCONNECTED = 2011, "StationDisconnected";
+    STATION_CONNECTION_REFUSED = 2012, "StationConnectionRefused";
     ISSUANCE_STARTED = 3001, "IssuanceStarted";
     CARD_FED = 3002, "CardFed";
     DEVICE_REGISTERED = 3003, "DeviceRegistered";
@@ -49,6 +56,7 @@ events! {
     CERTIFICATE_STATUS_CHANGED = 3018, "CertificateStatusChanged";
     INITIAL_PIN_REVEALED = 3019, "InitialPinRevealed";
     DEVICE_UNLOCKED = 3020, "DeviceUnlocked";
+    CARD_RESET = 3021, "CardReset";
     CA_CREATED = 4001, "CaCreated";
     SYSTEM_INITIALISED = 5001, "SystemInitialised";
 }

@@ -8,7 +8,9 @@
 //! ```
 //!
 //! Every step writes an audit event. The card record exists before the first write to the card, so a
-//! card is never half-issued without the system knowing it.
+//! card is never half-issued without the system knowing it. A card that an earlier issuance left
+//! `Failed` (or that was `Terminated`) is reset first and issued under a new record; a card that
+//! is live in Tessera or personalised by another system is refused untouched (see `card_history`).
 
 use crate::audit::{self, EventKind};
 use crate::error::CoreError;
@@ -351,7 +353,7 @@ async fn personalise(
     progress(svc, job, 2, "Connecting to the card").await?;
     let transport = station.connect(&job.reader).await?;
     let mut card = (svc.piv)(transport);
-    let identity = card.select().await?;
+    let identity = open_card(svc, job, card.as_mut()).await?;
 
     let now = svc.clock.now();
     let mut device = Device {
@@ -398,35 +400,53 @@ async fn personalise(
     svc.change_state(&mut device, DeviceCommand::StartProduction, ctx())
         .await?;
     *device_slot = Some(device.clone());
-
-    progress(svc, job, 8, "Authenticating to the card").await?;
-    card.authenticate(&ManagementKey::factory_default()).await?;
+    // `open_card` authenticated; the event waits for the record it belongs to.
     svc.audit(audit::CARD_AUTHENTICATED, ctx(), json!({"key": "factory"}))
         .await?;
 
+    // Three phases, so that a card behind a station costs few round trips: every key is
+    // generated (one APDU script), every certificate is issued, then every write goes to the card
+    // together (one more script). Secrets are escrowed before the script that gives them to the card.
     let card_uuid = device.id.as_str().to_owned();
     let slots = policy.slots.len().max(1);
-    for (i, slot_policy) in policy.slots.iter().enumerate() {
-        let base = 10 + (60 * i / slots) as u8;
+    progress(
+        svc,
+        job,
+        10,
+        format!(
+            "Generating {} on the card",
+            match slots {
+                1 => "the key".to_owned(),
+                n => format!("{n} keys"),
+            }
+        ),
+    )
+    .await?;
+    let wanted: Vec<(Slot, KeyAlgorithm)> =
+        policy.slots.iter().map(|s| (s.slot, s.algorithm)).collect();
+    let public_keys = card.generate_keys(&wanted).await?;
+    if public_keys.len() != wanted.len() {
+        return Err(CoreError::Card(CardError::Malformed {
+            operation: "GENERATE ASYMMETRIC KEY PAIR".into(),
+            detail: "the card returned a different number of keys".into(),
+        }));
+    }
+    for (slot, algorithm) in &wanted {
+        svc.audit(
+            audit::KEY_GENERATED,
+            ctx(),
+            json!({"slot": slot.code(), "algorithm": algorithm}),
+        )
+        .await?;
+    }
+
+    let mut issued_certificates = Vec::with_capacity(slots);
+    for (i, (slot_policy, public_key)) in policy.slots.iter().zip(public_keys).enumerate() {
         let slot = slot_policy.slot;
         progress(
             svc,
             job,
-            base,
-            format!("Generating the {} key on the card", slot.label()),
-        )
-        .await?;
-        let public_key = card.generate_key(slot, slot_policy.algorithm).await?;
-        svc.audit(
-            audit::KEY_GENERATED,
-            ctx(),
-            json!({"slot": slot.code(), "algorithm": slot_policy.algorithm}),
-        )
-        .await?;
-        progress(
-            svc,
-            job,
-            base + (20 / slots) as u8,
+            20 + (40 * i / slots) as u8,
             format!("Issuing the {} certificate", slot.label()),
         )
         .await?;
@@ -466,23 +486,44 @@ async fn personalise(
             json!({"slot": slot.code(), "serial": issued.serial, "subject": issued.subject}),
         )
         .await?;
-        progress(
-            svc,
-            job,
-            base + (40 / slots) as u8,
-            format!("Writing the {} certificate", slot.label()),
-        )
-        .await?;
-        card.write_certificate(slot, &issued.der).await?;
-        svc.audit(
-            audit::CERTIFICATE_WRITTEN,
-            ctx(),
-            json!({"slot": slot.code(), "serial": issued.serial}),
-        )
-        .await?;
+        issued_certificates.push((slot, issued));
     }
 
-    progress(svc, job, 72, "Writing CHUID, CCC and printed information").await?;
+    // Escrowed before the card gets them: losing the PUK or the management key would make the
+    // card unrecoverable.
+    let puk = Puk::new(svc.random.digits(policy.puk.length as usize));
+    svc.store
+        .put_device_secret(&device.id, "puk", &svc.sealer.seal(puk.expose().as_bytes()))
+        .await?;
+    let key = ManagementKey::new(
+        ManagementKeyAlgorithm::Aes256,
+        svc.random.bytes::<32>().to_vec(),
+    )
+    .map_err(CoreError::Invalid)?;
+    svc.store
+        .put_device_secret(
+            &device.id,
+            "management_key",
+            &svc.sealer.seal(&key.to_sealable()),
+        )
+        .await?;
+    if svc.store.settings().await?.initial_pin_mode == PinDisplayMode::NotDisplayed {
+        svc.store
+            .put_device_secret(&device.id, "pin", &svc.sealer.seal(pin.expose().as_bytes()))
+            .await?;
+    }
+
+    progress(
+        svc,
+        job,
+        70,
+        "Writing certificates, CHUID, CCC, printed information, PIN, PUK and management key",
+    )
+    .await?;
+    card.defer_writes();
+    for (slot, issued) in &issued_certificates {
+        card.write_certificate(*slot, &issued.der).await?;
+    }
     let expires = device.expires_at.unwrap_or(now);
     let guid = uuid_to_bytes(device.id.as_str()).unwrap_or_default();
     let mut objects = Vec::new();
@@ -509,45 +550,27 @@ async fn personalise(
         .await?;
         objects.push("printed_information");
     }
+    card.change_pin(&Pin::factory_default(), pin).await?;
+    card.change_puk(&Puk::factory_default(), &puk).await?;
+    card.set_management_key(&key).await?;
+    card.flush_writes().await?;
+
+    for (slot, issued) in &issued_certificates {
+        svc.audit(
+            audit::CERTIFICATE_WRITTEN,
+            ctx(),
+            json!({"slot": slot.code(), "serial": issued.serial}),
+        )
+        .await?;
+    }
     svc.audit(
         audit::DATA_OBJECTS_WRITTEN,
         ctx(),
         json!({"objects": objects}),
     )
     .await?;
-
-    progress(svc, job, 80, "Setting the PIN").await?;
-    card.change_pin(&Pin::factory_default(), pin).await?;
-    if svc.store.settings().await?.initial_pin_mode == PinDisplayMode::NotDisplayed {
-        svc.store
-            .put_device_secret(&device.id, "pin", &svc.sealer.seal(pin.expose().as_bytes()))
-            .await?;
-    }
     svc.audit(audit::PIN_SET, ctx(), json!({})).await?;
-
-    progress(svc, job, 84, "Setting the PUK").await?;
-    let puk = Puk::new(svc.random.digits(policy.puk.length as usize));
-    // Escrowed before the card gets it: losing the PUK would make the card unrecoverable.
-    svc.store
-        .put_device_secret(&device.id, "puk", &svc.sealer.seal(puk.expose().as_bytes()))
-        .await?;
-    card.change_puk(&Puk::factory_default(), &puk).await?;
     svc.audit(audit::PUK_SET, ctx(), json!({})).await?;
-
-    progress(svc, job, 88, "Replacing the management key").await?;
-    let key = ManagementKey::new(
-        ManagementKeyAlgorithm::Aes256,
-        svc.random.bytes::<32>().to_vec(),
-    )
-    .map_err(CoreError::Invalid)?;
-    svc.store
-        .put_device_secret(
-            &device.id,
-            "management_key",
-            &svc.sealer.seal(&key.to_sealable()),
-        )
-        .await?;
-    card.set_management_key(&key).await?;
     svc.audit(
         audit::MANAGEMENT_KEY_REPLACED,
         ctx(),
@@ -560,6 +583,113 @@ async fn personalise(
     *device_slot = Some(device);
     progress(svc, job, 90, "Card personalised").await?;
     Ok(())
+}
+
+/// What an issuance does with the card in the encoder, decided from Tessera's records of its
+/// serial before the card gets a record of its own.
+#[derive(Debug, PartialEq, Eq)]
+enum CardHistory<'a> {
+    /// Issue it as it is.
+    Fresh,
+    /// Reset it to its factory state first; the newest earlier record of the card.
+    Reset(&'a Device),
+    /// Refused, with the sentence the operator reads.
+    Refused(String),
+}
+
+/// The rule for a card that may have been in the encoder before (`records`: every record of its
+/// serial, newest first; `factory_key`: the factory management key opened it; `resettable`: it
+/// offers the Yubico extensions, so the Yubico RESET).
+///
+/// - A record that is live (Pending, Active, Suspended) or being issued refuses the card: its
+///   holder's certificates are on it, or another job is at work on it.
+/// - A card Tessera has no record of is issued when the factory key opens it, and refused
+///   otherwise: another system personalised it and holds its keys.
+/// - When every record is Failed, Terminated or Recycled, the card is reset and issued again,
+///   even when the factory key opens it, because a failed attempt may have changed the PIN or
+///   the PUK before it got to the management key. Terminated cards count too: their certificates
+///   are revoked and their record is closed, so only the plastic is left to reuse (a lost card
+///   that turns up again is wiped, which is what one wants). The old records keep their state.
+/// - A card without the Yubico extensions cannot be reset: it is issued as it is when the
+///   factory key opens it, and refused otherwise.
+fn card_history(records: &[Device], factory_key: bool, resettable: bool) -> CardHistory<'_> {
+    use DeviceState as S;
+    if let Some(live) = records
+        .iter()
+        .find(|d| matches!(d.state, S::Pending | S::Active | S::Suspended))
+    {
+        return CardHistory::Refused(format!(
+            "This card is already personalised (device {}, {}); terminate it first",
+            live.id, live.state
+        ));
+    }
+    if let Some(busy) = records
+        .iter()
+        .find(|d| matches!(d.state, S::Available | S::Assigned | S::InProduction))
+    {
+        return CardHistory::Refused(format!(
+            "This card is being issued by another job (device {}, {}); wait until it ends",
+            busy.id, busy.state
+        ));
+    }
+    match records.first() {
+        None if factory_key => CardHistory::Fresh,
+        None => CardHistory::Refused(
+            "This card is personalised by another system; reset it with its own tools".into(),
+        ),
+        Some(newest) if resettable => CardHistory::Reset(newest),
+        Some(_) if factory_key => CardHistory::Fresh,
+        Some(newest) => CardHistory::Refused(format!(
+            "This card (device {}, {}) has a management key Tessera does not know and no Yubico \
+             reset; reset it with its own tools",
+            newest.id, newest.state
+        )),
+    }
+}
+
+/// SELECTs the card, applies [`card_history`] and, where it says so, resets the card and audits
+/// that; ends with the card authenticated with the factory management key. Runs before the card
+/// gets a record, so a refused card gets none and its earlier records stay as they are.
+async fn open_card(
+    svc: &Services,
+    job: &mut IssuanceJob,
+    card: &mut dyn PivCard,
+) -> Result<CardIdentity, CoreError> {
+    let identity = card.select().await?;
+    let records = svc.store.devices_with_serial(&identity.serial).await?;
+    progress(svc, job, 4, "Authenticating to the card").await?;
+    let factory_key = match card.authenticate(&ManagementKey::factory_default()).await {
+        Ok(()) => true,
+        Err(CardError::ManagementKeyRejected) => false,
+        Err(e) => return Err(e.into()),
+    };
+    let previous = match card_history(&records, factory_key, identity.version.is_some()) {
+        CardHistory::Fresh => return Ok(identity),
+        CardHistory::Refused(message) => return Err(CoreError::Invalid(message)),
+        CardHistory::Reset(previous) => previous,
+    };
+    progress(svc, job, 6, "Resetting the card to its factory state").await?;
+    card.factory_reset().await?;
+    svc.audit(
+        audit::CARD_RESET,
+        AuditContext {
+            operator: Some(&job.operator),
+            user: previous.user.as_ref(),
+            device: Some(&previous.id),
+            operation: Some(&job.operation),
+        },
+        json!({"serial": identity.serial, "previous_device": previous.id,
+               "previous_state": previous.state.as_str()}),
+    )
+    .await?;
+    let again = card.select().await?;
+    if again.serial != identity.serial {
+        return Err(CoreError::Invalid(
+            "the card in the encoder was exchanged while it was being reset".into(),
+        ));
+    }
+    card.authenticate(&ManagementKey::factory_default()).await?;
+    Ok(again)
 }
 
 fn truncate(s: &str, max: usize) -> String {
@@ -943,4 +1073,75 @@ pub async fn recover_interrupted(svc: &Services) -> Result<usize, CoreError> {
         n += 1;
     }
     Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(id: &str, state: DeviceState) -> Device {
+        Device {
+            id: DeviceId::new(id),
+            serial: "12345678".into(),
+            atr: String::new(),
+            device_type: "PIV".into(),
+            state,
+            reason: Reason::None,
+            user: Some(UserId::new("jdoe")),
+            policy: None,
+            layout: None,
+            created_at: Timestamp(0),
+            updated_at: Timestamp(0),
+            activated_at: None,
+            expires_at: None,
+        }
+    }
+
+    #[test]
+    fn a_card_is_reset_only_when_every_record_of_it_is_closed() {
+        use DeviceState as S;
+        let refused = |h: CardHistory| match h {
+            CardHistory::Refused(m) => m,
+            other => panic!("not refused: {other:?}"),
+        };
+        // Unknown: issued when blank, refused when another system holds its key.
+        assert_eq!(card_history(&[], true, true), CardHistory::Fresh);
+        assert_eq!(
+            refused(card_history(&[], false, true)),
+            "This card is personalised by another system; reset it with its own tools"
+        );
+        // Closed records, newest first: reset, whatever the management key.
+        for closed in [S::Failed, S::Terminated, S::Recycled] {
+            let records = [record("d2", closed), record("d1", S::Failed)];
+            for factory_key in [true, false] {
+                assert_eq!(
+                    card_history(&records, factory_key, true),
+                    CardHistory::Reset(&records[0])
+                );
+            }
+            // No Yubico reset: issued as it is if the factory key opens it.
+            assert_eq!(card_history(&records, true, false), CardHistory::Fresh);
+            let m = refused(card_history(&records, false, false));
+            assert!(
+                m.contains("device d2") && m.contains("its own tools"),
+                "{m}"
+            );
+        }
+        // A live record anywhere refuses the card, even behind a failed newer one.
+        for live in [S::Pending, S::Active, S::Suspended] {
+            let records = [record("d2", S::Failed), record("d1", live)];
+            for factory_key in [true, false] {
+                assert_eq!(
+                    refused(card_history(&records, factory_key, true)),
+                    format!(
+                        "This card is already personalised (device d1, {live}); terminate it first"
+                    )
+                );
+            }
+        }
+        for busy in [S::Available, S::Assigned, S::InProduction] {
+            let m = refused(card_history(&[record("d3", busy)], true, true));
+            assert!(m.contains("being issued") && m.contains("device d3"), "{m}");
+        }
+    }
 }

@@ -18,6 +18,7 @@ pub mod model;
 pub mod policies;
 pub mod ports;
 pub mod secret;
+pub mod stations;
 pub mod template;
 
 pub use error::{CoreError, ErrorCode};

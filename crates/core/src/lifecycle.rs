@@ -10,7 +10,9 @@
 //!                                                         (Active | Suspended | Pending) --Terminate--> Terminated
 //! ```
 //!
-//! A failed card is never reused without a `Recycle` (which resets the card) and `MakeAvailable`.
+//! A card is never reused without a reset. The issuance resets a card whose every record is
+//! `Failed`, `Terminated` or `Recycled` before it personalises it again under a new record; the
+//! old records keep their state as history (see `issuance::card_history`).
 
 use serde::{Deserialize, Serialize};
 use std::fmt;

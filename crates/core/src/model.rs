@@ -248,6 +248,9 @@ pub enum PrinterKind {
     Simulated,
     Ipp {
         uri: String,
+        /// `ipps://` printers: a PEM file of CA certificates trusted besides the public roots.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ca_file: Option<String>,
     },
     Spool {
         dir: String,
@@ -268,6 +271,24 @@ pub struct Station {
     pub name: String,
     pub enabled: bool,
     pub printers: Vec<PrinterConfig>,
+    /// How a station process on a workstation proves itself; None for the station that runs
+    /// inside the server (the demo's "This workstation").
+    #[serde(default)]
+    pub access: Option<StationAccess>,
+}
+
+/// The secrets of a remote station, as hashes: the one-time enrolment token an administrator
+/// hands to the workstation, and the long-lived credential the station got in exchange.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StationAccess {
+    /// SHA-256 (hex) of the enrolment token while it is unused; None once used.
+    pub enrolment_token_hash: Option<String>,
+    pub enrolment_expires: Option<Timestamp>,
+    /// SHA-256 (hex) of the station credential, once enrolled.
+    pub credential_hash: Option<String>,
+    pub enrolled_at: Option<Timestamp>,
+    /// A revoked station can never connect again; it must be enrolled anew with a new token.
+    pub revoked: bool,
 }
 
 /// The printer and reader an operator chose at a station, proposed again next time.

@@ -79,9 +79,82 @@ pub trait CardTransport: Send {
     fn extended_length(&self) -> bool {
         false
     }
+    /// Runs commands in order and returns their responses, stopping after the first response whose
+    /// status word the command does not expect (that response is the last one returned). A relay
+    /// overrides this to send the whole script in one round trip.
+    async fn run_script(&mut self, script: &[ScriptCommand]) -> Result<Vec<Vec<u8>>, CardError> {
+        let mut responses = Vec::with_capacity(script.len());
+        for command in script {
+            let response = self.transmit(&command.apdu).await?;
+            let go_on = command.accepts(&response);
+            responses.push(response);
+            if !go_on {
+                break;
+            }
+        }
+        Ok(responses)
+    }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+/// One command of an APDU script, with the status words after which the script goes on.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ScriptCommand {
+    pub apdu: Vec<u8>,
+    pub expect: Vec<SwPattern>,
+}
+
+impl ScriptCommand {
+    /// A command that must answer 9000.
+    pub fn ok(apdu: Vec<u8>) -> Self {
+        Self {
+            apdu,
+            expect: vec![SwPattern::exact(0x9000)],
+        }
+    }
+
+    /// Whether `response` (data followed by SW1 SW2) ends in an expected status word.
+    pub fn accepts(&self, response: &[u8]) -> bool {
+        let Some(sw) = status_word(response) else {
+            return false;
+        };
+        self.expect.iter().any(|p| p.matches(sw))
+    }
+}
+
+/// The status word at the end of a response APDU.
+pub fn status_word(response: &[u8]) -> Option<u16> {
+    let n = response.len();
+    (n >= 2).then(|| u16::from_be_bytes([response[n - 2], response[n - 1]]))
+}
+
+/// A status word pattern: `sw & mask == value & mask`; `61XX` is `{ value: 0x6100, mask: 0xFF00 }`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SwPattern {
+    pub value: u16,
+    pub mask: u16,
+}
+
+impl SwPattern {
+    pub const fn exact(value: u16) -> Self {
+        Self {
+            value,
+            mask: 0xFFFF,
+        }
+    }
+    /// Any status word with this SW1 (`61XX`: more data waiting).
+    pub const fn sw1(sw1: u8) -> Self {
+        Self {
+            value: (sw1 as u16) << 8,
+            mask: 0xFF00,
+        }
+    }
+    pub fn matches(&self, sw: u16) -> bool {
+        sw & self.mask == self.value & self.mask
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", content = "detail", rename_all = "snake_case")]
 pub enum CardError {
     /// The card or reader went away (pulled card, dead reader, lost station).
     #[error("the card is not reachable: {0}")]
@@ -163,6 +236,36 @@ pub trait PivCard: Send {
     async fn pin_retries(&mut self) -> Result<u8, CardError>;
     /// RESET RETRY COUNTER: unblocks the PIN with the PUK and sets a new PIN.
     async fn unblock_pin(&mut self, puk: &Puk, new: &Pin) -> Result<(), CardError>;
+    /// Returns the card to its factory state with the Yubico RESET (INS FB), which a card accepts
+    /// only once its PIN and PUK are blocked: blocks the PIN (VERIFY with a wrong value) and the
+    /// PUK (RESET RETRY COUNTER with a wrong PUK) until they are, then resets. Keys, certificates
+    /// and data objects are erased; PIN, PUK and management key are the factory ones again, and
+    /// the PIV application must be selected again. A card that does not offer the Yubico
+    /// extensions (GET VERSION) is refused before its PIN is touched. The values sent are never
+    /// logged.
+    async fn factory_reset(&mut self) -> Result<(), CardError>;
+
+    /// Generates several keys; a client may send them as one APDU script (one round trip).
+    async fn generate_keys(
+        &mut self,
+        keys: &[(Slot, KeyAlgorithm)],
+    ) -> Result<Vec<Vec<u8>>, CardError> {
+        let mut out = Vec::with_capacity(keys.len());
+        for (slot, algorithm) in keys {
+            out.push(self.generate_key(*slot, *algorithm).await?);
+        }
+        Ok(out)
+    }
+
+    /// From now on the writes (certificates, data objects, PIN, PUK, management key) may be
+    /// collected instead of sent, and answer `Ok` at once; [`PivCard::flush_writes`] sends them
+    /// together and reports the first that the card refused.
+    fn defer_writes(&mut self) {}
+
+    /// Sends the writes collected since [`PivCard::defer_writes`], in order.
+    async fn flush_writes(&mut self) -> Result<(), CardError> {
+        Ok(())
+    }
 }
 
 /// Wraps a transport into a PIV card; supplied by `tessera-piv`.
@@ -240,7 +343,7 @@ pub trait CardRenderer: Send + Sync {
 // ---------------------------------------------------------------------------------------------
 
 /// A printer as a station reports it, with the reader embedded in it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PrinterInfo {
     pub name: String,
     pub kind: String,
@@ -248,7 +351,7 @@ pub struct PrinterInfo {
     pub state: String,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PrintReceipt {
     pub printer_job: String,
     /// `completed`, `aborted`, ...
@@ -269,13 +372,22 @@ pub trait CardPrinter: Send + Sync {
     fn encoder_reader(&self) -> Option<&str>;
     /// What the printer says about itself now, in words an operator understands.
     async fn status(&self) -> PrinterInfo;
-    /// Start: move a blank card to the encoder (a no-op where the operator inserts it by hand).
-    async fn feed_card(&self) -> Result<(), PortError>;
+    /// Start: move a blank card to the encoder. Nothing to do by default: a real card printer
+    /// takes a card from its hopper when the job arrives, or the operator inserts it by hand.
+    async fn feed_card(&self) -> Result<(), PortError> {
+        Ok(())
+    }
     /// The card in the encoder, when the printer itself provides it (the simulated printer);
-    /// None when the encoder is an ordinary reader.
-    async fn connect_encoder(&self) -> Option<Result<Box<dyn CardTransport>, CardError>>;
+    /// None (the default) when the encoder is an ordinary reader.
+    async fn connect_encoder(&self) -> Option<Result<Box<dyn CardTransport>, CardError>> {
+        None
+    }
     /// Prints the card faces; returns when the printer reports the job finished.
     async fn print(&self, job_name: &str, card: &RenderedCard) -> Result<PrintReceipt, PortError>;
+    /// Whether a card sits in the encoder, when the printer itself can tell.
+    async fn card_in_encoder(&self) -> Option<bool> {
+        None
+    }
 }
 
 #[async_trait]
@@ -286,6 +398,10 @@ pub trait StationPort: Send + Sync {
     async fn feed_card(&self, printer: &str) -> Result<(), PortError>;
     /// Connect to the card in `reader`.
     async fn connect(&self, reader: &str) -> Result<Box<dyn CardTransport>, CardError>;
+    /// Whether a card is in `reader`, when the station can tell.
+    async fn card_present(&self, _reader: &str) -> Option<bool> {
+        None
+    }
     /// Print the card faces on `printer`; returns when the printer reports the job finished.
     async fn print(
         &self,
@@ -407,6 +523,9 @@ pub trait Store: Send + Sync {
     async fn update_device(&self, device: &Device) -> Result<(), StoreError>;
     async fn device(&self, id: &DeviceId) -> Result<Device, StoreError>;
     async fn devices_of_user(&self, uid: &UserId) -> Result<Vec<Device>, StoreError>;
+    /// Every record of the card with this serial (one per issuance attempt), newest first
+    /// (records created in the same second in no particular order).
+    async fn devices_with_serial(&self, serial: &str) -> Result<Vec<Device>, StoreError>;
     /// Stores a sealed secret of a device under `kind` (`management_key`, `puk`, `pin`).
     async fn put_device_secret(
         &self,

@@ -34,10 +34,29 @@ secret_type!(
     String
 );
 secret_type!(
+    /// A station's one-time enrolment token or its long-lived credential, as the station holds it.
+    StationSecret,
+    String
+);
+secret_type!(
     /// A PIV card management key (3DES 24 bytes, or AES 16/24/32 bytes).
     ManagementKey,
     Vec<u8>
 );
+
+impl StationSecret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+    /// SHA-256 in lower-case hex: what the store keeps instead of the secret.
+    pub fn digest(&self) -> String {
+        use sha2::{Digest, Sha256};
+        hex::encode(Sha256::digest(self.0.trim().as_bytes()))
+    }
+}
 
 impl Pin {
     pub fn new(value: impl Into<String>) -> Self {

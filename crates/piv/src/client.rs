@@ -26,12 +26,24 @@ const PUK_REF: u8 = 0x81;
 
 /// Builds the [`PivCardFactory`] the server wires into the issuance services.
 pub fn factory() -> PivCardFactory {
-    Arc::new(|transport| Box::new(PivClient::new(transport)) as Box<dyn PivCard>)
+    factory_with(true)
+}
+
+/// Like [`factory`]; `scripts: false` sends every command on its own round trip (to measure
+/// what APDU scripts save).
+pub fn factory_with(scripts: bool) -> PivCardFactory {
+    Arc::new(move |transport| {
+        Box::new(PivClient::new(transport).with_scripts(scripts)) as Box<dyn PivCard>
+    })
 }
 
 /// A PIV card reached through a transport.
 pub struct PivClient {
     transport: Box<dyn CardTransport>,
+    /// Send independent commands as one APDU script (one round trip through a station).
+    scripts: bool,
+    /// Writes collected between `defer_writes` and `flush_writes`.
+    deferred: Option<Vec<batch::Deferred>>,
 }
 
 impl std::fmt::Debug for PivClient {
@@ -79,7 +91,16 @@ fn template_field(operation: &str, data: &[u8], tag: u32) -> Result<Vec<u8>, Car
 
 impl PivClient {
     pub fn new(transport: Box<dyn CardTransport>) -> Self {
-        Self { transport }
+        Self {
+            transport,
+            scripts: true,
+            deferred: None,
+        }
+    }
+
+    pub fn with_scripts(mut self, scripts: bool) -> Self {
+        self.scripts = scripts;
+        self
     }
 
     /// Gives the transport back (to hand the card to another client or close it).
@@ -158,6 +179,15 @@ impl PivClient {
             response = self.transmit(&bytes, redact).await?;
         }
 
+        self.complete(response, redact).await
+    }
+
+    /// Fetches the rest of a `61xx` answer with GET RESPONSE.
+    async fn complete(
+        &mut self,
+        mut response: ResponseApdu,
+        redact: bool,
+    ) -> Result<ResponseApdu, CardError> {
         let mut data = std::mem::take(&mut response.data);
         let mut rounds = 0;
         while response.sw1() == sw::MORE_DATA {
@@ -221,6 +251,10 @@ impl PivClient {
         tlv::push_tag(&mut tag_list, tag);
         let mut data = tlv::encode(0x5C, &tag_list);
         tlv::push(&mut data, 0x53, value);
+        if self.deferred.is_some() {
+            let apdu = CommandApdu::new(0, ins::PUT_DATA, 0x3F, 0xFF).with_data(data);
+            return self.defer(apdu, batch::Check::PutData);
+        }
         let response = self
             .exchange(CommandApdu::new(0, ins::PUT_DATA, 0x3F, 0xFF).with_data(data))
             .await?;
@@ -374,7 +408,7 @@ impl PivCard for PivClient {
         let apdu = CommandApdu::new(0, ins::SELECT, 0x04, 0x00)
             .with_data(objects::PIV_AID.to_vec())
             .with_ne(256);
-        let response = self.exchange(apdu).await?;
+        let (response, serial, version) = self.select_script(apdu).await?;
         match response.sw {
             sw::SUCCESS => {}
             sw::NOT_FOUND => return Err(CardError::NotPiv),
@@ -388,11 +422,18 @@ impl PivCard for PivClient {
             }
         }
         let atr = self.transport.atr();
-        let serial = match self.serial().await? {
+        let serial = match serial {
+            Some(serial) => serial,
+            None => self.serial().await?,
+        };
+        let serial = match serial {
             Some(serial) => serial.to_string(),
             None => self.fallback_id(&atr).await?,
         };
-        let version = self.version().await?;
+        let version = match version {
+            Some(version) => version,
+            None => self.version().await?,
+        };
         Ok(CardIdentity {
             serial,
             atr,
@@ -496,6 +537,9 @@ impl PivCard for PivClient {
         data.extend_from_slice(&pin_block(new.expose()));
         let apdu =
             CommandApdu::new(0, ins::CHANGE_REFERENCE_DATA, 0, PIN_REF).with_data(data.to_vec());
+        if self.deferred.is_some() {
+            return self.defer(apdu, batch::Check::Pin);
+        }
         let response = self.exchange(apdu).await?;
         pin_result("CHANGE REFERENCE DATA", response.sw)
     }
@@ -505,6 +549,9 @@ impl PivCard for PivClient {
         data.extend_from_slice(&pin_block(new.expose()));
         let apdu =
             CommandApdu::new(0, ins::CHANGE_REFERENCE_DATA, 0, PUK_REF).with_data(data.to_vec());
+        if self.deferred.is_some() {
+            return self.defer(apdu, batch::Check::Puk);
+        }
         let response = self.exchange(apdu).await?;
         puk_result("CHANGE REFERENCE DATA", response.sw)
     }
@@ -519,6 +566,9 @@ impl PivCard for PivClient {
         data.extend_from_slice(key);
         let apdu =
             CommandApdu::new(0, ins::SET_MANAGEMENT_KEY, 0xFF, 0xFF).with_data(data.to_vec());
+        if self.deferred.is_some() {
+            return self.defer(apdu, batch::Check::ManagementKey);
+        }
         let response = self.exchange(apdu).await?;
         match response.sw {
             sw::SUCCESS => Ok(()),
@@ -558,6 +608,25 @@ impl PivCard for PivClient {
     async fn unblock_pin(&mut self, puk: &Puk, new_pin: &Pin) -> Result<(), CardError> {
         PivClient::unblock_pin(self, puk, new_pin).await
     }
+
+    async fn factory_reset(&mut self) -> Result<(), CardError> {
+        self.reset_to_factory().await
+    }
+
+    async fn generate_keys(
+        &mut self,
+        keys: &[(Slot, KeyAlgorithm)],
+    ) -> Result<Vec<Vec<u8>>, CardError> {
+        self.generate_all(keys).await
+    }
+
+    fn defer_writes(&mut self) {
+        self.deferred.get_or_insert_with(Vec::new);
+    }
+
+    async fn flush_writes(&mut self) -> Result<(), CardError> {
+        self.flush().await
+    }
 }
 
 impl PivClient {
@@ -573,5 +642,7 @@ impl PivClient {
     }
 }
 
+mod batch;
+mod reset;
 #[cfg(test)]
 mod tests;

@@ -20,5 +20,5 @@ pub mod vpcd;
 
 pub use apdu::{CommandApdu, ResponseApdu};
 pub use card::{StateError, VirtualCard};
-pub use client::{factory, PivClient};
+pub use client::{factory, factory_with, PivClient};
 pub use virtual_transport::{SharedCard, VirtualCardTransport};

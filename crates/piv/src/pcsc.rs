@@ -164,6 +164,17 @@ fn session(
                     CardError::Unreachable(format!("the card was removed from {reader}"))
                 }
                 e => unreachable(&format!("the reader {reader} failed"), e),
+            })
+            .and_then(|answer| {
+                // A reader whose card left mid-command can report success with no bytes at all
+                // (vsmartcard's vpcd does); without a status word there is no card to talk to.
+                if answer.len() < 2 {
+                    Err(CardError::Unreachable(format!(
+                        "the card in {reader} stopped answering (was it pulled out?)"
+                    )))
+                } else {
+                    Ok(answer)
+                }
             });
         let _ = reply.send(answer);
     }

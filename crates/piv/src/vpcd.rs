@@ -29,6 +29,7 @@ pub fn serve_once(
     state_file: &Path,
     vpcd: SocketAddr,
     keep_going: &dyn Fn() -> bool,
+    before_apdu: &mut dyn FnMut() -> bool,
 ) -> io::Result<SessionEnd> {
     let mut stream = TcpStream::connect(vpcd)?;
     stream.set_nodelay(true)?;
@@ -52,6 +53,8 @@ pub fn serve_once(
             }
             [0x04] => card.atr(),
             [_] | [] => continue,
+            // The card leaves the reader as this command arrives (a test pulling the card).
+            _ if !before_apdu() => return Ok(SessionEnd::Removed),
             apdu => {
                 let response = card.process(apdu);
                 if card.take_dirty() {
@@ -144,7 +147,7 @@ mod tests {
             (atr, select, version)
         });
         let mut card = VirtualCard::blank(42, rand::rngs::OsRng);
-        let end = serve_once(&mut card, &state, addr, &|| true).unwrap();
+        let end = serve_once(&mut card, &state, addr, &|| true, &mut || true).unwrap();
         assert_eq!(end, SessionEnd::Closed);
         let (atr, select, version) = reader.join().unwrap();
         assert_eq!(atr, card.atr());

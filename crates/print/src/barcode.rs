@@ -5,6 +5,7 @@
 
 use crate::code128::Code128;
 use crate::fill::fmt_num;
+use crate::pdf417::Pdf417;
 use qrcode::{Color, EcLevel, QrCode};
 use std::fmt::Write;
 
@@ -25,6 +26,8 @@ pub enum BarcodeError {
     Code128(#[from] crate::code128::Unencodable),
     #[error("the value does not fit in a QR code: {0}")]
     Qr(qrcode::types::QrError),
+    #[error(transparent)]
+    Pdf417(#[from] crate::pdf417::Pdf417Error),
 }
 
 /// A white ground over the whole slot (the quiet zones must be light even on a coloured band)
@@ -84,6 +87,35 @@ pub fn qr_path(value: &str, rect: Rect, color: &str) -> Result<String, BarcodeEr
         ox = fmt_num(ox),
         oy = fmt_num(oy),
         s = fmt_num(side),
+        m = fmt_num_precise(module),
+        color = escape_color(color),
+    ))
+}
+
+/// A PDF417 symbol shaped for the slot (rows three modules high), as large as fits, centred, on
+/// white with its quiet zone. `level` overrides the recommended error correction level.
+pub fn pdf417_path(
+    value: &str,
+    rect: Rect,
+    color: &str,
+    level: Option<u8>,
+) -> Result<String, BarcodeError> {
+    let symbol = Pdf417::encode(value, level, rect.width / rect.height)?;
+    let mut d = String::new();
+    for (x, y, w) in symbol.bars() {
+        let _ = write!(d, "M{x} {y}h{w}v{h}h-{w}z", h = crate::pdf417::ROW_HEIGHT);
+    }
+    let (wm, hm) = symbol.size_modules();
+    let module = (rect.width / wm as f32).min(rect.height / hm as f32);
+    let (w, h) = (module * wm as f32, module * hm as f32);
+    let ox = rect.x + (rect.width - w) / 2.0;
+    let oy = rect.y + (rect.height - h) / 2.0;
+    Ok(format!(
+        r##"<rect x="{ox}" y="{oy}" width="{w}" height="{h}" fill="#fff"/><path fill="{color}" shape-rendering="crispEdges" transform="matrix({m} 0 0 {m} {ox} {oy})" d="{d}"/>"##,
+        ox = fmt_num(ox),
+        oy = fmt_num(oy),
+        w = fmt_num(w),
+        h = fmt_num(h),
         m = fmt_num_precise(module),
         color = escape_color(color),
     ))

@@ -273,27 +273,45 @@ impl Writer<'_> {
         Ok(())
     }
 
-    /// `<rect data-barcode="code128" data-bind="...">`: the bars of the bound value, quiet zones
-    /// included, stretched over the rectangle on a white ground.
+    /// `<rect data-barcode="code128|pdf417" data-bind="...">`: Code 128 bars of the bound value,
+    /// quiet zones included, stretched over the rectangle on a white ground; or a PDF417 symbol
+    /// shaped for the rectangle, centred (`data-ec-level` sets its error correction level).
     fn barcode(&mut self, node: Node) -> Result<(), PrintError> {
         let kind = node.attribute("data-barcode").unwrap_or_default();
-        if !kind.eq_ignore_ascii_case("code128") {
+        let pdf417 = kind.eq_ignore_ascii_case("pdf417");
+        if !pdf417 && !kind.eq_ignore_ascii_case("code128") {
             return Err(self.slot_error(
                 node,
-                format!("unknown barcode {kind:?}; this renderer draws code128 (and data-qr)"),
+                format!(
+                    "unknown barcode {kind:?}; this renderer draws code128 and pdf417 (and data-qr)"
+                ),
             ));
         }
         let expression = node
             .attribute("data-bind")
             .ok_or_else(|| self.slot_error(node, "a barcode needs data-bind=\"field\""))?;
         let rect = self.rect(node)?;
+        let level = match node.attribute("data-ec-level") {
+            Some(l) if pdf417 => Some(
+                l.trim()
+                    .parse::<u8>()
+                    .ok()
+                    .filter(|l| *l <= 8)
+                    .ok_or_else(|| self.slot_error(node, "data-ec-level must be 0 to 8"))?,
+            ),
+            _ => None,
+        };
         let value = self.apply(expression);
         if value.is_empty() {
             return Ok(());
         }
         let color = node.attribute("data-color").unwrap_or("#000");
-        let path = barcode::code128_path(&value, rect, color)
-            .map_err(|e| self.slot_error(node, e.to_string()))?;
+        let path = if pdf417 {
+            barcode::pdf417_path(&value, rect, color, level)
+        } else {
+            barcode::code128_path(&value, rect, color)
+        }
+        .map_err(|e| self.slot_error(node, e.to_string()))?;
         self.group(node, &path);
         Ok(())
     }

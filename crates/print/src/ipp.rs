@@ -11,9 +11,11 @@
 //! answers None and the station connects through its reader provider. Feeding is a no-op: card
 //! printers move the card to the encoder or print head themselves when a job starts.
 //!
-//! Requests travel as HTTP/1.1 POSTs over a plain TCP connection (`ipp://`, `http://`). `ipps://`
-//! needs TLS, which this build leaves out to stay free of a TLS stack; printers on an untrusted
-//! network are reached through a CUPS queue on the station instead.
+//! Requests travel as HTTP/1.1 POSTs over a TCP connection: plain for `ipp://` and `http://`, TLS
+//! (rustls on aws-lc-rs) for `ipps://` and `https://`. The printer's certificate must chain to one
+//! of the Mozilla roots (webpki-roots) or to a CA the administrator names in a PEM file
+//! ([`IppPrinter::with_ca_file`]), and be issued for the host of the URI; a self-signed or
+//! otherwise unknown certificate ends the connection with a sentence that says so.
 
 use crate::render::SvgRenderer;
 use ::ipp::attribute::IppAttribute;
@@ -27,13 +29,14 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use std::io::Read;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tessera_core::ids::LayoutId;
 use tessera_core::model::Layout;
 use tessera_core::ports::{
-    CardData, CardError, CardPrinter, CardTransport, PortError, PrintReceipt, PrinterInfo,
-    RenderedCard,
+    CardData, CardPrinter, PortError, PrintReceipt, PrinterInfo, RenderedCard,
 };
+use tokio_rustls::rustls;
 
 /// The largest IPP response accepted. Printer attributes with a media database are tens of
 /// kilobytes; more than this is a misbehaving or hostile peer.
@@ -255,6 +258,8 @@ pub fn describe_state(
 struct Endpoint {
     host: String,
     port: u16,
+    /// `ipps://` and `https://`: TLS.
+    tls: bool,
     /// Path and query of the HTTP request.
     path: String,
     /// The `printer-uri` operation attribute: always `ipp://` with the port spelled out.
@@ -268,15 +273,15 @@ impl Endpoint {
             .trim()
             .parse()
             .map_err(|_| bad("is not a URI (expected ipp://host:port/ipp/print)"))?;
-        let default_port =
+        let (default_port, tls) =
             match parsed.scheme_str() {
-                Some("ipp") => 631,
-                Some("http") => 80,
-                Some("ipps") | Some("https") => return Err(bad(
-                    "needs TLS, which this build of Tessera does not include: use ipp:// on the \
-                     station's network or a CUPS queue on the station",
+                Some("ipp") => (631, false),
+                Some("http") => (80, false),
+                Some("ipps") => (631, true),
+                Some("https") => (443, true),
+                _ => return Err(bad(
+                    "must start with ipp://, ipps://, http:// or https:// (or spool: for a folder)",
                 )),
-                _ => return Err(bad("must start with ipp:// or http://")),
             };
         let authority = parsed.authority().ok_or_else(|| bad("has no host"))?;
         let host = authority
@@ -298,12 +303,14 @@ impl Endpoint {
         } else {
             host.clone()
         };
-        let printer_uri = format!("ipp://{host_in_uri}:{port}{path}")
+        let scheme = if tls { "ipps" } else { "ipp" };
+        let printer_uri = format!("{scheme}://{host_in_uri}:{port}{path}")
             .parse()
             .map_err(|_| bad("cannot be used as a printer-uri"))?;
         Ok(Self {
             host,
             port,
+            tls,
             path,
             printer_uri,
         })
@@ -325,6 +332,75 @@ enum Transport {
     Unreachable(String),
     /// Something answered, but not IPP.
     Protocol(String),
+    /// The TLS handshake failed: the sentence says why (an untrusted certificate, mostly).
+    Tls(String),
+}
+
+/// The TLS client of `ipps://` printers: aws-lc-rs, TLS 1.2 and 1.3, the Mozilla roots and the
+/// certificates of `ca_pem` (a PEM file's content) as trust anchors.
+fn tls_config(ca_pem: Option<(&str, &[u8])>) -> Result<Arc<rustls::ClientConfig>, PortError> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    if let Some((path, pem)) = ca_pem {
+        use rustls::pki_types::pem::PemObject;
+        let mut added = 0;
+        for cert in rustls::pki_types::CertificateDer::pem_slice_iter(pem) {
+            let cert = cert.map_err(|e| {
+                PortError::new(format!("the CA file {path} is not PEM certificates: {e:?}"))
+            })?;
+            roots.add(cert).map_err(|e| {
+                PortError::new(format!(
+                    "the CA file {path} holds an unusable certificate: {e}"
+                ))
+            })?;
+            added += 1;
+        }
+        if added == 0 {
+            return Err(PortError::new(format!(
+                "the CA file {path} holds no certificate (expected -----BEGIN CERTIFICATE-----)"
+            )));
+        }
+    }
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| PortError::new(format!("TLS cannot be set up: {e}")))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
+/// What went wrong in a TLS handshake, for the operator.
+fn tls_failure(uri: &str, ca_file: Option<&str>, e: &std::io::Error) -> Transport {
+    use rustls::{CertificateError, Error};
+    let Some(tls) = e.get_ref().and_then(|i| i.downcast_ref::<Error>()) else {
+        return Transport::Unreachable(e.to_string());
+    };
+    let trust = match ca_file {
+        Some(f) => format!("neither the public roots nor the CA file {f} vouch for it"),
+        None => "name its CA certificate in the printer's CA file, or use a certificate from a \
+                 public CA"
+            .to_owned(),
+    };
+    Transport::Tls(match tls {
+        Error::InvalidCertificate(CertificateError::UnknownIssuer) => format!(
+            "The printer at {uri} presented a TLS certificate that is self-signed or signed by an \
+             unknown CA: {trust}"
+        ),
+        Error::InvalidCertificate(
+            CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
+        ) => format!(
+            "The printer at {uri} presented a TLS certificate issued for another host name: use \
+             the name the certificate was issued for in the URI"
+        ),
+        Error::InvalidCertificate(
+            CertificateError::Expired | CertificateError::ExpiredContext { .. },
+        ) => format!("The printer at {uri} presented an expired TLS certificate: renew it"),
+        Error::InvalidCertificate(other) => {
+            format!("The printer at {uri} presented a TLS certificate that is not valid: {other:?}")
+        }
+        other => format!("TLS with the printer at {uri} failed: {other}"),
+    })
 }
 
 /// A card printer reached over IPP.
@@ -334,6 +410,9 @@ pub struct IppPrinter {
     endpoint: Endpoint,
     encoder_reader: Option<String>,
     limits: IppLimits,
+    /// `ipps://` printers: the TLS client, and the CA file it trusts beside the public roots.
+    tls: Option<Arc<rustls::ClientConfig>>,
+    ca_file: Option<String>,
 }
 
 impl std::fmt::Debug for IppPrinter {
@@ -353,13 +432,40 @@ impl IppPrinter {
         uri: &str,
         encoder_reader: Option<String>,
     ) -> Result<Self, PortError> {
+        let endpoint = Endpoint::parse(uri)?;
+        let tls = if endpoint.tls {
+            Some(tls_config(None)?)
+        } else {
+            None
+        };
         Ok(Self {
             name: name.into(),
             uri: uri.trim().to_owned(),
-            endpoint: Endpoint::parse(uri)?,
+            endpoint,
             encoder_reader,
             limits: IppLimits::default(),
+            tls,
+            ca_file: None,
         })
+    }
+
+    /// For an `ipps://` printer, trusts the CA certificates of the PEM file at `path` besides the
+    /// public roots (a printer with a certificate from the company CA, or a self-signed one named
+    /// here). Fails when the file cannot be read or holds no certificate, or when the URI is not
+    /// `ipps://`/`https://`.
+    pub fn with_ca_file(mut self, path: &str) -> Result<Self, PortError> {
+        let path = path.trim();
+        if !self.endpoint.tls {
+            return Err(PortError::new(format!(
+                "a CA file is for ipps:// printers; {} does not use TLS",
+                self.uri
+            )));
+        }
+        let pem = std::fs::read(path)
+            .map_err(|e| PortError::new(format!("the CA file {path} cannot be read: {e}")))?;
+        self.tls = Some(tls_config(Some((path, &pem)))?);
+        self.ca_file = Some(path.to_owned());
+        Ok(self)
     }
 
     pub fn with_limits(mut self, limits: IppLimits) -> Self {
@@ -426,6 +532,10 @@ impl IppPrinter {
                 "The printer at {} does not answer as an IPP printer: {detail}",
                 self.uri
             ))),
+            Err(Transport::Tls(sentence)) => {
+                tracing::warn!(printer = %self.name, uri = %self.uri, %sentence, "TLS failed");
+                Err(PortError::new(sentence))
+            }
         }
     }
 
@@ -436,30 +546,18 @@ impl IppPrinter {
                 tokio::net::TcpStream::connect((self.endpoint.host.as_str(), self.endpoint.port))
                     .await
                     .map_err(|e| Transport::Unreachable(e.to_string()))?;
-            let (mut sender, conn) =
-                hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-                    .await
-                    .map_err(|e| Transport::Unreachable(e.to_string()))?;
-            // The connection task ends with the exchange; abort it in any case when done.
-            let driver = tokio::spawn(conn);
-            let _abort = AbortOnDrop(driver);
-            let request = http::Request::post(self.endpoint.path.as_str())
-                .header(http::header::HOST, self.endpoint.host_header())
-                .header(http::header::CONTENT_TYPE, "application/ipp")
-                .body(Full::new(Bytes::from(body)))
-                .map_err(|e| Transport::Protocol(e.to_string()))?;
-            let response = sender
-                .send_request(request)
-                .await
-                .map_err(|e| Transport::Unreachable(e.to_string()))?;
-            if response.status() != http::StatusCode::OK {
-                return Err(Transport::Protocol(format!("HTTP {}", response.status())));
+            match &self.tls {
+                None => self.exchange(stream, body).await,
+                Some(config) => {
+                    let name = rustls::pki_types::ServerName::try_from(self.endpoint.host.clone())
+                        .map_err(|e| Transport::Tls(format!("{}: {e}", self.uri)))?;
+                    let stream = tokio_rustls::TlsConnector::from(config.clone())
+                        .connect(name, stream)
+                        .await
+                        .map_err(|e| tls_failure(&self.uri, self.ca_file.as_deref(), &e))?;
+                    self.exchange(stream, body).await
+                }
             }
-            let body = Limited::new(response.into_body(), MAX_RESPONSE_BYTES)
-                .collect()
-                .await
-                .map_err(|e| Transport::Protocol(e.to_string()))?;
-            Ok(body.to_bytes())
         };
         match tokio::time::timeout(self.limits.request, fut).await {
             Ok(result) => result,
@@ -468,6 +566,37 @@ impl IppPrinter {
                 self.limits.request.as_secs()
             ))),
         }
+    }
+
+    /// The request and its answer on an open connection, plain or TLS.
+    async fn exchange<S>(&self, stream: S, body: Vec<u8>) -> Result<Bytes, Transport>
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        let (mut sender, conn) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+                .await
+                .map_err(|e| Transport::Unreachable(e.to_string()))?;
+        // The connection task ends with the exchange; abort it in any case when done.
+        let driver = tokio::spawn(conn);
+        let _abort = AbortOnDrop(driver);
+        let request = http::Request::post(self.endpoint.path.as_str())
+            .header(http::header::HOST, self.endpoint.host_header())
+            .header(http::header::CONTENT_TYPE, "application/ipp")
+            .body(Full::new(Bytes::from(body)))
+            .map_err(|e| Transport::Protocol(e.to_string()))?;
+        let response = sender
+            .send_request(request)
+            .await
+            .map_err(|e| Transport::Unreachable(e.to_string()))?;
+        if response.status() != http::StatusCode::OK {
+            return Err(Transport::Protocol(format!("HTTP {}", response.status())));
+        }
+        let body = Limited::new(response.into_body(), MAX_RESPONSE_BYTES)
+            .collect()
+            .await
+            .map_err(|e| Transport::Protocol(e.to_string()))?;
+        Ok(body.to_bytes())
     }
 
     /// Print-Job, retried while the printer is busy; returns the job id and notes for the receipt.
@@ -697,16 +826,6 @@ impl CardPrinter for IppPrinter {
             encoder_reader: self.encoder_reader.clone(),
             state,
         }
-    }
-
-    /// Nothing to do: a card printer takes a blank card from its hopper into the encoder when it
-    /// receives a job (or the operator inserts it by hand); there is no IPP operation for it.
-    async fn feed_card(&self) -> Result<(), PortError> {
-        Ok(())
-    }
-
-    async fn connect_encoder(&self) -> Option<Result<Box<dyn CardTransport>, CardError>> {
-        None
     }
 
     async fn print(&self, job_name: &str, card: &RenderedCard) -> Result<PrintReceipt, PortError> {
@@ -1419,10 +1538,15 @@ mod tests {
             (e.host.as_str(), e.host_header()),
             ("::1", "[::1]:8631".to_owned())
         );
-        assert!(Endpoint::parse("ipps://printer/ipp/print")
-            .unwrap_err()
-            .message
-            .contains("TLS"));
+        let e = Endpoint::parse("ipps://printer.example/ipp/print").unwrap();
+        assert!(e.tls);
+        assert_eq!(e.port, 631);
+        assert_eq!(
+            e.printer_uri.to_string(),
+            "ipps://printer.example:631/ipp/print"
+        );
+        assert_eq!(Endpoint::parse("https://printer/ipp").unwrap().port, 443);
+        assert!(!Endpoint::parse("ipp://printer/ipp").unwrap().tls);
         assert!(Endpoint::parse("lpd://printer/queue").is_err());
         assert!(Endpoint::parse("not a uri").is_err());
     }

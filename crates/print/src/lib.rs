@@ -1,11 +1,12 @@
 //! tessera-print owns the faces of Tessera's cards: the SVG layout language (field bindings,
-//! photo slot, Code 128 and QR slots, conditional elements), the checks that keep a hostile
+//! photo slot, Code 128, PDF417 and QR slots, conditional elements), the checks that keep a hostile
 //! layout from running code or reaching outside itself, and the rendering of a layout filled
 //! with a holder's data to a 300 dpi PNG per side and a PDF with one CR80 page per side. It ships
 //! its fonts (DejaVu Sans) so every machine draws the same card, the demo layout "Corporate
 //! Badge", and illustrated portraits for demo users. It implements
 //! [`tessera_core::ports::CardRenderer`], and drives IPP card printers ([`ipp::IppPrinter`], a
-//! [`tessera_core::ports::CardPrinter`]): Print-Job, then follow the job to its end.
+//! [`tessera_core::ports::CardPrinter`]): Print-Job, then follow the job to its end; and spool-folder
+//! printers ([`spool::SpoolPrinter`]) that write each job's PDF and PNGs into a folder.
 
 mod barcode;
 pub mod code128;
@@ -15,9 +16,12 @@ mod fonts;
 pub mod ipp;
 pub mod layouts;
 mod pdf;
+pub mod pdf417;
+mod pdf417_tables;
 mod png;
 pub mod portrait;
 mod render;
+pub mod spool;
 
 pub use error::{PrintError, MAX_LAYOUT_BYTES};
 pub use ipp::{IppCapabilities, IppLimits, IppPrinter};
@@ -25,3 +29,4 @@ pub use layouts::{corporate_badge, CORPORATE_BADGE_BACK, CORPORATE_BADGE_FRONT};
 pub use png::dimensions as png_dimensions;
 pub use portrait::portrait_png;
 pub use render::{Orientation, SvgRenderer, CR80_HEIGHT_MM, CR80_WIDTH_MM, DPI};
+pub use spool::SpoolPrinter;

@@ -20,6 +20,10 @@
 //! - **`<rect data-barcode="code128" data-bind="user.employee_id" x= y= width= height=/>`** is
 //!   replaced by a Code 128 (set B) barcode of the field, quiet zones included, stretched over the
 //!   rectangle on a white ground. `data-color` sets the bar colour (default black).
+//! - **`<rect data-barcode="pdf417" data-bind="user.display_name" x= y= width= height=/>`** is
+//!   replaced by a PDF417 symbol of the field ([`crate::pdf417`]: text, numeric or UTF-8 byte
+//!   compaction, error correction level by data size unless `data-ec-level` sets it), its rows and
+//!   columns chosen to make the modules as large as the rectangle allows, centred on white.
 //! - **`<rect data-qr="user.uid" x= y= width= height=/>`** is replaced by a QR code of the field,
 //!   the largest square that fits, centred.
 //! - **`<text data-fit="W" font-size="S">`** shrinks the font size (down to 60 %) and then

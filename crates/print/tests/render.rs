@@ -244,6 +244,89 @@ fn barcode_of_unencodable_value_names_the_element() {
 }
 
 #[test]
+fn pdf417_slot_becomes_a_symbol_shaped_for_the_slot() {
+    let svg = side(
+        r#"<rect id="p" data-barcode="pdf417" data-bind="user.display_name" x="10" y="30" width="60" height="20"/>"#,
+    );
+    let data = CardData {
+        fields: fields(&[("user.display_name", "Zoë Ångström-Łukasiewicz")]),
+        photo: None,
+    };
+    let r = SvgRenderer::new();
+    let filled = r.fill(&svg, &data).unwrap();
+    let doc = roxmltree::Document::parse(&filled).unwrap();
+    let group = doc
+        .descendants()
+        .find(|n| n.attribute("id") == Some("p"))
+        .unwrap();
+    let symbol =
+        tessera_print::pdf417::Pdf417::encode("Zoë Ångström-Łukasiewicz", None, 3.0).unwrap();
+    assert!(symbol.level >= 2);
+    let (w, h) = symbol.size_modules();
+    // The white ground is the symbol with its quiet zone, centred, touching two sides of the slot.
+    let ground = group
+        .descendants()
+        .find(|n| n.has_tag_name("rect"))
+        .unwrap();
+    let num = |a: &str| ground.attribute(a).unwrap().parse::<f32>().unwrap();
+    let module = (60.0 / w as f32).min(20.0 / h as f32);
+    assert!((num("width") - module * w as f32).abs() < 1e-3);
+    assert!((num("height") - module * h as f32).abs() < 1e-3);
+    assert!((num("x") - (10.0 + (60.0 - num("width")) / 2.0)).abs() < 1e-3);
+    assert!((num("y") - (30.0 + (20.0 - num("height")) / 2.0)).abs() < 1e-3);
+    assert!(num("width") > 59.99 || num("height") > 19.99);
+    let path = group
+        .descendants()
+        .find(|n| n.has_tag_name("path"))
+        .unwrap();
+    let d = path.attribute("d").unwrap();
+    assert_eq!(d.matches('M').count(), symbol.bars().len());
+    // The first row starts with the start pattern's 8-module bar after the 2-module quiet zone.
+    assert!(d.starts_with("M2 2h8v3h-8z"), "{}", &d[..40]);
+
+    let png = r.render_png(&svg, &data).unwrap();
+    let pixmap = Pixmap::decode_png(&png).unwrap();
+    let px_per_mm = 1011.0 / 85.6;
+    let at = |mx: f32, my: f32| {
+        let x = ((num("x") + mx * module) * px_per_mm) as u32;
+        let y = ((num("y") + my * module) * px_per_mm) as u32;
+        pixmap.pixel(x, y).unwrap().red()
+    };
+    assert!(at(1.0, 3.0) > 200, "quiet zone");
+    assert!(at(6.0, 3.0) < 64, "start pattern");
+    assert!(at(w as f32 - 2.5, 3.0) < 64, "stop pattern's last bar");
+}
+
+#[test]
+fn pdf417_slot_options_are_checked() {
+    let data = jane();
+    let r = SvgRenderer::new();
+    let bad_level = side(
+        r#"<rect data-barcode="pdf417" data-ec-level="9" data-bind="user.uid" x="10" y="20" width="40" height="10"/>"#,
+    );
+    let err = r.fill(&bad_level, &data).unwrap_err();
+    assert!(err.to_string().contains("data-ec-level"), "{err}");
+    let level6 = side(
+        r#"<rect data-barcode="PDF417" data-ec-level="6" data-bind="user.uid" x="10" y="20" width="40" height="10"/>"#,
+    );
+    assert!(r.fill(&level6, &data).is_ok());
+    let unknown = side(
+        r#"<rect data-barcode="datamatrix" data-bind="user.uid" x="10" y="20" width="40" height="10"/>"#,
+    );
+    let err = r.fill(&unknown, &data).unwrap_err();
+    assert!(err.to_string().contains("code128 and pdf417"), "{err}");
+    let too_long = CardData {
+        fields: fields(&[("user.attributes.notes", &"ü".repeat(800))]),
+        photo: None,
+    };
+    let slot = side(
+        r#"<rect data-barcode="pdf417" data-bind="user.attributes.notes" x="10" y="20" width="40" height="10"/>"#,
+    );
+    let err = r.fill(&slot, &too_long).unwrap_err();
+    assert!(err.to_string().contains("too long for a PDF417"), "{err}");
+}
+
+#[test]
 fn qr_slot_becomes_a_qr_code() {
     let svg = side(r#"<rect id="qr" data-qr="user.uid" x="50" y="10" width="30" height="20"/>"#);
     let r = SvgRenderer::new();

@@ -1,7 +1,7 @@
 //! The router: portal pages, static assets, the REST API and the health check.
 
 use crate::wiring::Tessera;
-use crate::{api, pki_http, portal};
+use crate::{api, pki_http, portal, station_http};
 use axum::http::{header, HeaderValue};
 use axum::response::IntoResponse;
 use axum::routing::get;
@@ -82,6 +82,7 @@ pub fn router(tessera: Tessera) -> Router {
         .merge(portal::routes())
         .nest("/api/v1", api::routes())
         .nest("/pki", pki_http::routes())
+        .merge(station_http::routes())
         // Two layout sides of up to 2 MB each, with room for form encoding.
         .layer(axum::extract::DefaultBodyLimit::max(8 * 1024 * 1024))
         .layer(axum::middleware::from_fn(security_headers))

@@ -185,6 +185,7 @@ pub fn demo_station() -> Station {
             kind: PrinterKind::Simulated,
             encoder_reader: Some(ENCODER.into()),
         }],
+        access: None,
     }
 }
 

@@ -9,6 +9,7 @@ pub mod auth;
 pub mod bench;
 pub mod bench_ca;
 pub mod bench_render;
+pub mod bench_station;
 pub mod ca_admin;
 pub mod demo;
 pub mod headless;
@@ -17,6 +18,8 @@ pub mod platform;
 pub mod portal;
 pub mod printers;
 pub mod serve;
+pub mod station_http;
+pub mod station_process;
 pub mod web_error;
 pub mod wiring;
 

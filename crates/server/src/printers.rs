@@ -1,6 +1,8 @@
 //! The card printers of the in-process station, built from its `Station` record: `Simulated` is
-//! the demo's simulated card printer, `Ipp { uri }` an [`IppPrinter`]. Administrators add IPP
-//! printers (CLI `tessera printer add`, portal Printers page); the station picks them up at once.
+//! the demo's simulated card printer, `Ipp { uri }` an [`IppPrinter`], `Spool { dir }` a
+//! [`SpoolPrinter`] writing each card's PDF and PNGs into a folder. Administrators add IPP and
+//! spool printers (CLI `tessera printer add --uri ipp://... | spool:/folder`, portal Printers
+//! page); the station picks them up at once.
 
 use crate::demo;
 use crate::wiring::Tessera;
@@ -12,12 +14,13 @@ use tessera_core::issuance::{Actor, AuditContext};
 use tessera_core::model::{Permission, PrinterConfig, PrinterKind, Station};
 use tessera_core::ports::{CardPrinter, PrintReceipt, PrinterInfo, Store};
 use tessera_core::CoreError;
-use tessera_print::{IppCapabilities, IppPrinter};
+use tessera_print::{IppCapabilities, IppPrinter, SpoolPrinter};
 use tessera_station::SimulatedCardPrinter;
 
-/// The printers a station record names. A printer that cannot be built (a spool folder, which
-/// this station does not drive yet, or an unusable URI) is left out with a warning, so one bad
-/// entry does not take the others down.
+/// The printers a station record names. A printer that cannot be built (an unusable URI or
+/// folder name) is left out with a warning, so one bad entry does not take the others down. A
+/// spool folder that is missing or unwritable is kept: its state says so, and it prints once the
+/// folder is fixed.
 pub fn build(
     station: &Station,
     demo_printer: &Arc<SimulatedCardPrinter>,
@@ -29,8 +32,16 @@ pub fn build(
             PrinterKind::Simulated if config.name == demo_printer.name => {
                 out.push(demo_printer.clone());
             }
-            PrinterKind::Ipp { uri } => {
-                match IppPrinter::new(&config.name, uri, config.encoder_reader.clone()) {
+            PrinterKind::Ipp { uri, ca_file } => {
+                match ipp_printer(&config.name, uri, ca_file, config.encoder_reader.clone()) {
+                    Ok(p) => out.push(Arc::new(p)),
+                    Err(e) => {
+                        tracing::warn!(printer = %config.name, error = %e, "printer left out")
+                    }
+                }
+            }
+            PrinterKind::Spool { dir } => {
+                match SpoolPrinter::new(&config.name, dir, config.encoder_reader.clone()) {
                     Ok(p) => out.push(Arc::new(p)),
                     Err(e) => {
                         tracing::warn!(printer = %config.name, error = %e, "printer left out")
@@ -43,6 +54,20 @@ pub fn build(
         }
     }
     out
+}
+
+/// An IPP printer, with the CA file it trusts for `ipps://`.
+fn ipp_printer(
+    name: &str,
+    uri: &str,
+    ca_file: &Option<String>,
+    encoder_reader: Option<String>,
+) -> Result<IppPrinter, tessera_core::ports::PortError> {
+    let printer = IppPrinter::new(name, uri, encoder_reader)?;
+    match ca_file {
+        Some(path) => printer.with_ca_file(path),
+        None => Ok(printer),
+    }
 }
 
 /// The in-process station's record (the demo station until another is configured).
@@ -62,13 +87,17 @@ pub async fn reload(t: &Tessera) -> Result<(), CoreError> {
     Ok(())
 }
 
-/// Adds an IPP printer to the station (or changes the one of that name).
-pub async fn add_ipp(
+/// Adds a printer to the station, or changes the one of that name: `ipp://`/`http://` URIs are
+/// IPP printers, `ipps://`/`https://` IPP over TLS (trusting the public roots and the CA
+/// certificates of `ca_file`, a PEM file on the server), `spool:/absolute/folder` (or just
+/// `/absolute/folder`) a spool folder, which must exist and be writable by this process now.
+pub async fn add(
     t: &Tessera,
     actor: &Actor,
     name: &str,
     uri: &str,
     encoder_reader: Option<String>,
+    ca_file: Option<String>,
 ) -> Result<PrinterConfig, CoreError> {
     actor.require(Permission::ManageStations, "manage stations")?;
     let name = name.trim();
@@ -80,17 +109,37 @@ pub async fn add_ipp(
             "{name:?} is the demo's simulated printer; choose another name"
         )));
     }
-    // Checks the URI now rather than when a card is waiting.
-    IppPrinter::new(name, uri, None).map_err(|e| CoreError::Invalid(e.message))?;
+    let uri = uri.trim();
+    // Checks the URI or folder now rather than when a card is waiting.
+    let kind = if uri.starts_with(tessera_print::spool::SCHEME) || uri.starts_with('/') {
+        let printer =
+            SpoolPrinter::new(name, uri, None).map_err(|e| CoreError::Invalid(e.message))?;
+        printer.check().map_err(|e| CoreError::Invalid(e.message))?;
+        PrinterKind::Spool {
+            dir: printer.dir().display().to_string(),
+        }
+    } else {
+        let ca_file = ca_file
+            .map(|f| f.trim().to_owned())
+            .filter(|f| !f.is_empty());
+        ipp_printer(name, uri, &ca_file, None).map_err(|e| CoreError::Invalid(e.message))?;
+        PrinterKind::Ipp {
+            uri: uri.to_owned(),
+            ca_file,
+        }
+    };
     let encoder_reader = encoder_reader
         .map(|r| r.trim().to_owned())
         .filter(|r| !r.is_empty());
     let config = PrinterConfig {
         name: name.to_owned(),
-        kind: PrinterKind::Ipp {
-            uri: uri.trim().to_owned(),
-        },
+        kind,
         encoder_reader,
+    };
+    let (kind, target, ca) = match &config.kind {
+        PrinterKind::Spool { dir } => ("spool", dir.as_str(), None),
+        PrinterKind::Ipp { ca_file, .. } => ("ipp", uri, ca_file.clone()),
+        PrinterKind::Simulated => ("simulated", "", None),
     };
     let mut station = station_record(t).await?;
     station.printers.retain(|p| p.name != config.name);
@@ -103,7 +152,7 @@ pub async fn add_ipp(
                 operator: Some(&actor.operator),
                 ..Default::default()
             },
-            json!({"station": station.id, "printer": config.name, "kind": "ipp", "uri": uri.trim(), "encoder_reader": config.encoder_reader}),
+            json!({"station": station.id, "printer": config.name, "kind": kind, "uri": target, "ca_file": ca, "encoder_reader": config.encoder_reader}),
         )
         .await?;
     reload(t).await?;
@@ -122,7 +171,7 @@ pub struct PrinterView {
 impl PrinterView {
     pub fn uri(&self) -> &str {
         match &self.config.kind {
-            PrinterKind::Ipp { uri } => uri,
+            PrinterKind::Ipp { uri, .. } => uri,
             PrinterKind::Spool { dir } => dir,
             PrinterKind::Simulated => "",
         }
@@ -146,6 +195,10 @@ impl PrinterView {
             "name": self.config.name,
             "kind": self.info.kind,
             "uri": self.uri(),
+            "ca_file": match &self.config.kind {
+                PrinterKind::Ipp { ca_file, .. } => ca_file.as_deref(),
+                _ => None,
+            },
             "encoder_reader": self.config.encoder_reader,
             "state": self.info.state,
             "capabilities": caps,
@@ -159,8 +212,8 @@ pub async fn overview(t: &Tessera) -> Result<Vec<PrinterView>, CoreError> {
     let mut out = Vec::new();
     for config in station.printers {
         let view = match &config.kind {
-            PrinterKind::Ipp { uri } => {
-                match IppPrinter::new(&config.name, uri, config.encoder_reader.clone()) {
+            PrinterKind::Ipp { uri, ca_file } => {
+                match ipp_printer(&config.name, uri, ca_file, config.encoder_reader.clone()) {
                     Ok(p) => {
                         let capabilities = p.capabilities().await;
                         let state = match &capabilities {
@@ -188,6 +241,22 @@ pub async fn overview(t: &Tessera) -> Result<Vec<PrinterView>, CoreError> {
                         capabilities: None,
                         config,
                     },
+                }
+            }
+            PrinterKind::Spool { dir } => {
+                let state = match SpoolPrinter::new(&config.name, dir, None) {
+                    Ok(p) => p.status().await.state,
+                    Err(e) => e.message,
+                };
+                PrinterView {
+                    info: PrinterInfo {
+                        name: config.name.clone(),
+                        kind: "spool".into(),
+                        encoder_reader: config.encoder_reader.clone(),
+                        state,
+                    },
+                    capabilities: None,
+                    config,
                 }
             }
             _ => {
@@ -222,7 +291,8 @@ pub async fn test_page(t: &Tessera, actor: &Actor, name: &str) -> Result<PrintRe
         .iter()
         .find(|p| p.name == name)
         .map(|p| match &p.kind {
-            PrinterKind::Ipp { uri } => uri.clone(),
+            PrinterKind::Ipp { uri, .. } => uri.clone(),
+            PrinterKind::Spool { dir } => format!("{}{dir}", tessera_print::spool::SCHEME),
             _ => p.name.clone(),
         })
         .unwrap_or_default();

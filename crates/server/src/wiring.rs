@@ -13,9 +13,8 @@ use tessera_core::issuance::Services;
 use tessera_core::ports::*;
 use tessera_core::Password;
 use tessera_pki::{AesGcmSealer, SoftwareCa};
-use tessera_station::{
-    LocalStation, LocalStations, ReaderProvider, SimulatedCardPrinter, VirtualCards,
-};
+use tessera_station::link::StationHub;
+use tessera_station::{LocalStation, ReaderProvider, SimulatedCardPrinter, VirtualCards};
 use tessera_store::SqlStore;
 
 #[derive(Clone, Debug)]
@@ -28,6 +27,11 @@ pub struct Options {
     /// Where relying parties reach this server (`http://cms.example.org`): certificates point
     /// their CRL distribution point and AIA (OCSP, CA issuers) there. None leaves them out.
     pub public_url: Option<String>,
+    /// How long a request to a remote station waits for it to reconnect before failing.
+    pub station_reconnect_wait: std::time::Duration,
+    /// Send independent card commands as APDU scripts (one round trip each through a station).
+    /// Off only to measure what they save.
+    pub apdu_scripts: bool,
 }
 
 impl Options {
@@ -38,6 +42,8 @@ impl Options {
             database_url: None,
             readers: Readers::Simulated,
             public_url: None,
+            station_reconnect_wait: tessera_station::link::DEFAULT_RECONNECT_WAIT,
+            apdu_scripts: true,
         }
     }
 }
@@ -65,6 +71,8 @@ pub struct Tessera {
     pub demo_printer: Arc<SimulatedCardPrinter>,
     /// The in-process station: its printers come from its `Station` record.
     pub station: Arc<LocalStation>,
+    /// Every station: the in-process one and the remote ones connected over the station protocol.
+    pub hub: Arc<StationHub>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -76,8 +84,16 @@ fn err(context: &str) -> impl Fn(String) -> StartError + '_ {
 }
 
 /// Virtual PIV cards as state files, made and opened with `tessera-piv`.
-struct PivVirtualCards {
+pub(crate) struct PivVirtualCards {
     random: Arc<dyn Random>,
+}
+
+impl PivVirtualCards {
+    pub(crate) fn new() -> Self {
+        Self {
+            random: Arc::new(OsRandom),
+        }
+    }
 }
 
 impl VirtualCards for PivVirtualCards {
@@ -164,14 +180,15 @@ impl Tessera {
             station = station.with_readers(pcsc_readers()?);
         }
         let station = Arc::new(station);
-        let mut stations = LocalStations::default();
-        stations.insert(StationId::new(demo::STATION_ID), station.clone());
+        let mut hub = StationHub::new(options.station_reconnect_wait);
+        hub.insert_local(StationId::new(demo::STATION_ID), station.clone());
+        let hub = Arc::new(hub);
         let services = Services {
             store: store.clone(),
             ca: ca.clone(),
             renderer: Arc::new(tessera_print::SvgRenderer::new()),
-            stations: Arc::new(stations),
-            piv: tessera_piv::factory(),
+            stations: hub.clone(),
+            piv: tessera_piv::factory_with(options.apdu_scripts),
             sealer,
             clock,
             random,
@@ -183,6 +200,7 @@ impl Tessera {
             data_dir: dir.clone(),
             demo_printer,
             station,
+            hub,
         };
         let admin_password = demo::seed_if_empty(&tessera)
             .await
@@ -198,12 +216,12 @@ impl Tessera {
 }
 
 #[cfg(feature = "pcsc")]
-fn pcsc_readers() -> Result<Arc<dyn ReaderProvider>, StartError> {
+pub(crate) fn pcsc_readers() -> Result<Arc<dyn ReaderProvider>, StartError> {
     Ok(Arc::new(PcscReaders))
 }
 
 #[cfg(not(feature = "pcsc"))]
-fn pcsc_readers() -> Result<Arc<dyn ReaderProvider>, StartError> {
+pub(crate) fn pcsc_readers() -> Result<Arc<dyn ReaderProvider>, StartError> {
     Err(StartError(
         "this build of Tessera has no PC/SC support: build it with `--features pcsc`".into(),
     ))
@@ -221,6 +239,16 @@ impl ReaderProvider for PcscReaders {
             .await
             .map_err(|e| PortError::new(e.to_string()))?
             .map_err(|e| PortError::new(e.to_string()))
+    }
+
+    async fn card_present(&self, reader: &str) -> Option<bool> {
+        let reader = reader.to_owned();
+        tokio::task::spawn_blocking(move || {
+            tessera_piv::pcsc::wait_for_card(&reader, true, std::time::Duration::ZERO).ok()
+        })
+        .await
+        .ok()
+        .flatten()
     }
 
     async fn connect(&self, reader: &str) -> Result<Box<dyn CardTransport>, CardError> {

@@ -20,7 +20,7 @@ async fn a_pulled_card_fails_cleanly_wherever_it_is_pulled() {
     loop {
         t.demo_printer.set_faults(Faults {
             pull_card_after: Some(after),
-            printer_offline: false,
+            ..Faults::default()
         });
         let job = support::issue(
             &t,
@@ -63,8 +63,8 @@ async fn a_pulled_card_fails_cleanly_wherever_it_is_pulled() {
 async fn an_offline_printer_loses_nothing_and_retry_print_succeeds() {
     let (_dir, t) = support::open().await;
     t.demo_printer.set_faults(Faults {
-        pull_card_after: None,
         printer_offline: true,
+        ..Faults::default()
     });
     let job = support::issue(
         &t,

@@ -12,6 +12,10 @@ use tessera_core::ports::*;
 pub trait ReaderProvider: Send + Sync {
     async fn readers(&self) -> Result<Vec<String>, PortError>;
     async fn connect(&self, reader: &str) -> Result<Box<dyn CardTransport>, CardError>;
+    /// Whether a card is in `reader`, when the reader can tell.
+    async fn card_present(&self, _reader: &str) -> Option<bool> {
+        None
+    }
 }
 
 pub struct LocalStation {
@@ -99,6 +103,22 @@ impl StationPort for LocalStation {
             None => Err(CardError::Unreachable(format!(
                 "this station has no reader named {reader:?}"
             ))),
+        }
+    }
+
+    async fn card_present(&self, reader: &str) -> Option<bool> {
+        for p in self
+            .all_printers()
+            .iter()
+            .filter(|p| p.encoder_reader() == Some(reader))
+        {
+            if let Some(present) = p.card_in_encoder().await {
+                return Some(present);
+            }
+        }
+        match &self.readers {
+            Some(provider) => provider.card_present(reader).await,
+            None => None,
         }
     }
 

@@ -1,5 +1,6 @@
-//! The simulated card printer: Start feeds a fresh blank virtual PIV card into its encoder, and
-//! printing writes both card faces as PNG and one PDF into the output folder.
+//! The simulated card printer: Start feeds a fresh blank virtual PIV card into its encoder (or a
+//! used card put back into its hopper), and printing writes both card faces as PNG and one PDF
+//! into the output folder.
 
 use async_trait::async_trait;
 use std::path::{Path, PathBuf};
@@ -15,6 +16,9 @@ use tessera_core::ports::{
 pub struct Faults {
     /// The card is pulled from the encoder after this many more commands.
     pub pull_card_after: Option<usize>,
+    /// With `pull_card_after`: the command the pull interrupts still reaches the card and is
+    /// carried out, only its answer is lost (a card pulled while it answers).
+    pub answer_lost: bool,
     /// The printer does not answer print jobs.
     pub printer_offline: bool,
 }
@@ -35,6 +39,8 @@ pub struct SimulatedCardPrinter {
     cards: Arc<dyn VirtualCards>,
     /// The state file of the card now in the encoder.
     in_encoder: Mutex<Option<PathBuf>>,
+    /// Used cards put back into the hopper, fed before any blank one.
+    hopper: Mutex<std::collections::VecDeque<PathBuf>>,
     jobs: AtomicU64,
     faults: Mutex<Faults>,
 }
@@ -54,6 +60,7 @@ impl SimulatedCardPrinter {
             output_dir,
             cards,
             in_encoder: Mutex::new(None),
+            hopper: Mutex::new(std::collections::VecDeque::new()),
             jobs: AtomicU64::new(0),
             faults: Mutex::new(Faults::default()),
         }
@@ -72,10 +79,26 @@ impl SimulatedCardPrinter {
         self.in_encoder.lock().expect("encoder lock").clone()
     }
 
+    /// Puts a used card (its state file) back into the hopper, as an operator does with a card
+    /// pulled from the encoder: the next Start feeds it instead of a blank one.
+    pub fn put_in_hopper(&self, state_file: PathBuf) {
+        self.hopper
+            .lock()
+            .expect("hopper lock")
+            .push_back(state_file);
+    }
+
+    /// Moves the next card to the encoder: one from the hopper, else a fresh blank one.
     pub fn feed(&self) -> Result<PathBuf, PortError> {
-        std::fs::create_dir_all(&self.cards_dir)
-            .map_err(|e| PortError::new(format!("cannot create the card folder: {e}")))?;
-        let path = self.cards.insert_blank(&self.cards_dir)?;
+        let used = self.hopper.lock().expect("hopper lock").pop_front();
+        let path = match used {
+            Some(path) => path,
+            None => {
+                std::fs::create_dir_all(&self.cards_dir)
+                    .map_err(|e| PortError::new(format!("cannot create the card folder: {e}")))?;
+                self.cards.insert_blank(&self.cards_dir)?
+            }
+        };
         *self.in_encoder.lock().expect("encoder lock") = Some(path.clone());
         Ok(path)
     }
@@ -85,8 +108,14 @@ impl SimulatedCardPrinter {
             .card_in_encoder()
             .ok_or_else(|| CardError::Unreachable("no card in the encoder: press Start".into()))?;
         let card = self.cards.connect(&path)?;
-        Ok(match self.faults().pull_card_after {
-            Some(remaining) => Box::new(Pulled { card, remaining }),
+        let faults = self.faults();
+        Ok(match faults.pull_card_after {
+            Some(remaining) => Box::new(Pulled {
+                card,
+                remaining,
+                answer_lost: faults.answer_lost,
+                pulled: false,
+            }),
             None => card,
         })
     }
@@ -166,6 +195,10 @@ impl CardPrinter for SimulatedCardPrinter {
         Some(self.connect())
     }
 
+    async fn card_in_encoder(&self) -> Option<bool> {
+        Some(self.in_encoder.lock().expect("encoder lock").is_some())
+    }
+
     async fn print(&self, job_name: &str, card: &RenderedCard) -> Result<PrintReceipt, PortError> {
         self.print_files(job_name, card)
     }
@@ -175,12 +208,19 @@ impl CardPrinter for SimulatedCardPrinter {
 struct Pulled {
     card: Box<dyn CardTransport>,
     remaining: usize,
+    /// The command that meets the pull is still carried out by the card.
+    answer_lost: bool,
+    pulled: bool,
 }
 
 #[async_trait]
 impl CardTransport for Pulled {
     async fn transmit(&mut self, command: &[u8]) -> Result<Vec<u8>, CardError> {
         if self.remaining == 0 {
+            if self.answer_lost && !self.pulled {
+                let _ = self.card.transmit(command).await;
+            }
+            self.pulled = true;
             return Err(CardError::Unreachable(
                 "the card was removed from the encoder".into(),
             ));

@@ -3,6 +3,7 @@
 use sqlx::any::AnyPoolOptions;
 use sqlx::AnyPool;
 use sqlx::Executor;
+use sqlx::Row;
 use tessera_core::ports::StoreError;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -83,6 +84,60 @@ async fn migrate(pool: &AnyPool, backend: Backend) -> Result<(), StoreError> {
     .await
     .map_err(backend_error)?;
     tx.commit().await.map_err(backend_error)?;
+    add_device_serials(pool).await
+}
+
+/// Whether the devices table has its `serial` column: a query naming it fails where it is
+/// missing, the same way on both backends.
+async fn has_device_serials(pool: &AnyPool) -> bool {
+    sqlx::query("SELECT serial FROM devices WHERE 1 = 0")
+        .fetch_all(pool)
+        .await
+        .is_ok()
+}
+
+/// A database made before devices had a `serial` column gets it, filled from each device's
+/// document; then the column is indexed (the issuance looks cards up by serial).
+async fn add_device_serials(pool: &AnyPool) -> Result<(), StoreError> {
+    if !has_device_serials(pool).await {
+        let mut tx = pool.begin().await.map_err(backend_error)?;
+        let added = tx
+            .execute("ALTER TABLE devices ADD COLUMN serial TEXT")
+            .await;
+        if let Err(e) = added {
+            drop(tx);
+            // Another replica opening the same database may have added it meanwhile.
+            if has_device_serials(pool).await {
+                return index_device_serials(pool).await;
+            }
+            return Err(backend_error(e));
+        }
+        let rows = sqlx::query("SELECT id, data FROM devices")
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(backend_error)?;
+        for row in rows {
+            let id: String = row.try_get("id").map_err(backend_error)?;
+            let data: String = row.try_get("data").map_err(backend_error)?;
+            let serial = serde_json::from_str::<serde_json::Value>(&data)
+                .ok()
+                .and_then(|d| d.get("serial")?.as_str().map(str::to_owned));
+            sqlx::query("UPDATE devices SET serial = $1 WHERE id = $2")
+                .bind(serial)
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend_error)?;
+        }
+        tx.commit().await.map_err(backend_error)?;
+    }
+    index_device_serials(pool).await
+}
+
+async fn index_device_serials(pool: &AnyPool) -> Result<(), StoreError> {
+    pool.execute("CREATE INDEX IF NOT EXISTS devices_serial ON devices (serial)")
+        .await
+        .map_err(backend_error)?;
     Ok(())
 }
 

@@ -30,12 +30,15 @@ CREATE TABLE IF NOT EXISTS sessions (
     csrf TEXT NOT NULL,
     expires BIGINT NOT NULL
 );
+-- `serial` came after version 1: `backend::add_device_serials` adds and fills it in an older
+-- database, then indexes it.
 CREATE TABLE IF NOT EXISTS devices (
     id TEXT PRIMARY KEY,
     user_id TEXT,
     state TEXT NOT NULL,
     created_at BIGINT NOT NULL,
-    data TEXT NOT NULL
+    data TEXT NOT NULL,
+    serial TEXT
 );
 CREATE INDEX IF NOT EXISTS devices_user ON devices (user_id);
 CREATE TABLE IF NOT EXISTS device_secrets (

@@ -391,13 +391,15 @@ impl Store for SqlStore {
 
     async fn insert_device(&self, d: &Device) -> R<()> {
         sqlx::query(
-            "INSERT INTO devices (id, user_id, state, created_at, data) VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO devices (id, user_id, state, created_at, data, serial) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(d.id.as_str())
         .bind(d.user.as_ref().map(|u| u.0.clone()))
         .bind(d.state.as_str())
         .bind(d.created_at.0)
         .bind(to_json(d)?)
+        .bind(d.serial.as_str())
         .execute(&self.pool)
         .await
         .map_err(backend_error)?;
@@ -405,15 +407,17 @@ impl Store for SqlStore {
     }
 
     async fn update_device(&self, d: &Device) -> R<()> {
-        let done =
-            sqlx::query("UPDATE devices SET user_id = $2, state = $3, data = $4 WHERE id = $1")
-                .bind(d.id.as_str())
-                .bind(d.user.as_ref().map(|u| u.0.clone()))
-                .bind(d.state.as_str())
-                .bind(to_json(d)?)
-                .execute(&self.pool)
-                .await
-                .map_err(backend_error)?;
+        let done = sqlx::query(
+            "UPDATE devices SET user_id = $2, state = $3, data = $4, serial = $5 WHERE id = $1",
+        )
+        .bind(d.id.as_str())
+        .bind(d.user.as_ref().map(|u| u.0.clone()))
+        .bind(d.state.as_str())
+        .bind(to_json(d)?)
+        .bind(d.serial.as_str())
+        .execute(&self.pool)
+        .await
+        .map_err(backend_error)?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
@@ -429,6 +433,16 @@ impl Store for SqlStore {
         let rows =
             sqlx::query("SELECT data FROM devices WHERE user_id = $1 ORDER BY created_at DESC, id")
                 .bind(uid.as_str())
+                .fetch_all(&self.pool)
+                .await
+                .map_err(backend_error)?;
+        docs(&rows)
+    }
+
+    async fn devices_with_serial(&self, serial: &str) -> R<Vec<Device>> {
+        let rows =
+            sqlx::query("SELECT data FROM devices WHERE serial = $1 ORDER BY created_at DESC, id")
+                .bind(serial)
                 .fetch_all(&self.pool)
                 .await
                 .map_err(backend_error)?;

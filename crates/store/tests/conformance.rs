@@ -102,6 +102,11 @@ async fn conformance(store: Arc<SqlStore>) {
             kind: PrinterKind::Simulated,
             encoder_reader: Some("R".into()),
         }],
+        access: Some(StationAccess {
+            credential_hash: Some("ab".repeat(32)),
+            enrolled_at: Some(Timestamp(1_700_000_000)),
+            ..Default::default()
+        }),
     };
     store.put_station(&st).await.unwrap();
     assert_eq!(store.stations().await.unwrap(), vec![st]);
@@ -165,6 +170,28 @@ async fn conformance(store: Arc<SqlStore>) {
         store.update_device(&device("zz", "x", 0)).await,
         Err(StoreError::NotFound)
     );
+    // a card's records by its serial: one per issuance attempt, newest first, any holder
+    let mut other_card = device("d3", "asmith", 15);
+    other_card.serial = "87654321".into();
+    store.insert_device(&other_card).await.unwrap();
+    let same_card: Vec<String> = store
+        .devices_with_serial("1234")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| d.id.0)
+        .collect();
+    assert_eq!(same_card, ["d2", "d1"]);
+    let found = store.devices_with_serial("87654321").await.unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].state, DeviceState::Assigned);
+    other_card.state = DeviceState::Failed;
+    store.update_device(&other_card).await.unwrap();
+    assert_eq!(
+        store.devices_with_serial("87654321").await.unwrap()[0].state,
+        DeviceState::Failed
+    );
+    assert!(store.devices_with_serial("8765").await.unwrap().is_empty());
     store
         .put_device_secret(&d.id, "puk", &[1, 2, 3])
         .await
@@ -343,6 +370,69 @@ async fn sqlite_conforms() {
     // a second open of the same file migrates nothing and keeps the data
     let again = SqlStore::open(&url).await.unwrap();
     assert_eq!(again.count_users().await.unwrap(), 3);
+}
+
+/// A database made before devices had a `serial` column: opening it adds the column and fills
+/// it from the stored devices.
+async fn upgrade_adds_device_serials(url: &str) {
+    use sqlx::Executor;
+    sqlx::any::install_default_drivers();
+    let old = sqlx::AnyPool::connect(url).await.unwrap();
+    old.execute(
+        "CREATE TABLE devices (id TEXT PRIMARY KEY, user_id TEXT, state TEXT NOT NULL, \
+         created_at BIGINT NOT NULL, data TEXT NOT NULL)",
+    )
+    .await
+    .unwrap();
+    let before = device("old1", "jdoe", 5);
+    sqlx::query(
+        "INSERT INTO devices (id, user_id, state, created_at, data) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind("old1")
+    .bind("jdoe")
+    .bind("assigned")
+    .bind(5i64)
+    .bind(serde_json::to_string(&before).unwrap())
+    .execute(&old)
+    .await
+    .unwrap();
+    old.close().await;
+
+    let store = SqlStore::open(url).await.unwrap();
+    let found = store.devices_with_serial("1234").await.unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].id.as_str(), "old1");
+    let mut after = device("new1", "jdoe", 6);
+    after.serial = "99".into();
+    store.insert_device(&after).await.unwrap();
+    assert_eq!(store.devices_with_serial("99").await.unwrap().len(), 1);
+    store.close().await;
+    // opening again finds the column there and changes nothing
+    let again = SqlStore::open(url).await.unwrap();
+    assert_eq!(again.devices_with_serial("1234").await.unwrap().len(), 1);
+    again.close().await;
+}
+
+#[tokio::test]
+async fn sqlite_upgrade_adds_device_serials() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("old.db").display());
+    upgrade_adds_device_serials(&url).await;
+}
+
+#[tokio::test]
+async fn postgres_upgrade_adds_device_serials() {
+    let Ok(base) = std::env::var("TESSERA_TEST_DATABASE_URL") else {
+        assert!(
+            std::env::var("TESSERA_REQUIRE_POSTGRES").is_err(),
+            "TESSERA_REQUIRE_POSTGRES is set but TESSERA_TEST_DATABASE_URL is not"
+        );
+        eprintln!("postgres_upgrade_adds_device_serials: TESSERA_TEST_DATABASE_URL not set");
+        return;
+    };
+    let url = tessera_store::testing::fresh_postgres_database(&base).await;
+    upgrade_adds_device_serials(&url).await;
+    tessera_store::testing::drop_postgres_database(&base, &url).await;
 }
 
 #[tokio::test]

@@ -425,6 +425,7 @@ async fn traces_never_show_secrets() {
         .await
         .unwrap();
     client.set_management_key(&aes_key()).await.unwrap();
+    client.factory_reset().await.unwrap();
 
     let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
     assert!(log.contains("A4"), "the trace is there: {log}");
@@ -436,6 +437,8 @@ async fn traces_never_show_secrets() {
         "3735373537353735",                 // PIN set with the PUK
         "0102030405060708",                 // factory management key
         "000102030405060708090A0B0C0D0E0F", // new AES key
+        "FFFFFFFFFFFFFFFF",                 // the empty PIN and PUK of the factory reset
+        "3030303030303030",                 // the unused PIN of the factory reset
     ] {
         assert!(!log.contains(secret), "{secret} leaked into {log}");
     }
@@ -550,4 +553,378 @@ async fn rsa_3072_generation_signature_and_short_reader() {
         public_key::spki_from_template(KeyAlgorithm::Rsa2048, &tlv::encode(0x7F49, template))
             .is_err()
     );
+}
+
+/// A relay-like transport: counts round trips, one per `transmit` and one per script.
+struct CountingRelay {
+    inner: Box<dyn CardTransport>,
+    extended: bool,
+    round_trips: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+#[async_trait]
+impl CardTransport for CountingRelay {
+    async fn transmit(&mut self, command: &[u8]) -> Result<Vec<u8>, CardError> {
+        self.round_trips.fetch_add(1, Ordering::SeqCst);
+        self.inner.transmit(command).await
+    }
+    fn atr(&self) -> Vec<u8> {
+        self.inner.atr()
+    }
+    fn extended_length(&self) -> bool {
+        self.extended
+    }
+    async fn run_script(
+        &mut self,
+        script: &[tessera_core::ports::ScriptCommand],
+    ) -> Result<Vec<Vec<u8>>, CardError> {
+        self.round_trips.fetch_add(1, Ordering::SeqCst);
+        let mut out = Vec::new();
+        for c in script {
+            let r = self.inner.transmit(&c.apdu).await?;
+            let go_on = c.accepts(&r);
+            out.push(r);
+            if !go_on {
+                break;
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Personalises a card through a counting relay; returns the round trips and the card file.
+async fn personalise_counting(extended: bool, scripts: bool) -> (usize, TempDir) {
+    let dir = TempDir::new("scripts");
+    let round_trips = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let relay = CountingRelay {
+        inner: Box::new(VirtualCardTransport::open(dir.card()).unwrap()),
+        extended,
+        round_trips: round_trips.clone(),
+    };
+    let mut card = (factory_with(scripts))(Box::new(relay));
+    let identity = card.select().await.unwrap();
+    assert_eq!(identity.version.as_deref(), Some("5.4.3"));
+    assert_eq!(identity.serial.len(), 8);
+    card.authenticate(&ManagementKey::factory_default())
+        .await
+        .unwrap();
+    let keys: Vec<_> = Slot::ALL
+        .into_iter()
+        .map(|s| (s, KeyAlgorithm::EccP256))
+        .collect();
+    let spkis = card.generate_keys(&keys).await.unwrap();
+    assert_eq!(spkis.len(), 4);
+    card.defer_writes();
+    for (i, slot) in Slot::ALL.into_iter().enumerate() {
+        card.write_certificate(slot, &dummy_certificate(i as u8 + 1))
+            .await
+            .unwrap();
+    }
+    card.change_pin(&Pin::factory_default(), &Pin::new("24681357"))
+        .await
+        .unwrap();
+    card.set_management_key(&aes_key()).await.unwrap();
+    card.flush_writes().await.unwrap();
+    (round_trips.load(Ordering::SeqCst), dir)
+}
+
+#[tokio::test]
+async fn scripts_cut_round_trips_and_leave_the_same_card() {
+    let (with, dir) = personalise_counting(true, true).await;
+    // SELECT+SERIAL+VERSION, two GENERAL AUTHENTICATE, all keys, all writes.
+    assert_eq!(with, 5);
+    let (without, _) = personalise_counting(true, false).await;
+    assert!(without >= 13, "{without}");
+    // Short readers chain the certificates inside the script; still one round trip for writes.
+    let (short, _) = personalise_counting(false, true).await;
+    assert!(short <= 6, "{short}");
+
+    // The card took everything: new PIN, new management key, the certificates.
+    let mut card = (factory())(Box::new(VirtualCardTransport::open(dir.card()).unwrap()));
+    card.select().await.unwrap();
+    card.verify_pin(&Pin::new("24681357")).await.unwrap();
+    card.authenticate(&aes_key()).await.unwrap();
+    let mut client = PivClient::new(
+        VirtualCardTransport::open(dir.card())
+            .map(Box::new)
+            .unwrap(),
+    );
+    client.select().await.unwrap();
+    assert_eq!(
+        client
+            .read_certificate(Slot::DigitalSignature)
+            .await
+            .unwrap(),
+        Some(dummy_certificate(2))
+    );
+}
+
+#[tokio::test]
+async fn a_script_stops_at_the_first_refusal_and_names_it() {
+    let dir = TempDir::new("script-refusal");
+    let mut card = (factory())(Box::new(VirtualCardTransport::open(dir.card()).unwrap()));
+    card.select().await.unwrap();
+    card.authenticate(&ManagementKey::factory_default())
+        .await
+        .unwrap();
+    card.defer_writes();
+    card.write_certificate(Slot::PivAuthentication, &dummy_certificate(1))
+        .await
+        .unwrap();
+    // Wrong current PIN: the card refuses, and the management key after it is never sent.
+    card.change_pin(&Pin::new("999999"), &Pin::new("24681357"))
+        .await
+        .unwrap();
+    card.set_management_key(&aes_key()).await.unwrap();
+    let err = card.flush_writes().await.unwrap_err();
+    assert_eq!(err, CardError::WrongPin { retries_left: 2 });
+    let mut card = (factory())(Box::new(VirtualCardTransport::open(dir.card()).unwrap()));
+    card.select().await.unwrap();
+    card.authenticate(&ManagementKey::factory_default())
+        .await
+        .expect("the factory key is still in place");
+}
+
+/// A transport that counts the APDU scripts (round trips through a station) it carries.
+struct ScriptCounter {
+    inner: VirtualCardTransport,
+    scripts: Arc<Mutex<usize>>,
+    /// Answers `6D00` to GET VERSION, like a PIV card without the Yubico extensions.
+    plain_piv: bool,
+    /// Answers `6985` to this many RESETs, like a card whose PIN and PUK allow more tries than
+    /// one round blocks.
+    refuse_resets: usize,
+}
+
+#[async_trait]
+impl CardTransport for ScriptCounter {
+    async fn transmit(&mut self, command: &[u8]) -> Result<Vec<u8>, CardError> {
+        if self.plain_piv && command.get(1) == Some(&ins::GET_VERSION) {
+            return Ok(vec![0x6D, 0x00]);
+        }
+        if self.refuse_resets > 0 && command.get(1) == Some(&ins::RESET) {
+            self.refuse_resets -= 1;
+            return Ok(vec![0x69, 0x85]);
+        }
+        self.inner.transmit(command).await
+    }
+    fn atr(&self) -> Vec<u8> {
+        self.inner.atr()
+    }
+    async fn run_script(
+        &mut self,
+        script: &[tessera_core::ports::ScriptCommand],
+    ) -> Result<Vec<Vec<u8>>, CardError> {
+        *self.scripts.lock().unwrap() += 1;
+        let mut responses = Vec::new();
+        for command in script {
+            let response = self.transmit(&command.apdu).await?;
+            let go_on = command.accepts(&response);
+            responses.push(response);
+            if !go_on {
+                break;
+            }
+        }
+        Ok(responses)
+    }
+}
+
+fn counted(dir: &TempDir, plain_piv: bool) -> (PivClient, Arc<Mutex<usize>>, SharedCard) {
+    let inner = VirtualCardTransport::open(dir.card()).unwrap();
+    let card = inner.card();
+    let scripts = Arc::new(Mutex::new(0));
+    let transport = ScriptCounter {
+        inner,
+        scripts: scripts.clone(),
+        plain_piv,
+        refuse_resets: 0,
+    };
+    (PivClient::new(Box::new(transport)), scripts, card)
+}
+
+use crate::virtual_transport::SharedCard;
+
+/// Personalises the card as an issuance that stopped after its last write would have left it.
+async fn personalise_and_lock(client: &mut PivClient) {
+    client.select().await.unwrap();
+    client
+        .authenticate(&ManagementKey::factory_default())
+        .await
+        .unwrap();
+    client
+        .generate_key(Slot::PivAuthentication, KeyAlgorithm::EccP256)
+        .await
+        .unwrap();
+    client
+        .write_certificate(Slot::PivAuthentication, &dummy_certificate(5))
+        .await
+        .unwrap();
+    client
+        .change_pin(&Pin::factory_default(), &Pin::new("24681357"))
+        .await
+        .unwrap();
+    client
+        .change_puk(&Puk::factory_default(), &Puk::new("97531864"))
+        .await
+        .unwrap();
+    client.set_management_key(&aes_key()).await.unwrap();
+}
+
+/// The card answers as a factory-fresh one: factory management key, PIN and PUK, no objects.
+async fn assert_factory(client: &mut PivClient, serial: &str) {
+    let identity = client.select().await.unwrap();
+    assert_eq!(identity.serial, serial, "a reset keeps the serial");
+    client
+        .authenticate(&ManagementKey::factory_default())
+        .await
+        .unwrap();
+    assert_eq!(client.pin_retries().await.unwrap(), 3);
+    client.verify_pin(&Pin::factory_default()).await.unwrap();
+    assert_eq!(
+        client
+            .read_certificate(Slot::PivAuthentication)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        client
+            .metadata(Slot::PivAuthentication.key_reference())
+            .await
+            .unwrap(),
+        None,
+        "the slot key is gone"
+    );
+    client
+        .change_puk(&Puk::factory_default(), &Puk::factory_default())
+        .await
+        .expect("the PUK is the factory one");
+}
+
+#[tokio::test]
+async fn a_factory_reset_erases_a_personalised_card_in_one_script() {
+    let dir = TempDir::new("reset");
+    let (mut client, scripts, card) = counted(&dir, false);
+    personalise_and_lock(&mut client).await;
+    let serial = client.select().await.unwrap().serial;
+    *scripts.lock().unwrap() = 0;
+
+    client.factory_reset().await.unwrap();
+    assert_eq!(*scripts.lock().unwrap(), 1, "one round trip");
+    assert_eq!(card.lock().unwrap().pin_tries_left(), 3);
+    assert_factory(&mut client, &serial).await;
+
+    // A fresh session on the same card file: the reset was saved.
+    drop(client);
+    let mut again = PivClient::new(Box::new(VirtualCardTransport::open(dir.card()).unwrap()));
+    assert_factory(&mut again, &serial).await;
+}
+
+#[tokio::test]
+async fn a_factory_reset_works_on_blocked_and_factory_cards() {
+    // Already blocked PIN (the holder forgot it): VERIFY answers 6983 and the script goes on.
+    let dir = TempDir::new("reset-blocked");
+    let (mut client, _, card) = counted(&dir, false);
+    personalise_and_lock(&mut client).await;
+    for _ in 0..3 {
+        let _ = client.verify_pin(&Pin::new("000000")).await;
+    }
+    assert_eq!(card.lock().unwrap().pin_tries_left(), 0);
+    let serial = client.select().await.unwrap().serial;
+    client.factory_reset().await.unwrap();
+    assert_factory(&mut client, &serial).await;
+
+    // A card still in its factory state resets too (nothing to lose).
+    let dir = TempDir::new("reset-fresh");
+    let (mut client, _, _) = counted(&dir, false);
+    let serial = client.select().await.unwrap().serial;
+    client.factory_reset().await.unwrap();
+    assert_factory(&mut client, &serial).await;
+}
+
+#[tokio::test]
+async fn a_factory_reset_takes_more_rounds_when_the_card_allows_more_tries() {
+    let dir = TempDir::new("reset-tries");
+    {
+        let (mut client, _, _) = counted(&dir, false);
+        personalise_and_lock(&mut client).await;
+    }
+    // Fifteen tries each, the most the virtual card allows: one round still blocks both.
+    let mut state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.card()).unwrap()).unwrap();
+    for field in [
+        "pin_tries_max",
+        "pin_tries_left",
+        "puk_tries_max",
+        "puk_tries_left",
+    ] {
+        state[field] = 15.into();
+    }
+    std::fs::write(dir.card(), serde_json::to_vec(&state).unwrap()).unwrap();
+    let (mut client, scripts, _) = counted(&dir, false);
+    let serial = client.select().await.unwrap().serial;
+    *scripts.lock().unwrap() = 0;
+    client.factory_reset().await.unwrap();
+    assert_eq!(*scripts.lock().unwrap(), 1);
+    assert_factory(&mut client, &serial).await;
+
+    // A card with more tries than one round blocks (a YubiKey allows up to 255) refuses the
+    // RESET with 6985; the script is sent again.
+    {
+        let (mut client, _, _) = counted(&dir, false);
+        personalise_and_lock(&mut client).await;
+    }
+    let scripts = Arc::new(Mutex::new(0));
+    let mut client = PivClient::new(Box::new(ScriptCounter {
+        inner: VirtualCardTransport::open(dir.card()).unwrap(),
+        scripts: scripts.clone(),
+        plain_piv: false,
+        refuse_resets: 2,
+    }));
+    client.factory_reset().await.unwrap();
+    assert_eq!(
+        *scripts.lock().unwrap(),
+        3,
+        "two refused rounds, then the reset"
+    );
+    assert_factory(&mut client, &serial).await;
+}
+
+#[tokio::test]
+async fn a_card_without_the_yubico_extensions_is_not_touched() {
+    let dir = TempDir::new("reset-plain");
+    let (mut client, _, card) = counted(&dir, true);
+    personalise_and_lock(&mut client).await;
+    let err = client.factory_reset().await.unwrap_err();
+    assert!(
+        matches!(&err, CardError::Status { operation, sw: 0x6D00 } if operation.contains("GET VERSION")),
+        "{err:?}"
+    );
+    assert_eq!(
+        card.lock().unwrap().pin_tries_left(),
+        3,
+        "the PIN is not blocked"
+    );
+    client.verify_pin(&Pin::new("24681357")).await.unwrap();
+    client.authenticate(&aes_key()).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_pulled_reset_can_be_sent_again() {
+    let dir = TempDir::new("reset-pulled");
+    {
+        let (mut client, _, _) = counted(&dir, false);
+        personalise_and_lock(&mut client).await;
+    }
+    // Pulled after GET VERSION and two VERIFYs: the PIN has one try left, the PUK all three.
+    let mut transport = VirtualCardTransport::open(dir.card()).unwrap();
+    transport.fail_after(3);
+    let mut client = PivClient::new(Box::new(transport));
+    let err = client.factory_reset().await.unwrap_err();
+    assert!(matches!(err, CardError::Unreachable(_)), "{err:?}");
+
+    let mut client = PivClient::new(Box::new(VirtualCardTransport::open(dir.card()).unwrap()));
+    let serial = client.select().await.unwrap().serial;
+    client.factory_reset().await.unwrap();
+    assert_factory(&mut client, &serial).await;
 }

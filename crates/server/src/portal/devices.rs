@@ -7,7 +7,7 @@ use crate::portal::issue::urlencode;
 use crate::web_error::WebError;
 use askama::Template;
 use axum::extract::{Path, State};
-use axum::http::header;
+use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
 use tessera_core::ids::DeviceId;
@@ -145,12 +145,13 @@ pub struct ReprintForm {
 pub async fn reprint(
     State(state): State<AppState>,
     signed_in: SignedIn,
+    headers: HeaderMap,
     Path(id): Path<String>,
     Form(f): Form<ReprintForm>,
 ) -> Result<Response, WebError> {
     signed_in.check_csrf(&f.csrf)?;
     let svc = &state.tessera.services;
-    let station = super::current_station(&state).await?;
+    let station = super::current_station(&state, &headers).await?;
     let pairing = svc
         .store
         .pairing(&signed_in.operator.id, &station.id)

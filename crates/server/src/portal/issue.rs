@@ -2,12 +2,13 @@
 //! initial PIN), Issue Device (progress bar) and Print Device (printing information, preview,
 //! Cancel / Continue).
 
-use super::{current_station, render, CsrfForm, Nav};
+use super::{connected, current_station, render, CsrfForm, Nav};
 use crate::app::AppState;
 use crate::auth::SignedIn;
 use crate::web_error::WebError;
 use askama::Template;
 use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
 use serde::Deserialize;
@@ -35,6 +36,11 @@ struct ConfigurePage {
     csrf: String,
     user: User,
     station_name: String,
+    /// Where "(change)" leads: the station choice, coming back here.
+    change_station: String,
+    /// A remote station without its connection: why the tile is empty.
+    offline: Option<Offline>,
+    card_printing: bool,
     show_printer_tile: bool,
     pairing: Option<PrinterPairing>,
     change: bool,
@@ -42,6 +48,12 @@ struct ConfigurePage {
     readers: Vec<ReaderOption>,
     layouts: Vec<Layout>,
     ready: bool,
+}
+
+/// Why a remote station offers nothing now.
+pub enum Offline {
+    NotEnrolled,
+    NotConnected,
 }
 
 #[derive(Deserialize)]
@@ -57,6 +69,7 @@ fn allowed_for(groups: &[String], user: &User) -> bool {
 pub async fn configure_page(
     State(state): State<AppState>,
     signed_in: SignedIn,
+    headers: HeaderMap,
     Path(uid): Path<String>,
     Query(q): Query<ConfigureQuery>,
 ) -> Result<Response, WebError> {
@@ -68,12 +81,30 @@ pub async fn configure_page(
         .user(&UserId::new(uid))
         .await
         .map_err(|_| WebError::not_found("The user"))?;
-    let station = current_station(&state).await?;
-    let port = svc.stations.station(&station.id).ok_or_else(|| {
-        WebError::bad_request(format!("The station {} is not connected.", station.name))
-    })?;
-    let printers = port.printers().await.map_err(CoreError::Station)?;
-    let readers = port.readers().await.map_err(CoreError::Station)?;
+    let station = current_station(&state, &headers).await?;
+    let offline = match &station.access {
+        Some(_) if !connected(&state, &station) => Some(match station.access {
+            Some(StationAccess {
+                credential_hash: None,
+                ..
+            }) => Offline::NotEnrolled,
+            _ => Offline::NotConnected,
+        }),
+        _ => None,
+    };
+    let (printers, readers) = match (&offline, svc.stations.station(&station.id)) {
+        (Some(_), _) => (Vec::new(), Vec::new()),
+        (None, Some(port)) => (
+            port.printers().await.map_err(CoreError::Station)?,
+            port.readers().await.map_err(CoreError::Station)?,
+        ),
+        (None, None) => {
+            return Err(WebError::bad_request(format!(
+                "The station {} is not connected.",
+                station.name
+            )))
+        }
+    };
     let settings = svc.store.settings().await.map_err(WebError::from_store)?;
     let pairing = svc
         .store
@@ -96,7 +127,13 @@ pub async fn configure_page(
         nav: Nav::of(&signed_in),
         csrf: signed_in.csrf.clone(),
         station_name: station.name.clone(),
-        ready: !show_printer_tile || pairing.is_some(),
+        change_station: format!(
+            "/station?back={}",
+            urlencode(&format!("/users/{}/issue", urlencode(user.uid.as_str())))
+        ),
+        ready: offline.is_none() && (!show_printer_tile || pairing.is_some()),
+        offline,
+        card_printing: settings.card_printing_enabled,
         show_printer_tile,
         change: q.change.is_some(),
         printers: printers
@@ -131,11 +168,12 @@ pub struct ConfigureForm {
 pub async fn configure(
     State(state): State<AppState>,
     signed_in: SignedIn,
+    headers: HeaderMap,
     Path(uid): Path<String>,
     Form(f): Form<ConfigureForm>,
 ) -> Result<Response, WebError> {
     signed_in.check_csrf(&f.csrf)?;
-    let station = current_station(&state).await?;
+    let station = current_station(&state, &headers).await?;
     issuance::configure_printer(
         &state.tessera.services,
         &signed_in.actor(),
@@ -161,13 +199,14 @@ pub struct StartForm {
 pub async fn start(
     State(state): State<AppState>,
     signed_in: SignedIn,
+    headers: HeaderMap,
     Path(uid): Path<String>,
     Form(f): Form<StartForm>,
 ) -> Result<Response, WebError> {
     signed_in.check_csrf(&f.csrf)?;
     let svc = &state.tessera.services;
     let actor = signed_in.actor();
-    let station = current_station(&state).await?;
+    let station = current_station(&state, &headers).await?;
     let settings = svc.store.settings().await.map_err(WebError::from_store)?;
     let (printer, reader) = if settings.card_printing_enabled {
         let pairing = svc

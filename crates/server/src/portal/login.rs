@@ -1,14 +1,15 @@
 //! Sign in and sign out. The sign-in form is protected against login CSRF by a double-submit
 //! cookie; a session gets a fresh token and its own CSRF token.
 
+use super::station_choice::{self, StationOption};
 use super::{render, CsrfForm, Nav};
 use crate::app::AppState;
 use crate::auth::{self, SignedIn, LOGIN_COOKIE, SESSION_SECONDS};
 use crate::web_error::WebError;
 use askama::Template;
 use axum::extract::State;
-use axum::http::{header, request::Parts, HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{AppendHeaders, IntoResponse, Response};
 use axum::Form;
 use serde::Deserialize;
 use tessera_core::audit;
@@ -22,18 +23,27 @@ struct LoginPage {
     nav: Option<Nav>,
     csrf: String,
     message: Option<String>,
+    /// The stations to work at, offered when there is a choice.
+    stations: Vec<StationOption>,
 }
 
-fn login_page(
+async fn login_page(
     state: &AppState,
+    headers: &HeaderMap,
     message: Option<String>,
     status: StatusCode,
 ) -> Result<Response, WebError> {
     let csrf = auth::random_token(&*state.tessera.services.random);
+    let stations = station_choice::options(state, headers).await?;
     let mut res = render(&LoginPage {
         nav: None,
         csrf: csrf.clone(),
         message,
+        stations: if stations.len() > 1 {
+            stations
+        } else {
+            Vec::new()
+        },
     })?;
     *res.status_mut() = status;
     res.headers_mut().append(
@@ -45,8 +55,8 @@ fn login_page(
     Ok(res)
 }
 
-pub async fn form(State(state): State<AppState>) -> Result<Response, WebError> {
-    login_page(&state, None, StatusCode::OK)
+pub async fn form(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, WebError> {
+    login_page(&state, &headers, None, StatusCode::OK).await
 }
 
 #[derive(Deserialize)]
@@ -54,12 +64,9 @@ pub struct LoginForm {
     csrf: String,
     operator: String,
     password: String,
-}
-
-fn parts_of(headers: HeaderMap) -> Parts {
-    let (mut parts, _) = axum::http::Request::new(()).into_parts();
-    parts.headers = headers;
-    parts
+    /// The station this browser works at, when the page offered a choice.
+    #[serde(default)]
+    station: Option<String>,
 }
 
 pub async fn submit(
@@ -68,12 +75,14 @@ pub async fn submit(
     Form(f): Form<LoginForm>,
 ) -> Result<Response, WebError> {
     let svc = &state.tessera.services;
-    if auth::cookie(&parts_of(headers), LOGIN_COOKIE).as_deref() != Some(f.csrf.as_str()) {
+    if auth::cookie_in(&headers, LOGIN_COOKIE).as_deref() != Some(f.csrf.as_str()) {
         return login_page(
             &state,
+            &headers,
             Some("The sign-in form expired; please try again.".into()),
             StatusCode::FORBIDDEN,
-        );
+        )
+        .await;
     }
     let password = Password::new(f.password);
     let id = OperatorId::new(f.operator.trim());
@@ -93,9 +102,11 @@ pub async fn submit(
         .await?;
         return login_page(
             &state,
+            &headers,
             Some("Unknown operator or wrong password.".into()),
             StatusCode::UNAUTHORIZED,
-        );
+        )
+        .await;
     }
     let token = auth::random_token(&*svc.random);
     let csrf = auth::random_token(&*svc.random);
@@ -118,15 +129,19 @@ pub async fn submit(
         serde_json::json!({}),
     )
     .await?;
+    let mut cookies = vec![(
+        header::SET_COOKIE,
+        auth::session_cookie(&token, SESSION_SECONDS),
+    )];
+    if let Some(station) = f.station.as_deref().filter(|s| !s.is_empty()) {
+        if let Some(cookie) = station_choice::cookie_for(&state, station).await? {
+            cookies.push((header::SET_COOKIE, cookie));
+        }
+    }
     Ok((
         StatusCode::SEE_OTHER,
-        [
-            (header::LOCATION, "/users".to_owned()),
-            (
-                header::SET_COOKIE,
-                auth::session_cookie(&token, SESSION_SECONDS),
-            ),
-        ],
+        [(header::LOCATION, "/users".to_owned())],
+        AppendHeaders(cookies),
     )
         .into_response())
 }
@@ -139,7 +154,7 @@ pub async fn logout(
 ) -> Result<Response, WebError> {
     signed_in.check_csrf(&f.csrf)?;
     let svc = &state.tessera.services;
-    if let Some(token) = auth::cookie(&parts_of(headers), auth::SESSION_COOKIE) {
+    if let Some(token) = auth::cookie_in(&headers, auth::SESSION_COOKIE) {
         svc.store
             .delete_session(&auth::token_hash(&token))
             .await

@@ -8,16 +8,19 @@ mod login;
 mod policies;
 mod printers;
 mod settings;
+mod station_choice;
+mod stations;
 mod users;
 
 use crate::app::AppState;
 use crate::auth::SignedIn;
 use crate::web_error::WebError;
 use askama::Template;
+use axum::http::HeaderMap;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use tessera_core::model::Station;
+use tessera_core::model::{Permission, Station};
 
 /// A form that carries nothing but its CSRF token (a button).
 #[derive(serde::Deserialize)]
@@ -28,6 +31,7 @@ pub struct CsrfForm {
 /// What the page header shows about the signed-in operator.
 pub struct Nav {
     pub is_admin: bool,
+    pub manages_stations: bool,
     pub operator_name: String,
     pub role: String,
     pub csrf: String,
@@ -36,10 +40,8 @@ pub struct Nav {
 impl Nav {
     pub fn of(s: &SignedIn) -> Option<Self> {
         Some(Self {
-            is_admin: s
-                .operator
-                .role
-                .allows(tessera_core::model::Permission::ManageSettings),
+            is_admin: s.operator.role.allows(Permission::ManageSettings),
+            manages_stations: s.operator.role.allows(Permission::ManageStations),
             operator_name: s.operator.display_name.clone(),
             role: s.operator.role.as_str().replace('_', " "),
             csrf: s.csrf.clone(),
@@ -59,9 +61,27 @@ pub fn render(t: &impl Template) -> Result<Response, WebError> {
     Ok(Html(html).into_response())
 }
 
-/// The station the operator works at: the first enabled one (the demo has one, "This workstation").
-pub async fn current_station(state: &AppState) -> Result<Station, WebError> {
-    state
+/// The cookie that remembers, per browser, the station the operator works at (its id).
+pub const STATION_COOKIE: &str = "tessera_station";
+/// A workstation's browser keeps its station for a year.
+const STATION_COOKIE_SECONDS: i64 = 365 * 24 * 3600;
+
+pub fn station_cookie(id: &str) -> String {
+    format!(
+        "{STATION_COOKIE}={id}; Path=/; HttpOnly; SameSite=Strict; Max-Age={STATION_COOKIE_SECONDS}"
+    )
+}
+
+/// Whether operators may work at a station: enabled and not revoked.
+pub fn usable(station: &Station) -> bool {
+    station.enabled && !station.access.as_ref().is_some_and(|a| a.revoked)
+}
+
+/// The stations an operator may choose: the in-process one first (always reachable), then the
+/// connected remote ones, then the others, each group by name. Without a choice of its own, a
+/// browser works at the first.
+pub async fn usable_stations(state: &AppState) -> Result<Vec<Station>, WebError> {
+    let mut stations: Vec<Station> = state
         .tessera
         .services
         .store
@@ -69,10 +89,44 @@ pub async fn current_station(state: &AppState) -> Result<Station, WebError> {
         .await
         .map_err(WebError::from_store)?
         .into_iter()
-        .find(|s| s.enabled)
+        .filter(usable)
+        .collect();
+    stations.sort_by_cached_key(|s| {
+        (
+            s.access.is_some(),
+            !connected(state, s),
+            s.name.to_lowercase(),
+        )
+    });
+    Ok(stations)
+}
+
+/// The station this browser chose (its cookie), when it is still usable.
+pub fn chosen<'a>(stations: &'a [Station], headers: &HeaderMap) -> Option<&'a Station> {
+    let id = crate::auth::cookie_in(headers, STATION_COOKIE)?;
+    stations.iter().find(|s| s.id.as_str() == id)
+}
+
+/// The station the operator works at: the one this browser chose, or else (none chosen, or the
+/// chosen one disabled, revoked or deleted) the first usable one, "This workstation" in the demo.
+pub async fn current_station(state: &AppState, headers: &HeaderMap) -> Result<Station, WebError> {
+    let stations = usable_stations(state).await?;
+    chosen(&stations, headers)
+        .or_else(|| stations.first())
+        .cloned()
         .ok_or_else(|| {
             WebError::bad_request("No station is configured. Ask an administrator to add one.")
         })
+}
+
+/// Whether a remote station has its connection open now (in-process stations always do).
+pub fn connected(state: &AppState, station: &Station) -> bool {
+    station.access.is_none()
+        || state
+            .tessera
+            .hub
+            .remote(&station.id)
+            .is_some_and(|l| l.is_connected())
 }
 
 async fn home() -> Redirect {
@@ -91,6 +145,19 @@ pub fn routes() -> Router<AppState> {
         .route("/printers", get(printers::page))
         .route("/printers/add", post(printers::add))
         .route("/printers/test", post(printers::test))
+        .route("/stations", get(stations::page))
+        .route("/stations/create", post(stations::create))
+        .route("/stations/{id}/token", post(stations::new_token))
+        .route("/stations/{id}/enable", post(stations::enable))
+        .route("/stations/{id}/disable", post(stations::disable))
+        .route(
+            "/stations/{id}/revoke",
+            get(stations::confirm_revoke).post(stations::revoke),
+        )
+        .route(
+            "/station",
+            get(station_choice::page).post(station_choice::choose),
+        )
         .route("/layouts", get(layouts::list))
         .route("/layouts/{id}", get(layouts::edit))
         .route("/layouts/save", post(layouts::save))

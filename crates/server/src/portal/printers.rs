@@ -1,5 +1,6 @@
 //! The Printers page: the station's card printers with their live state and what they can do,
-//! adding an IPP printer by URI with its encoder reader, and printing a test card.
+//! adding an IPP printer by URI or a spool folder (`spool:/folder`) with its encoder reader, and
+//! printing a test card.
 
 use super::{render, Nav};
 use crate::app::AppState;
@@ -101,6 +102,9 @@ pub struct AddForm {
     uri: String,
     #[serde(default)]
     encoder: String,
+    /// ipps:// printers: a PEM file of CA certificates on the server.
+    #[serde(default)]
+    ca_file: String,
 }
 
 pub async fn add(
@@ -109,12 +113,13 @@ pub async fn add(
     Form(f): Form<AddForm>,
 ) -> Result<Response, WebError> {
     signed_in.check_csrf(&f.csrf)?;
-    let config = printers::add_ipp(
+    let config = printers::add(
         &state.tessera,
         &signed_in.actor(),
         &f.name,
         &f.uri,
         Some(f.encoder),
+        Some(f.ca_file),
     )
     .await?;
     let to = format!(

@@ -30,15 +30,31 @@ pub fn actor(role: Role) -> Actor {
 
 /// Start, choose `policy` with `pin`, and run the personalisation and print on the demo printer.
 pub async fn issue(t: &Tessera, actor: &Actor, policy: &str, pin: &str) -> IssuanceJob {
+    let demo = (
+        StationId::new(demo::STATION_ID),
+        demo::PRINTER,
+        demo::ENCODER,
+    );
+    issue_at(t, actor, &demo, policy, pin).await
+}
+
+/// Like [`issue`], at a station's printer and reader: `(station, printer, reader)`.
+pub async fn issue_at(
+    t: &Tessera,
+    actor: &Actor,
+    (station, printer, reader): &(StationId, &str, &str),
+    policy: &str,
+    pin: &str,
+) -> IssuanceJob {
     let svc = &t.services;
     let job = issuance::start(
         svc,
         actor,
         StartRequest {
             user: UserId::new("jdoe"),
-            station: StationId::new(demo::STATION_ID),
-            printer: demo::PRINTER.into(),
-            reader: demo::ENCODER.into(),
+            station: station.clone(),
+            printer: (*printer).into(),
+            reader: (*reader).into(),
             layout: LayoutId::new("corporate-badge"),
         },
     )
@@ -54,6 +70,19 @@ pub async fn issue(t: &Tessera, actor: &Actor, policy: &str, pin: &str) -> Issua
     .await
     .unwrap();
     issuance::run(svc, job, policy, pin).await
+}
+
+/// Waits until a remote station is connected and has reported its printers.
+pub async fn wait_connected(t: &Tessera, station: &StationId) {
+    for _ in 0..200 {
+        if let Some(link) = t.hub.remote(station) {
+            if link.is_connected() && !link.inventory().printers.is_empty() {
+                return;
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    panic!("the station did not connect");
 }
 
 /// `openssl verify -x509_strict` of a DER certificate against the Tessera CA.

@@ -2,6 +2,7 @@
 //! HTTP client, and the steps of the Device Issuance wizard.
 
 use std::time::Duration;
+use tessera_server::serve::serve_listener;
 use tessera_server::{router, Tessera};
 
 /// The initial PIN the wizard tests type.
@@ -25,7 +26,8 @@ impl Portal {
     pub async fn start(t: Tessera) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(listener, router(t)).await.unwrap() });
+        let serving = serve_listener(listener, router(t), None, std::future::pending());
+        tokio::spawn(async move { serving.await.unwrap() });
         Self {
             base: format!("http://{addr}"),
             http: reqwest::Client::builder()

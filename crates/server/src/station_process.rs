@@ -1,0 +1,139 @@
+//! `tessera station`: the process on an operator's workstation. It enrols once with a token, then
+//! connects to the server with its credential and serves the printers and readers of this
+//! machine: IPP printers, PC/SC readers, or the simulated card printer.
+
+use crate::wiring::{PivVirtualCards, Readers};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tessera_core::ports::CardPrinter;
+use tessera_core::secret::StationSecret;
+use tessera_print::{IppPrinter, SpoolPrinter};
+use tessera_station::agent::{self, Agent, AgentOptions};
+use tessera_station::config::StationConfig;
+use tessera_station::tls::ServerTrust;
+use tessera_station::{LocalStation, SimulatedCardPrinter};
+
+/// The simulated printer of a station started with `--simulated-printer`.
+pub const SIMULATED_PRINTER: &str = "Simulated Card Printer";
+pub const SIMULATED_ENCODER: &str = "Simulated Card Printer Encoder";
+
+#[derive(Clone, Debug, Default)]
+pub struct StationArgs {
+    pub server: String,
+    /// A PEM file of CA certificates trusted for an `https://` server's certificate, beside the
+    /// public roots.
+    pub ca_file: Option<PathBuf>,
+    /// The one-time enrolment token, on the first start.
+    pub token: Option<StationSecret>,
+    pub data_dir: PathBuf,
+    pub simulated_printer: bool,
+    /// Printers: name and IPP URI, or `spool:/folder`.
+    pub printers: Vec<(String, String)>,
+    /// CA certificates (PEM) that `ipps://` printers' certificates are checked against.
+    pub printer_ca_file: Option<PathBuf>,
+    /// Printer name -> the PC/SC reader built into it.
+    pub encoders: Vec<(String, String)>,
+    pub readers: Readers,
+    pub injected_delay: Duration,
+    pub exit_after_apdus: Option<u64>,
+    pub drop_after_apdus: Option<u64>,
+}
+
+/// What the station trusts for the server's certificate: the public roots, and the CA file.
+pub fn server_trust(args: &StationArgs) -> Result<ServerTrust, String> {
+    match &args.ca_file {
+        Some(path) => ServerTrust::with_ca_file(path),
+        None => Ok(ServerTrust::public_roots()),
+    }
+}
+
+/// Enrols when a token is given; returns the stored configuration.
+pub async fn enrol_or_load(args: &StationArgs) -> Result<StationConfig, String> {
+    if let Some(token) = &args.token {
+        let trust = server_trust(args)?;
+        let answer = agent::enrol(&args.server, token, &trust)
+            .await
+            .map_err(|e| e.to_string())?;
+        let config = StationConfig {
+            server: args.server.clone(),
+            station_id: answer.station_id,
+            station_name: answer.station_name,
+            credential: answer.credential,
+        };
+        config.save(&args.data_dir)?;
+        tracing::info!(station = %config.station_name, "enrolled; the credential is in the data folder");
+        return Ok(config);
+    }
+    StationConfig::load(&args.data_dir)?.ok_or_else(|| {
+        format!(
+            "this station is not enrolled yet ({} has no station.json): start it once with \
+             --token and the enrolment token an administrator created in the portal",
+            args.data_dir.display()
+        )
+    })
+}
+
+/// The printers and readers of this workstation.
+pub fn local_station(args: &StationArgs) -> Result<LocalStation, String> {
+    let encoder_of = |name: &str| {
+        args.encoders
+            .iter()
+            .find(|(p, _)| p == name)
+            .map(|(_, r)| r.clone())
+    };
+    let mut printers: Vec<Arc<dyn CardPrinter>> = Vec::new();
+    if args.simulated_printer {
+        printers.push(Arc::new(SimulatedCardPrinter::new(
+            SIMULATED_PRINTER,
+            SIMULATED_ENCODER,
+            args.data_dir.join("cards"),
+            args.data_dir.join("printed"),
+            Arc::new(PivVirtualCards::new()),
+        )));
+    }
+    for (name, uri) in &args.printers {
+        let unusable =
+            |e: tessera_core::ports::PortError| format!("the printer {name:?} is not usable: {e}");
+        // `spool:/folder` (or an absolute path) writes each card to a folder; anything else is IPP.
+        if uri.starts_with("spool:") || uri.starts_with('/') {
+            let spool = SpoolPrinter::new(name, uri, encoder_of(name)).map_err(unusable)?;
+            spool.check().map_err(unusable)?;
+            printers.push(Arc::new(spool));
+            continue;
+        }
+        let mut printer = IppPrinter::new(name, uri, encoder_of(name)).map_err(unusable)?;
+        if let Some(ca) = &args.printer_ca_file {
+            if uri.starts_with("ipps:") || uri.starts_with("https:") {
+                let path = ca.to_string_lossy();
+                printer = printer.with_ca_file(&path).map_err(unusable)?;
+            }
+        }
+        printers.push(Arc::new(printer));
+    }
+    let mut station = LocalStation::new(printers);
+    if args.readers == Readers::Pcsc {
+        station = station.with_readers(crate::wiring::pcsc_readers().map_err(|e| e.0)?);
+    }
+    Ok(station)
+}
+
+/// Runs the station until the server refuses it.
+pub async fn run(args: StationArgs) -> Result<(), String> {
+    std::fs::create_dir_all(&args.data_dir)
+        .map_err(|e| format!("cannot create {}: {e}", args.data_dir.display()))?;
+    crate::wiring::restrict_permissions(&args.data_dir);
+    let trust = server_trust(&args)?;
+    let config = enrol_or_load(&args).await?;
+    let station = local_station(&args)?;
+    let mut options = AgentOptions::new(args.server.clone(), config.credential());
+    options.trust = trust;
+    options.injected_delay = args.injected_delay;
+    options.exit_after_apdus = args.exit_after_apdus;
+    options.drop_after_apdus = args.drop_after_apdus;
+    tracing::info!(station = %config.station_name, server = %args.server, "station starting");
+    Agent::new(Arc::new(station), options)
+        .run()
+        .await
+        .map_err(|e| e.to_string())
+}
