@@ -143,7 +143,8 @@ p1=$!
 sleep 0.3
 "$BIN" printer test --data "$D" --name "Desk IPP" >"$T/busy2.json" 2>>"$T/busy.log" &
 p2=$!
-wait $p1 && wait $p2 || fail "concurrent test pages failed"
+wait $p1 && wait $p2 \
+  || fail "concurrent test pages failed: $(cat "$T/busy1.json" "$T/busy2.json" "$T/busy.log")"
 jq -e '.state == "completed"' "$T/busy1.json" "$T/busy2.json" >/dev/null || fail "concurrent: not completed"
 grep -q "printer busy with another job, retrying" "$T/busy.log" || fail "the second job never met a busy printer"
 rm "$T/slow"

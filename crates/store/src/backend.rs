@@ -51,6 +51,21 @@ pub(crate) fn backend_error(e: sqlx::Error) -> StoreError {
     }
 }
 
+/// Begins a transaction that will write. On SQLite it takes the write lock at once
+/// (`BEGIN IMMEDIATE`): a deferred transaction that reads first and writes later fails at once
+/// with "database is locked" when another process wrote in between, without waiting for the
+/// busy timeout; one that starts as a writer waits its turn instead. PostgreSQL locks rows.
+pub(crate) async fn begin_write(
+    pool: &AnyPool,
+    backend: Backend,
+) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
+    match backend {
+        Backend::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await,
+        Backend::Postgres => pool.begin().await,
+    }
+    .map_err(backend_error)
+}
+
 pub(crate) async fn connect(url: &str) -> Result<(AnyPool, Backend), StoreError> {
     sqlx::any::install_default_drivers();
     let backend = Backend::of_url(url)?;
@@ -72,7 +87,7 @@ pub(crate) async fn connect(url: &str) -> Result<(AnyPool, Backend), StoreError>
 
 async fn migrate(pool: &AnyPool, backend: Backend) -> Result<(), StoreError> {
     let schema = strip_comments(&backend.schema());
-    let mut tx = pool.begin().await.map_err(backend_error)?;
+    let mut tx = begin_write(pool, backend).await?;
     for statement in schema.split(';').filter(|s| !s.trim().is_empty()) {
         tx.execute(statement).await.map_err(backend_error)?;
     }
@@ -84,7 +99,7 @@ async fn migrate(pool: &AnyPool, backend: Backend) -> Result<(), StoreError> {
     .await
     .map_err(backend_error)?;
     tx.commit().await.map_err(backend_error)?;
-    add_device_serials(pool).await
+    add_device_serials(pool, backend).await
 }
 
 /// Whether the devices table has its `serial` column: a query naming it fails where it is
@@ -98,9 +113,9 @@ async fn has_device_serials(pool: &AnyPool) -> bool {
 
 /// A database made before devices had a `serial` column gets it, filled from each device's
 /// document; then the column is indexed (the issuance looks cards up by serial).
-async fn add_device_serials(pool: &AnyPool) -> Result<(), StoreError> {
+async fn add_device_serials(pool: &AnyPool, backend: Backend) -> Result<(), StoreError> {
     if !has_device_serials(pool).await {
-        let mut tx = pool.begin().await.map_err(backend_error)?;
+        let mut tx = begin_write(pool, backend).await?;
         let added = tx
             .execute("ALTER TABLE devices ADD COLUMN serial TEXT")
             .await;

@@ -1,6 +1,6 @@
 //! `SqlStore`: the core's `Store` trait in SQL.
 
-use crate::backend::{backend_error, connect, Backend};
+use crate::backend::{backend_error, begin_write, connect, Backend};
 use async_trait::async_trait;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -629,9 +629,9 @@ impl Store for SqlStore {
     }
 
     async fn append_audit(&self, e: &NewAuditEvent) -> R<AuditRecord> {
-        let mut tx = self.pool.begin().await.map_err(backend_error)?;
-        // Writing the head row first takes the write lock (SQLite) or the row lock (PostgreSQL),
-        // so concurrent appends chain one after the other.
+        // The write lock (SQLite) or the head row's lock (PostgreSQL) is taken first, so
+        // concurrent appends, from this process or another, chain one after the other.
+        let mut tx = begin_write(&self.pool, self.backend).await?;
         sqlx::query("UPDATE audit_head SET seq = seq + 1 WHERE id = 1")
             .execute(&mut *tx)
             .await
