@@ -13,11 +13,12 @@ use tessera_server::Readers;
 #[derive(clap::Args)]
 pub struct StationCli {
     /// The server, e.g. https://cms.example.org:8443 (plain http:// only for a server on this
-    /// machine or a lab: the connection is not encrypted).
+    /// machine or a lab: the connection is not encrypted). Needed to enrol; remembered after.
     #[arg(long, env = "TESSERA_SERVER")]
-    server: String,
+    server: Option<String>,
     /// CA certificates (PEM) trusted for an https:// server's certificate, beside the public
     /// roots: the organisation's CA that issued it, or the certificate itself if self-signed.
+    /// Remembered after the first start that gives it.
     #[arg(long, env = "TESSERA_SERVER_CA_FILE")]
     ca_file: Option<PathBuf>,
     /// The one-time enrolment token from the portal's Stations page (first start only).

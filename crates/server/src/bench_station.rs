@@ -77,7 +77,7 @@ pub async fn run(
         };
         let (station, token) = stations::create(&t.services, &actor, "Bench station").await?;
         let args = StationArgs {
-            server: server.clone(),
+            server: Some(server.clone()),
             token: Some(token),
             data_dir: data.join("station"),
             simulated_printer: true,

@@ -3,7 +3,7 @@
 //! machine: IPP printers, PC/SC readers, or the simulated card printer.
 
 use crate::wiring::{PivVirtualCards, Readers};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use tessera_core::ports::CardPrinter;
@@ -20,9 +20,10 @@ pub const SIMULATED_ENCODER: &str = "Simulated Card Printer Encoder";
 
 #[derive(Clone, Debug, Default)]
 pub struct StationArgs {
-    pub server: String,
+    /// The server's URL: needed to enrol; afterwards None means the one in `station.json`.
+    pub server: Option<String>,
     /// A PEM file of CA certificates trusted for an `https://` server's certificate, beside the
-    /// public roots.
+    /// public roots. Remembered in `station.json`; None means the remembered one.
     pub ca_file: Option<PathBuf>,
     /// The one-time enrolment token, on the first start.
     pub token: Option<StationSecret>,
@@ -41,37 +42,61 @@ pub struct StationArgs {
 }
 
 /// What the station trusts for the server's certificate: the public roots, and the CA file.
-pub fn server_trust(args: &StationArgs) -> Result<ServerTrust, String> {
-    match &args.ca_file {
+pub fn server_trust(ca_file: Option<&Path>) -> Result<ServerTrust, String> {
+    match ca_file {
         Some(path) => ServerTrust::with_ca_file(path),
         None => Ok(ServerTrust::public_roots()),
     }
 }
 
-/// Enrols when a token is given; returns the stored configuration.
+/// Enrols when a token is given; returns the stored configuration. A server URL or CA file
+/// given on a later start replaces the remembered one, and is remembered in turn.
 pub async fn enrol_or_load(args: &StationArgs) -> Result<StationConfig, String> {
+    let ca_file = match &args.ca_file {
+        Some(path) => Some(
+            std::path::absolute(path)
+                .map_err(|e| format!("the CA file {} is not usable: {e}", path.display()))?,
+        ),
+        None => None,
+    };
     if let Some(token) = &args.token {
-        let trust = server_trust(args)?;
-        let answer = agent::enrol(&args.server, token, &trust)
+        let server = args.server.as_deref().ok_or(
+            "enrolment needs --server: the address of the Tessera server that created the token",
+        )?;
+        let trust = server_trust(ca_file.as_deref())?;
+        let answer = agent::enrol(server, token, &trust)
             .await
             .map_err(|e| e.to_string())?;
         let config = StationConfig {
-            server: args.server.clone(),
+            server: server.to_owned(),
             station_id: answer.station_id,
             station_name: answer.station_name,
             credential: answer.credential,
+            ca_file,
         };
         config.save(&args.data_dir)?;
         tracing::info!(station = %config.station_name, "enrolled; the credential is in the data folder");
         return Ok(config);
     }
-    StationConfig::load(&args.data_dir)?.ok_or_else(|| {
+    let mut config = StationConfig::load(&args.data_dir)?.ok_or_else(|| {
         format!(
             "this station is not enrolled yet ({} has no station.json): start it once with \
-             --token and the enrolment token an administrator created in the portal",
+             --server, --token and the enrolment token an administrator created in the portal",
             args.data_dir.display()
         )
-    })
+    })?;
+    let server_changed = args.server.as_ref().is_some_and(|s| *s != config.server);
+    let ca_changed = ca_file.is_some() && ca_file != config.ca_file;
+    if server_changed || ca_changed {
+        if let Some(server) = &args.server {
+            config.server = server.clone();
+        }
+        if ca_file.is_some() {
+            config.ca_file = ca_file;
+        }
+        config.save(&args.data_dir)?;
+    }
+    Ok(config)
 }
 
 /// The printers and readers of this workstation.
@@ -123,15 +148,15 @@ pub async fn run(args: StationArgs) -> Result<(), String> {
     std::fs::create_dir_all(&args.data_dir)
         .map_err(|e| format!("cannot create {}: {e}", args.data_dir.display()))?;
     crate::wiring::restrict_permissions(&args.data_dir);
-    let trust = server_trust(&args)?;
     let config = enrol_or_load(&args).await?;
+    let trust = server_trust(config.ca_file.as_deref())?;
     let station = local_station(&args)?;
-    let mut options = AgentOptions::new(args.server.clone(), config.credential());
+    let mut options = AgentOptions::new(config.server.clone(), config.credential());
     options.trust = trust;
     options.injected_delay = args.injected_delay;
     options.exit_after_apdus = args.exit_after_apdus;
     options.drop_after_apdus = args.drop_after_apdus;
-    tracing::info!(station = %config.station_name, server = %args.server, "station starting");
+    tracing::info!(station = %config.station_name, server = %config.server, "station starting");
     Agent::new(Arc::new(station), options)
         .run()
         .await

@@ -50,7 +50,7 @@ async fn setup(reconnect_wait: Duration) -> Setup {
 
 fn args(s: &Setup) -> StationArgs {
     StationArgs {
-        server: s.server.clone(),
+        server: Some(s.server.clone()),
         data_dir: s.station_dir.clone(),
         simulated_printer: true,
         ..Default::default()

@@ -134,7 +134,7 @@ fn write(dir: &Path, name: &str, content: &str) -> PathBuf {
 /// The station's arguments for its first start, with the enrolment token.
 fn args(s: &Setup, ca_file: Option<PathBuf>) -> StationArgs {
     StationArgs {
-        server: s.server.clone(),
+        server: Some(s.server.clone()),
         ca_file,
         token: Some(s.token.clone()),
         data_dir: s.station_dir.clone(),
@@ -160,7 +160,7 @@ async fn run_refused(s: &Setup, a: &StationArgs) -> String {
         s.server.clone(),
         StationSecret::new(format!("tsc_{}", "ab".repeat(32))),
     );
-    options.trust = station_process::server_trust(a).unwrap();
+    options.trust = station_process::server_trust(a.ca_file.as_deref()).unwrap();
     options.min_backoff = Duration::from_millis(50);
     let station = station_process::local_station(a).unwrap();
     let agent = Agent::new(Arc::new(station), options);
@@ -176,18 +176,17 @@ async fn a_station_trusting_the_servers_ca_issues_a_card_over_tls() {
     let pki = Pki::new();
     let s = setup(&pki.server(&["localhost", "127.0.0.1"], false)).await;
     let ca_file = write(s.dir.path(), "ca.pem", &pki.ca_pem());
-    let a = args(&s, Some(ca_file));
-
-    let config = station_process::enrol_or_load(&a).await.unwrap();
-    let mut options = AgentOptions::new(s.server.clone(), config.credential());
-    options.trust = station_process::server_trust(&a).unwrap();
-    let agent = Agent::new(
-        Arc::new(station_process::local_station(&a).unwrap()),
-        options,
-    );
-    let _agent = tokio::spawn(async move {
-        let _ = agent.run().await;
-    });
+    let config = station_process::enrol_or_load(&args(&s, Some(ca_file.clone())))
+        .await
+        .unwrap();
+    assert_eq!(config.ca_file.as_deref(), Some(ca_file.as_path()));
+    // Later starts give only the data folder: server and CA file are remembered.
+    let later = StationArgs {
+        data_dir: s.station_dir.clone(),
+        simulated_printer: true,
+        ..Default::default()
+    };
+    let _station = tokio::spawn(station_process::run(later));
     wait_connected(&s).await;
 
     let job = issue_through_station(&s).await;
@@ -264,7 +263,7 @@ async fn plain_text_to_a_tls_server_gets_nowhere() {
     let s = setup(&pki.server(&["localhost", "127.0.0.1"], false)).await;
     let plain = s.server.replace("https://", "http://");
     let mut a = args(&s, None);
-    a.server = plain;
+    a.server = Some(plain);
     // The server does not answer plain HTTP, so the token is not spent.
     assert!(station_process::enrol_or_load(&a).await.is_err());
     let ca_file = write(s.dir.path(), "ca.pem", &pki.ca_pem());
@@ -446,7 +445,7 @@ async fn the_portal_over_https_hands_out_https_station_commands_and_secure_cooki
     // The command works, given the CA file.
     let ca_file = write(dir.path(), "ca.pem", &pki.ca_pem());
     let config = station_process::enrol_or_load(&StationArgs {
-        server: server.clone(),
+        server: Some(server.clone()),
         ca_file: Some(ca_file),
         token: Some(StationSecret::new(token)),
         data_dir: dir.path().join("station"),

@@ -91,7 +91,7 @@ async fn start_agent(
 ) -> JoinHandle<Result<(), String>> {
     std::fs::create_dir_all(dir).unwrap();
     let args = StationArgs {
-        server: server.to_owned(),
+        server: Some(server.to_owned()),
         data_dir: dir.to_owned(),
         simulated_printer: true,
         ..Default::default()

@@ -1,5 +1,5 @@
-//! The station's data folder: `station.json` holds the server URL, the station's id and name and
-//! its credential. It is written owner-only (0600) and atomically (temporary file, then rename):
+//! The station's data folder: `station.json` holds the server URL, the CA file trusted for its
+//! certificate, the station's id and name and its credential. It is written owner-only (0600) and atomically (temporary file, then rename):
 //! the credential is the station's only secret, and a half-written file would lose it.
 
 use serde::{Deserialize, Serialize};
@@ -12,6 +12,11 @@ pub struct StationConfig {
     pub station_id: String,
     pub station_name: String,
     pub credential: String,
+    /// CA certificates (PEM) trusted for the server's certificate, beside the public roots: the
+    /// `--ca-file` of the enrolment (or of a later start), as an absolute path, so that later
+    /// starts need neither `--server` nor `--ca-file`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for StationConfig {
@@ -20,6 +25,7 @@ impl std::fmt::Debug for StationConfig {
             .field("server", &self.server)
             .field("station_id", &self.station_id)
             .field("station_name", &self.station_name)
+            .field("ca_file", &self.ca_file)
             .finish_non_exhaustive()
     }
 }
@@ -88,6 +94,7 @@ mod tests {
             station_id: "st-1".into(),
             station_name: "Desk 1".into(),
             credential: "tsc_secret".into(),
+            ca_file: None,
         };
         c.save(dir.path()).unwrap();
         let back = StationConfig::load(dir.path()).unwrap().unwrap();
