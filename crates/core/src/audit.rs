@@ -24,6 +24,8 @@ events! {
     OPERATOR_SIGNED_OUT = 1003, "OperatorSignedOut";
     OPERATOR_CREATED = 1004, "OperatorCreated";
     PERMISSION_DENIED = 1005, "PermissionDenied";
+    OPERATOR_LOCKED_OUT = 1006, "OperatorLockedOut";
+    REFUSALS_SUMMARISED = 1007, "RefusalsSummarised";
     PRINTER_PAIRED = 2001, "PrinterPaired";
     SETTINGS_CHANGED = 2002, "SettingsChanged";
     LAYOUT_SAVED = 2003, "LayoutSaved";

@@ -34,6 +34,8 @@ pub struct Services {
     pub sealer: Arc<dyn Sealer>,
     pub clock: Arc<dyn Clock>,
     pub random: Arc<dyn Random>,
+    /// Caps how many refused attempts of strangers reach the audit log each minute.
+    pub refusals: Arc<crate::refusals::RefusalLimiter>,
 }
 
 /// Who is acting: the signed-in operator and their role.
@@ -64,6 +66,42 @@ pub struct AuditContext<'a> {
 
 impl Services {
     pub async fn audit(
+        &self,
+        kind: EventKind,
+        ctx: AuditContext<'_>,
+        details: serde_json::Value,
+    ) -> Result<(), CoreError> {
+        if let Some(summary) = self.refusals.due(self.clock.now().0) {
+            self.append_summary(&summary).await?;
+        }
+        self.append(kind, ctx, details).await
+    }
+
+    /// Audits a refused attempt by someone not signed in (a wrong password, an unknown token):
+    /// written unless this minute already wrote its share of them (see [`crate::refusals`]).
+    pub async fn audit_refusal(
+        &self,
+        kind: EventKind,
+        ctx: AuditContext<'_>,
+        details: serde_json::Value,
+    ) -> Result<(), CoreError> {
+        let (write, summary) = self.refusals.admit(kind.name, self.clock.now().0);
+        if let Some(summary) = summary {
+            self.append_summary(&summary).await?;
+        }
+        if write {
+            self.append(kind, ctx, details).await?;
+        }
+        Ok(())
+    }
+
+    async fn append_summary(&self, summary: &crate::refusals::Summary) -> Result<(), CoreError> {
+        let kind = crate::audit::REFUSALS_SUMMARISED;
+        self.append(kind, AuditContext::default(), summary.details())
+            .await
+    }
+
+    async fn append(
         &self,
         kind: EventKind,
         ctx: AuditContext<'_>,

@@ -17,6 +17,7 @@ pub mod lifecycle;
 pub mod model;
 pub mod policies;
 pub mod ports;
+pub mod refusals;
 pub mod secret;
 pub mod stations;
 pub mod template;

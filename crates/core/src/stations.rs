@@ -143,7 +143,7 @@ pub async fn enrol(
             == Some(digest.as_str())
     });
     let Some(mut station) = found else {
-        svc.audit(
+        svc.audit_refusal(
             audit::STATION_ENROLMENT_REFUSED,
             AuditContext::default(),
             json!({"reason": "unknown or already used token"}),
@@ -205,7 +205,7 @@ pub async fn authenticate(
                 Some(s) => json!({"station": s.id.as_str(), "name": s.name, "reason": reason}),
                 None => json!({"reason": reason}),
             };
-            svc.audit(
+            svc.audit_refusal(
                 audit::STATION_CONNECTION_REFUSED,
                 AuditContext::default(),
                 details,

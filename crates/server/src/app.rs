@@ -12,6 +12,8 @@ pub struct AppState {
     pub tessera: Tessera,
     /// The last CRL served, rebuilt when a certificate's status has changed.
     pub crl: std::sync::Arc<tokio::sync::Mutex<Option<crate::pki_http::CachedCrl>>>,
+    /// Failed sign-ins per operator name, to lock out guessing.
+    pub sign_in: std::sync::Arc<crate::throttle::SignInThrottle>,
 }
 
 const CSS: &str = include_str!("../static/app.css");
@@ -74,6 +76,7 @@ pub fn router(tessera: Tessera) -> Router {
     let state = AppState {
         tessera,
         crl: Default::default(),
+        sign_in: Default::default(),
     };
     Router::new()
         .route("/healthz", get(healthz))

@@ -20,6 +20,7 @@ pub mod printers;
 pub mod serve;
 pub mod station_http;
 pub mod station_process;
+pub mod throttle;
 pub mod web_error;
 pub mod wiring;
 

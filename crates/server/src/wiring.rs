@@ -192,6 +192,7 @@ impl Tessera {
             sealer,
             clock,
             random,
+            refusals: Default::default(),
         };
         let tessera = Self {
             services,

@@ -5,6 +5,7 @@ use super::station_choice::{self, StationOption};
 use super::{render, CsrfForm, Nav};
 use crate::app::AppState;
 use crate::auth::{self, SignedIn, LOGIN_COOKIE, SESSION_SECONDS};
+use crate::throttle::{wait_sentence, Failure};
 use crate::web_error::WebError;
 use askama::Template;
 use axum::extract::State;
@@ -86,6 +87,21 @@ pub async fn submit(
     }
     let password = Password::new(f.password);
     let id = OperatorId::new(f.operator.trim());
+    let now = svc.clock.now().0;
+    // A locked name gets no password check at all, and no audit event per attempt: the lock
+    // itself was audited when it began.
+    if let Some(left) = state.sign_in.locked(id.as_str(), now) {
+        return login_page(
+            &state,
+            &headers,
+            Some(format!(
+                "Too many failed sign-ins for this operator: try again in {}.",
+                wait_sentence(left)
+            )),
+            StatusCode::TOO_MANY_REQUESTS,
+        )
+        .await;
+    }
     let operator = svc.store.operator(&id).await.ok().filter(|o| o.enabled);
     // Hash even for unknown operators so that timing does not reveal which names exist.
     let stored = operator
@@ -94,20 +110,42 @@ pub async fn submit(
         .unwrap_or_else(|| auth::dummy_hash().to_owned());
     let ok = auth::verify_password(&password, &stored) && operator.is_some();
     if !ok {
-        svc.audit(
+        svc.audit_refusal(
             audit::OPERATOR_SIGN_IN_FAILED,
             AuditContext::default(),
             serde_json::json!({"operator": id.as_str()}),
         )
         .await?;
-        return login_page(
-            &state,
-            &headers,
-            Some("Unknown operator or wrong password.".into()),
-            StatusCode::UNAUTHORIZED,
-        )
-        .await;
+        let (message, status) = match state.sign_in.failed(id.as_str(), now) {
+            Failure::Counted { .. } => (
+                "Unknown operator or wrong password.".to_owned(),
+                StatusCode::UNAUTHORIZED,
+            ),
+            Failure::Locked { seconds } => {
+                svc.audit_refusal(
+                    audit::OPERATOR_LOCKED_OUT,
+                    AuditContext::default(),
+                    serde_json::json!({
+                        "operator": id.as_str(),
+                        "failures": crate::throttle::FAILURES_BEFORE_LOCK,
+                        "seconds": seconds,
+                    }),
+                )
+                .await?;
+                (
+                    format!(
+                        "Unknown operator or wrong password, {} times in a row: sign-in for \
+                         this operator is locked for {}.",
+                        crate::throttle::FAILURES_BEFORE_LOCK,
+                        wait_sentence(seconds)
+                    ),
+                    StatusCode::TOO_MANY_REQUESTS,
+                )
+            }
+        };
+        return login_page(&state, &headers, Some(message), status).await;
     }
+    state.sign_in.succeeded(id.as_str());
     let token = auth::random_token(&*svc.random);
     let csrf = auth::random_token(&*svc.random);
     let expires = svc.clock.now().plus_days(0).0 + SESSION_SECONDS;
