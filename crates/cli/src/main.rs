@@ -226,11 +226,13 @@ enum Command {
 
 #[derive(Subcommand)]
 enum PrinterCommand {
-    /// Add a card printer (IPP Everywhere, CUPS queue, or spool folder) to the station, or
+    /// Add a card printer (IPP Everywhere, CUPS queue, or spool folder) to a station, or
     /// change the one of that name.
     Add {
         #[command(flatten)]
         data: DataArgs,
+        #[command(flatten)]
+        station: StationArg,
         #[arg(long)]
         name: String,
         /// e.g. ipp://printer.local:631/ipp/print, ipps://cups-host:631/printers/CardPrinter or
@@ -244,18 +246,38 @@ enum PrinterCommand {
         #[arg(long)]
         ca_file: Option<PathBuf>,
     },
-    /// The station's printers with their state and capabilities, as JSON.
+    /// A station's printers with their state and capabilities, as JSON.
     List {
         #[command(flatten)]
         data: DataArgs,
+        #[command(flatten)]
+        station: StationArg,
     },
-    /// Print the test card on a printer.
+    /// Take a printer off a station's configuration.
+    Remove {
+        #[command(flatten)]
+        data: DataArgs,
+        #[command(flatten)]
+        station: StationArg,
+        #[arg(long)]
+        name: String,
+    },
+    /// Print the test card on a printer of the station inside this process (the portal's
+    /// Printers page prints on remote stations' printers).
     Test {
         #[command(flatten)]
         data: DataArgs,
         #[arg(long)]
         name: String,
     },
+}
+
+#[derive(clap::Args)]
+struct StationArg {
+    /// The station, by name or id (default: the one inside the server, "This workstation").
+    /// A remote station gets its printers over its connection within seconds.
+    #[arg(long)]
+    station: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -383,17 +405,21 @@ async fn printer_command(command: PrinterCommand) -> Result<(), String> {
     match command {
         PrinterCommand::Add {
             data,
+            station,
             name,
             uri,
             encoder,
             ca_file,
         } => {
             let tessera = open(&data).await?;
-            let ca_file = ca_file.map(|p| p.to_string_lossy().into_owned());
-            let config = printers::add(&tessera, &actor, &name, &uri, encoder, ca_file)
+            let station = printers::station_named(&tessera, station.station.as_deref())
                 .await
                 .map_err(code)?;
-            let view = printers::overview(&tessera)
+            let ca_file = ca_file.map(|p| p.to_string_lossy().into_owned());
+            let config = printers::add(&tessera, &actor, &station, &name, &uri, encoder, ca_file)
+                .await
+                .map_err(code)?;
+            let view = printers::overview(&tessera, &station)
                 .await
                 .map_err(code)?
                 .into_iter()
@@ -402,9 +428,12 @@ async fn printer_command(command: PrinterCommand) -> Result<(), String> {
             println!("{}", serde_json::to_string_pretty(&view).expect("JSON"));
             Ok(())
         }
-        PrinterCommand::List { data } => {
+        PrinterCommand::List { data, station } => {
             let tessera = open(&data).await?;
-            let views: Vec<_> = printers::overview(&tessera)
+            let station = printers::station_named(&tessera, station.station.as_deref())
+                .await
+                .map_err(code)?;
+            let views: Vec<_> = printers::overview(&tessera, &station)
                 .await
                 .map_err(code)?
                 .iter()
@@ -413,9 +442,27 @@ async fn printer_command(command: PrinterCommand) -> Result<(), String> {
             println!("{}", serde_json::to_string_pretty(&views).expect("JSON"));
             Ok(())
         }
+        PrinterCommand::Remove {
+            data,
+            station,
+            name,
+        } => {
+            let tessera = open(&data).await?;
+            let station = printers::station_named(&tessera, station.station.as_deref())
+                .await
+                .map_err(code)?;
+            printers::remove(&tessera, &actor, &station, &name)
+                .await
+                .map_err(code)?;
+            println!(
+                "{}",
+                serde_json::json!({"removed": name, "station": station})
+            );
+            Ok(())
+        }
         PrinterCommand::Test { data, name } => {
             let tessera = open(&data).await?;
-            let receipt = printers::test_page(&tessera, &actor, &name)
+            let receipt = printers::test_page(&tessera, &actor, &printers::station_id(), &name)
                 .await
                 .map_err(code)?;
             println!(

@@ -1174,23 +1174,34 @@ pub fn test_card(
     SvgRenderer::new().render_card(&layout, &data)
 }
 
+/// The job name of a test card.
+pub const TEST_JOB: &str = "Tessera test card";
+
 /// Renders the test card and prints it on any card printer.
 pub async fn test_page(
     printer: &dyn CardPrinter,
     printer_uri: &str,
     printed_at: &str,
 ) -> Result<PrintReceipt, PortError> {
+    let card = draw_test_card(printer.name(), printer_uri, printed_at).await?;
+    printer.print(TEST_JOB, &card).await
+}
+
+/// [`test_card`] off the async workers: rendering is a few tens of milliseconds of CPU.
+pub async fn draw_test_card(
+    printer_name: &str,
+    printer_uri: &str,
+    printed_at: &str,
+) -> Result<RenderedCard, PortError> {
     let (name, uri, at) = (
-        printer.name().to_owned(),
+        printer_name.to_owned(),
         printer_uri.to_owned(),
         printed_at.to_owned(),
     );
-    // Rendering is a few tens of milliseconds of CPU: off the async workers.
-    let card = tokio::task::spawn_blocking(move || test_card(&name, &uri, &at))
+    tokio::task::spawn_blocking(move || test_card(&name, &uri, &at))
         .await
         .map_err(|e| PortError::new(format!("the test card could not be drawn: {e}")))?
-        .map_err(PortError::from)?;
-    printer.print("Tessera test card", &card).await
+        .map_err(PortError::from)
 }
 
 #[cfg(test)]

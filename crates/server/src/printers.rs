@@ -1,8 +1,10 @@
-//! The card printers of the in-process station, built from its `Station` record: `Simulated` is
-//! the demo's simulated card printer, `Ipp { uri }` an [`IppPrinter`], `Spool { dir }` a
-//! [`SpoolPrinter`] writing each card's PDF and PNGs into a folder. Administrators add IPP and
-//! spool printers (CLI `tessera printer add --uri ipp://... | spool:/folder`, portal Printers
-//! page); the station picks them up at once.
+//! The card printers configured for a station, in its `Station` record: `Simulated` is the
+//! demo's simulated card printer, `Ipp { uri }` an [`IppPrinter`], `Spool { dir }` a
+//! [`SpoolPrinter`] writing each card's PDF and PNGs into a folder. Administrators add and remove
+//! IPP and spool printers (CLI `tessera printer add --uri ipp://... | spool:/folder`, portal
+//! Printers page). The in-process station builds them at once; a remote station gets them over
+//! its connection within seconds and drives them on its workstation, beside the printers of its
+//! own command line.
 
 use crate::demo;
 use crate::wiring::Tessera;
@@ -27,33 +29,44 @@ pub fn build(
 ) -> Vec<Arc<dyn CardPrinter>> {
     let mut out: Vec<Arc<dyn CardPrinter>> = Vec::new();
     for config in &station.printers {
-        match &config.kind {
-            // One simulated printer per process: its virtual cards live in the data folder.
-            PrinterKind::Simulated if config.name == demo_printer.name => {
-                out.push(demo_printer.clone());
-            }
-            PrinterKind::Ipp { uri, ca_file } => {
-                match ipp_printer(&config.name, uri, ca_file, config.encoder_reader.clone()) {
-                    Ok(p) => out.push(Arc::new(p)),
-                    Err(e) => {
-                        tracing::warn!(printer = %config.name, error = %e, "printer left out")
-                    }
-                }
-            }
-            PrinterKind::Spool { dir } => {
-                match SpoolPrinter::new(&config.name, dir, config.encoder_reader.clone()) {
-                    Ok(p) => out.push(Arc::new(p)),
-                    Err(e) => {
-                        tracing::warn!(printer = %config.name, error = %e, "printer left out")
-                    }
-                }
-            }
-            other => {
-                tracing::warn!(printer = %config.name, kind = ?other, "this station cannot drive this printer yet")
-            }
+        // One simulated printer per process: its virtual cards live in the data folder.
+        if config.kind == PrinterKind::Simulated && config.name == demo_printer.name {
+            out.push(demo_printer.clone());
+            continue;
+        }
+        let ca_file = match &config.kind {
+            PrinterKind::Ipp { ca_file, .. } => ca_file.clone(),
+            _ => None,
+        };
+        match printer_of(config, ca_file.as_deref()) {
+            Ok(p) => out.push(p),
+            Err(e) => tracing::warn!(printer = %config.name, error = %e, "printer left out"),
         }
     }
     out
+}
+
+/// The IPP or spool printer a configuration names; `ipps_ca_file` is the PEM file of CA
+/// certificates trusted for `ipps://` (on the machine that drives the printer). A spool folder
+/// is not checked here: its state says when it is missing.
+pub fn printer_of(
+    config: &PrinterConfig,
+    ipps_ca_file: Option<&str>,
+) -> Result<Arc<dyn CardPrinter>, tessera_core::ports::PortError> {
+    let encoder = config.encoder_reader.clone();
+    match &config.kind {
+        PrinterKind::Ipp { uri, .. } => Ok(Arc::new(ipp_printer(
+            &config.name,
+            uri,
+            &ipps_ca_file.map(str::to_owned),
+            encoder,
+        )?)),
+        PrinterKind::Spool { dir } => Ok(Arc::new(SpoolPrinter::new(&config.name, dir, encoder)?)),
+        PrinterKind::Simulated => Err(tessera_core::ports::PortError::new(
+            "a simulated printer belongs to the process that simulates it: start a station \
+             with --simulated-printer",
+        )),
+    }
 }
 
 /// An IPP printer, with the CA file it trusts for `ipps://`.
@@ -70,19 +83,37 @@ fn ipp_printer(
     }
 }
 
-/// The in-process station's record (the demo station until another is configured).
-pub async fn station_record(t: &Tessera) -> Result<Station, CoreError> {
-    Ok(t.store
+/// A station's record; the in-process station's is the demo station until one is stored.
+pub async fn station_record(t: &Tessera, id: &StationId) -> Result<Station, CoreError> {
+    let found = t.store.stations().await?.into_iter().find(|s| s.id == *id);
+    match found {
+        Some(station) => Ok(station),
+        None if *id == station_id() => Ok(demo::demo_station()),
+        None => Err(CoreError::NotFound(format!("station {id}"))),
+    }
+}
+
+/// The station a name or id means (`tessera printer add --station`); none: the in-process one.
+pub async fn station_named(t: &Tessera, name: Option<&str>) -> Result<StationId, CoreError> {
+    let Some(name) = name.map(str::trim).filter(|n| !n.is_empty()) else {
+        return Ok(station_id());
+    };
+    t.store
         .stations()
         .await?
         .into_iter()
-        .find(|s| s.id.as_str() == demo::STATION_ID)
-        .unwrap_or_else(demo::demo_station))
+        .find(|s| s.id.as_str() == name || s.name == name)
+        .map(|s| s.id)
+        .ok_or_else(|| CoreError::NotFound(format!("station {name:?}")))
 }
 
-/// Rebuilds the station's printers from its record.
+fn in_process(id: &StationId) -> bool {
+    *id == station_id()
+}
+
+/// Rebuilds the in-process station's printers from its record.
 pub async fn reload(t: &Tessera) -> Result<(), CoreError> {
-    let station = station_record(t).await?;
+    let station = station_record(t, &station_id()).await?;
     t.station.set_printers(build(&station, &t.demo_printer));
     Ok(())
 }
@@ -91,15 +122,24 @@ pub async fn reload(t: &Tessera) -> Result<(), CoreError> {
 /// IPP printers, `ipps://`/`https://` IPP over TLS (trusting the public roots and the CA
 /// certificates of `ca_file`, a PEM file on the server), `spool:/absolute/folder` (or just
 /// `/absolute/folder`) a spool folder, which must exist and be writable by this process now.
+///
+/// On a remote station the URI or folder is only checked for its form: the folder and the
+/// printer are on the workstation, which reports their state once it has them. `ipps://`
+/// printers there are checked against the station's own `--printer-ca-file`, so a CA file (a
+/// path on the server) is refused.
+#[allow(clippy::too_many_arguments)]
 pub async fn add(
     t: &Tessera,
     actor: &Actor,
+    station_id: &StationId,
     name: &str,
     uri: &str,
     encoder_reader: Option<String>,
     ca_file: Option<String>,
 ) -> Result<PrinterConfig, CoreError> {
     actor.require(Permission::ManageStations, "manage stations")?;
+    let mut station = station_record(t, station_id).await?;
+    let local = in_process(station_id);
     let name = name.trim();
     if name.is_empty() {
         return Err(CoreError::Invalid("give the printer a name".into()));
@@ -114,7 +154,9 @@ pub async fn add(
     let kind = if uri.starts_with(tessera_print::spool::SCHEME) || uri.starts_with('/') {
         let printer =
             SpoolPrinter::new(name, uri, None).map_err(|e| CoreError::Invalid(e.message))?;
-        printer.check().map_err(|e| CoreError::Invalid(e.message))?;
+        if local {
+            printer.check().map_err(|e| CoreError::Invalid(e.message))?;
+        }
         PrinterKind::Spool {
             dir: printer.dir().display().to_string(),
         }
@@ -122,6 +164,13 @@ pub async fn add(
         let ca_file = ca_file
             .map(|f| f.trim().to_owned())
             .filter(|f| !f.is_empty());
+        if ca_file.is_some() && !local {
+            return Err(CoreError::Invalid(format!(
+                "the station {} checks ipps:// printers against its own CA file: start it with \
+                 --printer-ca-file, and leave the CA file here empty",
+                station.name
+            )));
+        }
         ipp_printer(name, uri, &ca_file, None).map_err(|e| CoreError::Invalid(e.message))?;
         PrinterKind::Ipp {
             uri: uri.to_owned(),
@@ -141,7 +190,6 @@ pub async fn add(
         PrinterKind::Ipp { ca_file, .. } => ("ipp", uri, ca_file.clone()),
         PrinterKind::Simulated => ("simulated", "", None),
     };
-    let mut station = station_record(t).await?;
     station.printers.retain(|p| p.name != config.name);
     station.printers.push(config.clone());
     t.store.put_station(&station).await?;
@@ -155,8 +203,45 @@ pub async fn add(
             json!({"station": station.id, "printer": config.name, "kind": kind, "uri": target, "ca_file": ca, "encoder_reader": config.encoder_reader}),
         )
         .await?;
-    reload(t).await?;
+    if local {
+        reload(t).await?;
+    }
     Ok(config)
+}
+
+/// Takes a printer off a station's configuration. A printer of a remote station's command line
+/// is not in it: it goes when the station is started without it.
+pub async fn remove(
+    t: &Tessera,
+    actor: &Actor,
+    station_id: &StationId,
+    name: &str,
+) -> Result<(), CoreError> {
+    actor.require(Permission::ManageStations, "manage stations")?;
+    let mut station = station_record(t, station_id).await?;
+    let before = station.printers.len();
+    station.printers.retain(|p| p.name != name);
+    if station.printers.len() == before {
+        return Err(CoreError::NotFound(format!(
+            "printer {name:?} in the configuration of {}",
+            station.name
+        )));
+    }
+    t.store.put_station(&station).await?;
+    t.services
+        .audit(
+            audit::STATION_CHANGED,
+            AuditContext {
+                operator: Some(&actor.operator),
+                ..Default::default()
+            },
+            json!({"station": station.id, "printer": name, "removed": true}),
+        )
+        .await?;
+    if in_process(station_id) {
+        reload(t).await?;
+    }
+    Ok(())
 }
 
 /// One printer as the Printers page shows it: configuration, live state, what it can do.
@@ -166,6 +251,9 @@ pub struct PrinterView {
     pub info: PrinterInfo,
     /// IPP printers only, when they answered.
     pub capabilities: Option<IppCapabilities>,
+    /// In the station's configuration here; false for a printer of a remote station's own
+    /// command line, which the server only sees.
+    pub configured: bool,
 }
 
 impl PrinterView {
@@ -206,9 +294,13 @@ impl PrinterView {
     }
 }
 
-/// Every printer of the station with its live state (IPP printers are asked in turn).
-pub async fn overview(t: &Tessera) -> Result<Vec<PrinterView>, CoreError> {
-    let station = station_record(t).await?;
+/// Every printer configured for the station with its live state: the in-process station asks
+/// IPP printers in turn; a remote station's printers are as the station last reported them.
+pub async fn overview(t: &Tessera, station_id: &StationId) -> Result<Vec<PrinterView>, CoreError> {
+    let station = station_record(t, station_id).await?;
+    if !in_process(station_id) {
+        return Ok(remote_overview(t, station));
+    }
     let mut out = Vec::new();
     for config in station.printers {
         let view = match &config.kind {
@@ -221,6 +313,7 @@ pub async fn overview(t: &Tessera) -> Result<Vec<PrinterView>, CoreError> {
                             Err(e) => e.message.clone(),
                         };
                         PrinterView {
+                            configured: true,
                             info: PrinterInfo {
                                 name: config.name.clone(),
                                 kind: "ipp".into(),
@@ -232,6 +325,7 @@ pub async fn overview(t: &Tessera) -> Result<Vec<PrinterView>, CoreError> {
                         }
                     }
                     Err(e) => PrinterView {
+                        configured: true,
                         info: PrinterInfo {
                             name: config.name.clone(),
                             kind: "ipp".into(),
@@ -249,6 +343,7 @@ pub async fn overview(t: &Tessera) -> Result<Vec<PrinterView>, CoreError> {
                     Err(e) => e.message,
                 };
                 PrinterView {
+                    configured: true,
                     info: PrinterInfo {
                         name: config.name.clone(),
                         kind: "spool".into(),
@@ -270,6 +365,7 @@ pub async fn overview(t: &Tessera) -> Result<Vec<PrinterView>, CoreError> {
                     },
                 };
                 PrinterView {
+                    configured: true,
                     config,
                     info,
                     capabilities: None,
@@ -281,11 +377,71 @@ pub async fn overview(t: &Tessera) -> Result<Vec<PrinterView>, CoreError> {
     Ok(out)
 }
 
-/// Prints the test card on a printer of the station.
-pub async fn test_page(t: &Tessera, actor: &Actor, name: &str) -> Result<PrintReceipt, CoreError> {
+/// A remote station's configured printers with the state the station last reported, and the
+/// printers of its own command line (which it reports but the server does not configure).
+fn remote_overview(t: &Tessera, station: Station) -> Vec<PrinterView> {
+    let link = t.hub.remote(&station.id).filter(|l| l.is_connected());
+    let reported = link.map(|l| l.inventory().printers).unwrap_or_default();
+    let offline = format!("The station {} is not connected", station.name);
+    let mut out: Vec<PrinterView> = station
+        .printers
+        .into_iter()
+        .map(|config| {
+            let info = reported
+                .iter()
+                .find(|p| p.name == config.name)
+                .cloned()
+                .unwrap_or_else(|| PrinterInfo {
+                    name: config.name.clone(),
+                    kind: kind_of(&config.kind).into(),
+                    encoder_reader: config.encoder_reader.clone(),
+                    state: offline.clone(),
+                });
+            PrinterView {
+                configured: true,
+                config,
+                info,
+                capabilities: None,
+            }
+        })
+        .collect();
+    for info in reported {
+        if !out.iter().any(|v| v.config.name == info.name) {
+            out.push(PrinterView {
+                configured: false,
+                config: PrinterConfig {
+                    name: info.name.clone(),
+                    kind: PrinterKind::Simulated,
+                    encoder_reader: info.encoder_reader.clone(),
+                },
+                capabilities: None,
+                info: PrinterInfo {
+                    state: format!("{} (from the command line of the station)", info.state),
+                    ..info
+                },
+            });
+        }
+    }
+    out
+}
+
+fn kind_of(kind: &PrinterKind) -> &'static str {
+    match kind {
+        PrinterKind::Ipp { .. } => "ipp",
+        PrinterKind::Spool { .. } => "spool",
+        PrinterKind::Simulated => "simulated",
+    }
+}
+
+/// Prints the test card on a printer of the station, wherever the station is.
+pub async fn test_page(
+    t: &Tessera,
+    actor: &Actor,
+    station_id: &StationId,
+    name: &str,
+) -> Result<PrintReceipt, CoreError> {
     actor.require(Permission::ManageStations, "print test pages")?;
-    let printer = t.station.printer(name).map_err(CoreError::Station)?;
-    let station = station_record(t).await?;
+    let station = station_record(t, station_id).await?;
     let uri = station
         .printers
         .iter()
@@ -297,7 +453,22 @@ pub async fn test_page(t: &Tessera, actor: &Actor, name: &str) -> Result<PrintRe
         })
         .unwrap_or_default();
     let at = t.services.clock.now().date_time();
-    tessera_print::ipp::test_page(printer.as_ref(), &uri, &at)
+    if in_process(station_id) {
+        let printer = t.station.printer(name).map_err(CoreError::Station)?;
+        return tessera_print::ipp::test_page(printer.as_ref(), &uri, &at)
+            .await
+            .map_err(CoreError::Print);
+    }
+    let port = t.services.stations.station(station_id).ok_or_else(|| {
+        CoreError::Invalid(format!(
+            "the station {} is not connected to this server",
+            station.name
+        ))
+    })?;
+    let card = tessera_print::ipp::draw_test_card(name, &uri, &at)
+        .await
+        .map_err(CoreError::Print)?;
+    port.print(name, tessera_print::ipp::TEST_JOB, &card)
         .await
         .map_err(CoreError::Print)
 }

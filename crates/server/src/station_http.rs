@@ -141,6 +141,12 @@ async fn serve(state: AppState, station: Station, socket: WebSocket) {
     }
     let link = state.tessera.hub.link(&station.id, &station.name);
     let (out, mut out_rx) = mpsc::unbounded_channel();
+    // The printers configured for this station on the server, now and whenever they change.
+    let mut printers = station.printers.clone();
+    let _ = out.send(ServerMessage::Printers {
+        printers: printers.clone(),
+    });
+    let printers_out = out.clone();
     let generation = link.attach(&station.name, &instance, out);
     let svc = &state.tessera.services;
     let _ =
@@ -169,8 +175,17 @@ async fn serve(state: AppState, station: Station, socket: WebSocket) {
             _ = &mut reader => { writer.abort(); break; }
             _ = &mut writer => { reader.abort(); break; }
             _ = recheck.tick() => {
-                if let Some(reason) = no_longer_allowed(&state, &station).await {
-                    link.kick(&reason);
+                let now = current(&state, &station).await;
+                if let Err(reason) = &now {
+                    link.kick(reason);
+                }
+                if let Ok(Some(now)) = now {
+                    if now.printers != printers {
+                        printers = now.printers;
+                        let _ = printers_out.send(ServerMessage::Printers {
+                            printers: printers.clone(),
+                        });
+                    }
                 }
             }
         }
@@ -180,22 +195,25 @@ async fn serve(state: AppState, station: Station, socket: WebSocket) {
     tracing::info!(station = %station.name, "station disconnected");
 }
 
-/// Why a connected station must be cut off now (revoked, disabled or re-enrolled elsewhere, also
-/// by another server replica or the CLI), if it must.
-async fn no_longer_allowed(state: &AppState, station: &Station) -> Option<String> {
-    let stations = state.tessera.services.store.stations().await.ok()?;
+/// The connected station's record as it is now (changed by an administrator, another server
+/// replica or the CLI; None when the database did not answer), or why the station must be cut
+/// off now: revoked, disabled or enrolled again elsewhere.
+async fn current(state: &AppState, station: &Station) -> Result<Option<Station>, String> {
+    let Ok(stations) = state.tessera.services.store.stations().await else {
+        return Ok(None);
+    };
     let now = stations.into_iter().find(|s| s.id == station.id);
     let credential = |s: &Station| s.access.as_ref().and_then(|a| a.credential_hash.clone());
     match now {
-        None => Some("this station was deleted".into()),
+        None => Err("this station was deleted".into()),
         Some(s) if s.access.as_ref().is_some_and(|a| a.revoked) => {
-            Some("this station's credential was revoked".into())
+            Err("this station's credential was revoked".into())
         }
-        Some(s) if !s.enabled => Some("this station was disabled".into()),
+        Some(s) if !s.enabled => Err("this station was disabled".into()),
         Some(s) if credential(&s) != credential(station) => {
-            Some("this station was enrolled again with a new credential".into())
+            Err("this station was enrolled again with a new credential".into())
         }
-        Some(_) => None,
+        Some(s) => Ok(Some(s)),
     }
 }
 

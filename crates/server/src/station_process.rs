@@ -6,10 +6,11 @@ use crate::wiring::{PivVirtualCards, Readers};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
+use tessera_core::model::{PrinterConfig, PrinterKind};
 use tessera_core::ports::CardPrinter;
 use tessera_core::secret::StationSecret;
-use tessera_print::{IppPrinter, SpoolPrinter};
-use tessera_station::agent::{self, Agent, AgentOptions};
+use tessera_print::SpoolPrinter;
+use tessera_station::agent::{self, Agent, AgentOptions, PrinterSetup};
 use tessera_station::config::StationConfig;
 use tessera_station::tls::ServerTrust;
 use tessera_station::{LocalStation, SimulatedCardPrinter};
@@ -117,24 +118,31 @@ pub fn local_station(args: &StationArgs) -> Result<LocalStation, String> {
             Arc::new(PivVirtualCards::new()),
         )));
     }
+    let ca_file = args.printer_ca_file.as_ref().map(|p| p.to_string_lossy());
     for (name, uri) in &args.printers {
         let unusable =
             |e: tessera_core::ports::PortError| format!("the printer {name:?} is not usable: {e}");
         // `spool:/folder` (or an absolute path) writes each card to a folder; anything else is IPP.
-        if uri.starts_with("spool:") || uri.starts_with('/') {
-            let spool = SpoolPrinter::new(name, uri, encoder_of(name)).map_err(unusable)?;
-            spool.check().map_err(unusable)?;
-            printers.push(Arc::new(spool));
-            continue;
+        let spool = uri.starts_with("spool:") || uri.starts_with('/');
+        if spool {
+            // Given on the command line, a missing folder stops the start rather than a card.
+            SpoolPrinter::new(name, uri, None)
+                .and_then(|s| s.check())
+                .map_err(unusable)?;
         }
-        let mut printer = IppPrinter::new(name, uri, encoder_of(name)).map_err(unusable)?;
-        if let Some(ca) = &args.printer_ca_file {
-            if uri.starts_with("ipps:") || uri.starts_with("https:") {
-                let path = ca.to_string_lossy();
-                printer = printer.with_ca_file(&path).map_err(unusable)?;
-            }
-        }
-        printers.push(Arc::new(printer));
+        let config = PrinterConfig {
+            name: name.clone(),
+            kind: if spool {
+                PrinterKind::Spool { dir: uri.clone() }
+            } else {
+                PrinterKind::Ipp {
+                    uri: uri.clone(),
+                    ca_file: None,
+                }
+            },
+            encoder_reader: encoder_of(name),
+        };
+        printers.push(crate::printers::printer_of(&config, ca_file.as_deref()).map_err(unusable)?);
     }
     let mut station = LocalStation::new(printers);
     if args.readers == Readers::Pcsc {
@@ -150,15 +158,40 @@ pub async fn run(args: StationArgs) -> Result<(), String> {
     crate::wiring::restrict_permissions(&args.data_dir);
     let config = enrol_or_load(&args).await?;
     let trust = server_trust(config.ca_file.as_deref())?;
-    let station = local_station(&args)?;
+    let station = Arc::new(local_station(&args)?);
     let mut options = AgentOptions::new(config.server.clone(), config.credential());
     options.trust = trust;
+    options.printer_setup = Some(printer_setup(&station, args.printer_ca_file.clone()));
     options.injected_delay = args.injected_delay;
     options.exit_after_apdus = args.exit_after_apdus;
     options.drop_after_apdus = args.drop_after_apdus;
     tracing::info!(station = %config.station_name, server = %config.server, "station starting");
-    Agent::new(Arc::new(station), options)
+    Agent::new(station, options)
         .run()
         .await
         .map_err(|e| e.to_string())
+}
+
+/// Puts the printers an administrator configured for this station on the server next to those
+/// of its command line, which keep their names: a configured printer of the same name is left
+/// out. `ca_file` (`--printer-ca-file`) is what `ipps://` printers are checked against here; a
+/// CA file named on the server is a path on the server, not on this workstation.
+pub fn printer_setup(station: &Arc<LocalStation>, ca_file: Option<PathBuf>) -> PrinterSetup {
+    let own = station.all_printers();
+    let station = station.clone();
+    PrinterSetup(Arc::new(move |configs: &[PrinterConfig]| {
+        let ca_file = ca_file.as_ref().map(|p| p.to_string_lossy());
+        let mut printers = own.clone();
+        for config in configs {
+            if printers.iter().any(|p| p.name() == config.name) {
+                tracing::warn!(printer = %config.name, "a printer of this name is on the command line; the server's is left out");
+                continue;
+            }
+            match crate::printers::printer_of(config, ca_file.as_deref()) {
+                Ok(p) => printers.push(p),
+                Err(e) => tracing::warn!(printer = %config.name, error = %e, "printer left out"),
+            }
+        }
+        station.set_printers(printers);
+    }))
 }

@@ -203,7 +203,10 @@ async fn ipps_printers_take_a_ca_file() {
         page.contains("Not reachable at ipps://127.0.0.1:9/ipp/print"),
         "{page}"
     );
-    let station = tessera_server::printers::station_record(&t).await.unwrap();
+    let station =
+        tessera_server::printers::station_record(&t, &tessera_server::printers::station_id())
+            .await
+            .unwrap();
     let secure = station
         .printers
         .iter()

@@ -96,10 +96,11 @@ async fn start_agent(
         simulated_printer: true,
         ..Default::default()
     };
-    let port = station_process::local_station(&args).unwrap();
+    let port = Arc::new(station_process::local_station(&args).unwrap());
     let mut options = AgentOptions::new(server, StationSecret::new(credential));
     options.min_backoff = Duration::from_millis(50);
-    let agent = Agent::new(Arc::new(port), options);
+    options.printer_setup = Some(station_process::printer_setup(&port, None));
+    let agent = Agent::new(port, options);
     let handle = tokio::spawn(async move { agent.run().await.map_err(|e| e.to_string()) });
     wait_for(t, station, true).await;
     handle
@@ -415,4 +416,158 @@ async fn only_station_managers_reach_the_stations_page() {
     let (status, _, page) = issuer.get("/station").await;
     assert_eq!(status, 200);
     assert!(page.contains("This workstation"));
+}
+
+/// The printers of the Printers page's row for `name`, if it is listed.
+fn printer_row<'a>(page: &'a str, name: &str) -> Option<&'a str> {
+    let at = page.find(&format!("data-printer=\"{name}\""))?;
+    Some(&page[at..at + page[at..].find("</tr>").unwrap()])
+}
+
+async fn station_reports(t: &Tessera, station: &StationId, printer: &str, present: bool) {
+    for _ in 0..400 {
+        let reported = t
+            .hub
+            .remote(station)
+            .is_some_and(|l| l.inventory().printers.iter().any(|p| p.name == printer));
+        if reported == present {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("the station never reported {printer} present = {present}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn printers_configured_in_the_portal_reach_a_remote_station() {
+    let (dir, (t, password)) = support::open_with_password().await;
+    let admin = Portal::start(t.clone()).await;
+    let server = admin.base.clone();
+    admin.sign_in(&password).await;
+    let actor = support::actor(Role::Administrator);
+    let (station, token) = tessera_core::stations::create(&t.services, &actor, "Desk 8")
+        .await
+        .unwrap();
+    let answer = agent::enrol(&server, &token, &Default::default())
+        .await
+        .unwrap();
+    let _agent = start_agent(
+        &t,
+        &server,
+        &dir.path().join("station"),
+        &station.id,
+        &answer.credential,
+    )
+    .await;
+    let id = station.id.as_str();
+
+    // The page for Desk 8 shows the printer of the station's command line, not removable.
+    let (status, _, page) = admin.get(&format!("/printers?station={id}")).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("at Desk 8"), "{page}");
+    assert!(page.contains("id=\"remote-note\""), "{page}");
+    let own = printer_row(&page, SIMULATED_PRINTER).expect("the command line's printer");
+    assert!(
+        own.contains("from the command line of the station"),
+        "{own}"
+    );
+    assert!(!own.contains("/printers/remove"), "{own}");
+
+    // A CA file is a path on the server: refused for a remote station.
+    let form = csrf(&page);
+    let (status, _, refused) = admin
+        .post(
+            "/printers/add",
+            &[
+                ("csrf", &form),
+                ("station", id),
+                ("name", "Secure"),
+                ("uri", "ipps://printer.example/ipp/print"),
+                ("ca_file", "/etc/ssl/printer.pem"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 400, "{refused}");
+    assert!(refused.contains("--printer-ca-file"), "{refused}");
+
+    // A spool folder on the workstation (this machine here), with the simulated encoder.
+    let folder = dir.path().join("hot-folder");
+    std::fs::create_dir(&folder).unwrap();
+    let uri = format!("spool:{}", folder.display());
+    let (status, url, page) = admin
+        .post(
+            "/printers/add",
+            &[
+                ("csrf", &form),
+                ("station", id),
+                ("name", "Badge Folder"),
+                ("uri", &uri),
+                ("encoder", SIMULATED_ENCODER),
+            ],
+        )
+        .await;
+    assert_eq!(
+        (status.as_u16(), url.as_str()),
+        (200, "/printers"),
+        "{page}"
+    );
+    assert!(
+        page.contains("Printer Badge Folder added; the station Desk 8 gets it"),
+        "{page}"
+    );
+    station_reports(&t, &station.id, "Badge Folder", true).await;
+    let (_, _, page) = admin.get(&format!("/printers?station={id}")).await;
+    let row = printer_row(&page, "Badge Folder").expect("listed");
+    assert!(
+        row.contains("Ready") && row.contains("/printers/remove"),
+        "{row}"
+    );
+
+    // The test page travels to the station and lands in its folder.
+    let (status, _, page) = admin
+        .post(
+            "/printers/test",
+            &[("csrf", &form), ("station", id), ("name", "Badge Folder")],
+        )
+        .await;
+    assert_eq!(status, 200, "{page}");
+    assert!(
+        page.contains("The test card was printed on Badge Folder"),
+        "{page}"
+    );
+    let spooled = || std::fs::read_dir(&folder).unwrap().count();
+    assert_eq!(spooled(), 3, "the test card's PDF and two PNGs");
+
+    // A card issued at Desk 8 is personalised in the simulated printer's encoder (a blank card
+    // put there first, as an operator puts one in a desk reader) and printed to the folder.
+    let port = t.services.stations.station(&station.id).unwrap();
+    port.feed_card(SIMULATED_PRINTER).await.unwrap();
+    let at = (station.id.clone(), "Badge Folder", SIMULATED_ENCODER);
+    let job = support::issue_at(&t, &actor, &at, "piv-standard", "246810").await;
+    assert_eq!(
+        job.step,
+        tessera_core::model::JobStep::Printed,
+        "{:?}",
+        job.error
+    );
+    assert_eq!(spooled(), 6);
+
+    // Removed: the station drops it within seconds.
+    let (status, _, page) = admin
+        .post(
+            "/printers/remove",
+            &[("csrf", &form), ("station", id), ("name", "Badge Folder")],
+        )
+        .await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("Printer Badge Folder removed."), "{page}");
+    station_reports(&t, &station.id, "Badge Folder", false).await;
+    let (_, _, page) = admin.get(&format!("/printers?station={id}")).await;
+    assert!(printer_row(&page, "Badge Folder").is_none(), "{page}");
+    let events = t.store.audit_events(None, 200).await.unwrap();
+    assert!(events
+        .iter()
+        .any(|e| e.code == tessera_core::audit::STATION_CHANGED.code
+            && e.details["printer"] == "Badge Folder"
+            && e.details["removed"] == true));
 }

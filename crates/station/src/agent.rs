@@ -14,6 +14,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use tessera_core::model::PrinterConfig;
 use tessera_core::ports::*;
 use tessera_core::secret::StationSecret;
 use tokio::sync::{mpsc, watch};
@@ -49,6 +50,22 @@ pub struct AgentOptions {
     /// With `exit_after_apdus`: stop the agent (forgetting its card sessions, never reconnecting)
     /// instead of exiting the process, for tests that run the agent inside their own process.
     pub die_in_process: bool,
+    /// Puts the printers the server configured on the station; without it they are ignored.
+    pub printer_setup: Option<PrinterSetup>,
+}
+
+/// What the agent does with the printers the server sends (`ServerMessage::Printers`): the
+/// station process builds IPP and spool printers from them, which this crate cannot.
+#[derive(Clone)]
+pub struct PrinterSetup(pub Arc<SetUpPrinters>);
+
+/// Puts a list of configured printers on the station, replacing the previous list.
+pub type SetUpPrinters = dyn Fn(&[PrinterConfig]) + Send + Sync;
+
+impl std::fmt::Debug for PrinterSetup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PrinterSetup")
+    }
 }
 
 impl AgentOptions {
@@ -63,6 +80,7 @@ impl AgentOptions {
             exit_after_apdus: None,
             drop_after_apdus: None,
             die_in_process: false,
+            printer_setup: None,
         }
     }
 }
@@ -102,6 +120,8 @@ pub struct Agent {
     dead: watch::Sender<bool>,
     /// This process's identity for the server (see `Hello::instance`).
     instance: String,
+    /// Wakes the inventory report at once, printers included (the printers changed).
+    printers_changed: tokio::sync::Notify,
 }
 
 /// Exchanges a one-time enrolment token for this station's credential. An `https://` server's
@@ -217,6 +237,7 @@ impl Agent {
             dropped_once: std::sync::atomic::AtomicBool::new(false),
             dead: watch::channel(false).0,
             instance: hex::encode(rand::random::<[u8; 8]>()),
+            printers_changed: tokio::sync::Notify::new(),
         })
     }
 
@@ -274,8 +295,8 @@ impl Agent {
                 tracing::info!(station = %station_name, "connected to the server")
             }
             ServerMessage::Refused { reason } => return Err(ConnectionEnd::Refused(reason)),
-            ServerMessage::Request(_) => {
-                return Err(ConnectionEnd::Lost("a request before the welcome".into()))
+            ServerMessage::Request(_) | ServerMessage::Printers { .. } => {
+                return Err(ConnectionEnd::Lost("a message before the welcome".into()))
             }
         }
         let (out, mut out_rx) = mpsc::unbounded_channel::<StationMessage>();
@@ -321,6 +342,7 @@ impl Agent {
                     });
                 }
                 ServerMessage::Refused { reason } => break ConnectionEnd::Refused(reason),
+                ServerMessage::Printers { printers } => self.set_up_printers(&printers),
                 ServerMessage::Welcome { .. } => {}
             }
         };
@@ -345,11 +367,23 @@ impl Agent {
             && !self.dropped_once.swap(true, Ordering::SeqCst)
     }
 
+    fn set_up_printers(&self, printers: &[PrinterConfig]) {
+        match &self.options.printer_setup {
+            Some(setup) => {
+                tracing::info!(count = printers.len(), "printers configured on the server");
+                (setup.0)(printers);
+                self.printers_changed.notify_one();
+            }
+            None => tracing::warn!("the server configured printers; this station ignores them"),
+        }
+    }
+
     async fn report_inventory(self: Arc<Self>, out: mpsc::UnboundedSender<StationMessage>) {
         let mut last: Option<Inventory> = None;
+        let mut changed = false;
         for tick in 0u32.. {
             let printers = match &last {
-                Some(last) if tick % PRINTERS_EVERY != 0 => last.printers.clone(),
+                Some(last) if tick % PRINTERS_EVERY != 0 && !changed => last.printers.clone(),
                 _ => self.printers().await,
             };
             let now = Inventory {
@@ -367,7 +401,10 @@ impl Agent {
                 }
                 last = Some(now);
             }
-            tokio::time::sleep(INVENTORY_EVERY).await;
+            changed = tokio::select! {
+                _ = tokio::time::sleep(INVENTORY_EVERY) => false,
+                _ = self.printers_changed.notified() => true,
+            };
         }
     }
 

@@ -7,6 +7,7 @@
 //! repeated id from its memory instead of running it twice, so an APDU never reaches a card twice.
 
 use serde::{Deserialize, Serialize};
+use tessera_core::model::PrinterConfig;
 use tessera_core::ports::{CardError, PrintReceipt, PrinterInfo, ScriptCommand};
 
 /// The protocol version this build speaks. A peer with another version is refused at `hello`.
@@ -58,6 +59,13 @@ pub enum ServerMessage {
     /// The connection is refused (revoked, disabled, wrong version); the socket closes after it.
     Refused {
         reason: String,
+    },
+    /// The printers an administrator configured for this station on the server (IPP URIs and
+    /// spool folders): sent after `welcome` and again whenever they change, each time the whole
+    /// list. They come on top of the printers of the station's own command line, which win a
+    /// clash of names.
+    Printers {
+        printers: Vec<PrinterConfig>,
     },
     Request(Request),
 }

@@ -145,6 +145,7 @@ pub fn routes() -> Router<AppState> {
         .route("/printers", get(printers::page))
         .route("/printers/add", post(printers::add))
         .route("/printers/test", post(printers::test))
+        .route("/printers/remove", post(printers::remove))
         .route("/stations", get(stations::page))
         .route("/stations/create", post(stations::create))
         .route("/stations/{id}/token", post(stations::new_token))
