@@ -280,6 +280,20 @@ struct StationArg {
     station: Option<String>,
 }
 
+impl StationArg {
+    /// Opens the data folder and finds the station.
+    async fn open(
+        &self,
+        data: &DataArgs,
+    ) -> Result<(tessera_server::Tessera, tessera_core::ids::StationId), String> {
+        let tessera = open(data).await?;
+        let station = tessera_server::printers::station_named(&tessera, self.station.as_deref())
+            .await
+            .map_err(|e| format!("{} {e}", e.code().as_str()))?;
+        Ok((tessera, station))
+    }
+}
+
 #[derive(Subcommand)]
 enum CaCommand {
     /// Create a root and an issuing CA. Refuses when the data folder already has a CA.
@@ -411,10 +425,7 @@ async fn printer_command(command: PrinterCommand) -> Result<(), String> {
             encoder,
             ca_file,
         } => {
-            let tessera = open(&data).await?;
-            let station = printers::station_named(&tessera, station.station.as_deref())
-                .await
-                .map_err(code)?;
+            let (tessera, station) = station.open(&data).await?;
             let ca_file = ca_file.map(|p| p.to_string_lossy().into_owned());
             let config = printers::add(&tessera, &actor, &station, &name, &uri, encoder, ca_file)
                 .await
@@ -429,10 +440,7 @@ async fn printer_command(command: PrinterCommand) -> Result<(), String> {
             Ok(())
         }
         PrinterCommand::List { data, station } => {
-            let tessera = open(&data).await?;
-            let station = printers::station_named(&tessera, station.station.as_deref())
-                .await
-                .map_err(code)?;
+            let (tessera, station) = station.open(&data).await?;
             let views: Vec<_> = printers::overview(&tessera, &station)
                 .await
                 .map_err(code)?
@@ -447,10 +455,7 @@ async fn printer_command(command: PrinterCommand) -> Result<(), String> {
             station,
             name,
         } => {
-            let tessera = open(&data).await?;
-            let station = printers::station_named(&tessera, station.station.as_deref())
-                .await
-                .map_err(code)?;
+            let (tessera, station) = station.open(&data).await?;
             printers::remove(&tessera, &actor, &station, &name)
                 .await
                 .map_err(code)?;

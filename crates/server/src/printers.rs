@@ -192,21 +192,31 @@ pub async fn add(
     };
     station.printers.retain(|p| p.name != config.name);
     station.printers.push(config.clone());
-    t.store.put_station(&station).await?;
+    let details = json!({"station": station.id, "printer": config.name, "kind": kind, "uri": target, "ca_file": ca, "encoder_reader": config.encoder_reader});
+    save_printers(t, actor, &station, details).await?;
+    Ok(config)
+}
+
+/// Stores a station's changed printers, audits the change and puts them to work: at once in
+/// this process, within the connection's next look for a remote station.
+async fn save_printers(
+    t: &Tessera,
+    actor: &Actor,
+    station: &Station,
+    details: Value,
+) -> Result<(), CoreError> {
+    t.store.put_station(station).await?;
+    let ctx = AuditContext {
+        operator: Some(&actor.operator),
+        ..Default::default()
+    };
     t.services
-        .audit(
-            audit::STATION_CHANGED,
-            AuditContext {
-                operator: Some(&actor.operator),
-                ..Default::default()
-            },
-            json!({"station": station.id, "printer": config.name, "kind": kind, "uri": target, "ca_file": ca, "encoder_reader": config.encoder_reader}),
-        )
+        .audit(audit::STATION_CHANGED, ctx, details)
         .await?;
-    if local {
+    if in_process(&station.id) {
         reload(t).await?;
     }
-    Ok(config)
+    Ok(())
 }
 
 /// Takes a printer off a station's configuration. A printer of a remote station's command line
@@ -227,21 +237,8 @@ pub async fn remove(
             station.name
         )));
     }
-    t.store.put_station(&station).await?;
-    t.services
-        .audit(
-            audit::STATION_CHANGED,
-            AuditContext {
-                operator: Some(&actor.operator),
-                ..Default::default()
-            },
-            json!({"station": station.id, "printer": name, "removed": true}),
-        )
-        .await?;
-    if in_process(station_id) {
-        reload(t).await?;
-    }
-    Ok(())
+    let details = json!({"station": station.id, "printer": name, "removed": true});
+    save_printers(t, actor, &station, details).await
 }
 
 /// One printer as the Printers page shows it: configuration, live state, what it can do.
