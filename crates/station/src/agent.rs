@@ -374,7 +374,10 @@ impl Agent {
                 (setup.0)(printers);
                 self.printers_changed.notify_one();
             }
-            None => tracing::warn!("the server configured printers; this station ignores them"),
+            None if !printers.is_empty() => {
+                tracing::warn!("the server configured printers; this station ignores them")
+            }
+            None => {}
         }
     }
 

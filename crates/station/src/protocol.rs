@@ -339,6 +339,22 @@ mod tests {
             r#"{"type":"reply","id":7,"result":"card_failed","kind":"unreachable","detail":"card removed"}"#
         );
         assert_eq!(serde_json::from_str::<StationMessage>(&text).unwrap(), r);
+
+        let p = ServerMessage::Printers {
+            printers: vec![tessera_core::model::PrinterConfig {
+                name: "Badge Folder".into(),
+                kind: tessera_core::model::PrinterKind::Spool {
+                    dir: "/var/spool/cards".into(),
+                },
+                encoder_reader: Some("Desk Reader".into()),
+            }],
+        };
+        let text = serde_json::to_string(&p).unwrap();
+        assert_eq!(
+            text,
+            r#"{"type":"printers","printers":[{"name":"Badge Folder","kind":{"kind":"spool","dir":"/var/spool/cards"},"encoder_reader":"Desk Reader"}]}"#
+        );
+        assert_eq!(serde_json::from_str::<ServerMessage>(&text).unwrap(), p);
     }
 
     #[test]
