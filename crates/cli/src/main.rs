@@ -147,10 +147,15 @@ enum Command {
         #[arg(long)]
         printer: Option<String>,
     },
-    /// The card printers of this workstation's station.
+    /// The card printers of a station.
     Printer {
         #[command(subcommand)]
         command: PrinterCommand,
+    },
+    /// The audit log: its newest events, and the check of its hash chain.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
     },
     /// Unblock a card's PIN with the PUK Tessera escrowed at issuance, and set a new PIN.
     Unlock {
@@ -270,6 +275,64 @@ enum PrinterCommand {
         #[arg(long)]
         name: String,
     },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// The newest events as JSON lines, newest first.
+    List {
+        #[command(flatten)]
+        data: DataArgs,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// Check the hash chain from the newest event back to the first; exits 1 when it is broken.
+    Check {
+        #[command(flatten)]
+        data: DataArgs,
+    },
+}
+
+async fn audit_command(command: AuditCommand) -> Result<(), String> {
+    use tessera_core::audit_log;
+    let actor = tessera_core::issuance::Actor {
+        operator: tessera_core::ids::OperatorId::new("cli"),
+        role: tessera_core::model::Role::Administrator,
+    };
+    let code = |e: tessera_core::CoreError| format!("{} {e}", e.code().as_str());
+    match command {
+        AuditCommand::List { data, limit } => {
+            let tessera = open(&data).await?;
+            let events = audit_log::page(&tessera.services, &actor, None, limit)
+                .await
+                .map_err(code)?;
+            for e in events {
+                println!("{}", serde_json::to_string(&e).expect("JSON"));
+            }
+            Ok(())
+        }
+        AuditCommand::Check { data } => {
+            let tessera = open(&data).await?;
+            let report = audit_log::check_chain(&tessera.services, &actor)
+                .await
+                .map_err(code)?;
+            let broken = report.broken.as_ref();
+            println!(
+                "{}",
+                serde_json::json!({
+                    "checked": report.checked, "head": report.head, "intact": broken.is_none(),
+                    "broken_at": broken.map(|b| b.seq), "reason": broken.map(|b| &b.reason),
+                })
+            );
+            match broken {
+                None => Ok(()),
+                Some(b) => Err(format!(
+                    "the audit chain is broken at event {}: {}",
+                    b.seq, b.reason
+                )),
+            }
+        }
+    }
 }
 
 #[derive(clap::Args)]
@@ -559,6 +622,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             print_outcome(&out)
         }
         Command::Printer { command } => printer_command(command).await,
+        Command::Audit { command } => audit_command(command).await,
         Command::Station(cli) => station_cmd::station(cli).await,
         Command::Stations { command } => station_cmd::stations(command).await,
         Command::Unlock {

@@ -1,6 +1,7 @@
 //! Audit events: stable numeric codes, past-tense names, and the hash chain that makes the log
 //! tamper-evident (each event's hash covers the previous hash and the event's canonical JSON).
 
+use crate::ports::AuditRecord;
 use sha2::{Digest, Sha256};
 
 /// An audit event kind: its stable code and its name.
@@ -61,6 +62,7 @@ events! {
     CARD_RESET = 3021, "CardReset";
     CA_CREATED = 4001, "CaCreated";
     SYSTEM_INITIALISED = 5001, "SystemInitialised";
+    AUDIT_CHAIN_CHECKED = 5002, "AuditChainChecked";
 }
 
 /// The hash of the first event's predecessor.
@@ -85,9 +87,151 @@ pub fn canonical(seq: i64, e: &crate::ports::NewAuditEvent) -> String {
     .to_string()
 }
 
+/// The same canonical text, of an event as it was stored.
+pub fn canonical_record(r: &AuditRecord) -> String {
+    serde_json::json!({
+        "seq": r.seq, "at": r.at.0, "code": r.code, "name": r.name, "operator": r.operator,
+        "user": r.user, "device": r.device, "operation": r.operation, "details": r.details,
+    })
+    .to_string()
+}
+
+/// Where a stored chain stops holding together.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChainBreak {
+    /// The event found wrong (or, for a gap, the newer one beside it).
+    pub seq: i64,
+    pub reason: String,
+}
+
+/// Checks a stored audit chain fed newest first, a page at a time, so that a long log needs no
+/// more memory than a page: each event's hash must be the hash of its own content chained to the
+/// hash before it, each event must name its older neighbour's hash, the numbers must have no gap,
+/// and the first event must follow the genesis hash. Anyone who changes, removes or reorders an
+/// event without rewriting every later hash is found out; someone who rewrites them all is not,
+/// which is why the newest hash is worth keeping somewhere else too (it is shown with the result).
+#[derive(Default)]
+pub struct ChainCheck {
+    /// The newer event seen last: its number and the hash it says comes before it.
+    newer: Option<(i64, String)>,
+    pub checked: u64,
+    /// The hash of the newest event.
+    pub head: Option<String>,
+}
+
+impl ChainCheck {
+    pub fn feed(&mut self, r: &AuditRecord) -> Result<(), ChainBreak> {
+        let broken = |seq: i64, reason: String| Err(ChainBreak { seq, reason });
+        if let Some((newer_seq, expected)) = &self.newer {
+            if r.seq != newer_seq - 1 {
+                return broken(
+                    *newer_seq,
+                    format!("event {} is missing before it", newer_seq - 1),
+                );
+            }
+            if r.hash != *expected {
+                return broken(
+                    *newer_seq,
+                    format!("it does not follow event {} as stored", r.seq),
+                );
+            }
+        }
+        if chain_hash(&r.prev_hash, &canonical_record(r)) != r.hash {
+            return broken(r.seq, "its content does not match its hash".into());
+        }
+        self.head.get_or_insert_with(|| r.hash.clone());
+        self.newer = Some((r.seq, r.prev_hash.clone()));
+        self.checked += 1;
+        Ok(())
+    }
+
+    /// After the oldest event: it must be the first and follow the genesis hash.
+    pub fn finish(&self) -> Result<(), ChainBreak> {
+        match &self.newer {
+            None => Ok(()),
+            Some((1, prev)) if prev == GENESIS_HASH => Ok(()),
+            Some((1, _)) => Err(ChainBreak {
+                seq: 1,
+                reason: "the first event does not follow the genesis hash".into(),
+            }),
+            Some((seq, _)) => Err(ChainBreak {
+                seq: *seq,
+                reason: format!("the events before {seq} are missing"),
+            }),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A chain of `n` events as a store keeps them, newest first.
+    fn chain(n: i64) -> Vec<AuditRecord> {
+        let mut prev = GENESIS_HASH.to_owned();
+        let mut out = Vec::new();
+        for seq in 1..=n {
+            let mut r = AuditRecord {
+                seq,
+                at: crate::model::Timestamp(seq * 10),
+                code: 1001,
+                name: "OperatorSignedIn".into(),
+                operator: Some("admin".into()),
+                user: None,
+                device: None,
+                operation: None,
+                details: serde_json::json!({"n": seq}),
+                prev_hash: prev.clone(),
+                hash: String::new(),
+            };
+            r.hash = chain_hash(&prev, &canonical_record(&r));
+            prev = r.hash.clone();
+            out.push(r);
+        }
+        out.reverse();
+        out
+    }
+
+    fn check(events: &[AuditRecord]) -> Result<u64, ChainBreak> {
+        let mut c = ChainCheck::default();
+        for e in events {
+            c.feed(e)?;
+        }
+        c.finish().map(|_| c.checked)
+    }
+
+    #[test]
+    fn an_intact_chain_checks_out() {
+        assert_eq!(check(&chain(5)), Ok(5));
+        assert_eq!(check(&[]), Ok(0));
+    }
+
+    #[test]
+    fn a_changed_removed_or_cut_chain_is_found_out() {
+        let mut changed = chain(5);
+        changed[2].details = serde_json::json!({"n": 99}); // seq 3
+        assert_eq!(check(&changed).unwrap_err().seq, 3);
+
+        let mut rehashed = chain(5);
+        rehashed[2].details = serde_json::json!({"n": 99});
+        rehashed[2].hash = chain_hash(&rehashed[2].prev_hash, &canonical_record(&rehashed[2]));
+        let e = check(&rehashed).unwrap_err();
+        assert_eq!(e.seq, 4, "event 4 no longer follows event 3");
+
+        let mut removed = chain(5);
+        removed.remove(2);
+        assert!(check(&removed)
+            .unwrap_err()
+            .reason
+            .contains("event 3 is missing"));
+
+        let mut cut = chain(5);
+        cut.pop();
+        assert!(check(&cut)
+            .unwrap_err()
+            .reason
+            .contains("before 2 are missing"));
+    }
 
     #[test]
     fn codes_and_names_are_unique() {

@@ -8,6 +8,7 @@
 //! wires them together.
 
 pub mod audit;
+pub mod audit_log;
 pub mod devices;
 pub mod error;
 pub mod ids;

@@ -1,6 +1,7 @@
 //! The Operator Portal: server-rendered pages. Each handler parses, authorises, calls one use case
 //! and renders a template.
 
+mod audit;
 mod devices;
 mod issue;
 mod layouts;
@@ -32,6 +33,7 @@ pub struct CsrfForm {
 pub struct Nav {
     pub is_admin: bool,
     pub manages_stations: bool,
+    pub views_audit: bool,
     pub operator_name: String,
     pub role: String,
     pub csrf: String,
@@ -42,6 +44,7 @@ impl Nav {
         Some(Self {
             is_admin: s.operator.role.allows(Permission::ManageSettings),
             manages_stations: s.operator.role.allows(Permission::ManageStations),
+            views_audit: s.operator.role.allows(Permission::ViewAudit),
             operator_name: s.operator.display_name.clone(),
             role: s.operator.role.as_str().replace('_', " "),
             csrf: s.csrf.clone(),
@@ -147,6 +150,8 @@ pub fn routes() -> Router<AppState> {
         .route("/printers/test", post(printers::test))
         .route("/printers/remove", post(printers::remove))
         .route("/stations", get(stations::page))
+        .route("/audit", get(audit::page))
+        .route("/audit/check", post(audit::check))
         .route("/stations/create", post(stations::create))
         .route("/stations/{id}/token", post(stations::new_token))
         .route("/stations/{id}/enable", post(stations::enable))
