@@ -55,12 +55,12 @@ pub fn printer_of(
 ) -> Result<Arc<dyn CardPrinter>, tessera_core::ports::PortError> {
     let encoder = config.encoder_reader.clone();
     match &config.kind {
-        PrinterKind::Ipp { uri, .. } => Ok(Arc::new(ipp_printer(
-            &config.name,
-            uri,
-            &ipps_ca_file.map(str::to_owned),
-            encoder,
-        )?)),
+        PrinterKind::Ipp { uri, .. } => {
+            // A station's one CA file is for its TLS printers; a plain ipp:// one ignores it.
+            let tls = uri.starts_with("ipps:") || uri.starts_with("https:");
+            let ca_file = ipps_ca_file.filter(|_| tls).map(str::to_owned);
+            Ok(Arc::new(ipp_printer(&config.name, uri, &ca_file, encoder)?))
+        }
         PrinterKind::Spool { dir } => Ok(Arc::new(SpoolPrinter::new(&config.name, dir, encoder)?)),
         PrinterKind::Simulated => Err(tessera_core::ports::PortError::new(
             "a simulated printer belongs to the process that simulates it: start a station \

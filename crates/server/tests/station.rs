@@ -271,4 +271,17 @@ async fn a_station_offers_spool_folders_and_refuses_a_missing_one() {
         err.contains("Gone") && err.contains("does not exist"),
         "{err}"
     );
+
+    // --printer-ca-file is for the ipps:// printers; a plain ipp:// one beside them is fine.
+    a.printers = vec![
+        ("Plain".into(), "ipp://127.0.0.1:9/ipp/print".into()),
+        ("Secure".into(), "ipps://127.0.0.1:9/ipp/print".into()),
+    ];
+    let ca = dir.path().join("ca.pem");
+    let printer_ca = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    std::fs::write(&ca, printer_ca.cert.pem()).unwrap();
+    a.printer_ca_file = Some(ca);
+    let station = station_process::local_station(&a).unwrap();
+    let printers = station.all_printers();
+    assert_eq!(printers.len(), 2);
 }
