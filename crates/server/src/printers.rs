@@ -378,8 +378,12 @@ pub async fn overview(t: &Tessera, station_id: &StationId) -> Result<Vec<Printer
 /// printers of its own command line (which it reports but the server does not configure).
 fn remote_overview(t: &Tessera, station: Station) -> Vec<PrinterView> {
     let link = t.hub.remote(&station.id).filter(|l| l.is_connected());
+    // A configured printer the station has not reported: not connected, or just sent to it.
+    let unreported = match &link {
+        Some(_) => "Sent to the station; waiting for it to report the printer".to_owned(),
+        None => format!("The station {} is not connected", station.name),
+    };
     let reported = link.map(|l| l.inventory().printers).unwrap_or_default();
-    let offline = format!("The station {} is not connected", station.name);
     let mut out: Vec<PrinterView> = station
         .printers
         .into_iter()
@@ -392,7 +396,7 @@ fn remote_overview(t: &Tessera, station: Station) -> Vec<PrinterView> {
                     name: config.name.clone(),
                     kind: kind_of(&config.kind).into(),
                     encoder_reader: config.encoder_reader.clone(),
-                    state: offline.clone(),
+                    state: unreported.clone(),
                 });
             PrinterView {
                 configured: true,
