@@ -80,16 +80,23 @@ pub fn qr_path(value: &str, rect: Rect, color: &str) -> Result<String, BarcodeEr
     }
     let side = rect.width.min(rect.height);
     let module = side / (n + 2 * QR_QUIET_ZONE) as f32;
-    let ox = rect.x + (rect.width - side) / 2.0;
-    let oy = rect.y + (rect.height - side) / 2.0;
-    Ok(format!(
-        r##"<rect x="{ox}" y="{oy}" width="{s}" height="{s}" fill="#fff"/><path fill="{color}" shape-rendering="crispEdges" transform="matrix({m} 0 0 {m} {ox} {oy})" d="{d}"/>"##,
+    Ok(symbol_svg(rect, side, side, module, color, &d))
+}
+
+/// A 2-D symbol drawn in modules (`d`, one unit a module) scaled to `module`, centred in `rect`
+/// on a white `w` x `h` background.
+fn symbol_svg(rect: Rect, w: f32, h: f32, module: f32, color: &str, d: &str) -> String {
+    let ox = rect.x + (rect.width - w) / 2.0;
+    let oy = rect.y + (rect.height - h) / 2.0;
+    format!(
+        r##"<rect x="{ox}" y="{oy}" width="{w}" height="{h}" fill="#fff"/><path fill="{color}" shape-rendering="crispEdges" transform="matrix({m} 0 0 {m} {ox} {oy})" d="{d}"/>"##,
         ox = fmt_num(ox),
         oy = fmt_num(oy),
-        s = fmt_num(side),
+        w = fmt_num(w),
+        h = fmt_num(h),
         m = fmt_num_precise(module),
         color = escape_color(color),
-    ))
+    )
 }
 
 /// A PDF417 symbol shaped for the slot (rows three modules high), as large as fits, centred, on
@@ -108,17 +115,7 @@ pub fn pdf417_path(
     let (wm, hm) = symbol.size_modules();
     let module = (rect.width / wm as f32).min(rect.height / hm as f32);
     let (w, h) = (module * wm as f32, module * hm as f32);
-    let ox = rect.x + (rect.width - w) / 2.0;
-    let oy = rect.y + (rect.height - h) / 2.0;
-    Ok(format!(
-        r##"<rect x="{ox}" y="{oy}" width="{w}" height="{h}" fill="#fff"/><path fill="{color}" shape-rendering="crispEdges" transform="matrix({m} 0 0 {m} {ox} {oy})" d="{d}"/>"##,
-        ox = fmt_num(ox),
-        oy = fmt_num(oy),
-        w = fmt_num(w),
-        h = fmt_num(h),
-        m = fmt_num_precise(module),
-        color = escape_color(color),
-    ))
+    Ok(symbol_svg(rect, w, h, module, color, &d))
 }
 
 /// Module widths are small numbers; four decimals would visibly round them over 100 modules.
