@@ -191,6 +191,7 @@ phase "Tessera issues a card in \"$R0\" through pcscd"
 start_card tessera 35963 "$R0"
 ok "card-sim card present in \"$R0\" (opensc-tool -l)"
 LOGS+=("$T/issue.log")
+"$BIN" init --demo --data "$T/data" 2>"$T/init.log" || fail "tessera init failed" "$T/init.log"
 RUST_LOG=debug timeout "$TOOL_TIMEOUT" "$BIN" issue --data "$T/data" --readers pcsc --reader "$R0" \
   --user jdoe --policy "PIV Standard" --layout "Corporate Badge" --pin "$PIN" --json \
   >"$T/issue.json" 2>"$T/issue.log" || fail "tessera issue through PC/SC exited with $?" "$T/issue.json"

@@ -60,6 +60,7 @@ cards() {
 }
 
 D=$T/data
+"$BIN" init --demo --data "$D" 2>>"$T/tessera.log"
 issue() {
   # Exit status 2 = issued, not printed (card Pending); the JSON says why.
   local rc=0

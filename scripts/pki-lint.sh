@@ -32,6 +32,7 @@ sys.exit(1 if bad else 0)
 PY
   linted=$((linted + 1))
 }
+"$BIN" init --demo --data "$T/data" 2>>"$T/issue.log"
 for policy in piv-standard piv-p384 piv-rsa2048 piv-rsa3072; do
   "$BIN" issue --data "$T/data" --public-url http://pki.tessera.example --user jdoe \
     --policy "$policy" --layout corporate-badge \

@@ -91,6 +91,7 @@ BIN=$ROOT/target/debug/tessera
 
 # --- the binary: headless issuance checked by openssl --------------------------------------------
 step "tessera issue --json, certificates checked with openssl"
+"$BIN" init --demo --data "$T/cli" 2>"$T/init.log"
 "$BIN" issue --data "$T/cli" --user jdoe --policy "PIV Standard" --layout "Corporate Badge" \
   --pin 135790 --json > "$T/issue.json" 2>"$T/issue.log"
 jq -e '.state == "active" and (.certificates | length) == 4' "$T/issue.json" >/dev/null

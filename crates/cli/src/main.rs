@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use tessera_server::headless::{self, IssueArgs};
-use tessera_server::{Options, Readers, Tessera};
+use tessera_server::{InitSpec, Options, Readers, StartMode, Tessera};
 
 #[derive(Parser)]
 #[command(
@@ -44,6 +44,10 @@ pub(crate) struct DataArgs {
     /// Measurement: send every card command on its own round trip instead of APDU scripts.
     #[arg(long, hide = true)]
     no_apdu_scripts: bool,
+    /// How long an issuance job's lease lasts without a heartbeat (seconds): after a crash,
+    /// `serve` takes over the jobs of the dead process once their leases run out.
+    #[arg(long, env = "TESSERA_JOB_LEASE_SECONDS", default_value_t = 15)]
+    job_lease_secs: u64,
 }
 
 /// HTTPS for the portal, the REST API and the stations' WebSockets.
@@ -88,19 +92,50 @@ impl DataArgs {
             },
             station_reconnect_wait: std::time::Duration::from_secs(self.station_wait_secs),
             apdu_scripts: !self.no_apdu_scripts,
+            job_lease: std::time::Duration::from_secs(self.job_lease_secs.max(1)),
+            start: StartMode::Existing,
         }
     }
 }
 
 #[derive(Subcommand)]
 enum Command {
-    /// The whole system on its embedded default: SQLite, software CA, simulated card printer.
-    /// (`serve` is the same command: the server with the data folder it is given.)
-    #[command(alias = "serve")]
+    /// The whole system on its embedded default: SQLite, software CA, simulated card printer,
+    /// and demo users, policies and layout, created on first start.
     Demo {
         #[command(flatten)]
         data: DataArgs,
         #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+        #[command(flatten)]
+        tls: TlsArgs,
+    },
+    /// Create a new organisation: the database schema, the CA (the one `tessera ca init` or
+    /// `tessera ca import` prepared in the data folder, or new software keys), and the first
+    /// administrator. No demo content unless asked for.
+    Init {
+        #[command(flatten)]
+        data: DataArgs,
+        /// The first administrator's name.
+        #[arg(long, default_value = "admin")]
+        admin: String,
+        /// Read the first administrator's password from this file (first line); otherwise one
+        /// is generated and printed once.
+        #[arg(long, env = "TESSERA_ADMIN_PASSWORD_FILE")]
+        admin_password_file: Option<PathBuf>,
+        /// Also create the demo users, policies and layout, and the simulated printer.
+        #[arg(long)]
+        demo: bool,
+        /// Give this server's own station the simulated card printer (it puts real
+        /// certificates on virtual cards: for trials).
+        #[arg(long)]
+        simulated_printer: bool,
+    },
+    /// Run the server on an initialised database (see `init`); never creates anything.
+    Serve {
+        #[command(flatten)]
+        data: DataArgs,
+        #[arg(long, env = "TESSERA_LISTEN", default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
         #[command(flatten)]
         tls: TlsArgs,
@@ -554,28 +589,93 @@ fn init_logging() {
         .init();
 }
 
+/// Opens an initialised data folder (every command but `demo` and `init`).
 pub(crate) async fn open(data: &DataArgs) -> Result<Tessera, String> {
-    let (tessera, admin_password) = Tessera::open(&data.options())
-        .await
-        .map_err(|e| e.to_string())?;
+    open_as(data, StartMode::Existing).await
+}
+
+async fn open_as(data: &DataArgs, start: StartMode) -> Result<Tessera, String> {
+    let options = Options {
+        start,
+        ..data.options()
+    };
+    let (tessera, admin_password) = Tessera::open(&options).await.map_err(|e| e.to_string())?;
     if let Some(password) = admin_password {
-        // Shown once, here; only its argon2 hash is stored.
-        eprintln!();
-        eprintln!("  Tessera created its data in {}", data.data.display());
-        eprintln!("  Operator: admin");
-        eprintln!("  Password: {}", password.expose());
-        eprintln!("  (shown only this once: write it down)");
-        eprintln!();
+        show_password(&data.data, "admin", &password);
     }
     Ok(tessera)
 }
 
+/// Shown once, here; only its argon2 hash is stored.
+fn show_password(dir: &std::path::Path, operator: &str, password: &tessera_core::Password) {
+    eprintln!();
+    eprintln!("  Tessera created its data in {}", dir.display());
+    eprintln!("  Operator: {operator}");
+    eprintln!("  Password: {}", password.expose());
+    eprintln!("  (shown only this once: write it down)");
+    eprintln!();
+}
+
+async fn init(
+    data: &DataArgs,
+    admin: String,
+    password_file: Option<PathBuf>,
+    demo: bool,
+    simulated_printer: bool,
+) -> Result<(), String> {
+    let admin_password = match password_file {
+        Some(file) => {
+            let text = std::fs::read_to_string(&file)
+                .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+            let first = text.lines().next().unwrap_or("").to_owned();
+            if first.chars().count() < 12 {
+                return Err(format!(
+                    "the password in {} is shorter than 12 characters",
+                    file.display()
+                ));
+            }
+            Some(tessera_core::Password::new(first))
+        }
+        None => None,
+    };
+    let spec = InitSpec {
+        demo_content: demo,
+        simulated_printer: demo || simulated_printer,
+        admin_password,
+        admin: admin.clone(),
+    };
+    let (_, password) = Tessera::init(&data.options(), &spec)
+        .await
+        .map_err(|e| e.to_string())?;
+    if let Some(password) = password {
+        show_password(&data.data, &admin, &password);
+    }
+    eprintln!(
+        "  Organisation created; start it with: tessera serve --data {}",
+        data.data.display()
+    );
+    Ok(())
+}
+
 async fn run(cli: Cli) -> Result<(), String> {
+    let cli_is_demo = matches!(cli.command, Command::Demo { .. });
     match cli.command {
-        Command::Demo { data, listen, tls } => {
+        Command::Init {
+            data,
+            admin,
+            admin_password_file,
+            demo,
+            simulated_printer,
+        } => init(&data, admin, admin_password_file, demo, simulated_printer).await,
+        Command::Demo { data, listen, tls } | Command::Serve { data, listen, tls } => {
+            let start = if cli_is_demo {
+                StartMode::Demo
+            } else {
+                StartMode::Existing
+            };
             // A certificate or key that does not work stops the start before anything else.
             let tls = tls.load()?;
-            let tessera = open(&data).await?;
+            let tessera = open_as(&data, start).await?;
             let scheme = if tls.is_some() { "https" } else { "http" };
             eprintln!("  Operator Portal: {scheme}://{listen}");
             tessera_server::serve::serve(tessera, listen, tls)

@@ -48,11 +48,12 @@ struct Server {
     token: String,
 }
 
-/// Creates the data folder and a station with the CLI, then starts `tessera serve`.
+/// Creates the organisation (with the demo content) and a station with the CLI, then starts
+/// `tessera serve`.
 fn start_server(dir: &Path, station_wait_secs: u64) -> Server {
     let data = dir.join("server");
     let out = tessera()
-        .args(["stations", "add", "--name", "Desk 1", "--data"])
+        .args(["init", "--demo", "--data"])
         .arg(&data)
         .output()
         .unwrap();
@@ -65,8 +66,18 @@ fn start_server(dir: &Path, station_wait_secs: u64) -> Server {
     let password = stderr
         .lines()
         .find_map(|l| l.trim().strip_prefix("Password: "))
-        .expect("the first start prints admin's password")
+        .expect("init prints admin's password")
         .to_owned();
+    let out = tessera()
+        .args(["stations", "add", "--name", "Desk 1", "--data"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let added: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let port = free_port();
     let log = std::fs::File::create(dir.join("server.log")).unwrap();

@@ -3,9 +3,9 @@
 
 use crate::audit::{self, ChainBreak, ChainCheck};
 use crate::error::CoreError;
-use crate::issuance::{Actor, AuditContext, Services};
 use crate::model::Permission;
 use crate::ports::AuditRecord;
+use crate::services::{Actor, AuditContext, Services};
 use serde_json::json;
 
 /// Events read from the store at a time while the chain is checked.

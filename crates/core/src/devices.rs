@@ -4,12 +4,14 @@
 //! writes an audit event.
 
 use crate::audit;
+use crate::changes::{Change, Changes};
 use crate::error::CoreError;
 use crate::ids::*;
-use crate::issuance::{check_pin, revoke_all, set_certificates, Actor, AuditContext, Services};
+use crate::issuance::check_pin;
 use crate::lifecycle::{DeviceCommand, DeviceState, Reason};
 use crate::model::*;
 use crate::secret::{Pin, Puk};
+use crate::services::{Actor, AuditContext, Services};
 use serde_json::json;
 
 /// The RFC 5280 CRL reason for terminating a card for `reason`.
@@ -25,15 +27,27 @@ pub fn revocation_reason(reason: Reason) -> &'static str {
 
 /// Makes a card's certificates what its lifecycle state says: valid while Active, on hold while
 /// Suspended, revoked (with the CRL reason of the card's reason) once Terminated. One rule for
-/// every command, so a new command cannot forget the certificates.
-async fn certificates_follow(svc: &Services, d: &Device) -> Result<(), CoreError> {
+/// every command, so a new command cannot forget the certificates. The moves go into `changes`,
+/// beside the card's own.
+async fn certificates_follow(
+    svc: &Services,
+    changes: &mut Changes,
+    d: &Device,
+) -> Result<(), CoreError> {
     use CertificateStatus::{OnHold, Valid};
     match d.state {
-        DeviceState::Active => set_certificates(svc, &d.id, &[OnHold], Valid, None).await,
-        DeviceState::Suspended => {
-            set_certificates(svc, &d.id, &[Valid], OnHold, Some("certificateHold")).await
+        DeviceState::Active => {
+            svc.set_certificates(changes, &d.id, &[OnHold], Valid, None)
+                .await
         }
-        DeviceState::Terminated => revoke_all(svc, &d.id, revocation_reason(d.reason)).await,
+        DeviceState::Suspended => {
+            svc.set_certificates(changes, &d.id, &[Valid], OnHold, Some("certificateHold"))
+                .await
+        }
+        DeviceState::Terminated => {
+            svc.revoke_all(changes, &d.id, revocation_reason(d.reason))
+                .await
+        }
         _ => Ok(()),
     }
 }
@@ -51,8 +65,10 @@ async fn manage(
         operator: Some(&actor.operator),
         ..Default::default()
     };
-    svc.change_state(&mut d, command, ctx).await?;
-    certificates_follow(svc, &d).await?;
+    let mut changes = Changes::new();
+    svc.change_state(&mut changes, &mut d, command, ctx)?;
+    certificates_follow(svc, &mut changes, &d).await?;
+    svc.commit(changes).await?;
     Ok(d)
 }
 
@@ -89,19 +105,33 @@ pub async fn activate(
     operation: Option<&OperationId>,
 ) -> Result<Device, CoreError> {
     actor.require(Permission::ActivateDevice, "activate devices")?;
+    let mut changes = Changes::new();
+    let device = activation(svc, actor, &mut changes, device, operation).await?;
+    svc.commit(changes).await?;
+    Ok(device)
+}
+
+/// The activation of a Pending card as a unit of work: the card `Active`, its certificates
+/// valid, the events. The wizard's Continue commits it together with the job's completion.
+pub(crate) async fn activation(
+    svc: &Services,
+    actor: &Actor,
+    changes: &mut Changes,
+    device: &DeviceId,
+    operation: Option<&OperationId>,
+) -> Result<Device, CoreError> {
     let mut device = svc.store.device(device).await?;
     let user = device.user.clone();
     let id = device.id.clone();
-    let ctx = || AuditContext {
+    let ctx = AuditContext {
         operator: Some(&actor.operator),
         user: user.as_ref(),
         device: Some(&id),
         operation,
     };
-    svc.change_state(&mut device, DeviceCommand::Activate, ctx())
-        .await?;
-    certificates_follow(svc, &device).await?;
-    svc.audit(audit::DEVICE_ACTIVATED, ctx(), json!({})).await?;
+    svc.change_state(changes, &mut device, DeviceCommand::Activate, ctx)?;
+    certificates_follow(svc, changes, &device).await?;
+    changes.audit(svc.event(audit::DEVICE_ACTIVATED, ctx, json!({})));
     Ok(device)
 }
 
@@ -129,8 +159,12 @@ pub async fn reveal_initial_pin(
         String::from_utf8(plain)
             .map_err(|_| CoreError::Invalid("the sealed PIN is damaged".into()))?,
     );
-    svc.store.delete_device_secret(device, "pin").await?;
-    svc.audit(
+    let mut changes = Changes::new();
+    changes.push(Change::DeleteDeviceSecret {
+        device: device.clone(),
+        kind: "pin".into(),
+    });
+    changes.audit(svc.event(
         audit::INITIAL_PIN_REVEALED,
         AuditContext {
             operator: Some(&actor.operator),
@@ -139,8 +173,8 @@ pub async fn reveal_initial_pin(
             operation: None,
         },
         json!({}),
-    )
-    .await?;
+    ));
+    svc.commit(changes).await?;
     Ok(pin)
 }
 
@@ -201,11 +235,13 @@ pub async fn unlock(
         )));
     }
     card.unblock_pin(&puk, new_pin).await?;
-    if svc.store.device_secret(device, "pin").await?.is_some() {
-        // An escrowed initial PIN is no longer the card's PIN.
-        svc.store.delete_device_secret(device, "pin").await?;
-    }
-    svc.audit(
+    let mut changes = Changes::new();
+    // An escrowed initial PIN is no longer the card's PIN.
+    changes.push(Change::DeleteDeviceSecret {
+        device: device.clone(),
+        kind: "pin".into(),
+    });
+    changes.audit(svc.event(
         audit::DEVICE_UNLOCKED,
         AuditContext {
             operator: Some(&actor.operator),
@@ -214,6 +250,6 @@ pub async fn unlock(
             operation: None,
         },
         json!({"reader": reader}),
-    )
-    .await
+    ));
+    svc.commit(changes).await
 }

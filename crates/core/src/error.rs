@@ -25,6 +25,10 @@ pub enum ErrorCode {
     Station,
     /// The database failed.
     Store,
+    /// An issuance job cannot take that step now.
+    JobStep,
+    /// A record changed between reading and writing it (another operator, process or replica).
+    Changed,
 }
 
 impl ErrorCode {
@@ -39,6 +43,8 @@ impl ErrorCode {
             Self::Print => "PRN0001",
             Self::Station => "STN0001",
             Self::Store => "DB0001",
+            Self::JobStep => "JOB0001",
+            Self::Changed => "DB0002",
         }
     }
 }
@@ -54,6 +60,8 @@ pub enum CoreError {
     #[error(transparent)]
     Lifecycle(#[from] TransitionRefused),
     #[error(transparent)]
+    JobStep(#[from] crate::jobs::JobTransitionRefused),
+    #[error(transparent)]
     Card(#[from] CardError),
     #[error("the certificate authority failed: {0}")]
     Ca(PortError),
@@ -63,6 +71,8 @@ pub enum CoreError {
     Station(PortError),
     #[error("the database failed")]
     Store(StoreError),
+    #[error("{0} changed meanwhile (another operator, process or server acted on it); nothing was written: reload and try again")]
+    Changed(String),
 }
 
 impl CoreError {
@@ -72,12 +82,14 @@ impl CoreError {
             Self::NotFound(_) => ErrorCode::NotFound,
             Self::Forbidden(_) => ErrorCode::Forbidden,
             Self::Lifecycle(_) => ErrorCode::Lifecycle,
+            Self::JobStep(_) => ErrorCode::JobStep,
             Self::Card(_) => ErrorCode::Card,
             Self::Ca(_) => ErrorCode::Ca,
             Self::Print(_) => ErrorCode::Print,
             Self::Station(_) => ErrorCode::Station,
             Self::Store(StoreError::NotFound) => ErrorCode::NotFound,
             Self::Store(_) => ErrorCode::Store,
+            Self::Changed(_) => ErrorCode::Changed,
         }
     }
 }
@@ -86,6 +98,7 @@ impl From<StoreError> for CoreError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NotFound => Self::NotFound("the record".into()),
+            StoreError::Stale(what) => Self::Changed(what),
             other => Self::Store(other),
         }
     }

@@ -2,10 +2,11 @@
 //! gets a new version on every save (print records name the version they used), and is audited.
 
 use crate::audit;
+use crate::changes::{Change, Changes};
 use crate::error::CoreError;
 use crate::ids::LayoutId;
-use crate::issuance::{Actor, AuditContext, Services};
 use crate::model::{Layout, Permission, User};
+use crate::services::{Actor, AuditContext, Services};
 use serde_json::json;
 
 /// What an administrator submits; the id is derived from the name for a new layout.
@@ -68,16 +69,17 @@ pub async fn save(svc: &Services, actor: &Actor, input: LayoutInput) -> Result<L
     svc.renderer
         .check(&layout)
         .map_err(|e| CoreError::Invalid(format!("the layout was not saved: {e}")))?;
-    svc.store.put_layout(&layout).await?;
-    svc.audit(
+    let mut changes = Changes::new();
+    changes.push(Change::PutLayout(layout.clone()));
+    changes.audit(svc.event(
         audit::LAYOUT_SAVED,
         AuditContext {
             operator: Some(&actor.operator),
             ..Default::default()
         },
         json!({"layout": layout.id, "version": layout.version, "new": existing.is_none()}),
-    )
-    .await?;
+    ));
+    svc.commit(changes).await?;
     Ok(layout)
 }
 

@@ -9,10 +9,12 @@
 
 pub mod audit;
 pub mod audit_log;
+pub mod changes;
 pub mod devices;
 pub mod error;
 pub mod ids;
 pub mod issuance;
+pub mod jobs;
 pub mod layouts;
 pub mod lifecycle;
 pub mod model;
@@ -20,6 +22,7 @@ pub mod policies;
 pub mod ports;
 pub mod refusals;
 pub mod secret;
+pub mod services;
 pub mod stations;
 pub mod template;
 

@@ -3,9 +3,10 @@
 //! bindings) and every save is audited.
 
 use crate::audit;
+use crate::changes::{Change, Changes};
 use crate::error::CoreError;
-use crate::issuance::{Actor, AuditContext, Services};
 use crate::model::{DevicePolicy, Permission};
+use crate::services::{Actor, AuditContext, Services};
 use serde_json::json;
 
 /// Why a policy cannot be saved, or Ok.
@@ -62,14 +63,15 @@ pub async fn save(svc: &Services, actor: &Actor, policy: DevicePolicy) -> Result
         .await?
         .iter()
         .any(|p| p.id == policy.id);
-    svc.store.put_policy(&policy).await?;
-    svc.audit(
+    let mut changes = Changes::new();
+    changes.push(Change::PutPolicy(policy.clone()));
+    changes.audit(svc.event(
         audit::POLICY_SAVED,
         AuditContext {
             operator: Some(&actor.operator),
             ..Default::default()
         },
         json!({"policy": policy.id, "new": new, "slots": policy.slots.iter().map(|s| s.slot.code()).collect::<Vec<_>>()}),
-    )
-    .await
+    ));
+    svc.commit(changes).await
 }

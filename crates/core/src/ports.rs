@@ -13,6 +13,11 @@ use std::sync::Arc;
 
 pub trait Clock: Send + Sync {
     fn now(&self) -> Timestamp;
+    /// Milliseconds since the Unix epoch, for job leases. A clock that knows only seconds may
+    /// keep this default.
+    fn now_ms(&self) -> i64 {
+        self.now().0 * 1000
+    }
 }
 
 /// A cryptographically secure random source.
@@ -428,6 +433,10 @@ pub enum StoreError {
     Conflict,
     #[error("storage failure: {0}")]
     Backend(String),
+    /// A conditional write found the record changed since it was read (another process, a
+    /// recovered job, a second replica): nothing of the unit of work was written.
+    #[error("changed meanwhile: {0}")]
+    Stale(String),
 }
 
 /// An audit event before the store numbers and chains it.
@@ -468,6 +477,21 @@ pub struct CertificateState {
     /// RFC 5280 reason name (`keyCompromise`, `certificateHold`, ...).
     pub reason: Option<String>,
     pub changed_at: Timestamp,
+}
+
+/// What ties a database to the data folders that may serve it: written once by `tessera init`
+/// (or the demo's first start), checked by every later start.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Installation {
+    pub organisation: String,
+    /// SHA-256 (hex) of the issuing CA certificate's DER.
+    pub ca_fingerprint: String,
+    /// A value sealed under the master key: a data folder whose master key cannot open it does
+    /// not belong to this database.
+    pub master_key_check: String,
+    /// `demo` or `production`.
+    pub kind: String,
+    pub created_at: Timestamp,
 }
 
 /// Persistence for the whole domain. Implemented on SQLite and PostgreSQL by `tessera-store`;
@@ -564,6 +588,34 @@ pub trait Store: Send + Sync {
     async fn jobs_in_step(&self, step: JobStep) -> Result<Vec<IssuanceJob>, StoreError>;
     async fn insert_print(&self, record: &PrintRecord) -> Result<(), StoreError>;
     async fn prints_of_device(&self, device: &DeviceId) -> Result<Vec<PrintRecord>, StoreError>;
+
+    /// Commits every change in one transaction, or none of them: [`StoreError::Stale`] when a
+    /// change's condition (expected state, step or lease) does not hold.
+    async fn commit(&self, changes: &crate::changes::Changes) -> Result<(), StoreError>;
+    /// Renews the lease of a job that `owner` holds; false when it holds it no longer.
+    async fn renew_lease(
+        &self,
+        job: &JobId,
+        owner: &str,
+        expires_ms: i64,
+    ) -> Result<bool, StoreError>;
+    /// The lease on a job, if any (expired or not).
+    async fn job_lease(&self, job: &JobId) -> Result<Option<crate::changes::Lease>, StoreError>;
+    /// Takes over up to `limit` jobs in `steps` whose lease expired before `now_ms` (or that
+    /// have none): `owner` holds them until `expires_ms`. Jobs that another process is taking
+    /// over at the same moment are skipped (`FOR UPDATE SKIP LOCKED` on PostgreSQL).
+    async fn claim_abandoned_jobs(
+        &self,
+        steps: &[JobStep],
+        owner: &str,
+        now_ms: i64,
+        expires_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<IssuanceJob>, StoreError>;
+    /// The organisation this database belongs to, once `tessera init` (or the demo) made it.
+    async fn installation(&self) -> Result<Option<Installation>, StoreError>;
+    /// Records the organisation; [`StoreError::Conflict`] when the database already has one.
+    async fn put_installation(&self, installation: &Installation) -> Result<(), StoreError>;
 
     // audit
     /// Appends an event, chaining its hash to the previous one; returns the stored record.

@@ -5,11 +5,12 @@
 //! database cannot impersonate a station. Every step, refused ones included, is audited.
 
 use crate::audit::{self, EventKind};
+use crate::changes::{Change, Changes};
 use crate::error::CoreError;
 use crate::ids::StationId;
-use crate::issuance::{Actor, AuditContext, Services};
 use crate::model::{Permission, Station, StationAccess, Timestamp};
 use crate::secret::StationSecret;
+use crate::services::{Actor, AuditContext, Services};
 use serde_json::json;
 
 /// How long an enrolment token stays usable after it was handed out.
@@ -22,18 +23,32 @@ fn new_secret(svc: &Services, prefix: &str) -> StationSecret {
     StationSecret::new(format!("{prefix}{}", hex::encode(svc.random.bytes::<32>())))
 }
 
-async fn audit_station(
+/// Stores a station and its audit event in one transaction.
+async fn save_station(
     svc: &Services,
     kind: EventKind,
     actor: Option<&Actor>,
     station: &Station,
     extra: serde_json::Value,
 ) -> Result<(), CoreError> {
+    let mut changes = Changes::new();
+    changes.push(Change::PutStation(station.clone()));
+    changes.audit(station_event(svc, kind, actor, station, extra));
+    svc.commit(changes).await
+}
+
+fn station_event(
+    svc: &Services,
+    kind: EventKind,
+    actor: Option<&Actor>,
+    station: &Station,
+    extra: serde_json::Value,
+) -> crate::ports::NewAuditEvent {
     let mut details = json!({"station": station.id.as_str(), "name": station.name});
     if let (Some(map), serde_json::Value::Object(more)) = (details.as_object_mut(), extra) {
         map.extend(more);
     }
-    svc.audit(
+    svc.event(
         kind,
         AuditContext {
             operator: actor.map(|a| &a.operator),
@@ -41,7 +56,6 @@ async fn audit_station(
         },
         details,
     )
-    .await
 }
 
 async fn find(svc: &Services, id: &StationId) -> Result<Station, CoreError> {
@@ -80,8 +94,7 @@ pub async fn create(
         access: Some(StationAccess::default()),
     };
     let token = arm_enrolment(svc, &mut station);
-    svc.store.put_station(&station).await?;
-    audit_station(
+    save_station(
         svc,
         audit::STATION_CREATED,
         Some(actor),
@@ -107,8 +120,7 @@ pub async fn new_enrolment_token(
         ));
     }
     let token = arm_enrolment(svc, &mut station);
-    svc.store.put_station(&station).await?;
-    audit_station(
+    save_station(
         svc,
         audit::STATION_CHANGED,
         Some(actor),
@@ -159,8 +171,7 @@ pub async fn enrol(
     if access.enrolment_expires.is_some_and(|t| t.0 < now.0) {
         access.enrolment_token_hash = None;
         access.enrolment_expires = None;
-        svc.store.put_station(&station).await?;
-        audit_station(
+        save_station(
             svc,
             audit::STATION_ENROLMENT_REFUSED,
             None,
@@ -178,8 +189,7 @@ pub async fn enrol(
     access.credential_hash = Some(credential.digest());
     access.enrolled_at = Some(now);
     access.revoked = false;
-    svc.store.put_station(&station).await?;
-    audit_station(svc, audit::STATION_ENROLLED, None, &station, json!({})).await?;
+    save_station(svc, audit::STATION_ENROLLED, None, &station, json!({})).await?;
     Ok((station, credential))
 }
 
@@ -234,8 +244,7 @@ pub async fn set_enabled(
     actor.require(Permission::ManageStations, "manage stations")?;
     let mut station = find(svc, id).await?;
     station.enabled = enabled;
-    svc.store.put_station(&station).await?;
-    audit_station(
+    save_station(
         svc,
         audit::STATION_CHANGED,
         Some(actor),
@@ -260,8 +269,7 @@ pub async fn revoke(svc: &Services, actor: &Actor, id: &StationId) -> Result<Sta
     access.enrolment_token_hash = None;
     access.enrolment_expires = None;
     access.revoked = true;
-    svc.store.put_station(&station).await?;
-    audit_station(
+    save_station(
         svc,
         audit::STATION_REVOKED,
         Some(actor),
@@ -284,5 +292,10 @@ pub async fn audit_connection(
     } else {
         audit::STATION_DISCONNECTED
     };
-    audit_station(svc, kind, None, station, details).await
+    svc.commit({
+        let mut changes = Changes::new();
+        changes.audit(station_event(svc, kind, None, station, details));
+        changes
+    })
+    .await
 }

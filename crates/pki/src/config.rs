@@ -177,6 +177,12 @@ pub fn open_ca(
     }
 }
 
+/// Whether `dir` holds a CA (its certificates, or the `ca.json` of `tessera ca init` or
+/// `tessera ca import`).
+pub fn has_ca(dir: &Path) -> bool {
+    Ca::exists_in(dir) || dir.join(CONFIG_FILE).exists()
+}
+
 /// What `tessera ca init` creates.
 #[derive(Clone, Debug)]
 pub struct InitOptions {

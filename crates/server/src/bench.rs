@@ -78,16 +78,18 @@ pub async fn run(dir: &std::path::Path, iterations: usize) -> Result<Figures, Co
             },
         )
         .await?;
-        let (job, policy, pin) = issuance::choose_policy(
-            svc,
+        let started = Instant::now();
+        let (_, running) = issuance::choose_policy(
+            &t.runner,
             &actor,
             &job.id,
             &PolicyId::new(demo::POLICY_ID),
             Some(Pin::new("13572468")),
         )
         .await?;
-        let started = Instant::now();
-        let job = issuance::run(svc, job, policy, pin).await;
+        let job = running
+            .await
+            .map_err(|e| CoreError::Invalid(e.to_string()))?;
         personalise.push(started.elapsed());
         if job.step != JobStep::Printed {
             return Err(CoreError::Invalid(format!(

@@ -141,15 +141,17 @@ async fn personalise(t: &Tessera, actor: &Actor, station: &StationId) -> Result<
         },
     )
     .await?;
-    let (job, policy, pin) = issuance::choose_policy(
-        svc,
+    let (_, running) = issuance::choose_policy(
+        &t.runner,
         actor,
         &job.id,
         &PolicyId::new("piv-standard"),
         Some(Pin::new("246810")),
     )
     .await?;
-    let job = issuance::run(svc, job, policy, pin).await;
+    let job = running
+        .await
+        .map_err(|e| CoreError::Invalid(e.to_string()))?;
     match job.step {
         JobStep::Printed | JobStep::Completed => Ok(()),
         other => Err(CoreError::Invalid(format!(

@@ -2,14 +2,10 @@
 //! drawn portraits, the PIV Standard policy, the Corporate Badge layout, the station "This
 //! workstation" with its simulated card printer, and the operator `admin`.
 
-use crate::auth;
-use crate::wiring::{Tessera, ORGANISATION};
+use crate::wiring::ORGANISATION;
 use std::collections::BTreeMap;
-use tessera_core::audit;
 use tessera_core::ids::*;
-use tessera_core::issuance::AuditContext;
 use tessera_core::model::*;
-use tessera_core::{CoreError, Password};
 
 pub const STATION_ID: &str = "local";
 pub const STATION_NAME: &str = "This workstation";
@@ -187,51 +183,6 @@ pub fn demo_station() -> Station {
         }],
         access: None,
     }
-}
-
-/// Creates the demo content and the `admin` operator when the store is empty; returns admin's
-/// one-time password. A second start finds the operators table filled and does nothing.
-pub async fn seed_if_empty(t: &Tessera) -> Result<Option<Password>, CoreError> {
-    let store = &t.services.store;
-    if store.count_operators().await? > 0 {
-        return Ok(None);
-    }
-    for (i, user) in users().iter().enumerate() {
-        store.put_user(user).await?;
-        let photo = tessera_print::portrait_png(i as u64 + 1);
-        store.put_photo(&user.uid, &photo).await?;
-    }
-    for policy in policies() {
-        store.put_policy(&policy).await?;
-    }
-    store.put_layout(&tessera_print::corporate_badge()).await?;
-    store.put_station(&demo_station()).await?;
-    store.put_settings(&Settings::default()).await?;
-    let password = Password::new(auth::random_password(&*t.services.random));
-    store
-        .put_operator(&Operator {
-            id: OperatorId::new("admin"),
-            display_name: "Administrator".into(),
-            password_hash: auth::hash_password(&password),
-            role: Role::Administrator,
-            enabled: true,
-        })
-        .await?;
-    t.services
-        .audit(
-            audit::SYSTEM_INITIALISED,
-            AuditContext::default(),
-            serde_json::json!({"users": 50, "policy": POLICY_ID, "layout": "corporate-badge"}),
-        )
-        .await?;
-    t.services
-        .audit(
-            audit::OPERATOR_CREATED,
-            AuditContext::default(),
-            serde_json::json!({"operator": "admin", "role": "administrator"}),
-        )
-        .await?;
-    Ok(Some(password))
 }
 
 #[cfg(test)]

@@ -81,9 +81,17 @@ pub async fn issue(t: &Tessera, args: IssueArgs) -> Result<Value, CoreError> {
         },
     )
     .await?;
-    let (job, policy, pin) =
-        issuance::choose_policy(svc, &actor, &job.id, &policy.id, args.pin.map(Pin::new)).await?;
-    let job = issuance::run(svc, job, policy, pin).await;
+    let (_, running) = issuance::choose_policy(
+        &t.runner,
+        &actor,
+        &job.id,
+        &policy.id,
+        args.pin.map(Pin::new),
+    )
+    .await?;
+    let job = running
+        .await
+        .map_err(|e| CoreError::Invalid(format!("the issuance stopped: {e}")))?;
     if let Some(e) = &job.error {
         if job.step == JobStep::Failed {
             return Err(CoreError::Invalid(format!(
@@ -112,7 +120,7 @@ pub async fn print(t: &Tessera, device: &str, printer: Option<String>) -> Result
         role: Role::Administrator,
     };
     let device_id = DeviceId::new(device);
-    let mut job = svc
+    let job = svc
         .store
         .jobs_in_step(JobStep::PrintFailed)
         .await?
@@ -122,26 +130,10 @@ pub async fn print(t: &Tessera, device: &str, printer: Option<String>) -> Result
         .ok_or_else(|| {
             CoreError::Invalid(format!("the card {device} has no failed print to retry"))
         })?;
-    if let Some(printer) = printer {
-        if printer != job.printer {
-            // The printer must be one the station has; Retry print then reaches it by name.
-            let printers = svc
-                .stations
-                .station(&job.station)
-                .ok_or_else(|| CoreError::NotFound(format!("station {}", job.station)))?
-                .printers()
-                .await
-                .map_err(CoreError::Station)?;
-            if !printers.iter().any(|p| p.name == printer) {
-                return Err(CoreError::Invalid(format!(
-                    "the station has no printer named {printer:?}"
-                )));
-            }
-            job.printer = printer;
-            svc.store.update_job(&job).await?;
-        }
-    }
-    let job = issuance::retry_print(svc, &actor, &job.id).await?;
+    let (_, running) = issuance::retry_print(&t.runner, &actor, &job.id, printer).await?;
+    let job = running
+        .await
+        .map_err(|e| CoreError::Invalid(format!("the print stopped: {e}")))?;
     let job = if job.step == JobStep::Printed {
         issuance::finish(svc, &actor, &job.id).await?
     } else {

@@ -13,6 +13,7 @@ pub mod bench_station;
 pub mod ca_admin;
 pub mod demo;
 pub mod headless;
+pub mod organisation;
 pub mod pki_http;
 pub mod platform;
 pub mod portal;
@@ -25,4 +26,5 @@ pub mod web_error;
 pub mod wiring;
 
 pub use app::{router, AppState};
+pub use organisation::{InitSpec, StartMode};
 pub use wiring::{Options, Readers, Tessera};

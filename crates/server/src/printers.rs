@@ -11,6 +11,7 @@ use crate::wiring::Tessera;
 use serde_json::{json, Value};
 use std::sync::Arc;
 use tessera_core::audit;
+use tessera_core::changes::{Change, Changes};
 use tessera_core::ids::StationId;
 use tessera_core::issuance::{Actor, AuditContext};
 use tessera_core::model::{Permission, PrinterConfig, PrinterKind, Station};
@@ -205,14 +206,14 @@ async fn save_printers(
     station: &Station,
     details: Value,
 ) -> Result<(), CoreError> {
-    t.store.put_station(station).await?;
     let ctx = AuditContext {
         operator: Some(&actor.operator),
         ..Default::default()
     };
-    t.services
-        .audit(audit::STATION_CHANGED, ctx, details)
-        .await?;
+    let mut changes = Changes::new();
+    changes.push(Change::PutStation(station.clone()));
+    changes.audit(t.services.event(audit::STATION_CHANGED, ctx, details));
+    t.services.commit(changes).await?;
     if in_process(&station.id) {
         reload(t).await?;
     }

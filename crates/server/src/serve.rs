@@ -128,7 +128,12 @@ pub async fn serve(
     let listener = TcpListener::bind(listen).await?;
     let scheme = if tls.is_some() { "https" } else { "http" };
     tracing::info!("Operator Portal on {scheme}://{}", listener.local_addr()?);
-    serve_listener(listener, router(tessera), tls, shutdown()).await
+    // Only a serving process takes over the jobs of a process that died (expired leases); CLI
+    // commands never do, so running one beside a live server cannot touch its issuances.
+    let recovery = tokio::spawn(tessera.runner.clone().recover_forever());
+    let served = serve_listener(listener, router(tessera), tls, shutdown()).await;
+    recovery.abort();
+    served
 }
 
 /// Marks the requests that came over the server's own TLS (a request extension), for pages that

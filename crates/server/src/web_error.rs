@@ -96,6 +96,7 @@ impl From<CoreError> for WebError {
                 StatusCode::BAD_GATEWAY
             }
             ErrorCode::Store => StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorCode::Changed | ErrorCode::JobStep => StatusCode::CONFLICT,
         };
         let err = Self::new(status, code.as_str(), sentence(&e.to_string()));
         if status == StatusCode::INTERNAL_SERVER_ERROR {

@@ -5,11 +5,14 @@
 //! `cards/` (state files of virtual cards), `printed/` (what the simulated printer printed).
 
 use crate::demo;
+use crate::organisation::{self, InitSpec, StartMode};
 use crate::platform::{OsRandom, SystemClock};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tessera_core::ids::StationId;
 use tessera_core::issuance::Services;
+use tessera_core::jobs::JobRunner;
+use tessera_core::model::Station;
 use tessera_core::ports::*;
 use tessera_core::Password;
 use tessera_pki::{AesGcmSealer, SoftwareCa};
@@ -32,6 +35,11 @@ pub struct Options {
     /// Send independent card commands as APDU scripts (one round trip each through a station).
     /// Off only to measure what they save.
     pub apdu_scripts: bool,
+    /// Whether a first start creates the demo organisation or refuses an uninitialised database.
+    pub start: StartMode,
+    /// How long a job's lease lasts without a heartbeat: after a crash, `serve` takes the
+    /// process's jobs over once their leases have run out.
+    pub job_lease: std::time::Duration,
 }
 
 impl Options {
@@ -44,6 +52,8 @@ impl Options {
             public_url: None,
             station_reconnect_wait: tessera_station::link::DEFAULT_RECONNECT_WAIT,
             apdu_scripts: true,
+            job_lease: tessera_core::jobs::DEFAULT_LEASE,
+            start: StartMode::Demo,
         }
     }
 }
@@ -73,6 +83,8 @@ pub struct Tessera {
     pub station: Arc<LocalStation>,
     /// Every station: the in-process one and the remote ones connected over the station protocol.
     pub hub: Arc<StationHub>,
+    /// Runs this process's issuance jobs under leases in the database.
+    pub runner: JobRunner,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -118,30 +130,161 @@ impl VirtualCards for PivVirtualCards {
 }
 
 impl Tessera {
-    /// Opens (or on first start creates) everything in the data folder. On first start it also
-    /// creates the demo content and the operator `admin`, whose one-time password is returned.
+    /// Opens the data folder and its database. In [`StartMode::Demo`] a first start creates the
+    /// demo organisation and the operator `admin`, whose one-time password is returned; in
+    /// [`StartMode::Existing`] the database must have been initialised (`tessera init`) and the
+    /// data folder must be the one that belongs to it. Nothing here recovers jobs: only a
+    /// serving process does ([`crate::serve::serve`]).
     pub async fn open(options: &Options) -> Result<(Self, Option<Password>), StartError> {
         let dir = &options.data_dir;
-        std::fs::create_dir_all(dir.join("secrets"))
-            .map_err(|e| StartError(format!("cannot create {}: {e}", dir.display())))?;
-        restrict_permissions(&dir.join("secrets"));
-        let url = match &options.database_url {
-            Some(url) => url.clone(),
-            None => format!("sqlite://{}?mode=rwc", dir.join("tessera.db").display()),
-        };
-        let store = Arc::new(
-            SqlStore::open(&url)
+        if options.start == StartMode::Existing {
+            if !dir.exists() {
+                return Err(StartError(format!(
+                    "there is no Tessera data folder at {}: create the organisation with \
+                     `tessera init --data {}` (or try `tessera demo`)",
+                    dir.display(),
+                    dir.display()
+                )));
+            }
+            let store = open_store(options).await?;
+            let installation = store
+                .installation()
                 .await
-                .map_err(|e| StartError(format!("cannot open the database: {e}")))?,
-        );
+                .map_err(|e| StartError(format!("cannot read the database: {e}")))?;
+            let upgraded = store.count_operators().await.unwrap_or(0) > 0;
+            if installation.is_none() && !upgraded {
+                return Err(StartError(format!(
+                    "the database of {} was never initialised: run `tessera init --data {}` \
+                     first (or try `tessera demo`)",
+                    dir.display(),
+                    dir.display()
+                )));
+            }
+            if !dir.join("secrets").join("master.key").exists() {
+                return Err(StartError(format!(
+                    "{} has no master key (secrets/master.key), so it is not the data folder of \
+                     this database: start Tessera with the data folder of the server that ran \
+                     `tessera init`",
+                    dir.display()
+                )));
+            }
+            if !tessera_pki::config::has_ca(&dir.join("ca")) {
+                return Err(StartError(format!(
+                    "{} has no certificate authority (ca/), so it is not the data folder of \
+                     this database",
+                    dir.display()
+                )));
+            }
+            let tessera = Self::assemble(options, store, false).await?;
+            tessera.adopt_or_verify(installation).await?;
+            return Ok((tessera, None));
+        }
+        let store = open_store(options).await?;
+        let installation = store
+            .installation()
+            .await
+            .map_err(|e| StartError(format!("cannot read the database: {e}")))?;
+        let fresh = installation.is_none() && store.count_operators().await.unwrap_or(0) == 0;
+        let tessera = Self::assemble(options, store, true).await?;
+        if fresh {
+            let spec = InitSpec {
+                demo_content: true,
+                simulated_printer: true,
+                admin_password: None,
+                admin: "admin".into(),
+            };
+            let password = organisation::init(&tessera, &spec).await?;
+            tessera.reload_local_station().await?;
+            return Ok((tessera, password));
+        }
+        tessera.adopt_or_verify(installation).await?;
+        Ok((tessera, None))
+    }
+
+    /// `tessera init`: creates a new organisation in the data folder's database. Refuses a
+    /// database that already has one. Returns the first administrator's password when it was
+    /// generated.
+    pub async fn init(
+        options: &Options,
+        spec: &InitSpec,
+    ) -> Result<(Self, Option<Password>), StartError> {
+        let store = open_store(options).await?;
+        let initialised = store
+            .installation()
+            .await
+            .map_err(|e| StartError(format!("cannot read the database: {e}")))?
+            .is_some()
+            || store.count_operators().await.unwrap_or(0) > 0;
+        if initialised {
+            return Err(StartError(
+                "this database already belongs to an organisation: start it with `tessera \
+                 serve` (a new organisation needs an empty database)"
+                    .into(),
+            ));
+        }
+        let tessera = Self::assemble(options, store, true).await?;
+        let password = organisation::init(&tessera, spec).await?;
+        tessera.reload_local_station().await?;
+        Ok((tessera, password))
+    }
+
+    /// A database made before installations were recorded gets its tie to this data folder;
+    /// any other is checked against it.
+    async fn adopt_or_verify(&self, installation: Option<Installation>) -> Result<(), StartError> {
+        match installation {
+            Some(installation) => organisation::verify(self, &installation),
+            None => {
+                let mut changes = tessera_core::changes::Changes::new();
+                changes.push(tessera_core::changes::Change::InsertInstallation(
+                    organisation::installation_of(self, "upgraded"),
+                ));
+                match self.store.commit(&changes).await {
+                    Ok(()) => {
+                        tracing::info!("database upgraded: tied to this data folder");
+                        Ok(())
+                    }
+                    // Another process adopted it at the same moment: check against its tie.
+                    Err(StoreError::Conflict) => {
+                        let theirs = self.store.installation().await.ok().flatten();
+                        match theirs {
+                            Some(i) => organisation::verify(self, &i),
+                            None => Err(StartError("cannot record the installation".into())),
+                        }
+                    }
+                    Err(e) => Err(StartError(format!("cannot record the installation: {e}"))),
+                }
+            }
+        }
+    }
+
+    /// Builds the in-process station's printers from its record again (after `init` wrote it).
+    async fn reload_local_station(&self) -> Result<(), StartError> {
+        crate::printers::reload(self)
+            .await
+            .map_err(|e| StartError(format!("cannot set up this server's station: {e}")))
+    }
+
+    /// Wires the adapters of a data folder. `create`: make the master key and the CA when they
+    /// are missing (demo and init); a plain start never creates them.
+    async fn assemble(
+        options: &Options,
+        store: SqlStore,
+        create: bool,
+    ) -> Result<Self, StartError> {
+        let dir = &options.data_dir;
+        let store = Arc::new(store);
         let random: Arc<dyn Random> = Arc::new(OsRandom);
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let key_file = dir.join("secrets").join("master.key");
+        if !create && !key_file.exists() {
+            return Err(StartError(format!("{} is missing", key_file.display())));
+        }
         let sealer: Arc<dyn Sealer> = Arc::new(
-            AesGcmSealer::load_or_create(&dir.join("secrets").join("master.key"))
+            AesGcmSealer::load_or_create(&key_file)
                 .map_err(|e| err("cannot open the master key")(e.to_string()))?,
         );
         // `ca/ca.json` (written by `tessera ca init` or `ca import`) says where the CA keys are;
-        // without it: software keys under the master key, created on first start.
+        // without it: software keys under the master key, created by demo or init.
         let mut ca = tessera_pki::config::open_ca(
             &dir.join("ca"),
             sealer.clone(),
@@ -166,15 +309,18 @@ impl Tessera {
             dir.join("printed"),
             cards,
         ));
-        // The station's printers as its record says (the demo station's simulated printer on a
-        // first start, before the record exists).
+        // The in-process station's printers as its record says; without a record (a production
+        // organisation made without the simulated printer) it has none.
         let record = store
             .stations()
             .await
             .map_err(|e| StartError(format!("cannot read the stations: {e}")))?
             .into_iter()
             .find(|s| s.id.as_str() == demo::STATION_ID)
-            .unwrap_or_else(demo::demo_station);
+            .unwrap_or_else(|| Station {
+                printers: Vec::new(),
+                ..demo::demo_station()
+            });
         let mut station = LocalStation::new(crate::printers::build(&record, &demo_printer));
         if options.readers == Readers::Pcsc {
             station = station.with_readers(pcsc_readers()?);
@@ -194,7 +340,9 @@ impl Tessera {
             random,
             refusals: Default::default(),
         };
-        let tessera = Self {
+        let runner = JobRunner::new(services.clone(), options.job_lease);
+        Ok(Self {
+            runner,
             services,
             store,
             ca,
@@ -202,18 +350,31 @@ impl Tessera {
             demo_printer,
             station,
             hub,
-        };
-        let admin_password = demo::seed_if_empty(&tessera)
-            .await
-            .map_err(|e| StartError(format!("cannot create the demo content: {e}")))?;
-        let recovered = tessera_core::issuance::recover_interrupted(&tessera.services)
-            .await
-            .map_err(|e| StartError(format!("cannot recover interrupted issuances: {e}")))?;
-        if recovered > 0 {
-            tracing::warn!(recovered, "issuances interrupted by a stop were closed");
-        }
-        Ok((tessera, admin_password))
+        })
     }
+}
+
+/// Opens the database (SQLite in the data folder unless a URL is given) and migrates it. The
+/// data folder and the database file are the owner's only.
+async fn open_store(options: &Options) -> Result<SqlStore, StartError> {
+    let dir = &options.data_dir;
+    std::fs::create_dir_all(dir.join("secrets"))
+        .map_err(|e| StartError(format!("cannot create {}: {e}", dir.display())))?;
+    restrict_permissions(dir);
+    restrict_permissions(&dir.join("secrets"));
+    let url = match &options.database_url {
+        Some(url) => url.clone(),
+        None => format!("sqlite://{}?mode=rwc", dir.join("tessera.db").display()),
+    };
+    let store = SqlStore::open(&url)
+        .await
+        .map_err(|e| StartError(format!("cannot open the database: {e}")))?;
+    if options.database_url.is_none() {
+        for file in ["tessera.db", "tessera.db-wal", "tessera.db-shm"] {
+            restrict_file(&dir.join(file));
+        }
+    }
+    Ok(store)
 }
 
 #[cfg(feature = "pcsc")]
@@ -270,3 +431,15 @@ pub(crate) fn restrict_permissions(path: &Path) {
 
 #[cfg(not(unix))]
 pub(crate) fn restrict_permissions(_path: &Path) {}
+
+/// Makes a file readable and writable by its owner only (when it exists).
+#[cfg(unix)]
+fn restrict_file(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    if path.exists() {
+        let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
+    }
+}
+
+#[cfg(not(unix))]
+fn restrict_file(_path: &Path) {}

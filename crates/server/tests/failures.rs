@@ -88,9 +88,15 @@ async fn an_offline_printer_loses_nothing_and_retry_print_succeeds() {
     assert_eq!(prints[0].state, "failed");
 
     t.demo_printer.set_faults(Faults::default());
-    let job = issuance::retry_print(&t.services, &support::actor(Role::Administrator), &job.id)
-        .await
-        .unwrap();
+    let (_, running) = issuance::retry_print(
+        &t.runner,
+        &support::actor(Role::Administrator),
+        &job.id,
+        None,
+    )
+    .await
+    .unwrap();
+    let job = running.await.unwrap();
     assert_eq!(job.step, JobStep::Printed);
     assert_eq!(
         t.store.prints_of_device(&device).await.unwrap().len(),

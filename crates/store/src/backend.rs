@@ -85,48 +85,158 @@ pub(crate) async fn connect(url: &str) -> Result<(AnyPool, Backend), StoreError>
     Ok((pool, backend))
 }
 
+/// The schema's versions, in order. Each runs once per database, in its own write transaction
+/// with the row that records it in `schema_migrations`. Version 1 is the schema as the first
+/// release made it (`CREATE ... IF NOT EXISTS`), so a database made by that release, which has
+/// no `schema_migrations` table yet, upgrades through the same list.
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, "initial schema"),
+    (2, "device serials"),
+    (3, "job leases"),
+    (4, "installation"),
+];
+
+/// The newest schema version this build knows.
+pub const SCHEMA_VERSION: i64 = 4;
+
+/// PostgreSQL advisory lock key that serialises first-start migration across replicas.
+const MIGRATION_LOCK: i64 = 0x7e55_e7a0;
+
 async fn migrate(pool: &AnyPool, backend: Backend) -> Result<(), StoreError> {
-    let schema = strip_comments(&backend.schema());
-    let mut tx = begin_write(pool, backend).await?;
-    for statement in schema.split(';').filter(|s| !s.trim().is_empty()) {
-        tx.execute(statement).await.map_err(backend_error)?;
+    let mut conn = pool.acquire().await.map_err(backend_error)?;
+    if backend == Backend::Postgres {
+        // Two replicas starting together on an empty database would both create the schema;
+        // the lock makes the second wait and then find it done.
+        sqlx::query("SELECT pg_advisory_lock($1)")
+            .bind(MIGRATION_LOCK)
+            .execute(&mut *conn)
+            .await
+            .map_err(backend_error)?;
     }
-    tx.execute(
-        "INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, \
-         '0000000000000000000000000000000000000000000000000000000000000000') \
-         ON CONFLICT (id) DO NOTHING",
-    )
-    .await
-    .map_err(backend_error)?;
-    tx.commit().await.map_err(backend_error)?;
-    add_device_serials(pool, backend).await
+    let result = run_migrations(&mut conn, backend).await;
+    if backend == Backend::Postgres {
+        let _ = sqlx::query("SELECT pg_advisory_unlock($1)")
+            .bind(MIGRATION_LOCK)
+            .execute(&mut *conn)
+            .await;
+    }
+    result
 }
 
-/// Whether the devices table has its `serial` column: a query naming it fails where it is
-/// missing, the same way on both backends.
-async fn has_device_serials(pool: &AnyPool) -> bool {
-    sqlx::query("SELECT serial FROM devices WHERE 1 = 0")
-        .fetch_all(pool)
+async fn run_migrations(
+    conn: &mut sqlx::AnyConnection,
+    backend: Backend,
+) -> Result<(), StoreError> {
+    use sqlx::Connection;
+    for &(version, name) in MIGRATIONS {
+        let mut tx = match backend {
+            Backend::Sqlite => conn.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => conn.begin().await,
+        }
+        .map_err(backend_error)?;
+        tx.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, \
+             name TEXT NOT NULL, applied_at BIGINT NOT NULL)",
+        )
         .await
-        .is_ok()
+        .map_err(backend_error)?;
+        let done = sqlx::query("SELECT version FROM schema_migrations WHERE version = $1")
+            .bind(version)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(backend_error)?
+            .is_some();
+        if done {
+            continue;
+        }
+        apply_migration(&mut tx, backend, version).await?;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0);
+        sqlx::query(
+            "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
+        )
+        .bind(version)
+        .bind(name)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend_error)?;
+        tx.commit().await.map_err(backend_error)?;
+        tracing::info!(version, name, "database schema migrated");
+    }
+    Ok(())
+}
+
+async fn apply_migration(
+    tx: &mut sqlx::AnyConnection,
+    backend: Backend,
+    version: i64,
+) -> Result<(), StoreError> {
+    match version {
+        1 => {
+            for statement in strip_comments(&backend.schema())
+                .split(';')
+                .filter(|s| !s.trim().is_empty())
+            {
+                tx.execute(statement).await.map_err(backend_error)?;
+            }
+            tx.execute(
+                "INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, \
+                 '0000000000000000000000000000000000000000000000000000000000000000') \
+                 ON CONFLICT (id) DO NOTHING",
+            )
+            .await
+            .map_err(backend_error)?;
+        }
+        2 => add_device_serials(tx, backend).await?,
+        3 => {
+            for statement in [
+                "ALTER TABLE jobs ADD COLUMN lease_owner TEXT",
+                "ALTER TABLE jobs ADD COLUMN lease_expires BIGINT",
+                "CREATE INDEX IF NOT EXISTS jobs_lease ON jobs (step, lease_expires)",
+            ] {
+                tx.execute(statement).await.map_err(backend_error)?;
+            }
+        }
+        4 => {
+            tx.execute("CREATE TABLE IF NOT EXISTS installation (id BIGINT PRIMARY KEY, data TEXT NOT NULL)")
+                .await
+                .map_err(backend_error)?;
+        }
+        other => {
+            return Err(StoreError::Backend(format!(
+                "unknown schema version {other}"
+            )))
+        }
+    }
+    Ok(())
 }
 
 /// A database made before devices had a `serial` column gets it, filled from each device's
-/// document; then the column is indexed (the issuance looks cards up by serial).
-async fn add_device_serials(pool: &AnyPool, backend: Backend) -> Result<(), StoreError> {
-    if !has_device_serials(pool).await {
-        let mut tx = begin_write(pool, backend).await?;
-        let added = tx
-            .execute("ALTER TABLE devices ADD COLUMN serial TEXT")
-            .await;
-        if let Err(e) = added {
-            drop(tx);
-            // Another replica opening the same database may have added it meanwhile.
-            if has_device_serials(pool).await {
-                return index_device_serials(pool).await;
-            }
-            return Err(backend_error(e));
+/// document; then the column is indexed (the issuance looks cards up by serial). The catalogue
+/// says whether the column is there (a failing probe query would spoil a PostgreSQL transaction).
+async fn add_device_serials(
+    tx: &mut sqlx::AnyConnection,
+    backend: Backend,
+) -> Result<(), StoreError> {
+    let probe = match backend {
+        Backend::Sqlite => "SELECT 1 AS one FROM pragma_table_info('devices') WHERE name = 'serial'",
+        Backend::Postgres => {
+            "SELECT 1 AS one FROM information_schema.columns \
+             WHERE table_schema = current_schema() AND table_name = 'devices' AND column_name = 'serial'"
         }
+    };
+    let has_serial = sqlx::query(probe)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(backend_error)?
+        .is_some();
+    if !has_serial {
+        tx.execute("ALTER TABLE devices ADD COLUMN serial TEXT")
+            .await
+            .map_err(backend_error)?;
         let rows = sqlx::query("SELECT id, data FROM devices")
             .fetch_all(&mut *tx)
             .await
@@ -144,13 +254,8 @@ async fn add_device_serials(pool: &AnyPool, backend: Backend) -> Result<(), Stor
                 .await
                 .map_err(backend_error)?;
         }
-        tx.commit().await.map_err(backend_error)?;
     }
-    index_device_serials(pool).await
-}
-
-async fn index_device_serials(pool: &AnyPool) -> Result<(), StoreError> {
-    pool.execute("CREATE INDEX IF NOT EXISTS devices_serial ON devices (serial)")
+    tx.execute("CREATE INDEX IF NOT EXISTS devices_serial ON devices (serial)")
         .await
         .map_err(backend_error)?;
     Ok(())

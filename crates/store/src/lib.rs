@@ -5,8 +5,9 @@
 
 mod backend;
 mod store;
+mod writes;
 
-pub use backend::Backend;
+pub use backend::{Backend, SCHEMA_VERSION};
 pub use store::SqlStore;
 
 /// Helpers for tests that need a database of their own on a PostgreSQL server.

@@ -1,16 +1,18 @@
 //! `SqlStore`: the core's `Store` trait in SQL.
 
 use crate::backend::{backend_error, begin_write, connect, Backend};
+use crate::writes::{self, to_json};
 use async_trait::async_trait;
 use serde::de::DeserializeOwned;
-use serde::Serialize;
 use sqlx::any::AnyRow;
 use sqlx::AnyPool;
 use sqlx::Row;
-use tessera_core::audit;
+use tessera_core::changes::{Changes, Lease};
 use tessera_core::ids::*;
 use tessera_core::model::*;
-use tessera_core::ports::{AuditRecord, CertificateState, NewAuditEvent, Store, StoreError};
+use tessera_core::ports::{
+    AuditRecord, CertificateState, Installation, NewAuditEvent, Store, StoreError,
+};
 
 #[derive(Clone)]
 pub struct SqlStore {
@@ -19,10 +21,6 @@ pub struct SqlStore {
 }
 
 type R<T> = Result<T, StoreError>;
-
-fn to_json<T: Serialize>(value: &T) -> R<String> {
-    serde_json::to_string(value).map_err(|e| StoreError::Backend(e.to_string()))
-}
 
 fn from_json<T: DeserializeOwned>(text: &str) -> R<T> {
     serde_json::from_str(text).map_err(|e| StoreError::Backend(format!("corrupt record: {e}")))
@@ -50,22 +48,6 @@ impl SqlStore {
 
     pub async fn close(&self) {
         self.pool.close().await;
-    }
-
-    /// Upserts a JSON document keyed by `id` in one of the simple document tables.
-    async fn put_doc(&self, table: &str, id: &str, name: &str, data: String) -> R<()> {
-        let sql = format!(
-            "INSERT INTO {table} (id, name, data) VALUES ($1, $2, $3) \
-             ON CONFLICT (id) DO UPDATE SET name = excluded.name, data = excluded.data"
-        );
-        sqlx::query(&sql)
-            .bind(id)
-            .bind(name)
-            .bind(data)
-            .execute(&self.pool)
-            .await
-            .map_err(backend_error)?;
-        Ok(())
     }
 
     async fn all_docs<T: DeserializeOwned>(&self, table: &str) -> R<Vec<T>> {
@@ -217,13 +199,17 @@ impl Store for SqlStore {
     }
 
     async fn put_policy(&self, policy: &DevicePolicy) -> R<()> {
-        self.put_doc(
+        let mut tx = begin_write(&self.pool, self.backend).await?;
+        let c = &mut *tx;
+        writes::put_doc(
+            c,
             "policies",
             policy.id.as_str(),
             &policy.name,
             to_json(policy)?,
         )
-        .await
+        .await?;
+        tx.commit().await.map_err(backend_error)
     }
 
     async fn policies(&self) -> R<Vec<DevicePolicy>> {
@@ -231,13 +217,17 @@ impl Store for SqlStore {
     }
 
     async fn put_layout(&self, layout: &Layout) -> R<()> {
-        self.put_doc(
+        let mut tx = begin_write(&self.pool, self.backend).await?;
+        let c = &mut *tx;
+        writes::put_doc(
+            c,
             "layouts",
             layout.id.as_str(),
             &layout.name,
             to_json(layout)?,
         )
-        .await
+        .await?;
+        tx.commit().await.map_err(backend_error)
     }
 
     async fn layouts(&self) -> R<Vec<Layout>> {
@@ -245,13 +235,17 @@ impl Store for SqlStore {
     }
 
     async fn put_station(&self, station: &Station) -> R<()> {
-        self.put_doc(
+        let mut tx = begin_write(&self.pool, self.backend).await?;
+        let c = &mut *tx;
+        writes::put_doc(
+            c,
             "stations",
             station.id.as_str(),
             &station.name,
             to_json(station)?,
         )
-        .await
+        .await?;
+        tx.commit().await.map_err(backend_error)
     }
 
     async fn stations(&self) -> R<Vec<Station>> {
@@ -259,19 +253,10 @@ impl Store for SqlStore {
     }
 
     async fn put_pairing(&self, p: &PrinterPairing) -> R<()> {
-        sqlx::query(
-            "INSERT INTO pairings (operator, station, printer, reader) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (operator, station) DO UPDATE SET printer = excluded.printer, \
-             reader = excluded.reader",
-        )
-        .bind(p.operator.as_str())
-        .bind(p.station.as_str())
-        .bind(&p.printer)
-        .bind(&p.reader)
-        .execute(&self.pool)
-        .await
-        .map_err(backend_error)?;
-        Ok(())
+        let mut tx = begin_write(&self.pool, self.backend).await?;
+        let c = &mut *tx;
+        writes::put_pairing(c, p).await?;
+        tx.commit().await.map_err(backend_error)
     }
 
     async fn pairing(
@@ -310,28 +295,17 @@ impl Store for SqlStore {
     }
 
     async fn put_settings(&self, settings: &Settings) -> R<()> {
-        sqlx::query(
-            "INSERT INTO settings (id, data) VALUES (1, $1) \
-             ON CONFLICT (id) DO UPDATE SET data = excluded.data",
-        )
-        .bind(to_json(settings)?)
-        .execute(&self.pool)
-        .await
-        .map_err(backend_error)?;
-        Ok(())
+        let mut tx = begin_write(&self.pool, self.backend).await?;
+        let c = &mut *tx;
+        writes::put_settings(c, settings).await?;
+        tx.commit().await.map_err(backend_error)
     }
 
     async fn put_operator(&self, operator: &Operator) -> R<()> {
-        sqlx::query(
-            "INSERT INTO operators (id, data) VALUES ($1, $2) \
-             ON CONFLICT (id) DO UPDATE SET data = excluded.data",
-        )
-        .bind(operator.id.as_str())
-        .bind(to_json(operator)?)
-        .execute(&self.pool)
-        .await
-        .map_err(backend_error)?;
-        Ok(())
+        let mut tx = begin_write(&self.pool, self.backend).await?;
+        let c = &mut *tx;
+        writes::put_operator(c, operator).await?;
+        tx.commit().await.map_err(backend_error)
     }
 
     async fn operator(&self, id: &OperatorId) -> R<Operator> {
@@ -390,38 +364,17 @@ impl Store for SqlStore {
     }
 
     async fn insert_device(&self, d: &Device) -> R<()> {
-        sqlx::query(
-            "INSERT INTO devices (id, user_id, state, created_at, data, serial) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(d.id.as_str())
-        .bind(d.user.as_ref().map(|u| u.0.clone()))
-        .bind(d.state.as_str())
-        .bind(d.created_at.0)
-        .bind(to_json(d)?)
-        .bind(d.serial.as_str())
-        .execute(&self.pool)
-        .await
-        .map_err(backend_error)?;
-        Ok(())
+        let mut tx = begin_write(&self.pool, self.backend).await?;
+        let c = &mut *tx;
+        writes::insert_device(c, d).await?;
+        tx.commit().await.map_err(backend_error)
     }
 
     async fn update_device(&self, d: &Device) -> R<()> {
-        let done = sqlx::query(
-            "UPDATE devices SET user_id = $2, state = $3, data = $4, serial = $5 WHERE id = $1",
-        )
-        .bind(d.id.as_str())
-        .bind(d.user.as_ref().map(|u| u.0.clone()))
-        .bind(d.state.as_str())
-        .bind(to_json(d)?)
-        .bind(d.serial.as_str())
-        .execute(&self.pool)
-        .await
-        .map_err(backend_error)?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
-        Ok(())
+        let mut tx = begin_write(&self.pool, self.backend).await?;
+        let c = &mut *tx;
+        writes::update_device(c, d, None).await?;
+        tx.commit().await.map_err(backend_error)
     }
 
     async fn device(&self, id: &DeviceId) -> R<Device> {
@@ -450,17 +403,10 @@ impl Store for SqlStore {
     }
 
     async fn put_device_secret(&self, device: &DeviceId, kind: &str, sealed: &[u8]) -> R<()> {
-        sqlx::query(
-            "INSERT INTO device_secrets (device, kind, sealed) VALUES ($1, $2, $3) \
-             ON CONFLICT (device, kind) DO UPDATE SET sealed = excluded.sealed",
-        )
-        .bind(device.as_str())
-        .bind(kind)
-        .bind(sealed.to_vec())
-        .execute(&self.pool)
-        .await
-        .map_err(backend_error)?;
-        Ok(())
+        let mut tx = begin_write(&self.pool, self.backend).await?;
+        let c = &mut *tx;
+        writes::put_device_secret(c, device, kind, sealed).await?;
+        tx.commit().await.map_err(backend_error)
     }
 
     async fn device_secret(&self, device: &DeviceId, kind: &str) -> R<Option<Vec<u8>>> {
@@ -475,35 +421,17 @@ impl Store for SqlStore {
     }
 
     async fn delete_device_secret(&self, device: &DeviceId, kind: &str) -> R<()> {
-        sqlx::query("DELETE FROM device_secrets WHERE device = $1 AND kind = $2")
-            .bind(device.as_str())
-            .bind(kind)
-            .execute(&self.pool)
-            .await
-            .map_err(backend_error)?;
-        Ok(())
+        let mut tx = begin_write(&self.pool, self.backend).await?;
+        let c = &mut *tx;
+        writes::delete_device_secret(c, device, kind).await?;
+        tx.commit().await.map_err(backend_error)
     }
 
-    async fn insert_certificate(&self, c: &CertificateRecord) -> R<()> {
-        let mut meta = c.clone();
-        meta.der = Vec::new(); // the DER lives in its own column
-        sqlx::query(
-            "INSERT INTO certificates (serial, device, user_id, slot, status, revocation_reason, \
-             status_changed_at, data, der) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        )
-        .bind(&c.serial)
-        .bind(c.device.as_str())
-        .bind(c.user.as_str())
-        .bind(c.slot.code())
-        .bind(c.status.as_str())
-        .bind(c.revocation_reason.clone())
-        .bind(c.not_before.0)
-        .bind(to_json(&meta)?)
-        .bind(c.der.clone())
-        .execute(&self.pool)
-        .await
-        .map_err(backend_error)?;
-        Ok(())
+    async fn insert_certificate(&self, cert: &CertificateRecord) -> R<()> {
+        let mut tx = begin_write(&self.pool, self.backend).await?;
+        let c = &mut *tx;
+        writes::insert_certificate(c, cert).await?;
+        tx.commit().await.map_err(backend_error)
     }
 
     async fn set_certificate_status(
@@ -513,21 +441,10 @@ impl Store for SqlStore {
         reason: Option<&str>,
         at: Timestamp,
     ) -> R<()> {
-        let done = sqlx::query(
-            "UPDATE certificates SET status = $2, revocation_reason = $3, status_changed_at = $4 \
-             WHERE serial = $1",
-        )
-        .bind(serial)
-        .bind(status.as_str())
-        .bind(reason.map(str::to_owned))
-        .bind(at.0)
-        .execute(&self.pool)
-        .await
-        .map_err(backend_error)?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
-        Ok(())
+        let mut tx = begin_write(&self.pool, self.backend).await?;
+        let c = &mut *tx;
+        writes::set_certificate_status(c, serial, None, status, reason, at).await?;
+        tx.commit().await.map_err(backend_error)
     }
 
     async fn certificates_of_device(&self, device: &DeviceId) -> R<Vec<CertificateRecord>> {
@@ -568,14 +485,10 @@ impl Store for SqlStore {
     }
 
     async fn insert_job(&self, job: &IssuanceJob) -> R<()> {
-        sqlx::query("INSERT INTO jobs (id, step, data) VALUES ($1, $2, $3)")
-            .bind(job.id.as_str())
-            .bind(job.step.as_str())
-            .bind(to_json(job)?)
-            .execute(&self.pool)
-            .await
-            .map_err(backend_error)?;
-        Ok(())
+        let mut tx = begin_write(&self.pool, self.backend).await?;
+        let c = &mut *tx;
+        writes::insert_job(c, job, None).await?;
+        tx.commit().await.map_err(backend_error)
     }
 
     async fn update_job(&self, job: &IssuanceJob) -> R<()> {
@@ -589,6 +502,106 @@ impl Store for SqlStore {
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
+        Ok(())
+    }
+
+    async fn commit(&self, changes: &Changes) -> R<()> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let mut tx = begin_write(&self.pool, self.backend).await?;
+        for change in &changes.list {
+            // An error drops `tx`, which rolls the whole unit back.
+            writes::apply(&mut tx, change).await?;
+        }
+        tx.commit().await.map_err(backend_error)
+    }
+
+    async fn renew_lease(&self, job: &JobId, owner: &str, expires_ms: i64) -> R<bool> {
+        let done =
+            sqlx::query("UPDATE jobs SET lease_expires = $3 WHERE id = $1 AND lease_owner = $2")
+                .bind(job.as_str())
+                .bind(owner)
+                .bind(expires_ms)
+                .execute(&self.pool)
+                .await
+                .map_err(backend_error)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn job_lease(&self, job: &JobId) -> R<Option<Lease>> {
+        let row = sqlx::query("SELECT lease_owner, lease_expires FROM jobs WHERE id = $1")
+            .bind(job.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend_error)?
+            .ok_or(StoreError::NotFound)?;
+        let owner: Option<String> = row.try_get("lease_owner").map_err(backend_error)?;
+        let expires: Option<i64> = row.try_get("lease_expires").map_err(backend_error)?;
+        Ok(owner.map(|owner| Lease {
+            owner,
+            expires_ms: expires.unwrap_or(0),
+        }))
+    }
+
+    async fn claim_abandoned_jobs(
+        &self,
+        steps: &[JobStep],
+        owner: &str,
+        now_ms: i64,
+        expires_ms: i64,
+        limit: u32,
+    ) -> R<Vec<IssuanceJob>> {
+        let mut tx = begin_write(&self.pool, self.backend).await?;
+        let mut claimed = Vec::new();
+        for step in steps {
+            // SQLite's write lock already serialises this; PostgreSQL skips the rows that
+            // another replica is taking over right now instead of waiting for them.
+            let sql = format!(
+                "SELECT id, data FROM jobs WHERE step = $1 AND \
+                 (lease_owner IS NULL OR lease_expires < $2) ORDER BY id LIMIT $3{}",
+                match self.backend {
+                    Backend::Postgres => " FOR UPDATE SKIP LOCKED",
+                    Backend::Sqlite => "",
+                }
+            );
+            let rows = sqlx::query(&sql)
+                .bind(step.as_str())
+                .bind(now_ms)
+                .bind(limit as i64)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(backend_error)?;
+            for row in rows {
+                let id: String = row.try_get("id").map_err(backend_error)?;
+                sqlx::query("UPDATE jobs SET lease_owner = $2, lease_expires = $3 WHERE id = $1")
+                    .bind(&id)
+                    .bind(owner)
+                    .bind(expires_ms)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(backend_error)?;
+                claimed.push(doc(&row)?);
+            }
+        }
+        tx.commit().await.map_err(backend_error)?;
+        Ok(claimed)
+    }
+
+    async fn installation(&self) -> R<Option<Installation>> {
+        let row = sqlx::query("SELECT data FROM installation WHERE id = 1")
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend_error)?;
+        row.as_ref().map(doc).transpose()
+    }
+
+    async fn put_installation(&self, installation: &Installation) -> R<()> {
+        sqlx::query("INSERT INTO installation (id, data) VALUES (1, $1)")
+            .bind(to_json(installation)?)
+            .execute(&self.pool)
+            .await
+            .map_err(backend_error)?;
         Ok(())
     }
 
@@ -607,15 +620,10 @@ impl Store for SqlStore {
     }
 
     async fn insert_print(&self, record: &PrintRecord) -> R<()> {
-        sqlx::query("INSERT INTO prints (id, device, created_at, data) VALUES ($1, $2, $3, $4)")
-            .bind(&record.id)
-            .bind(record.device.as_str())
-            .bind(record.created_at.0)
-            .bind(to_json(record)?)
-            .execute(&self.pool)
-            .await
-            .map_err(backend_error)?;
-        Ok(())
+        let mut tx = begin_write(&self.pool, self.backend).await?;
+        let c = &mut *tx;
+        writes::insert_print(c, record).await?;
+        tx.commit().await.map_err(backend_error)
     }
 
     async fn prints_of_device(&self, device: &DeviceId) -> R<Vec<PrintRecord>> {
@@ -629,57 +637,10 @@ impl Store for SqlStore {
     }
 
     async fn append_audit(&self, e: &NewAuditEvent) -> R<AuditRecord> {
-        // The write lock (SQLite) or the head row's lock (PostgreSQL) is taken first, so
-        // concurrent appends, from this process or another, chain one after the other.
         let mut tx = begin_write(&self.pool, self.backend).await?;
-        sqlx::query("UPDATE audit_head SET seq = seq + 1 WHERE id = 1")
-            .execute(&mut *tx)
-            .await
-            .map_err(backend_error)?;
-        let head = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1")
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(backend_error)?;
-        let seq: i64 = head.try_get("seq").map_err(backend_error)?;
-        let prev_hash: String = head.try_get("hash").map_err(backend_error)?;
-        let hash = audit::chain_hash(&prev_hash, &audit::canonical(seq, e));
-        sqlx::query(
-            "INSERT INTO audit (seq, at, code, name, operator, user_id, device, operation, \
-             details, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-        )
-        .bind(seq)
-        .bind(e.at.0)
-        .bind(e.code as i64)
-        .bind(e.name)
-        .bind(e.operator.as_ref().map(|x| x.0.clone()))
-        .bind(e.user.as_ref().map(|x| x.0.clone()))
-        .bind(e.device.as_ref().map(|x| x.0.clone()))
-        .bind(e.operation.as_ref().map(|x| x.0.clone()))
-        .bind(e.details.to_string())
-        .bind(&prev_hash)
-        .bind(&hash)
-        .execute(&mut *tx)
-        .await
-        .map_err(backend_error)?;
-        sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1")
-            .bind(&hash)
-            .execute(&mut *tx)
-            .await
-            .map_err(backend_error)?;
+        let record = writes::append_audit(&mut tx, e).await?;
         tx.commit().await.map_err(backend_error)?;
-        Ok(AuditRecord {
-            seq,
-            at: e.at,
-            code: e.code,
-            name: e.name.to_owned(),
-            operator: e.operator.as_ref().map(|x| x.0.clone()),
-            user: e.user.as_ref().map(|x| x.0.clone()),
-            device: e.device.as_ref().map(|x| x.0.clone()),
-            operation: e.operation.as_ref().map(|x| x.0.clone()),
-            details: e.details.clone(),
-            prev_hash,
-            hash,
-        })
+        Ok(record)
     }
 
     async fn audit_events(&self, before_seq: Option<i64>, limit: u32) -> R<Vec<AuditRecord>> {

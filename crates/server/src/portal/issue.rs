@@ -368,8 +368,8 @@ pub async fn choose_policy(
                 .with_operation(job.operation.as_str()),
         );
     }
-    let (job, policy, pin) = issuance::choose_policy(
-        &svc,
+    let (job, _running) = issuance::choose_policy(
+        &state.tessera.runner,
         &signed_in.actor(),
         &job.id,
         &PolicyId::new(f.policy),
@@ -377,11 +377,7 @@ pub async fn choose_policy(
     )
     .await
     .map_err(|e| WebError::from(e).with_operation(job.operation.as_str()))?;
-    let id = job.id.clone();
-    tokio::spawn(async move {
-        issuance::run(&svc, job, policy, pin).await;
-    });
-    Ok(Redirect::to(&format!("/issue/{id}")).into_response())
+    Ok(Redirect::to(&format!("/issue/{}", job.id)).into_response())
 }
 
 /// What the operator decided on the Print Device step.
@@ -405,7 +401,9 @@ async fn decide(
     let done = match decision {
         Decision::Continue => issuance::finish(svc, &actor, &job.id).await,
         Decision::Cancel => issuance::cancel(svc, &actor, &job.id).await,
-        Decision::RetryPrint => issuance::retry_print(svc, &actor, &job.id).await,
+        Decision::RetryPrint => issuance::retry_print(&state.tessera.runner, &actor, &job.id, None)
+            .await
+            .map(|(job, _running)| job),
     }
     .map_err(|e| WebError::from(e).with_operation(job.operation.as_str()))?;
     let user = urlencode(done.user.as_str());

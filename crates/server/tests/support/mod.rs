@@ -60,8 +60,8 @@ pub async fn issue_at(
     )
     .await
     .unwrap();
-    let (job, policy, pin) = issuance::choose_policy(
-        svc,
+    let (_, running) = issuance::choose_policy(
+        &t.runner,
         actor,
         &job.id,
         &PolicyId::new(policy),
@@ -69,7 +69,7 @@ pub async fn issue_at(
     )
     .await
     .unwrap();
-    issuance::run(svc, job, policy, pin).await
+    running.await.unwrap()
 }
 
 /// Waits until a remote station is connected and has reported its printers.

@@ -1,0 +1,135 @@
+//! A unit of work: the writes of one step of a use case, which the store commits in one
+//! transaction, all or nothing.
+//!
+//! The core reads what it needs, decides, and then hands the store a [`Changes`]: a device's new
+//! state, its certificates' new status, the job's next step and the audit events that say so.
+//! Every update names the state it was decided from (`expected`), and the store applies it only
+//! while the stored row still has that state; otherwise the whole unit fails with
+//! [`StoreError::Stale`](crate::ports::StoreError::Stale) and nothing of it is written. A
+//! second process, a recovered job or a replica that acted in between therefore makes the stale
+//! writer fail instead of being overwritten by it.
+//!
+//! Why a list of writes rather than a transaction object held across `await`s: the use cases talk
+//! to cards and printers between their writes, which can take seconds; a database transaction
+//! held open over that would block every other writer on SQLite. Reads happen before, writes
+//! commit at once, and the `expected` conditions give the same safety.
+
+use crate::ids::*;
+use crate::lifecycle::DeviceState;
+use crate::model::*;
+use crate::ports::NewAuditEvent;
+
+/// Who holds a job's lease: the job runner of one process (see [`crate::jobs`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Lease {
+    /// The runner's instance id (random per process).
+    pub owner: String,
+    /// The lease ends at this time (milliseconds since the Unix epoch) unless renewed.
+    pub expires_ms: i64,
+}
+
+/// How an update of a job checks and changes its lease.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LeaseChange {
+    /// The job must be leased by `owner` (not expired at `now_ms`); the lease is renewed to
+    /// `expires_ms`.
+    Hold {
+        owner: String,
+        now_ms: i64,
+        expires_ms: i64,
+    },
+    /// The job must be leased by `owner`; the lease is given up (the job waits for a person).
+    Release { owner: String },
+    /// The job must have no live lease at `now_ms` (nobody is working on it); it stays unleased.
+    Unleased { now_ms: i64 },
+    /// The job must have no live lease at `now_ms`; `owner` takes it until `expires_ms`.
+    Claim {
+        owner: String,
+        now_ms: i64,
+        expires_ms: i64,
+    },
+}
+
+/// One write.
+#[derive(Clone, Debug)]
+pub enum Change {
+    InsertDevice(Device),
+    /// Applied only while the stored device is in state `expected`.
+    UpdateDevice {
+        device: Device,
+        expected: DeviceState,
+    },
+    InsertCertificate(CertificateRecord),
+    /// Applied only while the stored certificate has status `expected`.
+    SetCertificateStatus {
+        serial: String,
+        expected: CertificateStatus,
+        status: CertificateStatus,
+        reason: Option<String>,
+        at: Timestamp,
+    },
+    PutDeviceSecret {
+        device: DeviceId,
+        kind: String,
+        sealed: Vec<u8>,
+    },
+    DeleteDeviceSecret {
+        device: DeviceId,
+        kind: String,
+    },
+    /// A new job; with a lease when its runner starts at once.
+    InsertJob {
+        job: IssuanceJob,
+        lease: Option<Lease>,
+    },
+    /// Applied only while the stored job is in step `expected` and its lease is as `lease` says.
+    UpdateJob {
+        job: IssuanceJob,
+        expected: JobStep,
+        lease: LeaseChange,
+    },
+    InsertPrint(PrintRecord),
+    PutLayout(Layout),
+    PutPolicy(DevicePolicy),
+    PutStation(Station),
+    PutSettings(Settings),
+    PutPairing(PrinterPairing),
+    PutOperator(Operator),
+    /// Fails with `Conflict` when the database already belongs to an organisation.
+    InsertInstallation(crate::ports::Installation),
+    /// Appended to the audit hash chain, in the order given.
+    Audit(NewAuditEvent),
+}
+
+/// The writes of one step, committed together by [`crate::ports::Store::commit`].
+#[derive(Clone, Debug, Default)]
+pub struct Changes {
+    pub list: Vec<Change>,
+}
+
+impl Changes {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn push(&mut self, change: Change) -> &mut Self {
+        self.list.push(change);
+        self
+    }
+
+    pub fn audit(&mut self, event: NewAuditEvent) -> &mut Self {
+        self.push(Change::Audit(event))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+
+    /// How many audit events the unit appends.
+    pub fn audit_events(&self) -> usize {
+        self.list
+            .iter()
+            .filter(|c| matches!(c, Change::Audit(_)))
+            .count()
+    }
+}

@@ -1,0 +1,443 @@
+//! The personalisation step of a job: the card from blank to `Pending`, with its keys,
+//! certificates, data objects, PIN, PUK and management key. Each phase commits its records and
+//! audit events together with the job's progress, under the runner's lease; the card record and
+//! the move to `InProduction` commit as one, and so do the end of production and the job's move to
+//! printing. A failure ends the job `Failed`, the card `Failed` and its certificates revoked, in
+//! one transaction ([`fail`]).
+
+use crate::audit;
+use crate::changes::{Change, Changes};
+use crate::error::CoreError;
+use crate::ids::*;
+use crate::jobs::{JobEvent, JobRunner};
+use crate::lifecycle::{DeviceCommand, DeviceState, Reason};
+use crate::model::*;
+use crate::ports::*;
+use crate::secret::{ManagementKey, ManagementKeyAlgorithm, Pin, Puk};
+use crate::services::AuditContext;
+use crate::template;
+use serde_json::json;
+
+/// Personalises the card of `job` (step `Issuing`, leased by `runner`). On success the card is
+/// `Pending` and the job at `Printing`, committed together.
+pub(super) async fn personalise(
+    runner: &JobRunner,
+    job: &mut IssuanceJob,
+    policy: &DevicePolicy,
+    pin: &Pin,
+    device_slot: &mut Option<Device>,
+) -> Result<(), CoreError> {
+    let svc = &runner.svc;
+    let station = svc.station(&job.station)?;
+    let user = svc.store.user(&job.user).await?;
+    runner
+        .progress(Changes::new(), job, 2, "Connecting to the card")
+        .await?;
+    let transport = station.connect(&job.reader).await?;
+    let mut card = (svc.piv)(transport);
+    let identity = open_card(runner, job, card.as_mut()).await?;
+
+    // The card's record, its assignment and the start of production: one commit, so a card is
+    // never known to the database without its holder and its audit trail.
+    let now = svc.clock.now();
+    let mut device = Device {
+        id: DeviceId::new(svc.random.uuid()),
+        serial: identity.serial.clone(),
+        atr: hex::encode_upper(&identity.atr),
+        device_type: "PIV".into(),
+        state: DeviceState::Available,
+        reason: Reason::None,
+        user: None,
+        policy: Some(policy.id.clone()),
+        layout: Some(job.layout.clone()),
+        created_at: now,
+        updated_at: now,
+        activated_at: None,
+        expires_at: Some(now.plus_days(policy.card_validity_days as i64)),
+    };
+    job.device = Some(device.id.clone());
+    let mut changes = Changes::new();
+    changes.push(Change::InsertDevice(device.clone()));
+    changes.audit(svc.event(
+        audit::DEVICE_REGISTERED,
+        AuditContext::of_job(job),
+        json!({"serial": device.serial, "atr": device.atr, "version": identity.version}),
+    ));
+    device.user = Some(user.uid.clone());
+    let ctx_job = job.clone();
+    let ctx = || AuditContext::of_job(&ctx_job);
+    svc.change_state(&mut changes, &mut device, DeviceCommand::Assign, ctx())?;
+    svc.change_state(
+        &mut changes,
+        &mut device,
+        DeviceCommand::StartProduction,
+        ctx(),
+    )?;
+    // `open_card` authenticated; the event waits for the record it belongs to.
+    changes.audit(svc.event(audit::CARD_AUTHENTICATED, ctx(), json!({"key": "factory"})));
+    let slots = policy.slots.len().max(1);
+    let generating = format!(
+        "Generating {} on the card",
+        match slots {
+            1 => "the key".to_owned(),
+            n => format!("{n} keys"),
+        }
+    );
+    runner.progress(changes, job, 10, generating).await?;
+    *device_slot = Some(device.clone());
+
+    // Three phases, so that a card behind a station costs few round trips: every key is
+    // generated (one APDU script), every certificate is issued, then every write goes to the card
+    // together (one more script). Secrets are escrowed before the script that gives them to the card.
+    let card_uuid = device.id.as_str().to_owned();
+    let wanted: Vec<(Slot, KeyAlgorithm)> =
+        policy.slots.iter().map(|s| (s.slot, s.algorithm)).collect();
+    let public_keys = card.generate_keys(&wanted).await?;
+    if public_keys.len() != wanted.len() {
+        return Err(CoreError::Card(CardError::Malformed {
+            operation: "GENERATE ASYMMETRIC KEY PAIR".into(),
+            detail: "the card returned a different number of keys".into(),
+        }));
+    }
+    let mut changes = Changes::new();
+    for (slot, algorithm) in &wanted {
+        changes.audit(svc.event(
+            audit::KEY_GENERATED,
+            ctx(),
+            json!({"slot": slot.code(), "algorithm": algorithm}),
+        ));
+    }
+    let mut issued_certificates = Vec::with_capacity(slots);
+    for (i, (slot_policy, public_key)) in policy.slots.iter().zip(public_keys).enumerate() {
+        let slot = slot_policy.slot;
+        changes = if changes.is_empty() {
+            changes
+        } else {
+            let label = format!("Issuing the {} certificate", slot.label());
+            runner
+                .progress(changes, job, 20 + (40 * i / slots) as u8, label)
+                .await?;
+            Changes::new()
+        };
+        let issued = svc
+            .ca
+            .issue(&CertificateRequest {
+                slot,
+                public_key_der: public_key,
+                profile: slot_policy.profile.clone(),
+                subject: CertificateSubject {
+                    user: user.clone(),
+                    card_uuid: card_uuid.clone(),
+                },
+                not_before: svc.clock.now(),
+            })
+            .await
+            .map_err(CoreError::Ca)?;
+        // Recorded before it reaches the card, on hold: a failure after this point revokes it.
+        changes.push(Change::InsertCertificate(CertificateRecord {
+            serial: issued.serial.clone(),
+            device: device.id.clone(),
+            user: user.uid.clone(),
+            slot,
+            subject: issued.subject.clone(),
+            issuer: issued.issuer.clone(),
+            not_before: issued.not_before,
+            not_after: issued.not_after,
+            status: CertificateStatus::OnHold,
+            revocation_reason: Some("certificateHold".into()),
+            der: issued.der.clone(),
+        }));
+        changes.audit(svc.event(
+            audit::CERTIFICATE_ISSUED,
+            ctx(),
+            json!({"slot": slot.code(), "serial": issued.serial, "subject": issued.subject}),
+        ));
+        issued_certificates.push((slot, issued));
+    }
+
+    // Escrowed before the card gets them (and committed with the last certificate): losing the
+    // PUK or the management key would make the card unrecoverable.
+    let puk = Puk::new(svc.random.digits(policy.puk.length as usize));
+    changes.push(Change::PutDeviceSecret {
+        device: device.id.clone(),
+        kind: "puk".into(),
+        sealed: svc.sealer.seal(puk.expose().as_bytes()),
+    });
+    let key = ManagementKey::new(
+        ManagementKeyAlgorithm::Aes256,
+        svc.random.bytes::<32>().to_vec(),
+    )
+    .map_err(CoreError::Invalid)?;
+    changes.push(Change::PutDeviceSecret {
+        device: device.id.clone(),
+        kind: "management_key".into(),
+        sealed: svc.sealer.seal(&key.to_sealable()),
+    });
+    if svc.store.settings().await?.initial_pin_mode == PinDisplayMode::NotDisplayed {
+        changes.push(Change::PutDeviceSecret {
+            device: device.id.clone(),
+            kind: "pin".into(),
+            sealed: svc.sealer.seal(pin.expose().as_bytes()),
+        });
+    }
+    runner
+        .progress(
+            changes,
+            job,
+            70,
+            "Writing certificates, CHUID, CCC, printed information, PIN, PUK and management key",
+        )
+        .await?;
+
+    card.defer_writes();
+    for (slot, issued) in &issued_certificates {
+        card.write_certificate(*slot, &issued.der).await?;
+    }
+    let expires = device.expires_at.unwrap_or(now);
+    let guid = uuid_to_bytes(device.id.as_str()).unwrap_or_default();
+    let mut objects = Vec::new();
+    if policy.write_chuid {
+        card.write_chuid(guid, &expires.compact_date()).await?;
+        objects.push("chuid");
+    }
+    if policy.write_ccc {
+        let mut card_id = [0u8; 14];
+        card_id.copy_from_slice(&guid[..14]);
+        card.write_ccc(card_id).await?;
+        objects.push("ccc");
+    }
+    if policy.write_printed_information {
+        card.write_printed_information(&PrintedInformation {
+            name: truncate(&user.display_name, 32),
+            employee_affiliation: truncate(&user.title, 20),
+            expiration_date: template::piv_printed_date(expires),
+            agency_card_serial: truncate(&device.serial, 10),
+            issuer_identification: "TESSERA".into(),
+            organization_line_1: truncate(&user.department, 20),
+            organization_line_2: String::new(),
+        })
+        .await?;
+        objects.push("printed_information");
+    }
+    card.change_pin(&Pin::factory_default(), pin).await?;
+    card.change_puk(&Puk::factory_default(), &puk).await?;
+    card.set_management_key(&key).await?;
+    card.flush_writes().await?;
+
+    // What the card now holds, the end of production and the job's move to printing: one commit.
+    let mut changes = Changes::new();
+    for (slot, issued) in &issued_certificates {
+        changes.audit(svc.event(
+            audit::CERTIFICATE_WRITTEN,
+            ctx(),
+            json!({"slot": slot.code(), "serial": issued.serial}),
+        ));
+    }
+    changes.audit(svc.event(
+        audit::DATA_OBJECTS_WRITTEN,
+        ctx(),
+        json!({"objects": objects}),
+    ));
+    changes.audit(svc.event(audit::PIN_SET, ctx(), json!({})));
+    changes.audit(svc.event(audit::PUK_SET, ctx(), json!({})));
+    changes.audit(svc.event(
+        audit::MANAGEMENT_KEY_REPLACED,
+        ctx(),
+        json!({"algorithm": "aes256"}),
+    ));
+    svc.change_state(
+        &mut changes,
+        &mut device,
+        DeviceCommand::CompleteProduction,
+        ctx(),
+    )?;
+    job.progress = 90;
+    job.message = "Card personalised".into();
+    runner.advance(changes, job, JobEvent::Personalised).await?;
+    *device_slot = Some(device);
+    Ok(())
+}
+
+/// What an issuance does with the card in the encoder, decided from Tessera's records of its
+/// serial before the card gets a record of its own.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum CardHistory<'a> {
+    /// Issue it as it is.
+    Fresh,
+    /// Reset it to its factory state first; the newest earlier record of the card.
+    Reset(&'a Device),
+    /// Refused, with the sentence the operator reads.
+    Refused(String),
+}
+
+/// The rule for a card that may have been in the encoder before (`records`: every record of its
+/// serial, newest first; `factory_key`: the factory management key opened it; `resettable`: it
+/// offers the Yubico extensions, so the Yubico RESET).
+///
+/// - A record that is live (Pending, Active, Suspended) or being issued refuses the card: its
+///   holder's certificates are on it, or another job is at work on it.
+/// - A card Tessera has no record of is issued when the factory key opens it, and refused
+///   otherwise: another system personalised it and holds its keys.
+/// - When every record is Failed, Terminated or Recycled, the card is reset and issued again,
+///   even when the factory key opens it, because a failed attempt may have changed the PIN or
+///   the PUK before it got to the management key. Terminated cards count too: their certificates
+///   are revoked and their record is closed, so only the plastic is left to reuse (a lost card
+///   that turns up again is wiped, which is what one wants). The old records keep their state.
+/// - A card without the Yubico extensions cannot be reset: it is issued as it is when the
+///   factory key opens it, and refused otherwise.
+pub(super) fn card_history(
+    records: &[Device],
+    factory_key: bool,
+    resettable: bool,
+) -> CardHistory<'_> {
+    use DeviceState as S;
+    if let Some(live) = records
+        .iter()
+        .find(|d| matches!(d.state, S::Pending | S::Active | S::Suspended))
+    {
+        return CardHistory::Refused(format!(
+            "This card is already personalised (device {}, {}); terminate it first",
+            live.id, live.state
+        ));
+    }
+    if let Some(busy) = records
+        .iter()
+        .find(|d| matches!(d.state, S::Available | S::Assigned | S::InProduction))
+    {
+        return CardHistory::Refused(format!(
+            "This card is being issued by another job (device {}, {}); wait until it ends",
+            busy.id, busy.state
+        ));
+    }
+    match records.first() {
+        None if factory_key => CardHistory::Fresh,
+        None => CardHistory::Refused(
+            "This card is personalised by another system; reset it with its own tools".into(),
+        ),
+        Some(newest) if resettable => CardHistory::Reset(newest),
+        Some(_) if factory_key => CardHistory::Fresh,
+        Some(newest) => CardHistory::Refused(format!(
+            "This card (device {}, {}) has a management key Tessera does not know and no Yubico \
+             reset; reset it with its own tools",
+            newest.id, newest.state
+        )),
+    }
+}
+
+/// SELECTs the card, applies [`card_history`] and, where it says so, resets the card and audits
+/// that; ends with the card authenticated with the factory management key. Runs before the card
+/// gets a record, so a refused card gets none and its earlier records stay as they are.
+async fn open_card(
+    runner: &JobRunner,
+    job: &mut IssuanceJob,
+    card: &mut dyn PivCard,
+) -> Result<CardIdentity, CoreError> {
+    let svc = &runner.svc;
+    let identity = card.select().await?;
+    let records = svc.store.devices_with_serial(&identity.serial).await?;
+    runner
+        .progress(Changes::new(), job, 4, "Authenticating to the card")
+        .await?;
+    let factory_key = match card.authenticate(&ManagementKey::factory_default()).await {
+        Ok(()) => true,
+        Err(CardError::ManagementKeyRejected) => false,
+        Err(e) => return Err(e.into()),
+    };
+    let previous = match card_history(&records, factory_key, identity.version.is_some()) {
+        CardHistory::Fresh => return Ok(identity),
+        CardHistory::Refused(message) => return Err(CoreError::Invalid(message)),
+        CardHistory::Reset(previous) => previous,
+    };
+    runner
+        .progress(
+            Changes::new(),
+            job,
+            6,
+            "Resetting the card to its factory state",
+        )
+        .await?;
+    card.factory_reset().await?;
+    let mut changes = Changes::new();
+    changes.audit(svc.event(
+        audit::CARD_RESET,
+        AuditContext {
+            operator: Some(&job.operator),
+            user: previous.user.as_ref(),
+            device: Some(&previous.id),
+            operation: Some(&job.operation),
+        },
+        json!({"serial": identity.serial, "previous_device": previous.id,
+               "previous_state": previous.state.as_str()}),
+    ));
+    runner
+        .progress(changes, job, 8, "Authenticating to the card")
+        .await?;
+    let again = card.select().await?;
+    if again.serial != identity.serial {
+        return Err(CoreError::Invalid(
+            "the card in the encoder was exchanged while it was being reset".into(),
+        ));
+    }
+    card.authenticate(&ManagementKey::factory_default()).await?;
+    Ok(again)
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    s.chars().take(max).collect()
+}
+
+/// Ends a job whose personalisation failed, in one transaction: card `Failed` (when it has a
+/// record), its certificates revoked, the job `Failed` with the error, and the audit events.
+/// When that transaction is refused because someone else acted on the job (its lease was taken
+/// over), nothing is written here: the new holder closes it.
+pub(super) async fn fail(
+    runner: &JobRunner,
+    job: &mut IssuanceJob,
+    device: Option<Device>,
+    err: CoreError,
+) {
+    let svc = &runner.svc;
+    tracing::warn!(operation = %job.operation, error = %err, "issuance failed");
+    let mut changes = Changes::new();
+    if let Err(e) = failure(runner, &mut changes, job, device, &err).await {
+        tracing::error!(operation = %job.operation, error = %e, "could not prepare the failure");
+        changes = Changes::new();
+    }
+    changes.audit(svc.event(
+        audit::ISSUANCE_FAILED,
+        AuditContext::of_job(job),
+        json!({"code": err.code().as_str(), "message": err.to_string()}),
+    ));
+    job.error = Some(JobError {
+        code: err.code().as_str().to_owned(),
+        message: err.to_string(),
+    });
+    job.message = "Issuance failed".into();
+    if let Err(e) = runner.advance(changes, job, JobEvent::Fail).await {
+        tracing::error!(operation = %job.operation, error = %e, "could not record the failure");
+    }
+}
+
+/// The card's part of a failure: `Failed`, certificates revoked.
+async fn failure(
+    runner: &JobRunner,
+    changes: &mut Changes,
+    job: &IssuanceJob,
+    device: Option<Device>,
+    _err: &CoreError,
+) -> Result<(), CoreError> {
+    let svc = &runner.svc;
+    let Some(mut device) = device else {
+        return Ok(());
+    };
+    if matches!(device.state, DeviceState::Failed) {
+        return Ok(());
+    }
+    let ctx = AuditContext {
+        device: None,
+        ..AuditContext::of_job(job)
+    };
+    svc.change_state(changes, &mut device, DeviceCommand::Fail, ctx)?;
+    svc.revoke_all(changes, &device.id, "cessationOfOperation")
+        .await
+}

@@ -1,0 +1,230 @@
+//! What every use case works with: [`Services`] (one implementation of each port), the [`Actor`]
+//! doing it, the [`AuditContext`] of its events, and the helpers that turn a decision into a unit
+//! of work ([`Changes`]): a device's transition with its audit event, the certificates that
+//! follow it, the refusal summary that must precede the next event.
+
+use crate::audit::{self, EventKind};
+use crate::changes::{Change, Changes};
+use crate::error::CoreError;
+use crate::ids::*;
+use crate::lifecycle::{transition, DeviceCommand, DeviceState};
+use crate::model::*;
+use crate::ports::*;
+use serde_json::json;
+use std::sync::Arc;
+
+/// One implementation of every port, wired by the server.
+#[derive(Clone)]
+pub struct Services {
+    pub store: Arc<dyn Store>,
+    pub ca: Arc<dyn CertificateAuthority>,
+    pub renderer: Arc<dyn CardRenderer>,
+    pub stations: Arc<dyn StationDirectory>,
+    pub piv: PivCardFactory,
+    pub sealer: Arc<dyn Sealer>,
+    pub clock: Arc<dyn Clock>,
+    pub random: Arc<dyn Random>,
+    /// Caps how many refused attempts of strangers reach the audit log each minute.
+    pub refusals: Arc<crate::refusals::RefusalLimiter>,
+}
+
+/// Who is acting: the signed-in operator and their role.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Actor {
+    pub operator: OperatorId,
+    pub role: Role,
+}
+
+impl Actor {
+    pub fn require(&self, permission: Permission, what: &str) -> Result<(), CoreError> {
+        if self.role.allows(permission) {
+            Ok(())
+        } else {
+            Err(CoreError::Forbidden(what.to_owned()))
+        }
+    }
+}
+
+/// Context of an audit event.
+#[derive(Clone, Copy, Default)]
+pub struct AuditContext<'a> {
+    pub operator: Option<&'a OperatorId>,
+    pub user: Option<&'a UserId>,
+    pub device: Option<&'a DeviceId>,
+    pub operation: Option<&'a OperationId>,
+}
+
+impl AuditContext<'_> {
+    /// The context of everything a job does.
+    pub fn of_job(job: &IssuanceJob) -> AuditContext<'_> {
+        AuditContext {
+            operator: Some(&job.operator),
+            user: Some(&job.user),
+            device: job.device.as_ref(),
+            operation: Some(&job.operation),
+        }
+    }
+}
+
+impl Services {
+    /// An audit event stamped with the clock, ready to go into a unit of work.
+    pub fn event(
+        &self,
+        kind: EventKind,
+        ctx: AuditContext<'_>,
+        details: serde_json::Value,
+    ) -> NewAuditEvent {
+        NewAuditEvent {
+            at: self.clock.now(),
+            code: kind.code,
+            name: kind.name,
+            operator: ctx.operator.cloned(),
+            user: ctx.user.cloned(),
+            device: ctx.device.cloned(),
+            operation: ctx.operation.cloned(),
+            details,
+        }
+    }
+
+    /// Commits a unit of work; a refusal summary that is due goes in first, so the log keeps
+    /// its order.
+    pub async fn commit(&self, mut changes: Changes) -> Result<(), CoreError> {
+        if changes.audit_events() > 0 {
+            if let Some(summary) = self.refusals.due(self.clock.now().0) {
+                let event = self.event(
+                    audit::REFUSALS_SUMMARISED,
+                    AuditContext::default(),
+                    summary.details(),
+                );
+                changes.list.insert(0, Change::Audit(event));
+            }
+        }
+        self.store.commit(&changes).await?;
+        Ok(())
+    }
+
+    /// Writes one audit event on its own (for use cases whose only write is the event).
+    pub async fn audit(
+        &self,
+        kind: EventKind,
+        ctx: AuditContext<'_>,
+        details: serde_json::Value,
+    ) -> Result<(), CoreError> {
+        let mut changes = Changes::new();
+        changes.audit(self.event(kind, ctx, details));
+        self.commit(changes).await
+    }
+
+    /// Audits a refused attempt by someone not signed in (a wrong password, an unknown token):
+    /// written unless this minute already wrote its share of them (see [`crate::refusals`]).
+    pub async fn audit_refusal(
+        &self,
+        kind: EventKind,
+        ctx: AuditContext<'_>,
+        details: serde_json::Value,
+    ) -> Result<(), CoreError> {
+        let (write, summary) = self.refusals.admit(kind.name, self.clock.now().0);
+        let mut changes = Changes::new();
+        if let Some(summary) = summary {
+            changes.audit(self.event(
+                audit::REFUSALS_SUMMARISED,
+                AuditContext::default(),
+                summary.details(),
+            ));
+        }
+        if write {
+            changes.audit(self.event(kind, ctx, details));
+        }
+        self.store.commit(&changes).await?;
+        Ok(())
+    }
+
+    pub(crate) fn station(&self, id: &StationId) -> Result<Arc<dyn StationPort>, CoreError> {
+        self.stations
+            .station(id)
+            .ok_or_else(|| CoreError::NotFound(format!("station {id}")))
+    }
+
+    /// Applies a lifecycle command to `device` and adds its conditional update (on the state it
+    /// had) and its audit event to `changes`.
+    pub fn change_state(
+        &self,
+        changes: &mut Changes,
+        device: &mut Device,
+        command: DeviceCommand,
+        ctx: AuditContext<'_>,
+    ) -> Result<(), CoreError> {
+        let from = device.state;
+        let (to, reason) = transition(from, command)?;
+        device.state = to;
+        device.reason = reason;
+        device.updated_at = self.clock.now();
+        if to == DeviceState::Active && device.activated_at.is_none() {
+            device.activated_at = Some(device.updated_at);
+        }
+        changes.push(Change::UpdateDevice {
+            device: device.clone(),
+            expected: from,
+        });
+        changes.audit(self.event(
+            audit::DEVICE_STATE_CHANGED,
+            AuditContext {
+                device: Some(&device.id),
+                user: device.user.as_ref(),
+                ..ctx
+            },
+            json!({"from": from.as_str(), "to": to.as_str(), "reason": reason.as_str()}),
+        ));
+        Ok(())
+    }
+
+    /// Adds to `changes` the move of every certificate of `device` whose status is in `from` to
+    /// `to`, each conditional on the status read and audited.
+    pub async fn set_certificates(
+        &self,
+        changes: &mut Changes,
+        device: &DeviceId,
+        from: &[CertificateStatus],
+        to: CertificateStatus,
+        reason: Option<&str>,
+    ) -> Result<(), CoreError> {
+        let now = self.clock.now();
+        for cert in self.store.certificates_of_device(device).await? {
+            if from.contains(&cert.status) {
+                changes.push(Change::SetCertificateStatus {
+                    serial: cert.serial.clone(),
+                    expected: cert.status,
+                    status: to,
+                    reason: reason.map(str::to_owned),
+                    at: now,
+                });
+                changes.audit(self.event(
+                    audit::CERTIFICATE_STATUS_CHANGED,
+                    AuditContext {
+                        device: Some(device),
+                        ..Default::default()
+                    },
+                    json!({"serial": cert.serial, "from": cert.status.as_str(), "to": to.as_str(), "reason": reason}),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds the revocation of every valid or held certificate of `device` to `changes`.
+    pub async fn revoke_all(
+        &self,
+        changes: &mut Changes,
+        device: &DeviceId,
+        reason: &str,
+    ) -> Result<(), CoreError> {
+        self.set_certificates(
+            changes,
+            device,
+            &[CertificateStatus::Valid, CertificateStatus::OnHold],
+            CertificateStatus::Revoked,
+            Some(reason),
+        )
+        .await
+    }
+}

@@ -1,0 +1,438 @@
+//! Every write of the store, on one connection inside a transaction: the single-write methods of
+//! `SqlStore` and [`apply`], which commits a whole unit of work, share these functions.
+//!
+//! A conditional update that finds nothing to change answers [`StoreError::Stale`] (or
+//! `NotFound` when the row does not exist at all), and the caller's transaction is then rolled
+//! back, so a unit of work is never half-written.
+
+use crate::backend::backend_error;
+use serde::Serialize;
+use sqlx::{AnyConnection, Row};
+use tessera_core::audit;
+use tessera_core::changes::{Change, Lease, LeaseChange};
+use tessera_core::ids::*;
+use tessera_core::lifecycle::DeviceState;
+use tessera_core::model::*;
+use tessera_core::ports::{AuditRecord, NewAuditEvent, StoreError};
+
+type R<T> = Result<T, StoreError>;
+
+pub(crate) fn to_json<T: Serialize>(value: &T) -> R<String> {
+    serde_json::to_string(value).map_err(|e| StoreError::Backend(e.to_string()))
+}
+
+/// Applies one change of a unit of work.
+pub(crate) async fn apply(c: &mut AnyConnection, change: &Change) -> R<()> {
+    match change {
+        Change::InsertDevice(d) => insert_device(c, d).await,
+        Change::UpdateDevice { device, expected } => {
+            update_device(c, device, Some(*expected)).await
+        }
+        Change::InsertCertificate(cert) => insert_certificate(c, cert).await,
+        Change::SetCertificateStatus {
+            serial,
+            expected,
+            status,
+            reason,
+            at,
+        } => {
+            set_certificate_status(c, serial, Some(*expected), *status, reason.as_deref(), *at)
+                .await
+        }
+        Change::PutDeviceSecret {
+            device,
+            kind,
+            sealed,
+        } => put_device_secret(c, device, kind, sealed).await,
+        Change::DeleteDeviceSecret { device, kind } => delete_device_secret(c, device, kind).await,
+        Change::InsertJob { job, lease } => insert_job(c, job, lease.as_ref()).await,
+        Change::UpdateJob {
+            job,
+            expected,
+            lease,
+        } => update_job(c, job, *expected, lease).await,
+        Change::InsertPrint(p) => insert_print(c, p).await,
+        Change::PutLayout(l) => put_doc(c, "layouts", l.id.as_str(), &l.name, to_json(l)?).await,
+        Change::PutPolicy(p) => put_doc(c, "policies", p.id.as_str(), &p.name, to_json(p)?).await,
+        Change::PutStation(s) => put_doc(c, "stations", s.id.as_str(), &s.name, to_json(s)?).await,
+        Change::PutSettings(s) => put_settings(c, s).await,
+        Change::PutPairing(p) => put_pairing(c, p).await,
+        Change::PutOperator(o) => put_operator(c, o).await,
+        Change::InsertInstallation(i) => {
+            sqlx::query("INSERT INTO installation (id, data) VALUES (1, $1)")
+                .bind(to_json(i)?)
+                .execute(c)
+                .await
+                .map_err(backend_error)?;
+            Ok(())
+        }
+        Change::Audit(e) => append_audit(c, e).await.map(|_| ()),
+    }
+}
+
+fn stale(what: String) -> StoreError {
+    StoreError::Stale(what)
+}
+
+/// Upserts a JSON document keyed by `id` in one of the simple document tables.
+pub(crate) async fn put_doc(
+    c: &mut AnyConnection,
+    table: &str,
+    id: &str,
+    name: &str,
+    data: String,
+) -> R<()> {
+    let sql = format!(
+        "INSERT INTO {table} (id, name, data) VALUES ($1, $2, $3) \
+         ON CONFLICT (id) DO UPDATE SET name = excluded.name, data = excluded.data"
+    );
+    sqlx::query(&sql)
+        .bind(id)
+        .bind(name)
+        .bind(data)
+        .execute(c)
+        .await
+        .map_err(backend_error)?;
+    Ok(())
+}
+
+pub(crate) async fn put_settings(c: &mut AnyConnection, settings: &Settings) -> R<()> {
+    sqlx::query(
+        "INSERT INTO settings (id, data) VALUES (1, $1) \
+         ON CONFLICT (id) DO UPDATE SET data = excluded.data",
+    )
+    .bind(to_json(settings)?)
+    .execute(c)
+    .await
+    .map_err(backend_error)?;
+    Ok(())
+}
+
+pub(crate) async fn put_pairing(c: &mut AnyConnection, p: &PrinterPairing) -> R<()> {
+    sqlx::query(
+        "INSERT INTO pairings (operator, station, printer, reader) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (operator, station) DO UPDATE SET printer = excluded.printer, \
+         reader = excluded.reader",
+    )
+    .bind(p.operator.as_str())
+    .bind(p.station.as_str())
+    .bind(&p.printer)
+    .bind(&p.reader)
+    .execute(c)
+    .await
+    .map_err(backend_error)?;
+    Ok(())
+}
+
+pub(crate) async fn put_operator(c: &mut AnyConnection, operator: &Operator) -> R<()> {
+    sqlx::query(
+        "INSERT INTO operators (id, data) VALUES ($1, $2) \
+         ON CONFLICT (id) DO UPDATE SET data = excluded.data",
+    )
+    .bind(operator.id.as_str())
+    .bind(to_json(operator)?)
+    .execute(c)
+    .await
+    .map_err(backend_error)?;
+    Ok(())
+}
+
+pub(crate) async fn insert_device(c: &mut AnyConnection, d: &Device) -> R<()> {
+    sqlx::query(
+        "INSERT INTO devices (id, user_id, state, created_at, data, serial) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(d.id.as_str())
+    .bind(d.user.as_ref().map(|u| u.0.clone()))
+    .bind(d.state.as_str())
+    .bind(d.created_at.0)
+    .bind(to_json(d)?)
+    .bind(d.serial.as_str())
+    .execute(c)
+    .await
+    .map_err(backend_error)?;
+    Ok(())
+}
+
+/// Updates a device; with `expected`, only while its stored state is that one.
+pub(crate) async fn update_device(
+    c: &mut AnyConnection,
+    d: &Device,
+    expected: Option<DeviceState>,
+) -> R<()> {
+    let sql = match expected {
+        Some(_) => {
+            "UPDATE devices SET user_id = $2, state = $3, data = $4, serial = $5 \
+             WHERE id = $1 AND state = $6"
+        }
+        None => "UPDATE devices SET user_id = $2, state = $3, data = $4, serial = $5 WHERE id = $1",
+    };
+    let mut query = sqlx::query(sql)
+        .bind(d.id.as_str())
+        .bind(d.user.as_ref().map(|u| u.0.clone()))
+        .bind(d.state.as_str())
+        .bind(to_json(d)?)
+        .bind(d.serial.as_str());
+    if let Some(e) = expected {
+        query = query.bind(e.as_str());
+    }
+    let done = query.execute(&mut *c).await.map_err(backend_error)?;
+    if done.rows_affected() == 0 {
+        return Err(
+            match (expected, exists(c, "devices", "id", d.id.as_str()).await?) {
+                (Some(e), true) => stale(format!("the card (device {}, expected {e})", d.id)),
+                _ => StoreError::NotFound,
+            },
+        );
+    }
+    Ok(())
+}
+
+async fn exists(c: &mut AnyConnection, table: &str, key: &str, value: &str) -> R<bool> {
+    let sql = format!("SELECT 1 AS one FROM {table} WHERE {key} = $1");
+    Ok(sqlx::query(&sql)
+        .bind(value)
+        .fetch_optional(c)
+        .await
+        .map_err(backend_error)?
+        .is_some())
+}
+
+pub(crate) async fn put_device_secret(
+    c: &mut AnyConnection,
+    device: &DeviceId,
+    kind: &str,
+    sealed: &[u8],
+) -> R<()> {
+    sqlx::query(
+        "INSERT INTO device_secrets (device, kind, sealed) VALUES ($1, $2, $3) \
+         ON CONFLICT (device, kind) DO UPDATE SET sealed = excluded.sealed",
+    )
+    .bind(device.as_str())
+    .bind(kind)
+    .bind(sealed.to_vec())
+    .execute(c)
+    .await
+    .map_err(backend_error)?;
+    Ok(())
+}
+
+pub(crate) async fn delete_device_secret(
+    c: &mut AnyConnection,
+    device: &DeviceId,
+    kind: &str,
+) -> R<()> {
+    sqlx::query("DELETE FROM device_secrets WHERE device = $1 AND kind = $2")
+        .bind(device.as_str())
+        .bind(kind)
+        .execute(c)
+        .await
+        .map_err(backend_error)?;
+    Ok(())
+}
+
+pub(crate) async fn insert_certificate(c: &mut AnyConnection, cert: &CertificateRecord) -> R<()> {
+    let mut meta = cert.clone();
+    meta.der = Vec::new(); // the DER lives in its own column
+    sqlx::query(
+        "INSERT INTO certificates (serial, device, user_id, slot, status, revocation_reason, \
+         status_changed_at, data, der) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(&cert.serial)
+    .bind(cert.device.as_str())
+    .bind(cert.user.as_str())
+    .bind(cert.slot.code())
+    .bind(cert.status.as_str())
+    .bind(cert.revocation_reason.clone())
+    .bind(cert.not_before.0)
+    .bind(to_json(&meta)?)
+    .bind(cert.der.clone())
+    .execute(c)
+    .await
+    .map_err(backend_error)?;
+    Ok(())
+}
+
+/// Sets a certificate's status; with `expected`, only while its stored status is that one.
+pub(crate) async fn set_certificate_status(
+    c: &mut AnyConnection,
+    serial: &str,
+    expected: Option<CertificateStatus>,
+    status: CertificateStatus,
+    reason: Option<&str>,
+    at: Timestamp,
+) -> R<()> {
+    let sql = match expected {
+        Some(_) => {
+            "UPDATE certificates SET status = $2, revocation_reason = $3, status_changed_at = $4 \
+             WHERE serial = $1 AND status = $5"
+        }
+        None => {
+            "UPDATE certificates SET status = $2, revocation_reason = $3, status_changed_at = $4 \
+             WHERE serial = $1"
+        }
+    };
+    let mut query = sqlx::query(sql)
+        .bind(serial)
+        .bind(status.as_str())
+        .bind(reason.map(str::to_owned))
+        .bind(at.0);
+    if let Some(e) = expected {
+        query = query.bind(e.as_str());
+    }
+    let done = query.execute(&mut *c).await.map_err(backend_error)?;
+    if done.rows_affected() == 0 {
+        return Err(
+            match (expected, exists(c, "certificates", "serial", serial).await?) {
+                (Some(e), true) => stale(format!("the certificate {serial} (expected {e:?})")),
+                _ => StoreError::NotFound,
+            },
+        );
+    }
+    Ok(())
+}
+
+pub(crate) async fn insert_job(
+    c: &mut AnyConnection,
+    job: &IssuanceJob,
+    lease: Option<&Lease>,
+) -> R<()> {
+    sqlx::query(
+        "INSERT INTO jobs (id, step, data, lease_owner, lease_expires) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(job.id.as_str())
+    .bind(job.step.as_str())
+    .bind(to_json(job)?)
+    .bind(lease.map(|l| l.owner.clone()))
+    .bind(lease.map(|l| l.expires_ms))
+    .execute(c)
+    .await
+    .map_err(backend_error)?;
+    Ok(())
+}
+
+/// Updates a job while it is in step `expected` and its lease is as `lease` says.
+pub(crate) async fn update_job(
+    c: &mut AnyConnection,
+    job: &IssuanceJob,
+    expected: JobStep,
+    lease: &LeaseChange,
+) -> R<()> {
+    // $1 id, $2 step, $3 data, $4 the expected step; the lease's own parameters follow.
+    let (set, condition) = match lease {
+        LeaseChange::Hold { .. } => ("lease_expires = $6", "lease_owner = $5"),
+        LeaseChange::Release { .. } => (
+            "lease_owner = NULL, lease_expires = NULL",
+            "lease_owner = $5",
+        ),
+        LeaseChange::Unleased { .. } => (
+            "lease_owner = NULL, lease_expires = NULL",
+            "(lease_owner IS NULL OR lease_expires < $5)",
+        ),
+        LeaseChange::Claim { .. } => (
+            "lease_owner = $6, lease_expires = $7",
+            "(lease_owner IS NULL OR lease_expires < $5)",
+        ),
+    };
+    let sql = format!(
+        "UPDATE jobs SET step = $2, data = $3, {set} WHERE id = $1 AND step = $4 AND {condition}"
+    );
+    let query = sqlx::query(&sql)
+        .bind(job.id.as_str())
+        .bind(job.step.as_str())
+        .bind(to_json(job)?)
+        .bind(expected.as_str());
+    let query = match lease {
+        LeaseChange::Hold {
+            owner, expires_ms, ..
+        } => query.bind(owner.clone()).bind(*expires_ms),
+        LeaseChange::Release { owner } => query.bind(owner.clone()),
+        LeaseChange::Unleased { now_ms } => query.bind(*now_ms),
+        LeaseChange::Claim {
+            owner,
+            now_ms,
+            expires_ms,
+        } => query.bind(*now_ms).bind(owner.clone()).bind(*expires_ms),
+    };
+    let done = query.execute(&mut *c).await.map_err(backend_error)?;
+    if done.rows_affected() == 0 {
+        return Err(if exists(c, "jobs", "id", job.id.as_str()).await? {
+            stale(format!(
+                "the issuance {} (expected step {}, {})",
+                job.id,
+                expected.as_str(),
+                match lease {
+                    LeaseChange::Hold { .. } | LeaseChange::Release { .. } => "held by this runner",
+                    _ => "with no live lease",
+                }
+            ))
+        } else {
+            StoreError::NotFound
+        });
+    }
+    Ok(())
+}
+
+pub(crate) async fn insert_print(c: &mut AnyConnection, record: &PrintRecord) -> R<()> {
+    sqlx::query("INSERT INTO prints (id, device, created_at, data) VALUES ($1, $2, $3, $4)")
+        .bind(&record.id)
+        .bind(record.device.as_str())
+        .bind(record.created_at.0)
+        .bind(to_json(record)?)
+        .execute(c)
+        .await
+        .map_err(backend_error)?;
+    Ok(())
+}
+
+/// Appends an event to the hash chain. The head row is locked first (its `UPDATE`), so appends
+/// from any process or replica chain one after the other.
+pub(crate) async fn append_audit(c: &mut AnyConnection, e: &NewAuditEvent) -> R<AuditRecord> {
+    sqlx::query("UPDATE audit_head SET seq = seq + 1 WHERE id = 1")
+        .execute(&mut *c)
+        .await
+        .map_err(backend_error)?;
+    let head = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1")
+        .fetch_one(&mut *c)
+        .await
+        .map_err(backend_error)?;
+    let seq: i64 = head.try_get("seq").map_err(backend_error)?;
+    let prev_hash: String = head.try_get("hash").map_err(backend_error)?;
+    let hash = audit::chain_hash(&prev_hash, &audit::canonical(seq, e));
+    sqlx::query(
+        "INSERT INTO audit (seq, at, code, name, operator, user_id, device, operation, \
+         details, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+    )
+    .bind(seq)
+    .bind(e.at.0)
+    .bind(e.code as i64)
+    .bind(e.name)
+    .bind(e.operator.as_ref().map(|x| x.0.clone()))
+    .bind(e.user.as_ref().map(|x| x.0.clone()))
+    .bind(e.device.as_ref().map(|x| x.0.clone()))
+    .bind(e.operation.as_ref().map(|x| x.0.clone()))
+    .bind(e.details.to_string())
+    .bind(&prev_hash)
+    .bind(&hash)
+    .execute(&mut *c)
+    .await
+    .map_err(backend_error)?;
+    sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1")
+        .bind(&hash)
+        .execute(&mut *c)
+        .await
+        .map_err(backend_error)?;
+    Ok(AuditRecord {
+        seq,
+        at: e.at,
+        code: e.code,
+        name: e.name.to_owned(),
+        operator: e.operator.as_ref().map(|x| x.0.clone()),
+        user: e.user.as_ref().map(|x| x.0.clone()),
+        device: e.device.as_ref().map(|x| x.0.clone()),
+        operation: e.operation.as_ref().map(|x| x.0.clone()),
+        details: e.details.clone(),
+        prev_hash,
+        hash,
+    })
+}
