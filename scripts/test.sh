@@ -27,6 +27,8 @@ command -v chromium >/dev/null || need+=(chromium)
 command -v node >/dev/null || need+=(nodejs)
 command -v npm >/dev/null || need+=(npm)
 command -v jq >/dev/null || need+=(jq)
+command -v sqlite3 >/dev/null || need+=(sqlite3)
+command -v python3 >/dev/null || need+=(python3)
 command -v pdfinfo >/dev/null || need+=(poppler-utils)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 # Smart cards: the pcsc build feature, pcscd with vsmartcard's virtual readers, and the tools of
@@ -111,6 +113,10 @@ done
 jq -e '.state == "pending"' "$T/cancel.json" >/dev/null
 if grep -q 135790 "$T/issue.log"; then echo "the PIN reached the log"; exit 1; fi
 echo "headless issuance: active and pending cards verified"
+
+# --- the system of record under kill -9 ----------------------------------------------------------
+step "crash: kill -9 during issuances on SQLite and PostgreSQL; audit check and a second replica beside a live one"
+TESSERA_BIN=$BIN ./scripts/crash.sh
 
 # --- smart cards through pcscd, checked with OpenSC, yubico-piv-tool and openssl -----------------
 step "interop: a card issued through pcscd, checked with OpenSC, yubico-piv-tool and openssl"
