@@ -23,6 +23,7 @@ pub mod ports;
 pub mod refusals;
 pub mod secret;
 pub mod services;
+pub mod settings;
 pub mod stations;
 pub mod template;
 

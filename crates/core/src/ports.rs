@@ -495,7 +495,9 @@ pub struct Installation {
 }
 
 /// Persistence for the whole domain. Implemented on SQLite and PostgreSQL by `tessera-store`;
-/// one conformance suite runs against both.
+/// one conformance suite runs against both. Everything that a use case changes goes through
+/// [`Store::commit`], so a state change never reaches the database without its audit events;
+/// the few direct writes left are for data without a lifecycle (users, photos, sessions).
 #[async_trait]
 pub trait Store: Send + Sync {
     // users
@@ -507,23 +509,17 @@ pub trait Store: Send + Sync {
     async fn photo(&self, uid: &UserId) -> Result<Option<Vec<u8>>, StoreError>;
 
     // policies, layouts, stations, settings
-    async fn put_policy(&self, policy: &DevicePolicy) -> Result<(), StoreError>;
     async fn policies(&self) -> Result<Vec<DevicePolicy>, StoreError>;
-    async fn put_layout(&self, layout: &Layout) -> Result<(), StoreError>;
     async fn layouts(&self) -> Result<Vec<Layout>, StoreError>;
-    async fn put_station(&self, station: &Station) -> Result<(), StoreError>;
     async fn stations(&self) -> Result<Vec<Station>, StoreError>;
-    async fn put_pairing(&self, pairing: &PrinterPairing) -> Result<(), StoreError>;
     async fn pairing(
         &self,
         operator: &OperatorId,
         station: &StationId,
     ) -> Result<Option<PrinterPairing>, StoreError>;
     async fn settings(&self) -> Result<Settings, StoreError>;
-    async fn put_settings(&self, settings: &Settings) -> Result<(), StoreError>;
 
     // operators and their sessions
-    async fn put_operator(&self, operator: &Operator) -> Result<(), StoreError>;
     async fn operator(&self, id: &OperatorId) -> Result<Operator, StoreError>;
     async fn count_operators(&self) -> Result<u64, StoreError>;
     /// Stores a session by the SHA-256 of its cookie token (the token itself is never stored).
@@ -543,34 +539,16 @@ pub trait Store: Send + Sync {
     async fn delete_session(&self, token_hash: &str) -> Result<(), StoreError>;
 
     // devices and certificates
-    async fn insert_device(&self, device: &Device) -> Result<(), StoreError>;
-    async fn update_device(&self, device: &Device) -> Result<(), StoreError>;
     async fn device(&self, id: &DeviceId) -> Result<Device, StoreError>;
     async fn devices_of_user(&self, uid: &UserId) -> Result<Vec<Device>, StoreError>;
     /// Every record of the card with this serial (one per issuance attempt), newest first
     /// (records created in the same second in no particular order).
     async fn devices_with_serial(&self, serial: &str) -> Result<Vec<Device>, StoreError>;
-    /// Stores a sealed secret of a device under `kind` (`management_key`, `puk`, `pin`).
-    async fn put_device_secret(
-        &self,
-        device: &DeviceId,
-        kind: &str,
-        sealed: &[u8],
-    ) -> Result<(), StoreError>;
     async fn device_secret(
         &self,
         device: &DeviceId,
         kind: &str,
     ) -> Result<Option<Vec<u8>>, StoreError>;
-    async fn delete_device_secret(&self, device: &DeviceId, kind: &str) -> Result<(), StoreError>;
-    async fn insert_certificate(&self, cert: &CertificateRecord) -> Result<(), StoreError>;
-    async fn set_certificate_status(
-        &self,
-        serial: &str,
-        status: CertificateStatus,
-        reason: Option<&str>,
-        at: Timestamp,
-    ) -> Result<(), StoreError>;
     async fn certificates_of_device(
         &self,
         device: &DeviceId,
@@ -582,11 +560,8 @@ pub trait Store: Send + Sync {
         -> Result<Option<CertificateState>, StoreError>;
 
     // issuance jobs and print records
-    async fn insert_job(&self, job: &IssuanceJob) -> Result<(), StoreError>;
-    async fn update_job(&self, job: &IssuanceJob) -> Result<(), StoreError>;
     async fn job(&self, id: &JobId) -> Result<IssuanceJob, StoreError>;
     async fn jobs_in_step(&self, step: JobStep) -> Result<Vec<IssuanceJob>, StoreError>;
-    async fn insert_print(&self, record: &PrintRecord) -> Result<(), StoreError>;
     async fn prints_of_device(&self, device: &DeviceId) -> Result<Vec<PrintRecord>, StoreError>;
 
     /// Commits every change in one transaction, or none of them: [`StoreError::Stale`] when a
@@ -614,12 +589,8 @@ pub trait Store: Send + Sync {
     ) -> Result<Vec<IssuanceJob>, StoreError>;
     /// The organisation this database belongs to, once `tessera init` (or the demo) made it.
     async fn installation(&self) -> Result<Option<Installation>, StoreError>;
-    /// Records the organisation; [`StoreError::Conflict`] when the database already has one.
-    async fn put_installation(&self, installation: &Installation) -> Result<(), StoreError>;
 
     // audit
-    /// Appends an event, chaining its hash to the previous one; returns the stored record.
-    async fn append_audit(&self, event: &NewAuditEvent) -> Result<AuditRecord, StoreError>;
     async fn audit_events(
         &self,
         before_seq: Option<i64>,

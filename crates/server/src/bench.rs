@@ -51,16 +51,15 @@ pub async fn run(dir: &std::path::Path, iterations: usize) -> Result<Figures, Co
         .map_err(|e| CoreError::Invalid(e.to_string()))?;
     let svc = &t.services;
     // Printing is measured on its own below; here the card is only encoded.
-    svc.store
-        .put_settings(&Settings {
-            card_printing_enabled: false,
-            ..Settings::default()
-        })
-        .await?;
     let actor = Actor {
         operator: OperatorId::new("bench"),
         role: Role::Administrator,
     };
+    let settings = Settings {
+        card_printing_enabled: false,
+        ..Settings::default()
+    };
+    tessera_core::settings::save(svc, &actor, settings).await?;
     let mut personalise = Vec::with_capacity(iterations);
     for _ in 0..iterations {
         t.demo_printer

@@ -9,6 +9,7 @@ use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tessera_core::changes::{Change, Changes};
 use tessera_core::ids::{DeviceId, UserId};
 use tessera_core::model::{
     CertificateRecord, CertificateStatus, Device, KeyAlgorithm, Slot, Timestamp, User, UserSource,
@@ -279,8 +280,10 @@ async fn stored(dir: &Path, ca: &Ca, card_key: &[u8], duration: Duration) -> Res
         activated_at: Some(now),
         expires_at: None,
     };
+    let mut changes = Changes::new();
+    changes.push(Change::InsertDevice(device.clone()));
     store
-        .insert_device(&device)
+        .commit(&changes)
         .await
         .map_err(|e| format!("cannot store the bench card: {e}"))?;
     let request = request(now, card_key);
@@ -290,20 +293,22 @@ async fn stored(dir: &Path, ca: &Ca, card_key: &[u8], duration: Duration) -> Res
         let issued = ca
             .issue_certificate(&request)
             .map_err(|e| format!("bench issuance failed: {e}"))?;
+        let mut changes = Changes::new();
+        changes.push(Change::InsertCertificate(CertificateRecord {
+            serial: issued.serial,
+            device: device.id.clone(),
+            user: UserId::new("bench"),
+            slot: Slot::PivAuthentication,
+            subject: issued.subject,
+            issuer: issued.issuer,
+            not_before: issued.not_before,
+            not_after: issued.not_after,
+            status: CertificateStatus::Valid,
+            revocation_reason: None,
+            der: issued.der,
+        }));
         store
-            .insert_certificate(&CertificateRecord {
-                serial: issued.serial,
-                device: device.id.clone(),
-                user: UserId::new("bench"),
-                slot: Slot::PivAuthentication,
-                subject: issued.subject,
-                issuer: issued.issuer,
-                not_before: issued.not_before,
-                not_after: issued.not_after,
-                status: CertificateStatus::Valid,
-                revocation_reason: None,
-                der: issued.der,
-            })
+            .commit(&changes)
             .await
             .map_err(|e| format!("cannot store a bench certificate: {e}"))?;
         n += 1;

@@ -69,16 +69,15 @@ async fn sign_in(p: &Portal, operator: &str, password: &str, station: Option<&St
 }
 
 async fn add_issuer(t: &Tessera) {
-    t.store
-        .put_operator(&Operator {
-            id: OperatorId::new("ivy"),
-            display_name: "Ivy Issuer".into(),
-            password_hash: tessera_server::auth::hash_password(&Password::new(ISSUER_PASSWORD)),
-            role: Role::Issuer,
-            enabled: true,
-        })
-        .await
-        .unwrap();
+    let mut changes = tessera_core::changes::Changes::new();
+    changes.push(tessera_core::changes::Change::PutOperator(Operator {
+        id: OperatorId::new("ivy"),
+        display_name: "Ivy Issuer".into(),
+        password_hash: tessera_server::auth::hash_password(&Password::new(ISSUER_PASSWORD)),
+        role: Role::Issuer,
+        enabled: true,
+    }));
+    t.store.commit(&changes).await.unwrap();
 }
 
 /// Starts the station agent with its simulated printer; its task ends with `run()`'s error.

@@ -10,9 +10,7 @@ use sqlx::Row;
 use tessera_core::changes::{Changes, Lease};
 use tessera_core::ids::*;
 use tessera_core::model::*;
-use tessera_core::ports::{
-    AuditRecord, CertificateState, Installation, NewAuditEvent, Store, StoreError,
-};
+use tessera_core::ports::{AuditRecord, CertificateState, Installation, Store, StoreError};
 
 #[derive(Clone)]
 pub struct SqlStore {
@@ -198,65 +196,16 @@ impl Store for SqlStore {
             .transpose()
     }
 
-    async fn put_policy(&self, policy: &DevicePolicy) -> R<()> {
-        let mut tx = begin_write(&self.pool, self.backend).await?;
-        let c = &mut *tx;
-        writes::put_doc(
-            c,
-            "policies",
-            policy.id.as_str(),
-            &policy.name,
-            to_json(policy)?,
-        )
-        .await?;
-        tx.commit().await.map_err(backend_error)
-    }
-
     async fn policies(&self) -> R<Vec<DevicePolicy>> {
         self.all_docs("policies").await
-    }
-
-    async fn put_layout(&self, layout: &Layout) -> R<()> {
-        let mut tx = begin_write(&self.pool, self.backend).await?;
-        let c = &mut *tx;
-        writes::put_doc(
-            c,
-            "layouts",
-            layout.id.as_str(),
-            &layout.name,
-            to_json(layout)?,
-        )
-        .await?;
-        tx.commit().await.map_err(backend_error)
     }
 
     async fn layouts(&self) -> R<Vec<Layout>> {
         self.all_docs("layouts").await
     }
 
-    async fn put_station(&self, station: &Station) -> R<()> {
-        let mut tx = begin_write(&self.pool, self.backend).await?;
-        let c = &mut *tx;
-        writes::put_doc(
-            c,
-            "stations",
-            station.id.as_str(),
-            &station.name,
-            to_json(station)?,
-        )
-        .await?;
-        tx.commit().await.map_err(backend_error)
-    }
-
     async fn stations(&self) -> R<Vec<Station>> {
         self.all_docs("stations").await
-    }
-
-    async fn put_pairing(&self, p: &PrinterPairing) -> R<()> {
-        let mut tx = begin_write(&self.pool, self.backend).await?;
-        let c = &mut *tx;
-        writes::put_pairing(c, p).await?;
-        tx.commit().await.map_err(backend_error)
     }
 
     async fn pairing(
@@ -292,20 +241,6 @@ impl Store for SqlStore {
             Some(r) => doc(&r),
             None => Ok(Settings::default()),
         }
-    }
-
-    async fn put_settings(&self, settings: &Settings) -> R<()> {
-        let mut tx = begin_write(&self.pool, self.backend).await?;
-        let c = &mut *tx;
-        writes::put_settings(c, settings).await?;
-        tx.commit().await.map_err(backend_error)
-    }
-
-    async fn put_operator(&self, operator: &Operator) -> R<()> {
-        let mut tx = begin_write(&self.pool, self.backend).await?;
-        let c = &mut *tx;
-        writes::put_operator(c, operator).await?;
-        tx.commit().await.map_err(backend_error)
     }
 
     async fn operator(&self, id: &OperatorId) -> R<Operator> {
@@ -363,20 +298,6 @@ impl Store for SqlStore {
         Ok(())
     }
 
-    async fn insert_device(&self, d: &Device) -> R<()> {
-        let mut tx = begin_write(&self.pool, self.backend).await?;
-        let c = &mut *tx;
-        writes::insert_device(c, d).await?;
-        tx.commit().await.map_err(backend_error)
-    }
-
-    async fn update_device(&self, d: &Device) -> R<()> {
-        let mut tx = begin_write(&self.pool, self.backend).await?;
-        let c = &mut *tx;
-        writes::update_device(c, d, None).await?;
-        tx.commit().await.map_err(backend_error)
-    }
-
     async fn device(&self, id: &DeviceId) -> R<Device> {
         self.one_doc("SELECT data FROM devices WHERE id = $1", id.as_str())
             .await
@@ -402,13 +323,6 @@ impl Store for SqlStore {
         docs(&rows)
     }
 
-    async fn put_device_secret(&self, device: &DeviceId, kind: &str, sealed: &[u8]) -> R<()> {
-        let mut tx = begin_write(&self.pool, self.backend).await?;
-        let c = &mut *tx;
-        writes::put_device_secret(c, device, kind, sealed).await?;
-        tx.commit().await.map_err(backend_error)
-    }
-
     async fn device_secret(&self, device: &DeviceId, kind: &str) -> R<Option<Vec<u8>>> {
         let row = sqlx::query("SELECT sealed FROM device_secrets WHERE device = $1 AND kind = $2")
             .bind(device.as_str())
@@ -418,33 +332,6 @@ impl Store for SqlStore {
             .map_err(backend_error)?;
         row.map(|r| r.try_get("sealed").map_err(backend_error))
             .transpose()
-    }
-
-    async fn delete_device_secret(&self, device: &DeviceId, kind: &str) -> R<()> {
-        let mut tx = begin_write(&self.pool, self.backend).await?;
-        let c = &mut *tx;
-        writes::delete_device_secret(c, device, kind).await?;
-        tx.commit().await.map_err(backend_error)
-    }
-
-    async fn insert_certificate(&self, cert: &CertificateRecord) -> R<()> {
-        let mut tx = begin_write(&self.pool, self.backend).await?;
-        let c = &mut *tx;
-        writes::insert_certificate(c, cert).await?;
-        tx.commit().await.map_err(backend_error)
-    }
-
-    async fn set_certificate_status(
-        &self,
-        serial: &str,
-        status: CertificateStatus,
-        reason: Option<&str>,
-        at: Timestamp,
-    ) -> R<()> {
-        let mut tx = begin_write(&self.pool, self.backend).await?;
-        let c = &mut *tx;
-        writes::set_certificate_status(c, serial, None, status, reason, at).await?;
-        tx.commit().await.map_err(backend_error)
     }
 
     async fn certificates_of_device(&self, device: &DeviceId) -> R<Vec<CertificateRecord>> {
@@ -482,27 +369,6 @@ impl Store for SqlStore {
         .await
         .map_err(backend_error)?;
         row.as_ref().map(state_of).transpose()
-    }
-
-    async fn insert_job(&self, job: &IssuanceJob) -> R<()> {
-        let mut tx = begin_write(&self.pool, self.backend).await?;
-        let c = &mut *tx;
-        writes::insert_job(c, job, None).await?;
-        tx.commit().await.map_err(backend_error)
-    }
-
-    async fn update_job(&self, job: &IssuanceJob) -> R<()> {
-        let done = sqlx::query("UPDATE jobs SET step = $2, data = $3 WHERE id = $1")
-            .bind(job.id.as_str())
-            .bind(job.step.as_str())
-            .bind(to_json(job)?)
-            .execute(&self.pool)
-            .await
-            .map_err(backend_error)?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
-        Ok(())
     }
 
     async fn commit(&self, changes: &Changes) -> R<()> {
@@ -596,15 +462,6 @@ impl Store for SqlStore {
         row.as_ref().map(doc).transpose()
     }
 
-    async fn put_installation(&self, installation: &Installation) -> R<()> {
-        sqlx::query("INSERT INTO installation (id, data) VALUES (1, $1)")
-            .bind(to_json(installation)?)
-            .execute(&self.pool)
-            .await
-            .map_err(backend_error)?;
-        Ok(())
-    }
-
     async fn job(&self, id: &JobId) -> R<IssuanceJob> {
         self.one_doc("SELECT data FROM jobs WHERE id = $1", id.as_str())
             .await
@@ -619,13 +476,6 @@ impl Store for SqlStore {
         docs(&rows)
     }
 
-    async fn insert_print(&self, record: &PrintRecord) -> R<()> {
-        let mut tx = begin_write(&self.pool, self.backend).await?;
-        let c = &mut *tx;
-        writes::insert_print(c, record).await?;
-        tx.commit().await.map_err(backend_error)
-    }
-
     async fn prints_of_device(&self, device: &DeviceId) -> R<Vec<PrintRecord>> {
         let rows =
             sqlx::query("SELECT data FROM prints WHERE device = $1 ORDER BY created_at DESC, id")
@@ -634,13 +484,6 @@ impl Store for SqlStore {
                 .await
                 .map_err(backend_error)?;
         docs(&rows)
-    }
-
-    async fn append_audit(&self, e: &NewAuditEvent) -> R<AuditRecord> {
-        let mut tx = begin_write(&self.pool, self.backend).await?;
-        let record = writes::append_audit(&mut tx, e).await?;
-        tx.commit().await.map_err(backend_error)?;
-        Ok(record)
     }
 
     async fn audit_events(&self, before_seq: Option<i64>, limit: u32) -> R<Vec<AuditRecord>> {

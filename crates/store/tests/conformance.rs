@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use tessera_core::audit;
+use tessera_core::changes::{Change, Changes, LeaseChange};
 use tessera_core::ids::*;
 use tessera_core::model::*;
 use tessera_core::ports::{NewAuditEvent, Store, StoreError};
@@ -44,6 +45,37 @@ fn device(id: &str, uid: &str, at: i64) -> Device {
         updated_at: Timestamp(at),
         activated_at: None,
         expires_at: None,
+    }
+}
+
+/// One change committed on its own.
+async fn one(store: &SqlStore, change: Change) -> Result<(), StoreError> {
+    let mut changes = Changes::new();
+    changes.push(change);
+    store.commit(&changes).await
+}
+
+fn secret(device: &DeviceId, kind: &str, sealed: &[u8]) -> Change {
+    Change::PutDeviceSecret {
+        device: device.clone(),
+        kind: kind.into(),
+        sealed: sealed.to_vec(),
+    }
+}
+
+/// The status change of the test certificate `0a0b`.
+fn status(
+    expected: CertificateStatus,
+    status: CertificateStatus,
+    reason: Option<&str>,
+    at: i64,
+) -> Change {
+    Change::SetCertificateStatus {
+        serial: "0a0b".into(),
+        expected,
+        status,
+        reason: reason.map(str::to_owned),
+        at: Timestamp(at),
     }
 }
 
@@ -89,7 +121,7 @@ async fn conformance(store: Arc<SqlStore>) {
         card_printing_enabled: false,
         initial_pin_mode: PinDisplayMode::NotDisplayed,
     };
-    store.put_settings(&s).await.unwrap();
+    one(&store, Change::PutSettings(s.clone())).await.unwrap();
     assert_eq!(store.settings().await.unwrap(), s);
 
     // stations and pairings
@@ -108,7 +140,7 @@ async fn conformance(store: Arc<SqlStore>) {
             ..Default::default()
         }),
     };
-    store.put_station(&st).await.unwrap();
+    one(&store, Change::PutStation(st.clone())).await.unwrap();
     assert_eq!(store.stations().await.unwrap(), vec![st]);
     let op = OperatorId::new("admin");
     assert_eq!(store.pairing(&op, &"ws1".into()).await.unwrap(), None);
@@ -118,9 +150,13 @@ async fn conformance(store: Arc<SqlStore>) {
         printer: "P".into(),
         reader: "R".into(),
     };
-    store.put_pairing(&pairing).await.unwrap();
+    one(&store, Change::PutPairing(pairing.clone()))
+        .await
+        .unwrap();
     pairing.reader = "R2".into();
-    store.put_pairing(&pairing).await.unwrap();
+    one(&store, Change::PutPairing(pairing.clone()))
+        .await
+        .unwrap();
     assert_eq!(
         store.pairing(&op, &"ws1".into()).await.unwrap(),
         Some(pairing)
@@ -134,7 +170,9 @@ async fn conformance(store: Arc<SqlStore>) {
         role: Role::Administrator,
         enabled: true,
     };
-    store.put_operator(&operator).await.unwrap();
+    one(&store, Change::PutOperator(operator.clone()))
+        .await
+        .unwrap();
     assert_eq!(store.operator(&op).await.unwrap(), operator);
     assert_eq!(store.count_operators().await.unwrap(), 1);
     store
@@ -151,12 +189,22 @@ async fn conformance(store: Arc<SqlStore>) {
 
     // devices, secrets, certificates, prints
     let mut d = device("d1", "jdoe", 10);
-    store.insert_device(&d).await.unwrap();
-    assert_eq!(store.insert_device(&d).await, Err(StoreError::Conflict));
+    one(&store, Change::InsertDevice(d.clone())).await.unwrap();
+    assert_eq!(
+        one(&store, Change::InsertDevice(d.clone())).await,
+        Err(StoreError::Conflict)
+    );
     d.state = DeviceState::Pending;
-    store.update_device(&d).await.unwrap();
-    store
-        .insert_device(&device("d2", "jdoe", 20))
+    one(
+        &store,
+        Change::UpdateDevice {
+            device: d.clone(),
+            expected: DeviceState::Assigned,
+        },
+    )
+    .await
+    .unwrap();
+    one(&store, Change::InsertDevice(device("d2", "jdoe", 20)))
         .await
         .unwrap();
     let mine = store.devices_of_user(&"jdoe".into()).await.unwrap();
@@ -167,13 +215,22 @@ async fn conformance(store: Arc<SqlStore>) {
         DeviceState::Pending
     );
     assert_eq!(
-        store.update_device(&device("zz", "x", 0)).await,
+        one(
+            &store,
+            Change::UpdateDevice {
+                device: device("zz", "x", 0),
+                expected: DeviceState::Assigned,
+            }
+        )
+        .await,
         Err(StoreError::NotFound)
     );
     // a card's records by its serial: one per issuance attempt, newest first, any holder
     let mut other_card = device("d3", "asmith", 15);
     other_card.serial = "87654321".into();
-    store.insert_device(&other_card).await.unwrap();
+    one(&store, Change::InsertDevice(other_card.clone()))
+        .await
+        .unwrap();
     let same_card: Vec<String> = store
         .devices_with_serial("1234")
         .await
@@ -186,27 +243,37 @@ async fn conformance(store: Arc<SqlStore>) {
     assert_eq!(found.len(), 1);
     assert_eq!(found[0].state, DeviceState::Assigned);
     other_card.state = DeviceState::Failed;
-    store.update_device(&other_card).await.unwrap();
+    one(
+        &store,
+        Change::UpdateDevice {
+            device: other_card.clone(),
+            expected: DeviceState::Assigned,
+        },
+    )
+    .await
+    .unwrap();
     assert_eq!(
         store.devices_with_serial("87654321").await.unwrap()[0].state,
         DeviceState::Failed
     );
     assert!(store.devices_with_serial("8765").await.unwrap().is_empty());
-    store
-        .put_device_secret(&d.id, "puk", &[1, 2, 3])
-        .await
-        .unwrap();
-    store
-        .put_device_secret(&d.id, "puk", &[4, 5])
-        .await
-        .unwrap();
+    one(&store, secret(&d.id, "puk", &[1, 2, 3])).await.unwrap();
+    one(&store, secret(&d.id, "puk", &[4, 5])).await.unwrap();
     assert_eq!(
         store.device_secret(&d.id, "puk").await.unwrap(),
         Some(vec![4, 5])
     );
     assert_eq!(store.device_secret(&d.id, "pin").await.unwrap(), None);
-    store.put_device_secret(&d.id, "pin", &[9]).await.unwrap();
-    store.delete_device_secret(&d.id, "pin").await.unwrap();
+    one(&store, secret(&d.id, "pin", &[9])).await.unwrap();
+    one(
+        &store,
+        Change::DeleteDeviceSecret {
+            device: d.id.clone(),
+            kind: "pin".into(),
+        },
+    )
+    .await
+    .unwrap();
     assert_eq!(store.device_secret(&d.id, "pin").await.unwrap(), None);
     let cert = CertificateRecord {
         serial: "0a0b".into(),
@@ -221,21 +288,27 @@ async fn conformance(store: Arc<SqlStore>) {
         revocation_reason: Some("certificateHold".into()),
         der: vec![0x30, 0x82, 0, 0],
     };
-    store.insert_certificate(&cert).await.unwrap();
-    store
-        .set_certificate_status("0a0b", CertificateStatus::Valid, None, Timestamp(3))
+    one(&store, Change::InsertCertificate(cert.clone()))
         .await
         .unwrap();
+    one(
+        &store,
+        status(CertificateStatus::OnHold, CertificateStatus::Valid, None, 3),
+    )
+    .await
+    .unwrap();
     assert!(store.revoked_or_held().await.unwrap().is_empty());
-    store
-        .set_certificate_status(
-            "0a0b",
+    one(
+        &store,
+        status(
+            CertificateStatus::Valid,
             CertificateStatus::Revoked,
             Some("keyCompromise"),
-            Timestamp(9),
-        )
-        .await
-        .unwrap();
+            9,
+        ),
+    )
+    .await
+    .unwrap();
     let revoked = store.revoked_or_held().await.unwrap();
     assert_eq!(revoked.len(), 1);
     assert_eq!(revoked[0].reason.as_deref(), Some("keyCompromise"));
@@ -250,10 +323,17 @@ async fn conformance(store: Arc<SqlStore>) {
         CertificateStatus::Revoked
     );
     assert_eq!(store.certificate_state("ffff").await.unwrap(), None);
-    store
-        .set_certificate_status("0a0b", CertificateStatus::Valid, None, Timestamp(10))
-        .await
-        .unwrap();
+    one(
+        &store,
+        status(
+            CertificateStatus::Revoked,
+            CertificateStatus::Valid,
+            None,
+            10,
+        ),
+    )
+    .await
+    .unwrap();
     let certs = store.certificates_of_device(&d.id).await.unwrap();
     assert_eq!(certs.len(), 1);
     assert_eq!(certs[0].status, CertificateStatus::Valid);
@@ -272,7 +352,9 @@ async fn conformance(store: Arc<SqlStore>) {
         files: vec!["a.png".into()],
         created_at: Timestamp(5),
     };
-    store.insert_print(&print).await.unwrap();
+    one(&store, Change::InsertPrint(print.clone()))
+        .await
+        .unwrap();
     assert_eq!(store.prints_of_device(&d.id).await.unwrap(), vec![print]);
 
     // jobs, found by step
@@ -294,14 +376,31 @@ async fn conformance(store: Arc<SqlStore>) {
         created_at: Timestamp(1),
         updated_at: Timestamp(1),
     };
-    store.insert_job(&job).await.unwrap();
+    one(
+        &store,
+        Change::InsertJob {
+            job: job.clone(),
+            lease: None,
+        },
+    )
+    .await
+    .unwrap();
     assert_eq!(
         store.jobs_in_step(JobStep::Issuing).await.unwrap(),
         vec![job.clone()]
     );
     job.step = JobStep::Printed;
     job.progress = 100;
-    store.update_job(&job).await.unwrap();
+    one(
+        &store,
+        Change::UpdateJob {
+            job: job.clone(),
+            expected: JobStep::Issuing,
+            lease: LeaseChange::Unleased { now_ms: 0 },
+        },
+    )
+    .await
+    .unwrap();
     assert!(store
         .jobs_in_step(JobStep::Issuing)
         .await
@@ -314,8 +413,9 @@ async fn conformance(store: Arc<SqlStore>) {
     for i in 0..12 {
         let store = store.clone();
         tasks.push(tokio::spawn(async move {
-            store
-                .append_audit(&NewAuditEvent {
+            one(
+                &store,
+                Change::Audit(NewAuditEvent {
                     at: Timestamp(i),
                     code: audit::DEVICE_STATE_CHANGED.code,
                     name: audit::DEVICE_STATE_CHANGED.name,
@@ -324,9 +424,10 @@ async fn conformance(store: Arc<SqlStore>) {
                     device: Some("d1".into()),
                     operation: None,
                     details: serde_json::json!({"i": i}),
-                })
-                .await
-                .unwrap()
+                }),
+            )
+            .await
+            .unwrap()
         }));
     }
     for t in tasks {
@@ -390,8 +491,9 @@ async fn sqlite_shared_by_processes() {
         tasks.push(tokio::spawn(async move {
             let store = SqlStore::open(&url).await.expect("open while others write");
             for i in 0..10 {
-                store
-                    .append_audit(&NewAuditEvent {
+                one(
+                    &store,
+                    Change::Audit(NewAuditEvent {
                         at: Timestamp(p * 100 + i),
                         code: audit::DEVICE_STATE_CHANGED.code,
                         name: audit::DEVICE_STATE_CHANGED.name,
@@ -400,9 +502,10 @@ async fn sqlite_shared_by_processes() {
                         device: None,
                         operation: None,
                         details: serde_json::json!({"p": p, "i": i}),
-                    })
-                    .await
-                    .expect("append while others open and write");
+                    }),
+                )
+                .await
+                .expect("append while others open and write");
             }
             store.close().await;
         }));
@@ -448,7 +551,7 @@ async fn upgrade_adds_device_serials(url: &str) {
     assert_eq!(found[0].id.as_str(), "old1");
     let mut after = device("new1", "jdoe", 6);
     after.serial = "99".into();
-    store.insert_device(&after).await.unwrap();
+    one(&store, Change::InsertDevice(after)).await.unwrap();
     assert_eq!(store.devices_with_serial("99").await.unwrap().len(), 1);
     store.close().await;
     // opening again finds the column there and changes nothing

@@ -10,8 +10,6 @@ use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
 use serde::Deserialize;
-use tessera_core::audit;
-use tessera_core::issuance::AuditContext;
 use tessera_core::model::{Permission, PinDisplayMode, Settings};
 
 #[derive(Template)]
@@ -64,30 +62,11 @@ pub async fn save(
     Form(f): Form<SettingsForm>,
 ) -> Result<Response, WebError> {
     signed_in.check_csrf(&f.csrf)?;
-    signed_in
-        .actor()
-        .require(Permission::ManageSettings, "change settings")?;
     let settings = Settings {
         card_printing_enabled: f.card_printing.is_some(),
         initial_pin_mode: PinDisplayMode::parse(&f.pin_mode)
             .ok_or_else(|| WebError::bad_request("Choose a PIN display mode from the list."))?,
     };
-    let svc = &state.tessera.services;
-    svc.store
-        .put_settings(&settings)
-        .await
-        .map_err(WebError::from_store)?;
-    svc.audit(
-        audit::SETTINGS_CHANGED,
-        AuditContext {
-            operator: Some(&signed_in.operator.id),
-            ..Default::default()
-        },
-        serde_json::json!({
-            "card_printing_enabled": settings.card_printing_enabled,
-            "initial_pin_mode": settings.initial_pin_mode.as_str(),
-        }),
-    )
-    .await?;
+    tessera_core::settings::save(&state.tessera.services, &signed_in.actor(), settings).await?;
     Ok(Redirect::to("/settings?saved=1").into_response())
 }

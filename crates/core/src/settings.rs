@@ -1,0 +1,27 @@
+//! The system settings (card printing on or off, how the initial PIN is shown): saved by those
+//! who may manage them, with the change audited in the same transaction.
+
+use crate::audit;
+use crate::changes::{Change, Changes};
+use crate::error::CoreError;
+use crate::model::{Permission, Settings};
+use crate::services::{Actor, AuditContext, Services};
+use serde_json::json;
+
+pub async fn save(svc: &Services, actor: &Actor, settings: Settings) -> Result<(), CoreError> {
+    actor.require(Permission::ManageSettings, "change settings")?;
+    let mut changes = Changes::new();
+    changes.audit(svc.event(
+        audit::SETTINGS_CHANGED,
+        AuditContext {
+            operator: Some(&actor.operator),
+            ..Default::default()
+        },
+        json!({
+            "card_printing_enabled": settings.card_printing_enabled,
+            "initial_pin_mode": settings.initial_pin_mode.as_str(),
+        }),
+    ));
+    changes.push(Change::PutSettings(settings));
+    svc.commit(changes).await
+}
