@@ -246,6 +246,18 @@ pub async fn choose_policy(
     Ok((job, running))
 }
 
+/// An issuance as `actor` may see it: operators see their own; those who manage devices see all.
+/// Anyone else is told it does not exist, so job ids cannot be probed.
+pub async fn job_for(svc: &Services, actor: &Actor, id: &JobId) -> Result<IssuanceJob, CoreError> {
+    actor.require(Permission::IssueDevice, "follow issuances")?;
+    let not_found = || CoreError::NotFound("The issuance".into());
+    let job = svc.store.job(id).await.map_err(|_| not_found())?;
+    if job.operator != actor.operator && !actor.role.allows(Permission::ManageDevices) {
+        return Err(not_found());
+    }
+    Ok(job)
+}
+
 /// Moves a job by `event` with the given lease change, together with `changes`.
 async fn update_job(
     runner: &JobRunner,

@@ -10,7 +10,6 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
 use tessera_core::ids::JobId;
-use tessera_core::model::Permission;
 
 /// API errors are JSON with the same code, message and operation id as the portal shows.
 struct ApiError(WebError);
@@ -45,17 +44,14 @@ async fn job(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let signed_in = signed_in?;
-    signed_in
-        .actor()
-        .require(Permission::IssueDevice, "follow issuances")
-        .map_err(WebError::from)?;
-    let job = state
-        .tessera
-        .services
-        .store
-        .job(&JobId::new(id))
-        .await
-        .map_err(|_| WebError::not_found("The issuance"))?;
+    // The same owner rule as the portal's issuance pages.
+    let job = tessera_core::issuance::job_for(
+        &state.tessera.services,
+        &signed_in.actor(),
+        &JobId::new(id),
+    )
+    .await
+    .map_err(WebError::from)?;
     Ok(Json(json!({
         "id": job.id, "operation": job.operation, "step": job.step.as_str(),
         "progress": job.progress, "message": job.message, "error": job.error,

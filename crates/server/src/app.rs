@@ -88,7 +88,8 @@ pub fn router(tessera: Tessera) -> Router {
         .merge(station_http::routes())
         // Two layout sides of up to 2 MB each, with room for form encoding.
         .layer(axum::extract::DefaultBodyLimit::max(8 * 1024 * 1024))
-        .layer(axum::middleware::from_fn(security_headers))
+        // The 413 page is made before the security headers are added, so it carries them too.
         .layer(axum::middleware::map_response(explain_too_large))
+        .layer(axum::middleware::from_fn(security_headers))
         .with_state(state)
 }

@@ -14,6 +14,13 @@ impl Clock for SystemClock {
             .unwrap_or(0);
         Timestamp(secs)
     }
+
+    fn now_ms(&self) -> i64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0)
+    }
 }
 
 pub struct OsRandom;

@@ -162,6 +162,7 @@ pub async fn serve_listener(
         Some(tls) => {
             let app = app
                 .layer(axum::middleware::map_response(secure_cookies))
+                .layer(axum::middleware::map_response(strict_transport))
                 .layer(axum::Extension(ServedOverTls));
             axum::serve(TlsListener::new(listener, tls)?, app)
                 .with_graceful_shutdown(stop)
@@ -188,6 +189,16 @@ async fn secure_cookies(mut response: axum::response::Response) -> axum::respons
             }
         }
     }
+    response
+}
+
+/// Over HTTPS the browser is told to use nothing else for this host for a year (HSTS), so a
+/// later `http://` link cannot expose the session.
+async fn strict_transport(mut response: axum::response::Response) -> axum::response::Response {
+    response.headers_mut().insert(
+        axum::http::header::STRICT_TRANSPORT_SECURITY,
+        axum::http::HeaderValue::from_static("max-age=31536000"),
+    );
     response
 }
 

@@ -88,12 +88,20 @@ async fn layouts_are_checked_previewed_and_versioned() {
             .send()
             .await;
         if let Ok(res) = sent {
-            answered = Some((res.status(), res.text().await.unwrap_or_default()));
+            let headers = res.headers().clone();
+            answered = Some((res.status(), headers, res.text().await.unwrap_or_default()));
             break;
         }
     }
-    let (status, page) = answered.expect("the server answers an oversized upload");
+    let (status, headers, page) = answered.expect("the server answers an oversized upload");
     assert_eq!(status, 413);
+    for header in [
+        "content-security-policy",
+        "x-content-type-options",
+        "referrer-policy",
+    ] {
+        assert!(headers.contains_key(header), "the 413 page has {header}");
+    }
     assert!(page.contains("The upload is too large"), "{page}");
 
     // User text with markup characters and right-to-left script is rendered as text.

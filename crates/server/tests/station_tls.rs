@@ -282,6 +282,8 @@ struct Browser {
 
 struct Page {
     status: u16,
+    /// The Strict-Transport-Security header, if any.
+    hsts: Option<String>,
     set_cookies: Vec<String>,
     body: String,
 }
@@ -353,6 +355,10 @@ impl Browser {
             .unwrap();
         let response = sender.send_request(request).await.unwrap();
         let status = response.status().as_u16();
+        let hsts = response
+            .headers()
+            .get("strict-transport-security")
+            .map(|h| h.to_str().unwrap().to_owned());
         let set_cookies: Vec<String> = response
             .headers()
             .get_all("set-cookie")
@@ -370,6 +376,7 @@ impl Browser {
         let bytes = response.into_body().collect().await.unwrap().to_bytes();
         Page {
             status,
+            hsts,
             set_cookies,
             body: String::from_utf8_lossy(&bytes).into_owned(),
         }
@@ -399,9 +406,11 @@ async fn the_portal_over_https_hands_out_https_station_commands_and_secure_cooki
     .await;
     let admin = Browser::new(&server, &pki.ca_pem());
 
-    // Signing in: every cookie the portal sets over HTTPS is Secure.
+    // Signing in: every cookie the portal sets over HTTPS is Secure, and HSTS keeps the
+    // browser on HTTPS.
     let login = admin.get("/login").await;
     assert_eq!(login.status, 200, "{}", login.body);
+    assert_eq!(login.hsts.as_deref(), Some("max-age=31536000"));
     let signed_in = admin
         .post(
             "/login",

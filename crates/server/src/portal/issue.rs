@@ -255,20 +255,12 @@ async fn load_job(
     signed_in: &SignedIn,
     job: &str,
 ) -> Result<IssuanceJob, WebError> {
-    let job = state
-        .tessera
-        .services
-        .store
-        .job(&JobId::new(job))
-        .await
-        .map_err(|_| WebError::not_found("The issuance"))?;
-    // Operators see their own issuances; administrators and officers see all.
-    if job.operator != signed_in.operator.id
-        && !signed_in.operator.role.allows(Permission::ManageDevices)
-    {
-        return Err(WebError::not_found("The issuance"));
-    }
-    Ok(job)
+    Ok(issuance::job_for(
+        &state.tessera.services,
+        &signed_in.actor(),
+        &JobId::new(job),
+    )
+    .await?)
 }
 
 pub async fn job_page(

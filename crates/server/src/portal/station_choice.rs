@@ -38,10 +38,18 @@ pub struct ChoiceQuery {
     chosen: Option<String>,
 }
 
-/// A path inside the portal to return to; anything else (another site, `//host`) is dropped.
+/// A path inside the portal to return to; anything else (another site, `//host`, a path with
+/// control characters that could split a header or hide where it leads) is dropped.
 fn safe_back(back: Option<&str>) -> String {
     match back {
-        Some(b) if b.starts_with('/') && !b.starts_with("//") && !b.contains('\\') => b.to_owned(),
+        Some(b)
+            if b.starts_with('/')
+                && !b.starts_with("//")
+                && !b.contains('\\')
+                && !b.chars().any(char::is_control) =>
+        {
+            b.to_owned()
+        }
         _ => String::new(),
     }
 }
@@ -144,6 +152,9 @@ mod tests {
             "//example.org/",
             "https://example.org/",
             "/\\example.org",
+            "/users\r\nSet-Cookie: x=1",
+            "/users\tx",
+            "/\u{7f}",
             "",
         ] {
             assert_eq!(safe_back(Some(elsewhere)), "", "{elsewhere}");
