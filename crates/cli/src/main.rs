@@ -1,6 +1,7 @@
 //! The one Tessera binary. Each command is a thin wrapper around `tessera-server`.
 
 mod card_sim;
+mod config;
 
 mod station_cmd;
 
@@ -24,30 +25,43 @@ struct Cli {
 
 #[derive(clap::Args, Clone)]
 pub(crate) struct DataArgs {
-    /// Where Tessera keeps its database, CA, secrets, virtual cards and printed cards.
-    #[arg(long = "data", default_value = "tessera-data")]
-    data: PathBuf,
+    /// The configuration file (TOML; see the administrator guide). The command line and the
+    /// TESSERA_* variables override it.
+    #[arg(long, env = "TESSERA_CONFIG")]
+    config: Option<PathBuf>,
+    /// Where Tessera keeps its database, CA, secrets, virtual cards and printed cards
+    /// [default: tessera-data].
+    #[arg(long = "data", env = "TESSERA_DATA")]
+    data: Option<PathBuf>,
     /// PostgreSQL URL (postgres://...) instead of the SQLite file in the data folder.
     #[arg(long, env = "TESSERA_DATABASE_URL")]
     database_url: Option<String>,
+    /// A file whose first line is the PostgreSQL URL (it carries the database password).
+    #[arg(
+        long,
+        env = "TESSERA_DATABASE_URL_FILE",
+        conflicts_with = "database_url"
+    )]
+    database_url_file: Option<PathBuf>,
     /// Where relying parties reach this server; certificates then carry CRL and OCSP URLs under
     /// it (`{URL}/pki/issuing.crl`, `{URL}/pki/ocsp`, `{URL}/pki/issuing.crt`).
     #[arg(long, env = "TESSERA_PUBLIC_URL")]
     public_url: Option<String>,
-    /// `pcsc` adds the PC/SC readers of this machine to the station (build feature `pcsc`).
-    #[arg(long, value_enum, default_value_t = ReaderChoice::Simulated)]
-    readers: ReaderChoice,
+    /// `pcsc` adds the PC/SC readers of this machine to the station (build feature `pcsc`)
+    /// [default: simulated].
+    #[arg(long, value_enum)]
+    readers: Option<ReaderChoice>,
     /// How long a request to a remote station waits for it to reconnect before the issuance
-    /// fails (seconds).
-    #[arg(long, default_value_t = 30)]
-    station_wait_secs: u64,
+    /// fails (seconds) [default: 30].
+    #[arg(long)]
+    station_wait_secs: Option<u64>,
     /// Measurement: send every card command on its own round trip instead of APDU scripts.
     #[arg(long, hide = true)]
     no_apdu_scripts: bool,
     /// How long an issuance job's lease lasts without a heartbeat (seconds): after a crash,
-    /// `serve` takes over the jobs of the dead process once their leases run out.
-    #[arg(long, env = "TESSERA_JOB_LEASE_SECONDS", default_value_t = 15)]
-    job_lease_secs: u64,
+    /// `serve` takes over the jobs of the dead process once their leases run out [default: 15].
+    #[arg(long, env = "TESSERA_JOB_LEASE_SECONDS")]
+    job_lease_secs: Option<u64>,
 }
 
 /// HTTPS for the portal, the REST API and the stations' WebSockets.
@@ -63,8 +77,14 @@ struct TlsArgs {
 }
 
 impl TlsArgs {
-    fn load(&self) -> Result<Option<tessera_server::serve::ServerTls>, String> {
-        match (&self.tls_cert, &self.tls_key) {
+    /// The certificate and key of the command line, or else of the configuration file.
+    fn load(&self, data: &DataArgs) -> Result<Option<tessera_server::serve::ServerTls>, String> {
+        let file = data.config_file()?.server;
+        let (cert, key) = match (&self.tls_cert, &self.tls_key) {
+            (None, None) => (file.tls_cert, file.tls_key),
+            (cert, key) => (cert.clone(), key.clone()),
+        };
+        match (&cert, &key) {
             (Some(cert), Some(key)) => {
                 tessera_server::serve::ServerTls::from_pem_files(cert, key).map(Some)
             }
@@ -80,21 +100,69 @@ pub(crate) enum ReaderChoice {
     Pcsc,
 }
 
+impl ReaderChoice {
+    pub(crate) fn parse(text: &str) -> Result<Self, String> {
+        <Self as clap::ValueEnum>::from_str(text, true)
+            .map_err(|_| format!("readers must be simulated or pcsc, not {text:?}"))
+    }
+}
+
 impl DataArgs {
-    fn options(&self) -> Options {
-        Options {
-            data_dir: self.data.clone(),
-            database_url: self.database_url.clone(),
-            public_url: self.public_url.clone(),
-            readers: match self.readers {
+    fn config_file(&self) -> Result<config::ConfigFile, String> {
+        config::ConfigFile::load(self.config.as_deref())
+    }
+
+    /// The options of this command: its flags, else the environment, else the configuration
+    /// file, else the defaults.
+    fn options(&self) -> Result<Options, String> {
+        let file = self.config_file()?.server;
+        let database_url = match (&self.database_url, &self.database_url_file) {
+            (Some(url), _) => Some(url.clone()),
+            (None, Some(path)) => Some(config::read_secret(path, "database URL")?),
+            (None, None) => match (&file.database_url, &file.database_url_file) {
+                (Some(url), _) => Some(url.clone()),
+                (None, Some(path)) => Some(config::read_secret(path, "database URL")?),
+                (None, None) => None,
+            },
+        };
+        let readers = match (self.readers, &file.readers) {
+            (Some(r), _) => r,
+            (None, Some(text)) => ReaderChoice::parse(text)?,
+            (None, None) => ReaderChoice::Simulated,
+        };
+        Ok(Options {
+            data_dir: self
+                .data
+                .clone()
+                .or(file.data)
+                .unwrap_or_else(|| PathBuf::from("tessera-data")),
+            database_url,
+            public_url: self.public_url.clone().or(file.public_url),
+            readers: match readers {
                 ReaderChoice::Simulated => Readers::Simulated,
                 ReaderChoice::Pcsc => Readers::Pcsc,
             },
-            station_reconnect_wait: std::time::Duration::from_secs(self.station_wait_secs),
+            station_reconnect_wait: std::time::Duration::from_secs(
+                self.station_wait_secs
+                    .or(file.station_wait_secs)
+                    .unwrap_or(30),
+            ),
             apdu_scripts: !self.no_apdu_scripts,
-            job_lease: std::time::Duration::from_secs(self.job_lease_secs.max(1)),
+            job_lease: std::time::Duration::from_secs(
+                self.job_lease_secs
+                    .or(file.job_lease_secs)
+                    .unwrap_or(15)
+                    .max(1),
+            ),
             start: StartMode::Existing,
-        }
+        })
+    }
+
+    /// Where `serve` listens: the flag, else the file, else loopback port 8080.
+    fn listen(&self, flag: Option<SocketAddr>) -> Result<SocketAddr, String> {
+        Ok(flag
+            .or(self.config_file()?.server.listen)
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))))
     }
 }
 
@@ -135,8 +203,9 @@ enum Command {
     Serve {
         #[command(flatten)]
         data: DataArgs,
-        #[arg(long, env = "TESSERA_LISTEN", default_value = "127.0.0.1:8080")]
-        listen: SocketAddr,
+        /// The address to listen on [default: 127.0.0.1:8080].
+        #[arg(long, env = "TESSERA_LISTEN")]
+        listen: Option<SocketAddr>,
         #[command(flatten)]
         tls: TlsArgs,
     },
@@ -597,11 +666,11 @@ pub(crate) async fn open(data: &DataArgs) -> Result<Tessera, String> {
 async fn open_as(data: &DataArgs, start: StartMode) -> Result<Tessera, String> {
     let options = Options {
         start,
-        ..data.options()
+        ..data.options()?
     };
     let (tessera, admin_password) = Tessera::open(&options).await.map_err(|e| e.to_string())?;
     if let Some(password) = admin_password {
-        show_password(&data.data, "admin", &password);
+        show_password(&options.data_dir, "admin", &password);
     }
     Ok(tessera)
 }
@@ -644,21 +713,38 @@ async fn init(
         admin_password,
         admin: admin.clone(),
     };
-    let (_, password) = Tessera::init(&data.options(), &spec)
+    let options = data.options()?;
+    let (_, password) = Tessera::init(&options, &spec)
         .await
         .map_err(|e| e.to_string())?;
     if let Some(password) = password {
-        show_password(&data.data, &admin, &password);
+        show_password(&options.data_dir, &admin, &password);
     }
     eprintln!(
         "  Organisation created; start it with: tessera serve --data {}",
-        data.data.display()
+        options.data_dir.display()
     );
     Ok(())
 }
 
+/// `demo` and `serve`: the portal, the API and the station endpoint on `listen`.
+async fn serve(
+    data: DataArgs,
+    listen: SocketAddr,
+    tls: TlsArgs,
+    start: StartMode,
+) -> Result<(), String> {
+    // A certificate or key that does not work stops the start before anything else.
+    let tls = tls.load(&data)?;
+    let tessera = open_as(&data, start).await?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    eprintln!("  Operator Portal: {scheme}://{listen}");
+    tessera_server::serve::serve(tessera, listen, tls)
+        .await
+        .map_err(|e| format!("cannot serve on {listen}: {e}"))
+}
+
 async fn run(cli: Cli) -> Result<(), String> {
-    let cli_is_demo = matches!(cli.command, Command::Demo { .. });
     match cli.command {
         Command::Init {
             data,
@@ -667,20 +753,10 @@ async fn run(cli: Cli) -> Result<(), String> {
             demo,
             simulated_printer,
         } => init(&data, admin, admin_password_file, demo, simulated_printer).await,
-        Command::Demo { data, listen, tls } | Command::Serve { data, listen, tls } => {
-            let start = if cli_is_demo {
-                StartMode::Demo
-            } else {
-                StartMode::Existing
-            };
-            // A certificate or key that does not work stops the start before anything else.
-            let tls = tls.load()?;
-            let tessera = open_as(&data, start).await?;
-            let scheme = if tls.is_some() { "https" } else { "http" };
-            eprintln!("  Operator Portal: {scheme}://{listen}");
-            tessera_server::serve::serve(tessera, listen, tls)
-                .await
-                .map_err(|e| format!("cannot serve on {listen}: {e}"))
+        Command::Demo { data, listen, tls } => serve(data, listen, tls, StartMode::Demo).await,
+        Command::Serve { data, listen, tls } => {
+            let listen = data.listen(listen)?;
+            serve(data, listen, tls, StartMode::Existing).await
         }
         Command::Issue {
             data,

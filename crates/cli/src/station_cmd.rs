@@ -3,6 +3,7 @@
 
 use crate::{open, DataArgs, ReaderChoice};
 use clap::Subcommand;
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 use tessera_core::issuance::Actor;
@@ -12,6 +13,10 @@ use tessera_server::Readers;
 
 #[derive(clap::Args)]
 pub struct StationCli {
+    /// The configuration file (TOML, its `[station]` section); the command line and the
+    /// TESSERA_* variables override it.
+    #[arg(long, env = "TESSERA_CONFIG")]
+    config: Option<PathBuf>,
     /// The server, e.g. https://cms.example.org:8443 (plain http:// only for a server on this
     /// machine or a lab: the connection is not encrypted). Needed to enrol; remembered after.
     #[arg(long, env = "TESSERA_SERVER")]
@@ -24,9 +29,13 @@ pub struct StationCli {
     /// The one-time enrolment token from the portal's Stations page (first start only).
     #[arg(long, env = "TESSERA_STATION_TOKEN")]
     token: Option<String>,
-    /// Where the station keeps its credential (station.json, mode 0600) and simulated cards.
-    #[arg(long = "data", default_value = "tessera-station")]
-    data: PathBuf,
+    /// A file whose first line is the enrolment token (instead of `--token`).
+    #[arg(long, env = "TESSERA_STATION_TOKEN_FILE", conflicts_with = "token")]
+    token_file: Option<PathBuf>,
+    /// Where the station keeps its credential (station.json, mode 0600) and simulated cards
+    /// [default: tessera-station].
+    #[arg(long = "data")]
+    data: Option<PathBuf>,
     /// Offer a simulated card printer with a virtual PIV card in its encoder.
     #[arg(long)]
     simulated_printer: bool,
@@ -41,9 +50,9 @@ pub struct StationCli {
     /// The reader built into a printer, as PRINTER=READER, e.g. "Badge Printer=Virtual PCD 00 00".
     #[arg(long = "encoder", value_parser = name_value)]
     encoders: Vec<(String, String)>,
-    /// `pcsc` offers this machine's PC/SC readers (build feature `pcsc`).
-    #[arg(long, value_enum, default_value_t = ReaderChoice::Simulated)]
-    readers: ReaderChoice,
+    /// `pcsc` offers this machine's PC/SC readers (build feature `pcsc`) [default: simulated].
+    #[arg(long, value_enum)]
+    readers: Option<ReaderChoice>,
     /// Measurement: delay every answer by this many milliseconds (a slow network's round trip).
     #[arg(long, default_value_t = 0, hide = true)]
     inject_delay_ms: u64,
@@ -64,19 +73,42 @@ fn name_value(s: &str) -> Result<(String, String), String> {
     }
 }
 
+/// Printers and encoders of the command line, then those of the file whose names it lacks.
+fn merged(cli: Vec<(String, String)>, file: BTreeMap<String, String>) -> Vec<(String, String)> {
+    let mut all = cli;
+    for (name, value) in file {
+        if !all.iter().any(|(n, _)| *n == name) {
+            all.push((name, value));
+        }
+    }
+    all
+}
+
 pub async fn station(cli: StationCli) -> Result<(), String> {
+    let file = crate::config::ConfigFile::load(cli.config.as_deref())?.station;
+    let token = match (cli.token, cli.token_file.or(file.token_file)) {
+        (Some(token), _) => Some(token),
+        (None, Some(path)) => Some(crate::config::read_secret(&path, "enrolment token")?),
+        (None, None) => None,
+    };
+    let readers = match (cli.readers, &file.readers) {
+        (Some(r), _) => r,
+        (None, Some(text)) => ReaderChoice::parse(text)?,
+        (None, None) => ReaderChoice::Simulated,
+    };
     station_process::run(StationArgs {
-        server: cli.server,
-        ca_file: cli.ca_file,
-        token: cli
-            .token
-            .map(|t| tessera_core::secret::StationSecret::new(t.trim())),
-        data_dir: cli.data,
-        simulated_printer: cli.simulated_printer,
-        printers: cli.printers,
-        printer_ca_file: cli.printer_ca_file,
-        encoders: cli.encoders,
-        readers: match cli.readers {
+        server: cli.server.or(file.server),
+        ca_file: cli.ca_file.or(file.server_ca_file),
+        token: token.map(|t| tessera_core::secret::StationSecret::new(t.trim())),
+        data_dir: cli
+            .data
+            .or(file.data)
+            .unwrap_or_else(|| PathBuf::from("tessera-station")),
+        simulated_printer: cli.simulated_printer || file.simulated_printer.unwrap_or(false),
+        printers: merged(cli.printers, file.printers),
+        printer_ca_file: cli.printer_ca_file.or(file.printer_ca_file),
+        encoders: merged(cli.encoders, file.encoders),
+        readers: match readers {
             ReaderChoice::Simulated => Readers::Simulated,
             ReaderChoice::Pcsc => Readers::Pcsc,
         },
