@@ -148,6 +148,43 @@ pub async fn start(
     Ok(job)
 }
 
+/// Start as the wizard does it at `station`: with card printing on, at the printer and reader the
+/// operator configured there (refused until they did); with it off, in the reader they chose.
+pub async fn start_at_station(
+    svc: &Services,
+    actor: &Actor,
+    user: UserId,
+    station: StationId,
+    layout: LayoutId,
+    reader_without_printing: Option<String>,
+) -> Result<IssuanceJob, CoreError> {
+    actor.require(Permission::IssueDevice, "issue devices")?;
+    let (printer, reader) = if svc.store.settings().await?.card_printing_enabled {
+        let pairing = svc
+            .store
+            .pairing(&actor.operator, &station)
+            .await?
+            .ok_or_else(|| {
+                CoreError::Invalid("Configure the printer and its reader first.".into())
+            })?;
+        (pairing.printer, pairing.reader)
+    } else {
+        (String::new(), reader_without_printing.unwrap_or_default())
+    };
+    start(
+        svc,
+        actor,
+        StartRequest {
+            user,
+            station,
+            printer,
+            reader,
+            layout,
+        },
+    )
+    .await
+}
+
 /// Checks a PIN against the policy: digits only, length within bounds.
 pub fn check_pin(policy: &PinPolicy, pin: &Pin) -> Result<(), CoreError> {
     let p = pin.expose();

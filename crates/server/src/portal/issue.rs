@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
 use serde::Deserialize;
 use tessera_core::ids::*;
-use tessera_core::issuance::{self, StartRequest};
+use tessera_core::issuance;
 use tessera_core::model::*;
 use tessera_core::{CoreError, Pin};
 
@@ -204,31 +204,14 @@ pub async fn start(
     Form(f): Form<StartForm>,
 ) -> Result<Response, WebError> {
     signed_in.check_csrf(&f.csrf)?;
-    let svc = &state.tessera.services;
-    let actor = signed_in.actor();
     let station = current_station(&state, &headers).await?;
-    let settings = svc.store.settings().await.map_err(WebError::from_store)?;
-    let (printer, reader) = if settings.card_printing_enabled {
-        let pairing = svc
-            .store
-            .pairing(&actor.operator, &station.id)
-            .await
-            .map_err(WebError::from_store)?
-            .ok_or_else(|| WebError::bad_request("Configure the printer and its reader first."))?;
-        (pairing.printer, pairing.reader)
-    } else {
-        (String::new(), f.reader.unwrap_or_default())
-    };
-    let job = issuance::start(
-        svc,
-        &actor,
-        StartRequest {
-            user: UserId::new(uid),
-            station: station.id,
-            printer,
-            reader,
-            layout: LayoutId::new(f.layout),
-        },
+    let job = issuance::start_at_station(
+        &state.tessera.services,
+        &signed_in.actor(),
+        UserId::new(uid),
+        station.id,
+        LayoutId::new(f.layout),
+        f.reader,
     )
     .await?;
     Ok(Redirect::to(&format!("/issue/{}", job.id)).into_response())
