@@ -212,7 +212,7 @@ pub async fn seed_if_empty(t: &Tessera) -> Result<Option<Password>, CoreError> {
         .put_operator(&Operator {
             id: OperatorId::new("admin"),
             display_name: "Administrator".into(),
-            password_hash: auth::hash_password(&password),
+            password_hash: auth::hash_password_async(password.clone()).await,
             role: Role::Administrator,
             enabled: true,
         })
