@@ -41,7 +41,8 @@ pub const MAX_LAYOUT_BYTES: usize = 2 * 1024 * 1024;
 /// level, and the PDF writer refuses more than 28 nested graphics states (about 25 nested `<g>`).
 pub const MAX_DEPTH: u64 = 24;
 /// How many elements a side may draw, each `<use>` and each reference to a pattern, clip path,
-/// mask, marker or filter counting the elements it copies.
+/// mask, marker or filter counting the elements it copies (a marker once per vertex of the shape,
+/// a reference in a `<style>` sheet as if every element made it).
 pub const MAX_ELEMENTS: u64 = 10_000;
 /// How many characters of text a side may have (copies by `<use>` included). A card face shows a
 /// few hundred; laying out text costs more than linear time in usvg.
@@ -302,31 +303,35 @@ pub fn check_document(doc: &Document) -> Result<(), PrintError> {
         all_vertices += vertices(node);
         check_element(doc, node)?;
     }
-    // A style sheet's `url(#id)` may apply to any element, a marker to every vertex.
-    let sheet_copies = all_elements + all_vertices;
     let references = |node: Node<'_, '_>| -> Vec<(Node<'_, '_>, u64)> {
         let name = node.tag_name().name();
         let mut out = Vec::new();
-        let mut by_url = |text: &str, copies: u64| {
+        // A marker is drawn at every vertex of the shape; a style sheet's reference may apply to
+        // every element (or, for a marker, every vertex) of the document.
+        let mut by_url = |text: &str, from_sheet: bool| {
             for id in url_fragments(text) {
-                if let Some(&target) = ids.get(id) {
-                    if DRAWN_WHERE_REFERENCED.contains(&target.tag_name().name()) {
-                        let copies = if target.tag_name().name() == "marker" && copies == 1 {
-                            vertices(node)
-                        } else {
-                            copies
-                        };
-                        out.push((target, copies));
-                    }
+                let Some(&target) = ids.get(id) else {
+                    continue;
+                };
+                let kind = target.tag_name().name();
+                if !DRAWN_WHERE_REFERENCED.contains(&kind) {
+                    continue;
                 }
+                let copies = match (kind == "marker", from_sheet) {
+                    (false, false) => 1,
+                    (true, false) => vertices(node),
+                    (false, true) => all_elements,
+                    (true, true) => all_vertices,
+                };
+                out.push((target, copies));
             }
         };
         if name == "style" {
             let css: String = node.descendants().filter_map(|n| n.text()).collect();
-            by_url(&css, sheet_copies);
+            by_url(&css, true);
         }
         for attr in node.attributes() {
-            by_url(attr.value(), 1);
+            by_url(attr.value(), false);
         }
         if COPIES_ITS_HREF.contains(&name) {
             let href = node.attributes().find(|a| a.name() == "href");

@@ -728,6 +728,20 @@ fn too_many_elements_are_refused() {
         r#"<rect width="5" height="5" fill="url(#p)"/>"#.repeat(20)
     );
     assert!(refused_for(&side(&patterns)).contains("references are expanded"));
+    // A marker is drawn at every vertex.
+    let markers = format!(
+        r#"<defs><marker id="m">{}</marker></defs><path d="M0 0{}" marker-mid="url(#m)"/>"#,
+        "<circle r='1'/>".repeat(10),
+        " L1 1".repeat(2000)
+    );
+    assert!(refused_for(&side(&markers)).contains("references are expanded"));
+    // A style sheet's reference may apply to every element.
+    let sheet = format!(
+        r#"<defs><clipPath id="c">{}</clipPath></defs><style>rect {{ clip-path: url(#c) }}</style>{}"#,
+        "<rect width='1' height='1'/>".repeat(10),
+        "<rect width='1' height='1'/>".repeat(1000)
+    );
+    assert!(refused_for(&side(&sheet)).contains("references are expanded"));
     // References that go round in a loop.
     let looped = side(
         r##"<g id="a"><use href="#b"/></g>
