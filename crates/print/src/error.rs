@@ -1,11 +1,8 @@
 //! What can go wrong with a layout or a render, precise enough for a designer to fix the SVG:
 //! the element and, where the parser knows it, the line.
 
+use crate::limits::{LimitError, MAX_LAYOUT_BYTES};
 use tessera_core::ports::PortError;
-
-/// The most bytes one side of a layout may have. A card face is a few kilobytes of vector
-/// drawing plus perhaps an embedded logo; anything larger is a mistake or an attack.
-pub const MAX_LAYOUT_BYTES: usize = 2 * 1024 * 1024;
 
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
 pub enum PrintError {
@@ -38,6 +35,8 @@ pub enum PrintError {
          (or have its proportions)"
     )]
     NotCr80 { width_mm: f32, height_mm: f32 },
+    #[error(transparent)]
+    Limit(#[from] LimitError),
     #[error("the holder's photo is neither PNG nor JPEG")]
     Photo,
     #[error("the layout could not be drawn: {0}")]

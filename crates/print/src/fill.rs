@@ -8,7 +8,8 @@
 //! processing instructions are dropped on the way.
 
 use crate::barcode;
-use crate::error::{PrintError, MAX_LAYOUT_BYTES};
+use crate::error::PrintError;
+use crate::limits::{self, MAX_LAYOUT_BYTES};
 use roxmltree::{Document, Node, ParsingOptions};
 use std::collections::BTreeMap;
 use tessera_core::template;
@@ -28,14 +29,18 @@ pub struct Bindings<'a> {
     pub photo_uri: Option<&'a str>,
 }
 
-/// Parses and checks one side of a layout: size, well-formedness, no DTD, an SVG root, and
-/// nothing that could run code or reach outside the document.
+/// Parses and checks one side of a layout: size, well-formedness, no DTD, an SVG root, nothing
+/// that could run code or reach outside the document, and nothing that asks more of the renderer
+/// than [`crate::limits`] allows.
 pub fn check(svg: &str) -> Result<Document<'_>, PrintError> {
     if svg.len() > MAX_LAYOUT_BYTES {
         return Err(PrintError::TooLarge { bytes: svg.len() });
     }
+    // Before the parser, which recurses once per level of nesting.
+    limits::scan(svg)?;
     let options = ParsingOptions {
         allow_dtd: false,
+        // The scan bounded the elements; this bounds text and other nodes between them.
         nodes_limit: 200_000,
     };
     let doc = Document::parse_with_options(svg, options).map_err(|e| match e {
@@ -58,6 +63,7 @@ pub fn check(svg: &str) -> Result<Document<'_>, PrintError> {
     for node in root.descendants().filter(Node::is_element) {
         check_element(&doc, node)?;
     }
+    limits::check_document(&doc)?;
     Ok(doc)
 }
 

@@ -38,6 +38,10 @@
 //! must be a `#fragment` or a `data:` raster image. A side may have at most 2 MB. Errors name
 //! the element and its line.
 //!
+//! Nor may a layout ask more of the renderer than [`crate::limits`] allows: nesting depth,
+//! elements and text (with `<use>` copies), embedded images, filters, and the drawing's total
+//! work. Those limits are checked when a layout is saved and again before every drawing.
+//!
 //! # Fonts
 //!
 //! Text is set in DejaVu Sans (regular and bold), shipped in `fonts/` and compiled in; system
@@ -216,6 +220,8 @@ impl SvgRenderer {
         let tree = usvg::Tree::from_str(&filled, &self.options())
             .map_err(|e| PrintError::Render(e.to_string()))?;
         let orientation = orientation(tree.size())?;
+        // What usvg built is what resvg will draw: measured before it is drawn.
+        crate::limits::check_tree(&tree, orientation.size_px())?;
         Ok(Side { tree, orientation })
     }
 

@@ -616,6 +616,308 @@ fn hostile_layouts_are_refused() {
     );
 }
 
+/// The message of a layout refused for asking too much, checked the way a save checks it.
+fn refused_for(svg: &str) -> String {
+    let r = SvgRenderer::new();
+    let e = r
+        .check_layout(&layout(svg.to_owned(), None))
+        .expect_err("a layout past a limit was accepted");
+    assert!(
+        matches!(&e, PrintError::OnSide { error, .. } if matches!(**error, PrintError::Limit(_))),
+        "{e:?}"
+    );
+    e.to_string()
+}
+
+/// A PNG of `width` x `height` pixels as a `data:` URI.
+fn png_uri(width: u32, height: u32) -> String {
+    use base64::Engine as _;
+    let mut p = Pixmap::new(width, height).unwrap();
+    p.fill(resvg::tiny_skia::Color::WHITE);
+    let png = p.encode_png().unwrap();
+    format!(
+        "data:image/png;base64,{}",
+        base64::engine::general_purpose::STANDARD.encode(png)
+    )
+}
+
+#[test]
+fn deep_nesting_is_refused_before_any_parser_recurses() {
+    // 4,000 nested groups used to overflow an async worker's stack and abort the server. The
+    // check is a loop over the text: it refuses 100,000 levels on a thread with a 64 KiB stack,
+    // which any recursive descent would overflow (roxmltree's parser does, at 60,000).
+    let deep = |levels: usize| {
+        side(&format!(
+            "{}{}",
+            "<g>".repeat(levels),
+            "</g>".repeat(levels)
+        ))
+    };
+    let (svg, deeper) = (deep(4_000), deep(100_000));
+    let (small, deeper_render) = std::thread::Builder::new()
+        .stack_size(64 * 1024)
+        .spawn(move || {
+            let r = SvgRenderer::new();
+            let check = r.check_layout(&layout(deeper.clone(), None)).unwrap_err();
+            let render = r.render_png(&deeper, &CardData::default()).unwrap_err();
+            (check.to_string(), render.to_string())
+        })
+        .unwrap()
+        .join()
+        .expect("the checks never recurse");
+    assert!(
+        small.contains("nests elements 100001 deep; at most 24 levels"),
+        "{small}"
+    );
+    assert!(deeper_render.contains("100001 deep"), "{deeper_render}");
+    assert_eq!(
+        refused_for(&svg),
+        "front side: the layout nests elements 4001 deep; at most 24 levels are allowed"
+    );
+    // Rendering checks again: a layout stored before the limits existed is refused, not drawn.
+    let stored = layout(svg, None);
+    let err = SvgRenderer::new()
+        .render(&stored, &jane())
+        .expect_err("the renderer checks too");
+    assert!(err.message.contains("4001 deep"), "{}", err.message);
+    // Comments, CDATA and quoted `>` do not fool the count.
+    let tricky = side(&format!(
+        "<!-- {} --><![CDATA[{}]]><g data-x=\"a>b\" data-y='<'>{}</g>",
+        "<g>".repeat(100),
+        "<g>".repeat(100),
+        "<g><rect/></g>".repeat(10)
+    ));
+    assert!(SvgRenderer::new()
+        .fill(&tricky, &CardData::default())
+        .is_err()); // `<` in a value
+    let fine = side(&format!(
+        "<!-- {} --><g data-x=\"a>b\">{}<rect/>{}</g>",
+        "<g>".repeat(100),
+        "<g>".repeat(20),
+        "</g>".repeat(20)
+    ));
+    SvgRenderer::new()
+        .check_layout(&layout(fine, None))
+        .unwrap();
+}
+
+#[test]
+fn too_many_elements_are_refused() {
+    assert_eq!(
+        refused_for(&side(&"<rect/>".repeat(100_000))),
+        "front side: the layout has 100001 elements; at most 10000 are allowed"
+    );
+    // Ten groups, each using the one before ten times: ten billion rectangles for usvg.
+    let mut bomb = String::from(r#"<defs><rect id="u0" width="1" height="1"/>"#);
+    for i in 1..10 {
+        bomb += &format!(
+            "<g id='u{i}'>{}</g>",
+            format!("<use href='#u{}'/>", i - 1).repeat(10)
+        );
+    }
+    bomb += "</defs><use href='#u9'/>";
+    let message = refused_for(&side(&bomb));
+    assert!(
+        message.contains("elements once <use> and other references are expanded; at most 10000"),
+        "{message}"
+    );
+    // A pattern copied into every shape it fills counts once for each of them.
+    let patterns = format!(
+        r#"<defs><pattern id="p" width="1" height="1">{}</pattern></defs>{}"#,
+        "<rect width='1' height='1'/>".repeat(1000),
+        r#"<rect width="5" height="5" fill="url(#p)"/>"#.repeat(20)
+    );
+    assert!(refused_for(&side(&patterns)).contains("references are expanded"));
+    // A marker is drawn at every vertex.
+    let markers = format!(
+        r#"<defs><marker id="m">{}</marker></defs><path d="M0 0{}" marker-mid="url(#m)"/>"#,
+        "<circle r='1'/>".repeat(10),
+        " L1 1".repeat(2000)
+    );
+    assert!(refused_for(&side(&markers)).contains("references are expanded"));
+    // A style sheet's reference may apply to every element.
+    let sheet = format!(
+        r#"<defs><clipPath id="c">{}</clipPath></defs><style>rect {{ clip-path: url(#c) }}</style>{}"#,
+        "<rect width='1' height='1'/>".repeat(10),
+        "<rect width='1' height='1'/>".repeat(1000)
+    );
+    assert!(refused_for(&side(&sheet)).contains("references are expanded"));
+    // References that go round in a loop.
+    let looped = side(
+        r##"<g id="a"><use href="#b"/></g>
+<g id="b"><use href="#a"/></g>"##,
+    );
+    let message = refused_for(&looped);
+    assert!(message.contains("line 2: <use> refers to #b"), "{message}");
+    assert!(message.contains("may not go round in a loop"), "{message}");
+    // Nesting by reference counts as nesting.
+    let mut chain = String::from(r#"<rect id="c0" width="1" height="1"/>"#);
+    for i in 1..30 {
+        chain += &format!("<g id='c{i}'><use href='#c{}'/></g>", i - 1);
+    }
+    let message = refused_for(&side(&chain));
+    assert!(
+        message.contains("once <use> and other references are followed; at most 24 levels"),
+        "{message}"
+    );
+}
+
+#[test]
+fn expensive_filters_are_refused() {
+    let filtered = |primitives: &str| {
+        side(&format!(
+            r#"<filter id="f">{primitives}</filter><rect width="40" height="20" filter="url(#f)"/>"#
+        ))
+    };
+    // Minutes of noise on an async worker, once.
+    let message = refused_for(&filtered(
+        r#"<feTurbulence baseFrequency="0.05" numOctaves="1000"/>"#,
+    ));
+    assert_eq!(
+        message,
+        "front side: line 2: <feTurbulence> asks for numOctaves=\"1000\"; at most 8 octaves are \
+         allowed (more change nothing visible)"
+    );
+    // A blur so wide it overflowed resvg's arithmetic; and one merely far wider than a card needs.
+    // User units are millimetres here: 1 is 11.8 pixels at 300 dpi.
+    let message = refused_for(&filtered(r#"<feGaussianBlur stdDeviation="1e30"/>"#));
+    assert!(
+        message.contains(
+            "filter \"f\": <feGaussianBlur> blurs by a standard deviation of more \
+                          than a million pixels at 300 dpi; at most 100 pixels are allowed"
+        ),
+        "{message}"
+    );
+    let message = refused_for(&filtered(r#"<feGaussianBlur stdDeviation="10"/>"#));
+    assert!(message.contains("of 119 pixels"), "{message}");
+    assert!(
+        refused_for(&filtered(r#"<feDropShadow stdDeviation="20"/>"#)).contains("<feDropShadow>")
+    );
+    let message = refused_for(&filtered(r#"<feMorphology radius="2"/>"#));
+    assert!(
+        message.contains("<feMorphology> has a radius of 24 pixels at 300 dpi; at most 10"),
+        "{message}"
+    );
+    let message = refused_for(&filtered(
+        r#"<feConvolveMatrix order="25" kernelMatrix="1"/>"#,
+    ));
+    assert!(
+        message.contains("order=\"25\"; at most 9 in each direction"),
+        "{message}"
+    );
+    // A region of 200,000 units made resvg ask for a 223 GB bitmap, which aborts the process.
+    let huge = side(
+        r#"<filter id="big" filterUnits="userSpaceOnUse" x="-1e5" y="-1e5" width="2e5" height="2e5"><feFlood flood-color="red"/></filter><rect width="10" height="10" filter="url(#big)"/>"#,
+    );
+    let message = refused_for(&huge);
+    assert!(message.contains("filter \"big\" covers 236"), "{message}");
+    assert!(
+        message.contains("at most 2580072 pixels (4 times the card)"),
+        "{message}"
+    );
+    // One filter on forty shapes is forty applications.
+    let many = side(&format!(
+        r#"<filter id="f"><feOffset dx="1"/></filter>{}"#,
+        r#"<rect width="1" height="1" filter="url(#f)"/>"#.repeat(40)
+    ));
+    assert_eq!(
+        refused_for(&many),
+        "front side: the layout applies 40 filter primitives (a filter counts once for every \
+         element it is applied to); at most 32 are allowed"
+    );
+    // Turbulence over the whole card, eight octaves, on six shapes: within every other limit,
+    // but seconds of work.
+    let noise = side(&format!(
+        r#"<filter id="n" x="0" y="0" width="1" height="1"><feTurbulence baseFrequency="0.5" numOctaves="8"/></filter>{}"#,
+        r#"<rect width="85.6" height="53.98" filter="url(#n)"/>"#.repeat(6)
+    ));
+    let message = refused_for(&noise);
+    assert!(
+        message.contains("million pixel operations at 300 dpi; at most 64 million"),
+        "{message}"
+    );
+}
+
+#[test]
+fn large_images_and_drawings_are_refused() {
+    let image = |uri: &str| side(&format!(r#"<image width="20" height="20" href="{uri}"/>"#));
+    let message = refused_for(&image(&png_uri(3001, 10)));
+    assert_eq!(
+        message,
+        "front side: line 2: <image>: the embedded image is 3001 x 10 pixels; at most 3000 x \
+         3000 are allowed"
+    );
+    // Bytes are checked before the header is read.
+    use base64::Engine as _;
+    let mut noise = b"\x89PNG\r\n\x1a\n".to_vec();
+    noise.extend((0..1_100_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8));
+    let big = format!(
+        "data:image/png;base64,{}",
+        base64::engine::general_purpose::STANDARD.encode(&noise)
+    );
+    let message = refused_for(&image(&big));
+    assert!(
+        message.contains("the embedded image is 1100008 bytes; at most 1048576 bytes"),
+        "{message}"
+    );
+    let message = refused_for(&image("data:image/png;base64,AAAA"));
+    assert!(
+        message.contains("the embedded image cannot be read"),
+        "{message}"
+    );
+    // Inkscape wraps base64 lines; that is an image like any other.
+    let wrapped = png_uri(30, 30).replacen("base64,", "base64,\n  ", 1);
+    SvgRenderer::new()
+        .check_layout(&layout(image(&wrapped), None))
+        .unwrap();
+
+    // An image used many times is decoded many times.
+    let reused = side(&format!(
+        r#"<defs><image id="i" width="20" height="20" href="{}"/></defs>{}"#,
+        png_uri(2000, 2000),
+        r##"<use href="#i"/>"##.repeat(10)
+    ));
+    assert!(refused_for(&reused).contains("million pixel operations"));
+    // A thousand translucent veils over the card: 15 s of drawing.
+    let veils =
+        side(&r#"<rect width="85.6" height="53.98" fill="red" fill-opacity="0.5"/>"#.repeat(1000));
+    let message = refused_for(&veils);
+    assert!(
+        message.starts_with(
+            "front side: drawing this side takes about 645.0 million pixel \
+                             operations at 300 dpi; at most 64 million are allowed"
+        ),
+        "{message}"
+    );
+    // A pattern tile resvg would allocate at 2 GB.
+    let tile = side(
+        r#"<pattern id="p" patternUnits="userSpaceOnUse" width="2000" height="2000"><rect width="1" height="1"/></pattern><rect width="10" height="10" fill="url(#p)"/>"#,
+    );
+    let message = refused_for(&tile);
+    assert!(
+        message.contains("pattern \"p\" is drawn as a tile of 23621 x 23638 pixels"),
+        "{message}"
+    );
+    // Text.
+    let message = refused_for(&side(&format!("<text>{}</text>", "x".repeat(6000))));
+    assert!(
+        message.contains("6000 characters of text (copies by <use> included); at most 5000"),
+        "{message}"
+    );
+}
+
+/// The layout at every limit at once passes the checks and is drawn, PNG and PDF (how long that
+/// takes is a benchmark: `tessera bench`).
+#[test]
+fn a_layout_at_every_limit_is_accepted_and_drawn() {
+    let r = SvgRenderer::new();
+    let worst = tessera_print::layouts::at_the_limits();
+    r.check_layout(&worst).unwrap();
+    let card = r.render_card(&worst, &jane()).unwrap();
+    assert_eq!(png_dimensions(&card.front_png), Some((1011, 638)));
+    assert_eq!(media_boxes(&card.pdf).len(), 2);
+}
+
 #[test]
 fn editor_metadata_is_dropped() {
     let svg = r#"<svg xmlns="http://www.w3.org/2000/svg" xmlns:inkscape="http://www.inkscape.org/namespaces/inkscape" xmlns:sodipodi="http://sodipodi.sourceforge.net/DTD/sodipodi-0.dtd" width="85.6mm" height="53.98mm" viewBox="0 0 85.6 53.98">

@@ -38,6 +38,50 @@ pub fn verify_password(password: &Password, hash: &str) -> bool {
         .unwrap_or(false)
 }
 
+/// How many password hashes are computed at once. Each argon2id hash takes 19 MiB and tens of
+/// milliseconds of a core; a burst of sign-ins (or of guesses) must queue for these rather than
+/// take every core from the async workers that answer everything else.
+pub const HASHING_AT_ONCE: usize = 2;
+static HASHING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(HASHING_AT_ONCE);
+
+/// Runs `work` on a blocking thread once one of the [`HASHING_AT_ONCE`] places is free. The
+/// place is held by the thread, not by the caller: a sign-in whose browser gives up still counts
+/// until its hash is done.
+async fn hashing<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> T {
+    let place = HASHING
+        .acquire()
+        .await
+        .expect("the semaphore is never closed");
+    let done = tokio::task::spawn_blocking(move || {
+        let _place = place;
+        work()
+    })
+    .await;
+    match done {
+        Ok(value) => value,
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    }
+}
+
+/// [`hash_password`] off the async workers, for async callers.
+pub async fn hash_password_async(password: Password) -> String {
+    hashing(move || hash_password(&password)).await
+}
+
+/// [`verify_password`] off the async workers, for async callers. Without a stored hash (no such
+/// operator) the password is checked against [`dummy_hash`] all the same, so that the answer takes
+/// as long whether or not the name exists; it is `false` then.
+pub async fn verify_password_async(password: Password, stored: Option<String>) -> bool {
+    hashing(move || match stored {
+        Some(hash) => verify_password(&password, &hash),
+        None => {
+            verify_password(&password, dummy_hash());
+            false
+        }
+    })
+    .await
+}
+
 /// 32 random bytes, URL-safe base64: session tokens and CSRF tokens.
 pub fn random_token(random: &dyn Random) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random.bytes::<32>())
@@ -156,6 +200,51 @@ mod tests {
         assert!(verify_password(&p, &h));
         assert!(!verify_password(&Password::new("wrong"), &h));
         assert!(!verify_password(&p, "not a hash"));
+    }
+
+    #[tokio::test]
+    async fn async_hashing_agrees_with_the_sync_functions() {
+        let p = Password::new("correct horse");
+        let h = hash_password_async(p.clone()).await;
+        assert!(verify_password(&p, &h));
+        assert!(verify_password_async(p.clone(), Some(h.clone())).await);
+        assert!(!verify_password_async(Password::new("wrong"), Some(h)).await);
+        // An unknown operator is never signed in, even with the dummy's password.
+        assert!(!verify_password_async(p, None).await);
+    }
+
+    /// With one async worker, a burst of password checks leaves it free for other tasks.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn password_checks_do_not_hold_the_async_worker() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::sync::Arc;
+        let hash = hash_password_async(Password::new("x")).await;
+        let ticks = Arc::new(AtomicUsize::new(0));
+        let ticker = {
+            let ticks = ticks.clone();
+            tokio::spawn(async move {
+                loop {
+                    ticks.fetch_add(1, Ordering::Relaxed);
+                    tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+                }
+            })
+        };
+        let before = ticks.load(Ordering::Relaxed);
+        let checks: Vec<_> = (0..8)
+            .map(|_| {
+                let hash = hash.clone();
+                tokio::spawn(verify_password_async(Password::new("y"), Some(hash)))
+            })
+            .collect();
+        for check in checks {
+            assert!(!check.await.unwrap());
+        }
+        let after = ticks.load(Ordering::Relaxed);
+        assert!(
+            after > before + 1,
+            "the ticker stood still: {before} -> {after}"
+        );
+        ticker.abort();
     }
 
     #[test]

@@ -18,6 +18,7 @@ pub mod pki_http;
 pub mod platform;
 pub mod portal;
 pub mod printers;
+pub mod render_pool;
 pub mod serve;
 pub mod station_http;
 pub mod station_process;

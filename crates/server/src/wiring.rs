@@ -332,7 +332,10 @@ impl Tessera {
         let services = Services {
             store: store.clone(),
             ca: ca.clone(),
-            renderer: Arc::new(tessera_print::SvgRenderer::new()),
+            // Drawn on threads of its own within a time budget, never on an async worker.
+            renderer: Arc::new(crate::render_pool::PooledRenderer::new(Arc::new(
+                tessera_print::SvgRenderer::new(),
+            ))),
             stations: hub.clone(),
             piv: tessera_piv::factory_with(options.apdu_scripts),
             sealer,

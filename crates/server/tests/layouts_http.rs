@@ -48,6 +48,28 @@ async fn layouts_are_checked_previewed_and_versioned() {
             format!("{}{}", with(""), " ".repeat(3 * 1024 * 1024)),
             "at most 2097152 bytes",
         ),
+        // Layouts that ask too much of the renderer: 4,000 nested groups used to abort the
+        // server, a thousand octaves of noise to hold a worker for minutes.
+        (
+            with(&format!("{}{}", "<g>".repeat(4000), "</g>".repeat(4000))),
+            "the layout nests elements 4001 deep; at most 24 levels are allowed",
+        ),
+        (
+            with(&"<rect/>".repeat(100_000)),
+            "the layout has 100001 elements; at most 10000 are allowed",
+        ),
+        (
+            with(
+                r#"<filter id="f"><feTurbulence numOctaves="1000"/></filter><rect width="9" height="9" filter="url(#f)"/>"#,
+            ),
+            "at most 8 octaves are allowed",
+        ),
+        (
+            with(
+                r#"<filter id="f"><feGaussianBlur stdDeviation="1e9"/></filter><rect width="9" height="9" filter="url(#f)"/>"#,
+            ),
+            "more than a million pixels at 300 dpi; at most 100 pixels are allowed",
+        ),
     ];
     for (svg, expected) in &hostile {
         let (status, _, page) = portal
@@ -153,4 +175,81 @@ async fn layouts_are_checked_previewed_and_versioned() {
     assert!(first < page.find("<option value=\"corporate-badge\"").unwrap());
     let events = t.store.audit_events(None, 200).await.unwrap();
     assert_eq!(events.iter().filter(|e| e.name == "LayoutSaved").count(), 2);
+}
+
+/// The layout at every limit at once is accepted, and while the server draws it, both through the
+/// portal's preview and by the synchronous call that issuance makes from an async task, the
+/// health check keeps answering. The runtime has a single async worker: a drawing that held it
+/// would stop every answer. (How fast /healthz answers meanwhile is measured by `tessera bench`,
+/// not asserted here.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+async fn the_server_answers_while_it_draws_the_worst_layout_it_accepts() {
+    use std::time::{Duration, Instant};
+    use tessera_core::ports::CardData;
+
+    let (_dir, t) = support::open_with_password().await;
+    let (t, password) = t;
+    let portal = Portal::start(t.clone()).await;
+    portal.sign_in(&password).await;
+    let (_, _, page) = portal.get("/layouts/new").await;
+    let token = csrf(&page);
+    let worst = tessera_print::layouts::at_the_limits();
+    let back = worst.back_svg.clone().unwrap();
+    let form = [
+        ("csrf", token.as_str()),
+        ("name", "At the limits"),
+        ("front_svg", worst.front_svg.as_str()),
+        ("back_svg", back.as_str()),
+        ("preview_user", "jdoe"),
+    ];
+    let (status, url, page) = portal.post("/layouts/save", &form).await;
+    assert_eq!((status.as_u16(), url.as_str()), (200, "/layouts"), "{page}");
+
+    let preview = {
+        let (http, base) = (portal.http.clone(), portal.base.clone());
+        let form: Vec<(String, String)> = form
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        tokio::spawn(async move {
+            let res = http
+                .post(format!("{base}/layouts/preview"))
+                .form(&form)
+                .send()
+                .await
+                .unwrap();
+            (res.status(), res.text().await.unwrap())
+        })
+    };
+    let issuance_like = {
+        let svc = t.services.clone();
+        tokio::spawn(async move { svc.renderer.render(&worst, &CardData::default()) })
+    };
+    let health = reqwest::Client::new();
+    let mut answers = Vec::new();
+    while !(preview.is_finished() && issuance_like.is_finished()) {
+        let asked = Instant::now();
+        let res = health
+            .get(format!("{}/healthz", portal.base))
+            .timeout(Duration::from_secs(10))
+            .send()
+            .await
+            .expect("the health check answers while a card is drawn");
+        assert_eq!(res.text().await.unwrap(), "ok");
+        answers.push(asked.elapsed());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (status, page) = preview.await.unwrap();
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("layout-preview-back"), "{page}");
+    issuance_like
+        .await
+        .unwrap()
+        .expect("the worst accepted layout is drawn");
+    assert!(answers.len() >= 3, "{answers:?}");
+    let slowest = answers.iter().max().unwrap();
+    assert!(
+        *slowest < Duration::from_secs(1),
+        "/healthz took {slowest:?} while a card was drawn"
+    );
 }

@@ -103,12 +103,10 @@ pub async fn submit(
         .await;
     }
     let operator = svc.store.operator(&id).await.ok().filter(|o| o.enabled);
-    // Hash even for unknown operators so that timing does not reveal which names exist.
-    let stored = operator
-        .as_ref()
-        .map(|o| o.password_hash.clone())
-        .unwrap_or_else(|| auth::dummy_hash().to_owned());
-    let ok = auth::verify_password(&password, &stored) && operator.is_some();
+    // Hashed even for unknown operators so that timing does not reveal which names exist; on a
+    // blocking thread, two at a time, so that a burst of guesses cannot stall the server.
+    let stored = operator.as_ref().map(|o| o.password_hash.clone());
+    let ok = auth::verify_password_async(password, stored).await && operator.is_some();
     if !ok {
         svc.audit_refusal(
             audit::OPERATOR_SIGN_IN_FAILED,
