@@ -826,7 +826,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             .map_err(|e| e.to_string())?,
         Command::BenchCa { seconds } => {
             let dir = std::env::temp_dir().join(format!("tessera-bench-ca-{}", std::process::id()));
-            let figures = tessera_server::bench_ca::run(&dir, seconds).await;
+            let figures = tessera_bench::ca::run(&dir, seconds).await;
             let _ = std::fs::remove_dir_all(&dir);
             println!("{}", figures?.report());
             Ok(())
@@ -835,7 +835,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             let dir =
                 std::env::temp_dir().join(format!("tessera-bench-render-{}", std::process::id()));
             std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-            let figures = tessera_server::bench_render::run(&dir, iterations.max(1)).await;
+            let figures = tessera_bench::render::run(&dir, iterations.max(1)).await;
             let _ = std::fs::remove_dir_all(&dir);
             let figures = figures.map_err(|e| format!("{} {e}", e.code().as_str()))?;
             println!("{}", figures.report());
@@ -844,7 +844,7 @@ async fn run(cli: Cli) -> Result<(), String> {
         Command::BenchStation { cards, delays } => {
             let dir =
                 std::env::temp_dir().join(format!("tessera-bench-station-{}", std::process::id()));
-            let figures = tessera_server::bench_station::run(&dir, cards.max(1), &delays).await;
+            let figures = tessera_bench::station::run(&dir, cards.max(1), &delays).await;
             let _ = std::fs::remove_dir_all(&dir);
             let figures = figures.map_err(|e| format!("{} {e}", e.code().as_str()))?;
             println!("{}", figures.report());
@@ -852,7 +852,7 @@ async fn run(cli: Cli) -> Result<(), String> {
         }
         Command::Bench { iterations } => {
             let dir = std::env::temp_dir().join(format!("tessera-bench-{}", std::process::id()));
-            let figures = tessera_server::bench::run(&dir, iterations.max(1)).await;
+            let figures = tessera_bench::issuance::run(&dir, iterations.max(1)).await;
             let _ = std::fs::remove_dir_all(&dir);
             let figures = figures.map_err(|e| format!("{} {e}", e.code().as_str()))?;
             println!("{}", figures.report());

@@ -6,10 +6,6 @@
 pub mod api;
 pub mod app;
 pub mod auth;
-pub mod bench;
-pub mod bench_ca;
-pub mod bench_render;
-pub mod bench_station;
 pub mod ca_admin;
 pub mod demo;
 pub mod headless;

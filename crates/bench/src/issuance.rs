@@ -9,14 +9,14 @@
 //! (a synchronous render from an async task), and during a flood of failed sign-ins (argon2id
 //! each).
 
-use crate::demo;
-use crate::wiring::{Options, Tessera};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use tessera_core::ids::*;
 use tessera_core::issuance::{self, Actor, StartRequest};
 use tessera_core::model::{JobStep, Role, Settings};
 use tessera_core::{CoreError, Pin};
+use tessera_server::demo;
+use tessera_server::wiring::{Options, Tessera};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 pub struct Figures {
@@ -188,9 +188,9 @@ async fn under_load(t: &Tessera) -> Result<Figures, CoreError> {
         .map_err(failed)?;
     let addr = listener.local_addr().map_err(failed)?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let serving = tokio::spawn(crate::serve::serve_listener(
+    let serving = tokio::spawn(tessera_server::serve::serve_listener(
         listener,
-        crate::router(t.clone()),
+        tessera_server::router(t.clone()),
         None,
         async move {
             let _ = stopped.await;
@@ -298,7 +298,7 @@ async fn failed_sign_in(addr: SocketAddr, i: u64) -> Result<u16, CoreError> {
         "POST /login HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\
          Content-Type: application/x-www-form-urlencoded\r\nCookie: {}=bench\r\n\
          Content-Length: {}\r\n\r\n{body}",
-        crate::auth::LOGIN_COOKIE,
+        tessera_server::auth::LOGIN_COOKIE,
         body.len()
     );
     http(addr, request.as_bytes()).await

@@ -5,7 +5,6 @@
 //! built on it would run it (one process per side, `-d 300 -p 300`, as `rsvg-convert` is used for
 //! print). Throughput runs one worker per core on both sides.
 
-use crate::wiring::{Options, Tessera};
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -14,6 +13,7 @@ use tessera_core::model::Layout;
 use tessera_core::ports::{CardData, Store};
 use tessera_core::CoreError;
 use tessera_print::SvgRenderer;
+use tessera_server::wiring::{Options, Tessera};
 
 /// One measured way of drawing a card (both sides).
 pub struct Row {

@@ -5,15 +5,15 @@
 //! simulated printer, with APDU scripts and with every command on its own round trip, and
 //! reports wall time and round trips per card.
 
-use crate::app::router;
-use crate::station_process::{self, StationArgs, SIMULATED_ENCODER, SIMULATED_PRINTER};
-use crate::wiring::{Options, Tessera};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tessera_core::ids::*;
 use tessera_core::issuance::{self, Actor, StartRequest};
 use tessera_core::model::{JobStep, Role};
 use tessera_core::{stations, CoreError, Pin};
+use tessera_server::app::router;
+use tessera_server::station_process::{self, StationArgs, SIMULATED_ENCODER, SIMULATED_PRINTER};
+use tessera_server::wiring::{Options, Tessera};
 use tessera_station::agent::{Agent, AgentOptions};
 
 pub struct Row {

@@ -4,7 +4,6 @@
 //! no store) with ECDSA P-256 and RSA 2048 issuing keys, certificates issued and stored in SQLite,
 //! and certificates signed through SoftHSM when it is installed.
 
-use crate::platform::{OsRandom, SystemClock};
 use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
@@ -20,6 +19,7 @@ use tessera_pki::pkcs11::{Pkcs11KeyProvider, Pkcs11Pin, Pkcs11Settings};
 use tessera_pki::{
     piv_profile, AesGcmSealer, Ca, CaKeyAlgorithm, KeyProvider, SoftwareKeyProvider,
 };
+use tessera_server::platform::{OsRandom, SystemClock};
 
 const SOFTHSM_MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
 
