@@ -24,8 +24,10 @@ pub mod refusals;
 pub mod secret;
 pub mod services;
 pub mod settings;
+pub mod sign_in;
 pub mod stations;
 pub mod template;
+pub mod throttle;
 
 pub use error::{CoreError, ErrorCode};
 pub use ids::*;

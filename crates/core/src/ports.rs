@@ -47,6 +47,16 @@ impl dyn Random + '_ {
     }
 }
 
+/// Hashes and checks operator passwords (argon2id in the server), off the async workers.
+#[async_trait]
+pub trait Passwords: Send + Sync {
+    async fn hash(&self, password: crate::secret::Password) -> String;
+    /// Whether `password` matches `stored`. Without a stored hash (no such operator) a password is
+    /// checked all the same against a hash of nothing anyone knows, so that the answer takes as
+    /// long whether the name exists or not; it is `false` then.
+    async fn verify(&self, password: crate::secret::Password, stored: Option<String>) -> bool;
+}
+
 /// Encrypts secrets (card management keys, escrowed PUKs and PINs) before they reach the store.
 pub trait Sealer: Send + Sync {
     fn seal(&self, plaintext: &[u8]) -> Vec<u8>;

@@ -22,6 +22,7 @@ pub struct Services {
     pub stations: Arc<dyn StationDirectory>,
     pub piv: PivCardFactory,
     pub sealer: Arc<dyn Sealer>,
+    pub passwords: Arc<dyn Passwords>,
     pub clock: Arc<dyn Clock>,
     pub random: Arc<dyn Random>,
     /// Caps how many refused attempts of strangers reach the audit log each minute.

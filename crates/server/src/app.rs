@@ -13,7 +13,7 @@ pub struct AppState {
     /// The last CRL served, rebuilt when a certificate's status has changed.
     pub crl: std::sync::Arc<tokio::sync::Mutex<Option<crate::pki_http::CachedCrl>>>,
     /// Failed sign-ins per operator name, to lock out guessing.
-    pub sign_in: std::sync::Arc<crate::throttle::SignInThrottle>,
+    pub sign_in: std::sync::Arc<tessera_core::throttle::SignInThrottle>,
 }
 
 const CSS: &str = include_str!("../static/app.css");

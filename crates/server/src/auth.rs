@@ -18,7 +18,7 @@ use tessera_core::Password;
 pub const SESSION_COOKIE: &str = "tessera_session";
 pub const LOGIN_COOKIE: &str = "tessera_login";
 /// Eight hours: one working shift.
-pub const SESSION_SECONDS: i64 = 8 * 3600;
+pub use tessera_core::sign_in::SESSION_SECONDS;
 
 pub fn hash_password(password: &Password) -> String {
     let salt = SaltString::generate(&mut rand_core::OsRng);
@@ -82,6 +82,19 @@ pub async fn verify_password_async(password: Password, stored: Option<String>) -
     .await
 }
 
+/// The core's [`Passwords`] port on argon2id, off the async workers.
+pub struct Argon2Passwords;
+
+#[async_trait::async_trait]
+impl tessera_core::ports::Passwords for Argon2Passwords {
+    async fn hash(&self, password: Password) -> String {
+        hash_password_async(password).await
+    }
+    async fn verify(&self, password: Password, stored: Option<String>) -> bool {
+        verify_password_async(password, stored).await
+    }
+}
+
 /// 32 random bytes, URL-safe base64: session tokens and CSRF tokens.
 pub fn random_token(random: &dyn Random) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random.bytes::<32>())
@@ -112,7 +125,7 @@ pub fn dummy_hash() -> &'static str {
 }
 
 pub fn token_hash(token: &str) -> String {
-    hex::encode(Sha256::digest(token.as_bytes()))
+    tessera_core::sign_in::token_hash(token)
 }
 
 /// Reads one cookie from the request headers.

@@ -18,7 +18,6 @@ pub mod render_pool;
 pub mod serve;
 pub mod station_http;
 pub mod station_process;
-pub mod throttle;
 pub mod web_error;
 pub mod wiring;
 

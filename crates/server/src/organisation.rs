@@ -111,7 +111,7 @@ pub(crate) async fn init(t: &Tessera, spec: &InitSpec) -> Result<Option<Password
             (p.clone(), Some(p))
         }
     };
-    let hash = auth::hash_password_async(password.clone()).await;
+    let hash = t.services.passwords.hash(password.clone()).await;
     let kind = if spec.demo_content {
         "demo"
     } else {

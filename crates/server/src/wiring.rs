@@ -339,6 +339,7 @@ impl Tessera {
             stations: hub.clone(),
             piv: tessera_piv::factory_with(options.apdu_scripts),
             sealer,
+            passwords: Arc::new(crate::auth::Argon2Passwords),
             clock,
             random,
             refusals: Default::default(),

@@ -5,7 +5,6 @@ use super::station_choice::{self, StationOption};
 use super::{render, CsrfForm, Nav};
 use crate::app::AppState;
 use crate::auth::{self, SignedIn, LOGIN_COOKIE, SESSION_SECONDS};
-use crate::throttle::{wait_sentence, Failure};
 use crate::web_error::WebError;
 use askama::Template;
 use axum::extract::State;
@@ -13,9 +12,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{AppendHeaders, IntoResponse, Response};
 use axum::Form;
 use serde::Deserialize;
-use tessera_core::audit;
-use tessera_core::ids::OperatorId;
-use tessera_core::issuance::AuditContext;
+use tessera_core::sign_in;
 use tessera_core::Password;
 
 #[derive(Template)]
@@ -85,86 +82,19 @@ pub async fn submit(
         )
         .await;
     }
-    let password = Password::new(f.password);
-    let id = OperatorId::new(f.operator.trim());
-    let now = svc.clock.now().0;
-    // A locked name gets no password check at all, and no audit event per attempt: the lock
-    // itself was audited when it began.
-    if let Some(left) = state.sign_in.locked(id.as_str(), now) {
-        return login_page(
-            &state,
-            &headers,
-            Some(format!(
-                "Too many failed sign-ins for this operator: try again in {}.",
-                wait_sentence(left)
-            )),
-            StatusCode::TOO_MANY_REQUESTS,
-        )
-        .await;
-    }
-    let operator = svc.store.operator(&id).await.ok().filter(|o| o.enabled);
-    // Hashed even for unknown operators so that timing does not reveal which names exist; on a
-    // blocking thread, two at a time, so that a burst of guesses cannot stall the server.
-    let stored = operator.as_ref().map(|o| o.password_hash.clone());
-    let ok = auth::verify_password_async(password, stored).await && operator.is_some();
-    if !ok {
-        svc.audit_refusal(
-            audit::OPERATOR_SIGN_IN_FAILED,
-            AuditContext::default(),
-            serde_json::json!({"operator": id.as_str()}),
-        )
-        .await?;
-        let (message, status) = match state.sign_in.failed(id.as_str(), now) {
-            Failure::Counted { .. } => (
-                "Unknown operator or wrong password.".to_owned(),
-                StatusCode::UNAUTHORIZED,
-            ),
-            Failure::Locked { seconds } => {
-                svc.audit_refusal(
-                    audit::OPERATOR_LOCKED_OUT,
-                    AuditContext::default(),
-                    serde_json::json!({
-                        "operator": id.as_str(),
-                        "failures": crate::throttle::FAILURES_BEFORE_LOCK,
-                        "seconds": seconds,
-                    }),
-                )
-                .await?;
-                (
-                    format!(
-                        "Unknown operator or wrong password, {} times in a row: sign-in for \
-                         this operator is locked for {}.",
-                        crate::throttle::FAILURES_BEFORE_LOCK,
-                        wait_sentence(seconds)
-                    ),
-                    StatusCode::TOO_MANY_REQUESTS,
-                )
-            }
-        };
-        return login_page(&state, &headers, Some(message), status).await;
-    }
-    state.sign_in.succeeded(id.as_str());
-    let token = auth::random_token(&*svc.random);
-    let csrf = auth::random_token(&*svc.random);
-    let expires = svc.clock.now().plus_days(0).0 + SESSION_SECONDS;
-    svc.store
-        .put_session(
-            &auth::token_hash(&token),
-            &id,
-            &csrf,
-            tessera_core::model::Timestamp(expires),
-        )
-        .await
-        .map_err(WebError::from_store)?;
-    svc.audit(
-        audit::OPERATOR_SIGNED_IN,
-        AuditContext {
-            operator: Some(&id),
-            ..Default::default()
-        },
-        serde_json::json!({}),
-    )
-    .await?;
+    let signed_in =
+        sign_in::sign_in(svc, &state.sign_in, &f.operator, Password::new(f.password)).await?;
+    let session = match signed_in {
+        Ok(session) => session,
+        Err(refused) => {
+            let status = match refused {
+                sign_in::Refused::Wrong => StatusCode::UNAUTHORIZED,
+                _ => StatusCode::TOO_MANY_REQUESTS,
+            };
+            return login_page(&state, &headers, Some(refused.sentence()), status).await;
+        }
+    };
+    let token = session.token;
     let mut cookies = vec![(
         header::SET_COOKIE,
         auth::session_cookie(&token, SESSION_SECONDS),
@@ -189,20 +119,11 @@ pub async fn logout(
     Form(f): Form<CsrfForm>,
 ) -> Result<Response, WebError> {
     signed_in.check_csrf(&f.csrf)?;
-    let svc = &state.tessera.services;
-    if let Some(token) = auth::cookie_in(&headers, auth::SESSION_COOKIE) {
-        svc.store
-            .delete_session(&auth::token_hash(&token))
-            .await
-            .map_err(WebError::from_store)?;
-    }
-    svc.audit(
-        audit::OPERATOR_SIGNED_OUT,
-        AuditContext {
-            operator: Some(&signed_in.operator.id),
-            ..Default::default()
-        },
-        serde_json::json!({}),
+    let token = auth::cookie_in(&headers, auth::SESSION_COOKIE);
+    sign_in::sign_out(
+        &state.tessera.services,
+        &signed_in.operator.id,
+        token.as_deref(),
     )
     .await?;
     Ok((

@@ -1,0 +1,171 @@
+//! Signing in and out of the portal: the password check (behind the [`Passwords`] port, off the
+//! async workers), the lockout of guessed names ([`crate::throttle`]), the session (only the
+//! SHA-256 of its token is stored) and the audit events, capped for strangers.
+
+use crate::audit;
+use crate::error::CoreError;
+use crate::ids::OperatorId;
+use crate::model::Timestamp;
+use crate::ports::Passwords;
+use crate::secret::Password;
+use crate::services::{AuditContext, Services};
+use crate::throttle::{wait_sentence, Failure, SignInThrottle, FAILURES_BEFORE_LOCK};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+/// How long a session lasts.
+pub const SESSION_SECONDS: i64 = 8 * 3600;
+
+/// A session just opened: the token goes to the browser once, in a cookie.
+pub struct Session {
+    pub operator: OperatorId,
+    pub token: String,
+    pub csrf: String,
+    pub expires: Timestamp,
+}
+
+/// Why a sign-in was refused, with the sentence the person reads.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Refused {
+    /// The name is locked: no password was checked.
+    Locked { seconds: i64 },
+    /// Unknown operator or wrong password.
+    Wrong,
+    /// Wrong again, and this failure locked the name.
+    NowLocked { seconds: i64 },
+}
+
+impl Refused {
+    pub fn sentence(&self) -> String {
+        match self {
+            Self::Locked { seconds } => format!(
+                "Too many failed sign-ins for this operator: try again in {}.",
+                wait_sentence(*seconds)
+            ),
+            Self::Wrong => "Unknown operator or wrong password.".into(),
+            Self::NowLocked { seconds } => format!(
+                "Unknown operator or wrong password, {FAILURES_BEFORE_LOCK} times in a row: \
+                 sign-in for this operator is locked for {}.",
+                wait_sentence(*seconds)
+            ),
+        }
+    }
+}
+
+/// 32 random bytes, URL-safe base64 without padding: session and CSRF tokens.
+pub fn random_token(svc: &Services) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(svc.random.bytes::<32>())
+}
+
+/// What the store keeps of a session token.
+pub fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// Checks a name and password. A locked name gets no password check and no audit event per
+/// attempt (the lock itself was audited when it began); a failure is audited (capped for
+/// strangers, see [`crate::refusals`]) and counted toward a lock; a success opens a session.
+pub async fn sign_in(
+    svc: &Services,
+    throttle: &SignInThrottle,
+    name: &str,
+    password: Password,
+) -> Result<Result<Session, Refused>, CoreError> {
+    let id = OperatorId::new(name.trim());
+    let now = svc.clock.now();
+    if let Some(seconds) = throttle.locked(id.as_str(), now.0) {
+        return Ok(Err(Refused::Locked { seconds }));
+    }
+    let operator = svc.store.operator(&id).await.ok().filter(|o| o.enabled);
+    let stored = operator.as_ref().map(|o| o.password_hash.clone());
+    let ok = check(&*svc.passwords, password, stored).await && operator.is_some();
+    if !ok {
+        svc.audit_refusal(
+            audit::OPERATOR_SIGN_IN_FAILED,
+            AuditContext::default(),
+            json!({"operator": id.as_str()}),
+        )
+        .await?;
+        return Ok(Err(match throttle.failed(id.as_str(), now.0) {
+            Failure::Counted { .. } => Refused::Wrong,
+            Failure::Locked { seconds } => {
+                svc.audit_refusal(
+                    audit::OPERATOR_LOCKED_OUT,
+                    AuditContext::default(),
+                    json!({"operator": id.as_str(), "failures": FAILURES_BEFORE_LOCK, "seconds": seconds}),
+                )
+                .await?;
+                Refused::NowLocked { seconds }
+            }
+        }));
+    }
+    throttle.succeeded(id.as_str());
+    let session = Session {
+        token: random_token(svc),
+        csrf: random_token(svc),
+        expires: Timestamp(now.0 + SESSION_SECONDS),
+        operator: id,
+    };
+    svc.store
+        .put_session(
+            &token_hash(&session.token),
+            &session.operator,
+            &session.csrf,
+            session.expires,
+        )
+        .await?;
+    svc.audit(
+        audit::OPERATOR_SIGNED_IN,
+        AuditContext {
+            operator: Some(&session.operator),
+            ..Default::default()
+        },
+        json!({}),
+    )
+    .await?;
+    Ok(Ok(session))
+}
+
+async fn check(passwords: &dyn Passwords, password: Password, stored: Option<String>) -> bool {
+    passwords.verify(password, stored).await
+}
+
+/// Ends a session (when the browser still had its token) and audits the sign-out.
+pub async fn sign_out(
+    svc: &Services,
+    operator: &OperatorId,
+    token: Option<&str>,
+) -> Result<(), CoreError> {
+    if let Some(token) = token {
+        svc.store.delete_session(&token_hash(token)).await?;
+    }
+    svc.audit(
+        audit::OPERATOR_SIGNED_OUT,
+        AuditContext {
+            operator: Some(operator),
+            ..Default::default()
+        },
+        json!({}),
+    )
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusals_say_what_happened() {
+        assert_eq!(
+            Refused::Wrong.sentence(),
+            "Unknown operator or wrong password."
+        );
+        assert!(Refused::Locked { seconds: 60 }
+            .sentence()
+            .contains("try again in 1 minute"));
+        assert!(Refused::NowLocked { seconds: 120 }
+            .sentence()
+            .contains("5 times in a row"));
+    }
+}
