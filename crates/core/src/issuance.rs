@@ -256,30 +256,20 @@ pub async fn choose_policy(
     }
     job.policy = Some(policy.id.clone());
     job.message = "Connecting to the card".into();
-    update_job(
-        runner,
-        &mut job,
-        JobEvent::ChoosePolicy,
-        runner.claim(),
-        Changes::new(),
-    )
-    .await?;
-    let (runner, started) = (runner.clone(), job.clone());
-    let running = tokio::spawn(async move {
-        let heartbeat = runner.heartbeat(&started);
-        let mut job = started;
-        let mut device = None;
-        match personalise::personalise(&runner, &mut job, &policy, &pin, &mut device).await {
-            Ok(()) => printing::print(&runner, &mut job).await,
-            Err(err) if heartbeat.lost() || matches!(err, CoreError::Changed(_)) => {
-                // Someone else holds the job now (recovery after a stall): leave it to them.
-                tracing::warn!(operation = %job.operation, error = %err, "issuance stopped: the job was taken over");
+    let running = runner
+        .take(&mut job, JobEvent::ChoosePolicy, |runner, mut job, heartbeat| async move {
+            let mut device = None;
+            match personalise::personalise(&runner, &mut job, &policy, &pin, &mut device).await {
+                Ok(()) => printing::print(&runner, &mut job).await,
+                Err(err) if heartbeat.lost() || matches!(err, CoreError::Changed(_)) => {
+                    // Someone else holds the job now (recovery after a stall): leave it to them.
+                    tracing::warn!(operation = %job.operation, error = %err, "issuance stopped: the job was taken over");
+                }
+                Err(err) => personalise::fail(&runner, &mut job, device, err).await,
             }
-            Err(err) => personalise::fail(&runner, &mut job, device, err).await,
-        }
-        drop(heartbeat);
-        job
-    });
+            job
+        })
+        .await?;
     Ok((job, running))
 }
 
@@ -293,25 +283,6 @@ pub async fn job_for(svc: &Services, actor: &Actor, id: &JobId) -> Result<Issuan
         return Err(not_found());
     }
     Ok(job)
-}
-
-/// Moves a job by `event` with the given lease change, together with `changes`.
-async fn update_job(
-    runner: &JobRunner,
-    job: &mut IssuanceJob,
-    event: JobEvent,
-    lease: LeaseChange,
-    mut changes: Changes,
-) -> Result<(), CoreError> {
-    let expected = job.step;
-    job.step = job_transition(expected, event)?;
-    job.updated_at = runner.svc.clock.now();
-    changes.push(Change::UpdateJob {
-        job: job.clone(),
-        expected,
-        lease,
-    });
-    runner.svc.commit(changes).await
 }
 
 /// Retry print after a print failure, optionally on another printer of the station: the runner
@@ -346,22 +317,16 @@ pub async fn retry_print(
     }
     job.error = None;
     job.message = format!("Printing on {}", job.printer);
-    update_job(
-        runner,
-        &mut job,
-        JobEvent::RetryPrint,
-        runner.claim(),
-        Changes::new(),
-    )
-    .await?;
-    let (runner, started) = (runner.clone(), job.clone());
-    let running = tokio::spawn(async move {
-        let heartbeat = runner.heartbeat(&started);
-        let mut job = started;
-        printing::print(&runner, &mut job).await;
-        drop(heartbeat);
-        job
-    });
+    let running = runner
+        .take(
+            &mut job,
+            JobEvent::RetryPrint,
+            |runner, mut job, _heartbeat| async move {
+                printing::print(&runner, &mut job).await;
+                job
+            },
+        )
+        .await?;
     Ok((job, running))
 }
 

@@ -233,6 +233,36 @@ impl JobRunner {
         }
     }
 
+    /// Takes `job` (in a step nobody works on) by `event` under this runner's lease, and runs
+    /// `work` on it in a task of its own, with a heartbeat that renews the lease until the work
+    /// ends. The work gets the heartbeat to tell whether the lease was lost meanwhile.
+    pub(crate) async fn take<W, F>(
+        &self,
+        job: &mut IssuanceJob,
+        event: JobEvent,
+        work: W,
+    ) -> Result<tokio::task::JoinHandle<IssuanceJob>, crate::CoreError>
+    where
+        W: FnOnce(JobRunner, IssuanceJob, Heartbeat) -> F + Send + 'static,
+        F: std::future::Future<Output = IssuanceJob> + Send + 'static,
+    {
+        let expected = job.step;
+        job.step = job_transition(expected, event)?;
+        job.updated_at = self.svc.clock.now();
+        let mut changes = Changes::new();
+        changes.push(crate::changes::Change::UpdateJob {
+            job: job.clone(),
+            expected,
+            lease: self.claim(),
+        });
+        self.svc.commit(changes).await?;
+        let (runner, started) = (self.clone(), job.clone());
+        Ok(tokio::spawn(async move {
+            let heartbeat = runner.heartbeat(&started);
+            work(runner, started, heartbeat).await
+        }))
+    }
+
     /// Commits `changes` plus the job's move by `event` under this runner's lease (held, or
     /// released when the job leaves the runner's steps).
     pub(crate) async fn advance(
