@@ -399,7 +399,7 @@ pub(super) async fn fail(
     let svc = &runner.svc;
     tracing::warn!(operation = %job.operation, error = %err, "issuance failed");
     let mut changes = Changes::new();
-    if let Err(e) = failure(runner, &mut changes, job, device, &err).await {
+    if let Err(e) = failure(runner, &mut changes, job, device).await {
         tracing::error!(operation = %job.operation, error = %e, "could not prepare the failure");
         changes = Changes::new();
     }
@@ -424,7 +424,6 @@ async fn failure(
     changes: &mut Changes,
     job: &IssuanceJob,
     device: Option<Device>,
-    _err: &CoreError,
 ) -> Result<(), CoreError> {
     let svc = &runner.svc;
     let Some(mut device) = device else {
