@@ -25,10 +25,10 @@ cleanup() {
   rm -rf "$T"
 }
 trap cleanup EXIT
-# Short leases: the jobs of a killed process are taken over two seconds after its death.
-export TESSERA_JOB_LEASE_SECONDS=2
+# Short leases: the jobs of a killed process are taken over three seconds after its death.
+export TESSERA_JOB_LEASE_SECONDS=3
 export RUST_LOG=${RUST_LOG:-warn}
-LEASE=2
+LEASE=3
 
 fail() { echo "FAIL: $*" >&2; for f in "$T"/*.log; do echo "--- $f" >&2; tail -n 30 "$f" >&2; done; exit 1; }
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }

@@ -93,6 +93,32 @@ impl VirtualCardTransport {
     }
 }
 
+/// One command on the card, and its state saved when it changed.
+fn process(
+    card: &SharedCard,
+    path: Option<&Path>,
+    command: &[u8],
+    reset: bool,
+) -> Result<Vec<u8>, CardError> {
+    let mut card = lock(card);
+    if reset {
+        card.reset();
+    }
+    let response = card.process(command);
+    if card.take_dirty() {
+        if let Some(path) = path {
+            if let Err(e) = card.save(path) {
+                // Keep the change pending so the next command tries to save it again.
+                card.mark_dirty();
+                return Err(CardError::Unreachable(format!(
+                    "the virtual card could not be saved: {e}"
+                )));
+            }
+        }
+    }
+    Ok(response)
+}
+
 #[async_trait]
 impl CardTransport for VirtualCardTransport {
     async fn transmit(&mut self, command: &[u8]) -> Result<Vec<u8>, CardError> {
@@ -107,23 +133,19 @@ impl CardTransport for VirtualCardTransport {
         if let Some(left) = &mut self.fail_after {
             *left -= 1;
         }
-        let mut card = lock(&self.card);
-        if std::mem::take(&mut self.was_removed) {
-            card.reset();
+        let (card, path) = (Arc::clone(&self.card), self.path.clone());
+        let (command, reset) = (command.to_vec(), std::mem::take(&mut self.was_removed));
+        let work = move || process(&card, path.as_deref(), &command, reset);
+        // The card computes like a real one: an RSA key takes seconds. On a runtime that work
+        // goes to a blocking thread, so that it never holds an async worker (and the tasks
+        // queued behind it, such as a job's lease heartbeat).
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => runtime
+                .spawn_blocking(work)
+                .await
+                .map_err(|e| CardError::Unreachable(format!("the virtual card failed: {e}")))?,
+            Err(_) => work(),
         }
-        let response = card.process(command);
-        if card.take_dirty() {
-            if let Some(path) = &self.path {
-                if let Err(e) = card.save(path) {
-                    // Keep the change pending so the next command tries to save it again.
-                    card.mark_dirty();
-                    return Err(CardError::Unreachable(format!(
-                        "the virtual card could not be saved: {e}"
-                    )));
-                }
-            }
-        }
-        Ok(response)
     }
 
     fn atr(&self) -> Vec<u8> {

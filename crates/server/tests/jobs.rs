@@ -22,6 +22,15 @@ async fn second_process(dir: &std::path::Path) -> Tessera {
     t
 }
 
+/// A process on `dir` whose job leases last `lease`.
+async fn process_with_lease(dir: &std::path::Path, lease: Duration) -> Tessera {
+    let options = Options {
+        job_lease: lease,
+        ..Options::new(dir.join("data"))
+    };
+    Tessera::open(&options).await.unwrap().0
+}
+
 async fn start(t: &Tessera, actor: &issuance::Actor) -> IssuanceJob {
     issuance::start(
         &t.services,
@@ -40,8 +49,12 @@ async fn start(t: &Tessera, actor: &issuance::Actor) -> IssuanceJob {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_process_leaves_a_live_issuance_alone() {
-    let (dir, t) = support::open().await;
-    let other = second_process(dir.path()).await;
+    // Short leases: the issuing process must renew its lease while the virtual card generates
+    // four RSA 3072 keys, which takes longer than one lease (the card computes on a blocking
+    // thread, so the heartbeat is never stuck behind it).
+    let (dir, _) = support::open().await;
+    let t = process_with_lease(dir.path(), Duration::from_secs(2)).await;
+    let other = process_with_lease(dir.path(), Duration::from_secs(2)).await;
     let actor = support::actor(Role::Administrator);
     let job = start(&t, &actor).await;
     let (_, running) = issuance::choose_policy(
