@@ -320,7 +320,7 @@ async fn http(addr: SocketAddr, request: &[u8]) -> Result<u16, CoreError> {
 #[cfg(test)]
 mod tests {
     /// The figures of `tessera bench` without building the command:
-    /// `cargo test -p tessera-server --lib bench::tests::figures -- --ignored --nocapture`.
+    /// `cargo test -p tessera-bench --lib issuance::tests::figures -- --ignored --nocapture`.
     #[tokio::test(flavor = "multi_thread")]
     #[ignore = "a benchmark, not a test: run it on purpose"]
     async fn figures() {
