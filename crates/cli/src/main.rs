@@ -78,10 +78,12 @@ struct TlsArgs {
 
 impl TlsArgs {
     /// The certificate and key of the command line, or else of the configuration file.
-    fn load(&self, data: &DataArgs) -> Result<Option<tessera_server::serve::ServerTls>, String> {
-        let file = data.config_file()?.server;
+    fn load(
+        &self,
+        file: &config::ServerSection,
+    ) -> Result<Option<tessera_server::serve::ServerTls>, String> {
         let (cert, key) = match (&self.tls_cert, &self.tls_key) {
-            (None, None) => (file.tls_cert, file.tls_key),
+            (None, None) => (file.tls_cert.clone(), file.tls_key.clone()),
             (cert, key) => (cert.clone(), key.clone()),
         };
         match (&cert, &key) {
@@ -115,7 +117,11 @@ impl DataArgs {
     /// The options of this command: its flags, else the environment, else the configuration
     /// file, else the defaults.
     fn options(&self) -> Result<Options, String> {
-        let file = self.config_file()?.server;
+        self.options_with(self.config_file()?.server)
+    }
+
+    /// [`DataArgs::options`] with the configuration file already read.
+    fn options_with(&self, file: config::ServerSection) -> Result<Options, String> {
         let database_url = match (&self.database_url, &self.database_url_file) {
             (Some(url), _) => Some(url.clone()),
             (None, Some(path)) => Some(config::read_secret(path, "database URL")?),
@@ -156,13 +162,6 @@ impl DataArgs {
             ),
             start: StartMode::Existing,
         })
-    }
-
-    /// Where `serve` listens: the flag, else the file, else loopback port 8080.
-    fn listen(&self, flag: Option<SocketAddr>) -> Result<SocketAddr, String> {
-        Ok(flag
-            .or(self.config_file()?.server.listen)
-            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))))
     }
 }
 
@@ -664,10 +663,14 @@ pub(crate) async fn open(data: &DataArgs) -> Result<Tessera, String> {
 }
 
 async fn open_as(data: &DataArgs, start: StartMode) -> Result<Tessera, String> {
-    let options = Options {
+    open_with(Options {
         start,
         ..data.options()?
-    };
+    })
+    .await
+}
+
+async fn open_with(options: Options) -> Result<Tessera, String> {
     let (tessera, admin_password) = Tessera::open(&options).await.map_err(|e| e.to_string())?;
     if let Some(password) = admin_password {
         show_password(&options.data_dir, "admin", &password);
@@ -727,16 +730,25 @@ async fn init(
     Ok(())
 }
 
-/// `demo` and `serve`: the portal, the API and the station endpoint on `listen`.
+/// `demo` and `serve`: the portal, the API and the station endpoint on `listen` (the flag, else
+/// the configuration file, else loopback port 8080). The configuration file is read once.
 async fn serve(
     data: DataArgs,
-    listen: SocketAddr,
+    listen: Option<SocketAddr>,
     tls: TlsArgs,
     start: StartMode,
 ) -> Result<(), String> {
+    let file = data.config_file()?.server;
+    let listen = listen
+        .or(file.listen)
+        .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
     // A certificate or key that does not work stops the start before anything else.
-    let tls = tls.load(&data)?;
-    let tessera = open_as(&data, start).await?;
+    let tls = tls.load(&file)?;
+    let tessera = open_with(Options {
+        start,
+        ..data.options_with(file)?
+    })
+    .await?;
     let scheme = if tls.is_some() { "https" } else { "http" };
     eprintln!("  Operator Portal: {scheme}://{listen}");
     tessera_server::serve::serve(tessera, listen, tls)
@@ -753,11 +765,10 @@ async fn run(cli: Cli) -> Result<(), String> {
             demo,
             simulated_printer,
         } => init(&data, admin, admin_password_file, demo, simulated_printer).await,
-        Command::Demo { data, listen, tls } => serve(data, listen, tls, StartMode::Demo).await,
-        Command::Serve { data, listen, tls } => {
-            let listen = data.listen(listen)?;
-            serve(data, listen, tls, StartMode::Existing).await
+        Command::Demo { data, listen, tls } => {
+            serve(data, Some(listen), tls, StartMode::Demo).await
         }
+        Command::Serve { data, listen, tls } => serve(data, listen, tls, StartMode::Existing).await,
         Command::Issue {
             data,
             user,

@@ -31,13 +31,10 @@ pub struct Lease {
 /// How an update of a job checks and changes its lease.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum LeaseChange {
-    /// The job must be leased by `owner` (not expired at `now_ms`); the lease is renewed to
-    /// `expires_ms`.
-    Hold {
-        owner: String,
-        now_ms: i64,
-        expires_ms: i64,
-    },
+    /// The job must be leased by `owner`; the lease is renewed to `expires_ms`. A lease that ran
+    /// out but that nobody took over is still the owner's: taking over is itself a conditional
+    /// write ([`LeaseChange::Claim`]), so the two cannot both succeed.
+    Hold { owner: String, expires_ms: i64 },
     /// The job must be leased by `owner`; the lease is given up (the job waits for a person).
     Release { owner: String },
     /// The job must have no live lease at `now_ms` (nobody is working on it); it stays unleased.

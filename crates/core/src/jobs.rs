@@ -130,7 +130,6 @@ impl JobRunner {
     pub(crate) fn hold(&self) -> LeaseChange {
         LeaseChange::Hold {
             owner: self.instance.to_string(),
-            now_ms: self.svc.clock.now_ms(),
             expires_ms: self.expiry(),
         }
     }

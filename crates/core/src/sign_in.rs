@@ -6,7 +6,7 @@ use crate::audit;
 use crate::error::CoreError;
 use crate::ids::OperatorId;
 use crate::model::Timestamp;
-use crate::ports::Passwords;
+use crate::ports::Random;
 use crate::secret::Password;
 use crate::services::{AuditContext, Services};
 use crate::throttle::{wait_sentence, Failure, SignInThrottle, FAILURES_BEFORE_LOCK};
@@ -53,9 +53,9 @@ impl Refused {
 }
 
 /// 32 random bytes, URL-safe base64 without padding: session and CSRF tokens.
-pub fn random_token(svc: &Services) -> String {
+pub fn random_token(random: &dyn Random) -> String {
     use base64::Engine;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(svc.random.bytes::<32>())
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random.bytes::<32>())
 }
 
 /// What the store keeps of a session token.
@@ -79,7 +79,7 @@ pub async fn sign_in(
     }
     let operator = svc.store.operator(&id).await.ok().filter(|o| o.enabled);
     let stored = operator.as_ref().map(|o| o.password_hash.clone());
-    let ok = check(&*svc.passwords, password, stored).await && operator.is_some();
+    let ok = svc.passwords.verify(password, stored).await && operator.is_some();
     if !ok {
         svc.audit_refusal(
             audit::OPERATOR_SIGN_IN_FAILED,
@@ -102,8 +102,8 @@ pub async fn sign_in(
     }
     throttle.succeeded(id.as_str());
     let session = Session {
-        token: random_token(svc),
-        csrf: random_token(svc),
+        token: random_token(&*svc.random),
+        csrf: random_token(&*svc.random),
         expires: Timestamp(now.0 + SESSION_SECONDS),
         operator: id,
     };
@@ -125,10 +125,6 @@ pub async fn sign_in(
     )
     .await?;
     Ok(Ok(session))
-}
-
-async fn check(passwords: &dyn Passwords, password: Password, stored: Option<String>) -> bool {
-    passwords.verify(password, stored).await
 }
 
 /// Ends a session (when the browser still had its token) and audits the sign-out.

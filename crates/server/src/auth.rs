@@ -8,7 +8,6 @@ use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, Salt
 use argon2::Argon2;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use base64::Engine;
 use sha2::{Digest, Sha256};
 use tessera_core::issuance::Actor;
 use tessera_core::model::Operator;
@@ -95,10 +94,7 @@ impl tessera_core::ports::Passwords for Argon2Passwords {
     }
 }
 
-/// 32 random bytes, URL-safe base64: session tokens and CSRF tokens.
-pub fn random_token(random: &dyn Random) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random.bytes::<32>())
-}
+pub use tessera_core::sign_in::{random_token, token_hash};
 
 /// A password people can type: 4 groups of 4 from an alphabet without look-alikes.
 pub fn random_password(random: &dyn Random) -> String {
@@ -122,10 +118,6 @@ pub fn random_password(random: &dyn Random) -> String {
 pub fn dummy_hash() -> &'static str {
     static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     HASH.get_or_init(|| hash_password(&Password::new(random_password(&crate::platform::OsRandom))))
-}
-
-pub fn token_hash(token: &str) -> String {
-    tessera_core::sign_in::token_hash(token)
 }
 
 /// Reads one cookie from the request headers.

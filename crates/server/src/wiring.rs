@@ -147,12 +147,8 @@ impl Tessera {
                 )));
             }
             let store = open_store(options).await?;
-            let installation = store
-                .installation()
-                .await
-                .map_err(|e| StartError(format!("cannot read the database: {e}")))?;
-            let upgraded = store.count_operators().await.unwrap_or(0) > 0;
-            if installation.is_none() && !upgraded {
+            let (installation, initialised) = organisation_of(&store).await?;
+            if !initialised {
                 return Err(StartError(format!(
                     "the database of {} was never initialised: run `tessera init --data {}` \
                      first (or try `tessera demo`)",
@@ -180,13 +176,9 @@ impl Tessera {
             return Ok((tessera, None));
         }
         let store = open_store(options).await?;
-        let installation = store
-            .installation()
-            .await
-            .map_err(|e| StartError(format!("cannot read the database: {e}")))?;
-        let fresh = installation.is_none() && store.count_operators().await.unwrap_or(0) == 0;
+        let (installation, initialised) = organisation_of(&store).await?;
         let tessera = Self::assemble(options, store, true).await?;
-        if fresh {
+        if !initialised {
             let spec = InitSpec {
                 demo_content: true,
                 simulated_printer: true,
@@ -209,13 +201,7 @@ impl Tessera {
         spec: &InitSpec,
     ) -> Result<(Self, Option<Password>), StartError> {
         let store = open_store(options).await?;
-        let initialised = store
-            .installation()
-            .await
-            .map_err(|e| StartError(format!("cannot read the database: {e}")))?
-            .is_some()
-            || store.count_operators().await.unwrap_or(0) > 0;
-        if initialised {
+        if organisation_of(&store).await?.1 {
             return Err(StartError(
                 "this database already belongs to an organisation: start it with `tessera \
                  serve` (a new organisation needs an empty database)"
@@ -356,6 +342,15 @@ impl Tessera {
             hub,
         })
     }
+}
+
+/// The database's organisation, and whether it has one at all: a database made before
+/// installations were recorded has operators but no installation row.
+async fn organisation_of(store: &SqlStore) -> Result<(Option<Installation>, bool), StartError> {
+    let read = |e: StoreError| StartError(format!("cannot read the database: {e}"));
+    let installation = store.installation().await.map_err(read)?;
+    let initialised = installation.is_some() || store.count_operators().await.map_err(read)? > 0;
+    Ok((installation, initialised))
 }
 
 /// Opens the database (SQLite in the data folder unless a URL is given) and migrates it. The

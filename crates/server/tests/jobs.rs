@@ -184,7 +184,6 @@ async fn a_runner_that_lost_its_lease_cannot_write() {
         expected: JobStep::Issuing,
         lease: LeaseChange::Hold {
             owner: stalled.instance().into(),
-            now_ms: t.services.clock.now_ms(),
             expires_ms: t.services.clock.now_ms() + 1_000,
         },
     });

@@ -343,9 +343,7 @@ pub(crate) async fn update_job(
         .bind(to_json(job)?)
         .bind(expected.as_str());
     let query = match lease {
-        LeaseChange::Hold {
-            owner, expires_ms, ..
-        } => query.bind(owner.clone()).bind(*expires_ms),
+        LeaseChange::Hold { owner, expires_ms } => query.bind(owner.clone()).bind(*expires_ms),
         LeaseChange::Release { owner } => query.bind(owner.clone()),
         LeaseChange::Unleased { now_ms } => query.bind(*now_ms),
         LeaseChange::Claim {

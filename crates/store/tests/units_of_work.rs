@@ -64,7 +64,6 @@ fn job(id: &str, step: JobStep) -> IssuanceJob {
 fn hold(owner: &str, expires_ms: i64) -> LeaseChange {
     LeaseChange::Hold {
         owner: owner.into(),
-        now_ms: 0,
         expires_ms,
     }
 }

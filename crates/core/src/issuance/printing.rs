@@ -96,7 +96,8 @@ async fn try_print(runner: &JobRunner, job: &mut IssuanceJob) -> Result<Changes,
         layout: job.layout.clone(),
         job: Some(job.id.clone()),
     };
-    print_card(svc, &device, &target, AuditContext::of_job(job), None).await
+    let (_, changes) = print_card(svc, &device, &target, AuditContext::of_job(job), None).await?;
+    Ok(changes)
 }
 
 /// Where and how a card face is printed.
@@ -107,16 +108,16 @@ struct PrintTarget {
     job: Option<JobId>,
 }
 
-/// Renders the card of `device` with its holder's data and prints it. Returns the print record
-/// and the `CardPrinted` event to commit; on failure, the record of the failed attempt (when the
-/// printer was reached) and the error.
+/// Renders the card of `device` with its holder's data and prints it. Returns the unit of work
+/// to commit (the print record and the `CardPrinted` event); on failure, the record of the failed
+/// attempt (when the printer was reached) and the error.
 async fn print_card(
     svc: &Services,
     device: &Device,
     target: &PrintTarget,
     ctx: AuditContext<'_>,
     reason: Option<&str>,
-) -> Result<Changes, PrintFailure> {
+) -> Result<(PrintRecord, Changes), PrintFailure> {
     let uid = device
         .user
         .clone()
@@ -174,14 +175,14 @@ async fn print_card(
         Err(e) => return Err((Some(record), CoreError::Print(e))),
     };
     let mut changes = Changes::new();
-    changes.push(Change::InsertPrint(record));
+    changes.push(Change::InsertPrint(record.clone()));
     changes.audit(svc.event(
         audit::CARD_PRINTED,
         ctx,
         json!({"printer": target.printer, "printer_job": receipt.printer_job, "layout": layout.id,
                "layout_version": layout.version, "reprint_reason": reason}),
     ));
-    Ok(changes)
+    Ok((record, changes))
 }
 
 /// Prints the face of an issued card again: a Pending card whose print failed or was lost, or
@@ -229,15 +230,7 @@ pub async fn reprint(
     };
     let reason = (!reason.is_empty()).then_some(reason);
     match print_card(svc, &device, &target, ctx, reason).await {
-        Ok(changes) => {
-            let record = changes
-                .list
-                .iter()
-                .find_map(|c| match c {
-                    Change::InsertPrint(r) => Some(r.clone()),
-                    _ => None,
-                })
-                .expect("a print's changes hold its record");
+        Ok((record, changes)) => {
             svc.commit(changes).await?;
             Ok(record)
         }
