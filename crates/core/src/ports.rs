@@ -3,7 +3,7 @@
 
 use crate::ids::*;
 use crate::model::*;
-use crate::secret::{ManagementKey, Pin, Puk};
+use crate::secret::{ManagementKey, ManagementKeyAlgorithm, Pin, Puk};
 use async_trait::async_trait;
 use std::sync::Arc;
 
@@ -281,6 +281,77 @@ pub trait PivCard: Send {
     async fn flush_writes(&mut self) -> Result<(), CardError> {
         Ok(())
     }
+
+    /// The algorithm of the card's management key (Yubico GET METADATA of key 9B, firmware 5.3
+    /// and later); `None` when the card does not say, and the caller tries each factory key.
+    async fn management_key_algorithm(
+        &mut self,
+    ) -> Result<Option<ManagementKeyAlgorithm>, CardError> {
+        Ok(None)
+    }
+
+    /// Yubico ATTEST (INS F9) of a key generated on the card: the attestation certificate (DER),
+    /// signed by the card's attestation key.
+    async fn attest(&mut self, slot: Slot) -> Result<Vec<u8>, CardError> {
+        let _ = slot;
+        Err(CardError::Status {
+            operation: "ATTEST".into(),
+            sw: 0x6D00,
+        })
+    }
+
+    /// The card's attestation certificate (object 5FFF01, the "F9" certificate) that signs
+    /// [`PivCard::attest`]'s answers; `None` if the card has none.
+    async fn attestation_certificate(&mut self) -> Result<Option<Vec<u8>>, CardError> {
+        Ok(None)
+    }
+}
+
+/// What a verified key attestation proves about a key and the card that generated it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct KeyAttestation {
+    /// The card's serial number as the attestation states it.
+    pub serial: Option<u32>,
+    /// Firmware version, `5.7.2` form.
+    pub firmware: Option<String>,
+    /// `never`, `once`, `always` (and later firmware's `match_once`, `match_always`).
+    pub pin_policy: Option<String>,
+    /// `never`, `always`, `cached`.
+    pub touch_policy: Option<String>,
+    /// Form factor as the card states it (`usb_a_keychain`, ...), if it does.
+    pub form_factor: Option<String>,
+    /// Subject of the trusted attestation root the chain ends in.
+    pub root: String,
+}
+
+/// Why a key attestation was not accepted.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum AttestationError {
+    /// A certificate does not parse, a signature does not verify or a date is out of range.
+    #[error("the attestation is not valid: {0}")]
+    Invalid(String),
+    /// The chain does not end in a configured attestation root.
+    #[error("the attestation does not chain to a trusted attestation root: {0}")]
+    Untrusted(String),
+    /// The attested key is not the one the card (or the station relaying it) reported.
+    #[error("the attested key is not the key the card returned")]
+    KeyMismatch,
+}
+
+/// Verifies key attestations against a configured set of attestation roots; supplied by
+/// `tessera-pki`.
+pub trait AttestationVerifier: Send + Sync {
+    /// Checks that `attestation` (the slot's attestation certificate) is signed by `intermediate`
+    /// (the card's attestation certificate), which chains to a trusted root, at time `now`; that
+    /// it attests `slot`; and that its public key is `public_key_der` (a SubjectPublicKeyInfo).
+    fn verify(
+        &self,
+        slot: Slot,
+        attestation: &[u8],
+        intermediate: &[u8],
+        public_key_der: &[u8],
+        now: Timestamp,
+    ) -> Result<KeyAttestation, AttestationError>;
 }
 
 /// Wraps a transport into a PIV card; supplied by `tessera-piv`.

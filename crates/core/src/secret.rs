@@ -103,6 +103,28 @@ pub enum ManagementKeyAlgorithm {
 }
 
 impl ManagementKeyAlgorithm {
+    /// The algorithms a blank card's factory key may have, most common first: 3DES (PIV cards,
+    /// YubiKey 4 and 5 before 5.7), then AES-192 (YubiKey 5.7 and later).
+    pub const FACTORY: [Self; 2] = [Self::TripleDes, Self::Aes192];
+
+    /// The algorithm of a PIV algorithm identifier, if it names a management-key cipher.
+    pub fn from_piv_id(id: u8) -> Option<Self> {
+        match id {
+            0x03 => Some(Self::TripleDes),
+            0x08 => Some(Self::Aes128),
+            0x0A => Some(Self::Aes192),
+            0x0C => Some(Self::Aes256),
+            _ => None,
+        }
+    }
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::TripleDes => "3des",
+            Self::Aes128 => "aes128",
+            Self::Aes192 => "aes192",
+            Self::Aes256 => "aes256",
+        }
+    }
     /// The algorithm identifier used in GENERAL AUTHENTICATE and SET MANAGEMENT KEY.
     pub fn piv_id(self) -> u8 {
         match self {
@@ -137,20 +159,23 @@ impl ManagementKey {
         Ok(Self(v))
     }
     pub fn algorithm(&self) -> ManagementKeyAlgorithm {
-        match self.0[0] {
-            0x08 => ManagementKeyAlgorithm::Aes128,
-            0x0A => ManagementKeyAlgorithm::Aes192,
-            0x0C => ManagementKeyAlgorithm::Aes256,
-            _ => ManagementKeyAlgorithm::TripleDes,
-        }
+        ManagementKeyAlgorithm::from_piv_id(self.0[0]).unwrap_or(ManagementKeyAlgorithm::TripleDes)
     }
     pub fn expose(&self) -> &[u8] {
         &self.0[1..]
     }
-    /// The 3DES key `010203040506070801020304050607080102030405060708` of blank cards.
+    /// The key `010203040506070801020304050607080102030405060708` of blank cards, as 3DES (PIV
+    /// cards and YubiKeys before firmware 5.7).
     pub fn factory_default() -> Self {
+        Self::factory_default_for(ManagementKeyAlgorithm::TripleDes)
+    }
+    /// The factory key bytes under `algorithm`: YubiKeys from firmware 5.7 ship the same 24 bytes
+    /// as an AES-192 key.
+    pub fn factory_default_for(algorithm: ManagementKeyAlgorithm) -> Self {
         let bytes: Vec<u8> = (0..3).flat_map(|_| 1u8..=8).collect();
-        Self::new(ManagementKeyAlgorithm::TripleDes, bytes).expect("24 bytes")
+        let len = algorithm.key_len();
+        Self::new(algorithm, bytes.into_iter().cycle().take(len).collect())
+            .expect("the length fits the algorithm")
     }
     /// Serialises algorithm and key for sealing (encryption at rest); never store the result in clear.
     pub fn to_sealable(&self) -> Vec<u8> {
@@ -158,13 +183,8 @@ impl ManagementKey {
     }
     pub fn from_sealable(bytes: Vec<u8>) -> Result<Self, String> {
         let (alg, key) = bytes.split_first().ok_or("empty management key")?;
-        let alg = match alg {
-            0x03 => ManagementKeyAlgorithm::TripleDes,
-            0x08 => ManagementKeyAlgorithm::Aes128,
-            0x0A => ManagementKeyAlgorithm::Aes192,
-            0x0C => ManagementKeyAlgorithm::Aes256,
-            other => return Err(format!("unknown management key algorithm {other:#04x}")),
-        };
+        let alg = ManagementKeyAlgorithm::from_piv_id(*alg)
+            .ok_or_else(|| format!("unknown management key algorithm {alg:#04x}"))?;
         Self::new(alg, key.to_vec())
     }
 }
@@ -188,5 +208,14 @@ mod tests {
         assert_eq!(back.algorithm(), ManagementKeyAlgorithm::Aes256);
         assert_eq!(back.expose(), &[7; 32]);
         assert!(ManagementKey::new(ManagementKeyAlgorithm::Aes128, vec![0; 5]).is_err());
+    }
+
+    #[test]
+    fn both_factory_keys_are_the_same_bytes() {
+        let des = ManagementKey::factory_default();
+        let aes = ManagementKey::factory_default_for(ManagementKeyAlgorithm::Aes192);
+        assert_eq!(des.expose(), aes.expose());
+        assert_eq!(aes.algorithm(), ManagementKeyAlgorithm::Aes192);
+        assert_eq!(&aes.expose()[..8], &[1, 2, 3, 4, 5, 6, 7, 8]);
     }
 }
