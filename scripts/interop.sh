@@ -4,8 +4,9 @@
 # Puts virtual PIV cards (`tessera card-sim`) into pcscd's vsmartcard readers, issues one through
 # PC/SC with `tessera issue --readers pcsc`, and checks it with OpenSC (pkcs15-tool, pkcs11-tool),
 # yubico-piv-tool and openssl: certificates byte-identical and chaining to Tessera's CA, signatures
-# and ECDH with the on-card keys, PIN tries, blocking and `tessera unlock`, no secret in the APDU
-# trace. A fresh card is also personalised by yubico-piv-tool alone, and both ways of personalising
+# and ECDH with the on-card keys, key attestations, PIN tries, blocking and `tessera unlock`, no
+# secret in the APDU trace. Both generations of YubiKey are issued: firmware 5.7 (AES-192 factory
+# management key, attested keys) and 5.4 (3DES factory management key). A fresh card is also personalised by yubico-piv-tool alone, and both ways of personalising
 # are timed (written to docs/benchmarks.md).
 #
 # Usage: TESSERA_BIN=target/debug/tessera ./scripts/interop.sh   (a binary built with
@@ -124,14 +125,14 @@ hex_of() { printf '%s' "$1" | od -An -tx1 | tr -d ' \n'; }
 der_of() { openssl x509 -in "$1" -outform DER; }
 pcscd_apdus() { grep -c 'APDU:' "$T/pcscd.log" || true; }
 
-# start_card NAME PORT READER: a blank virtual card in READER, until stop_card NAME.
+# start_card NAME PORT READER [FIRMWARE]: a blank virtual card in READER, until stop_card NAME.
 start_card() {
-  local name=$1 port=$2 reader=$3
+  local name=$1 port=$2 reader=$3 firmware=${4:-5.7.2}
   if card_present "$reader"; then
     fail "\"$reader\" already holds a card: is another card-sim running on port $port?"
   fi
   rm -f "$T/$name.state"
-  "$BIN" card-sim --state "$T/$name.state" --vpcd "127.0.0.1:$port" </dev/null >"$T/$name.log" 2>&1 &
+  "$BIN" card-sim --state "$T/$name.state" --vpcd "127.0.0.1:$port" --firmware "$firmware" </dev/null >"$T/$name.log" 2>&1 &
   SIM_PID[$name]=$!
   LOGS+=("$T/$name.log")
   wait_until "$WAIT" "card $name in \"$reader\" (see $name.log)" card_present "$reader"
@@ -187,13 +188,16 @@ else
 fi
 
 # --- 1. Tessera issues a card through PC/SC -------------------------------------------------------
-phase "Tessera issues a card in \"$R0\" through pcscd"
-start_card tessera 35963 "$R0"
-ok "card-sim card present in \"$R0\" (opensc-tool -l)"
+phase "Tessera issues a YubiKey 5.7-style card in \"$R0\" through pcscd, with attested keys"
+start_card tessera 35963 "$R0" 5.7.2
+ok "card-sim card (firmware 5.7.2) present in \"$R0\" (opensc-tool -l)"
 LOGS+=("$T/issue.log")
 "$BIN" init --demo --data "$T/data" 2>"$T/init.log" || fail "tessera init failed" "$T/init.log"
+# The virtual cards' simulated attestation root: trusted here by configuration, as a test root.
+"$BIN" card-sim --print-attestation-root >"$T/attestation-root.pem" || fail "card-sim --print-attestation-root"
 RUST_LOG=debug timeout "$TOOL_TIMEOUT" "$BIN" issue --data "$T/data" --readers pcsc --reader "$R0" \
-  --user jdoe --policy "PIV Standard" --layout "Corporate Badge" --pin "$PIN" --json \
+  --attestation-root "$T/attestation-root.pem" \
+  --user jdoe --policy "PIV Attested" --layout "Corporate Badge" --pin "$PIN" --json \
   >"$T/issue.json" 2>"$T/issue.log" || fail "tessera issue through PC/SC exited with $?" "$T/issue.json"
 settle
 jq -e '.state == "active" and ([.certificates[].slot] | sort) == ["9a","9c","9d","9e"]' \
@@ -201,6 +205,10 @@ jq -e '.state == "active" and ([.certificates[].slot] | sort) == ["9a","9c","9d"
 DEVICE=$(jq -r .device_id "$T/issue.json")
 SERIAL=$(jq -r .serial "$T/issue.json")
 ok "tessera issue: device $DEVICE, card serial $SERIAL, active, certificates in 9A 9C 9D 9E"
+jq -e --arg serial "$SERIAL" '.firmware == "5.7.2" and .model == "YubiKey 5" and .attested == true
+  and all(.certificates[]; .attestation.serial == ($serial | tonumber) and .attestation.firmware == "5.7.2")' \
+  "$T/issue.json" >/dev/null || fail "tessera issue: not a YubiKey 5 with firmware 5.7.2 and 4 attested keys" "$T/issue.json"
+ok "tessera issue: model YubiKey 5, firmware 5.7.2, every key attested (card serial and firmware in each attestation)"
 jq -r .ca_chain_pem "$T/issue.json" >"$T/chain.pem"
 awk '/BEGIN/{n++} n==1' "$T/chain.pem" >"$T/issuing.pem"
 awk '/BEGIN/{n++} n==2' "$T/chain.pem" >"$T/root.pem"
@@ -214,6 +222,12 @@ redacted=$(grep -Ec 'tessera_piv::apdu: > [0-9A-F]{2}(20|24|2C|FF|87)[0-9A-F]{4}
 [ "$apdus" -gt 10 ] && [ "$generates" = 4 ] && [ "$redacted" -ge 3 ] ||
   fail "the debug log lacks the APDU trace ($apdus commands, $generates GENERATE, $redacted redacted)" "$T/issue.trace"
 ok "APDU trace: $apdus commands, 4 GENERATE ASYMMETRIC KEY PAIR (INS 47), $redacted with secrets redacted"
+grep -Eq 'tessera_piv::apdu: > 00F7009B' "$T/issue.trace" && grep -Eq 'tessera_piv::apdu: > 00870A9B' "$T/issue.trace" &&
+  ! grep -Eq 'tessera_piv::apdu: > 0087039B' "$T/issue.trace" ||
+  fail "the trace does not show GET METADATA of 9B, then the AES-192 (0A) management key, and no 3DES attempt" "$T/issue.trace"
+attests=$(grep -Ec 'tessera_piv::apdu: > 00F9(9A|9C|9D|9E)00' "$T/issue.trace" || true)
+[ "$attests" = 4 ] || fail "the trace shows $attests ATTEST commands, not 4" "$T/issue.trace"
+ok "APDU trace: GET METADATA 9B (INS F7), authentication with the AES-192 factory key (P1 0A, no 3DES try), 4 ATTEST (INS F9)"
 for secret in "$PIN" "$(hex_of "$PIN")" "$FACTORY_MGM"; do
   if grep -qi "$secret" "$T/issue.log"; then
     grep -ni "$secret" "$T/issue.log" | head -5 >&2
@@ -253,6 +267,18 @@ for ref in 9A 9C 9D 9E; do
 done
 [ "$(grep -c '^Private EC Key' "$T/p15-dump.txt")" = 4 ] || fail "pkcs15-tool -D: not 4 private EC keys" "$T/p15-dump.txt"
 ok "pkcs15-tool -D shows 4 private EC keys 9A 9C 9D 9E"
+
+# --- 3b. the attestations, checked by yubico-piv-tool and openssl ---------------------------------
+run "$T/yk-f9.pem" yk "$R0" -a read-certificate -s f9
+for slot in 9a 9c 9d 9e; do
+  run "$T/attest-$slot.pem" yk "$R0" -a attest -s "$slot"
+  run "$T/attest-verify-$slot.txt" openssl verify -CAfile "$T/attestation-root.pem" -untrusted "$T/yk-f9.pem" "$T/attest-$slot.pem"
+  openssl x509 -in "$T/attest-$slot.pem" -noout -subject | grep -qi "Attestation $slot" ||
+    fail "slot $slot: the attestation's subject does not name the slot" "$T/attest-$slot.pem"
+  cmp -s <(openssl x509 -in "$T/attest-$slot.pem" -pubkey -noout) "$T/pub-$slot.pem" ||
+    fail "slot $slot: the attested key is not the key Tessera certified" "$T/attest-$slot.pem"
+done
+ok "yubico-piv-tool -a attest (9A 9C 9D 9E) and -a read-certificate -s f9: openssl verifies root <- F9 <- attestation, each attests the key Tessera certified"
 
 # --- 4. yubico-piv-tool reads the card ------------------------------------------------------------
 run "$T/yk-status.txt" yk "$R0" -a status
@@ -342,9 +368,40 @@ run "$T/sigverify-new.txt" openssl dgst -sha256 -verify "$T/pub-9a.pem" -signatu
 ok "the old PIN is refused, the new PIN verifies (pkcs15-tool) and signs (pkcs11-tool, openssl verifies)"
 stop_card tessera "$R0"
 
+# --- 6b. the older generation: a YubiKey 5.4-style card -------------------------------------------
+phase "Tessera issues a YubiKey 5.4-style card in \"$R1\" (3DES factory management key)"
+start_card tessera54 35964 "$R1" 5.4.3
+LOGS+=("$T/issue54.log")
+RUST_LOG=debug timeout "$TOOL_TIMEOUT" "$BIN" issue --data "$T/data" --readers pcsc --reader "$R1" \
+  --attestation-root "$T/attestation-root.pem" \
+  --user jdoe --policy "PIV Attested" --layout "Corporate Badge" --pin "$PIN" --json \
+  >"$T/issue54.json" 2>"$T/issue54.log" || fail "tessera issue of the 5.4 card exited with $?" "$T/issue54.json"
+settle
+jq -e '.state == "active" and .firmware == "5.4.3" and .attested == true and (.certificates | length) == 4' \
+  "$T/issue54.json" >/dev/null || fail "tessera issue: the 5.4 card is not active with 4 attested certificates" "$T/issue54.json"
+strip_ansi "$T/issue54.log" >"$T/issue54.trace"
+grep -Eq 'tessera_piv::apdu: > 0087039B' "$T/issue54.trace" || fail "the 5.4 card was not opened with the 3DES key" "$T/issue54.trace"
+ok "tessera issue: 5.4.3 card active, opened with the 3DES factory key (P1 03), 4 attested keys"
+SERIAL54=$(jq -r .serial "$T/issue54.json")
+run "$T/p15-certs54.txt" pkcs15-tool --reader "$R1" --list-certificates
+[ "$(grep -c '^X.509 Certificate' "$T/p15-certs54.txt")" = 4 ] || fail "pkcs15-tool: not 4 certificates on the 5.4 card" "$T/p15-certs54.txt"
+run "$T/yk-status54.txt" yk "$R1" -a status
+grep -q "^Serial Number:[[:space:]]*$SERIAL54\$" "$T/yk-status54.txt" && grep -Eq '^Version:[[:space:]]*5\.4\.3' "$T/yk-status54.txt" &&
+  [ "$(grep -c 'Algorithm:[[:space:]]*ECCP256' "$T/yk-status54.txt")" = 4 ] ||
+  fail "yubico-piv-tool -a status: not serial $SERIAL54, version 5.4.3, 4 ECCP256 slots" "$T/yk-status54.txt"
+for slot in 9a 9e; do
+  jq -r ".certificates[] | select(.slot == \"$slot\") | .pem" "$T/issue54.json" >"$T/tessera54-$slot.pem"
+  run "$T/verify54-$slot.txt" openssl verify -x509_strict -CAfile "$T/root.pem" -untrusted "$T/issuing.pem" "$T/tessera54-$slot.pem"
+  run "$T/yk54-$slot.pem" yk "$R1" -a read-certificate -s "$slot"
+  cmp -s <(der_of "$T/tessera54-$slot.pem") <(der_of "$T/yk54-$slot.pem") || fail "5.4 card, slot $slot: yubico-piv-tool reads another certificate"
+done
+ok "pkcs15-tool lists 4 certificates; yubico-piv-tool: serial $SERIAL54, version 5.4.3, 4 ECCP256 slots, certificates identical and verified by openssl"
+stop_card tessera54 "$R1"
+
 # --- 7. yubico-piv-tool personalises a fresh card with its defaults -------------------------------
 phase "yubico-piv-tool personalises a fresh card in \"$R1\""
-start_card ykfresh 35964 "$R1"
+# A 5.4 card: yubico-piv-tool's default management key is the 3DES one of that generation.
+start_card ykfresh 35964 "$R1" 5.4.3
 Y=$T/yk-fresh
 mkdir -p "$Y"
 run "$Y/generate.txt" yk "$R1" -a generate -s 9a -A ECCP256 -o "$Y/pub.pem"
@@ -425,7 +482,7 @@ for i in $(seq 1 "$BENCH_RUNS"); do
   stop_card "tessera-bench$i" "$R0"
 
   # yubico-piv-tool: the same work on the same kind of card, the way a script drives it.
-  start_card "yk-bench$i" 35964 "$R1"
+  start_card "yk-bench$i" 35964 "$R1" 5.4.3
   before=$(pcscd_apdus)
   : >"$B/yk$i.log"
   t0=$(now)

@@ -279,6 +279,8 @@ async fn stored(dir: &Path, ca: &Ca, card_key: &[u8], duration: Duration) -> Res
         updated_at: now,
         activated_at: Some(now),
         expires_at: None,
+        model: None,
+        firmware: None,
     };
     let mut changes = Changes::new();
     changes.push(Change::InsertDevice(device.clone()));
@@ -306,6 +308,7 @@ async fn stored(dir: &Path, ca: &Ca, card_key: &[u8], duration: Duration) -> Res
             status: CertificateStatus::Valid,
             revocation_reason: None,
             der: issued.der,
+            attestation: None,
         }));
         store
             .commit(&changes)

@@ -54,6 +54,9 @@ pub struct ServerSection {
     pub readers: Option<String>,
     pub station_wait_secs: Option<u64>,
     pub job_lease_secs: Option<u64>,
+    /// PEM files of key attestation roots to trust besides Yubico's.
+    #[serde(default)]
+    pub attestation_roots: Vec<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]

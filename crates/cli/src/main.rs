@@ -62,6 +62,10 @@ pub(crate) struct DataArgs {
     /// `serve` takes over the jobs of the dead process once their leases run out [default: 15].
     #[arg(long, env = "TESSERA_JOB_LEASE_SECONDS")]
     job_lease_secs: Option<u64>,
+    /// A PEM file of key attestation roots to trust besides Yubico's (repeatable); policies that
+    /// require attestation accept keys attested up to them.
+    #[arg(long = "attestation-root", value_name = "PEM")]
+    attestation_roots: Vec<PathBuf>,
 }
 
 /// HTTPS for the portal, the REST API and the stations' WebSockets.
@@ -161,6 +165,12 @@ impl DataArgs {
                     .max(1),
             ),
             start: StartMode::Existing,
+            attestation_roots: if self.attestation_roots.is_empty() {
+                file.attestation_roots
+            } else {
+                self.attestation_roots.clone()
+            },
+            trust_virtual_card_attestation: false,
         })
     }
 }
@@ -746,6 +756,8 @@ async fn serve(
     let tls = tls.load(&file)?;
     let tessera = open_with(Options {
         start,
+        // The demo's cards are virtual: their simulated attestation root is trusted there only.
+        trust_virtual_card_attestation: start == StartMode::Demo,
         ..data.options_with(file)?
     })
     .await?;

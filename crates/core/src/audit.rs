@@ -60,6 +60,8 @@ events! {
     INITIAL_PIN_REVEALED = 3019, "InitialPinRevealed";
     DEVICE_UNLOCKED = 3020, "DeviceUnlocked";
     CARD_RESET = 3021, "CardReset";
+    KEY_ATTESTED = 3030, "KeyAttested";
+    KEY_ATTESTATION_REFUSED = 3031, "KeyAttestationRefused";
     CA_CREATED = 4001, "CaCreated";
     SYSTEM_INITIALISED = 5001, "SystemInitialised";
     AUDIT_CHAIN_CHECKED = 5002, "AuditChainChecked";

@@ -29,6 +29,10 @@ pub enum ErrorCode {
     JobStep,
     /// A record changed between reading and writing it (another operator, process or replica).
     Changed,
+    /// The card could not prove that it generated a key (key attestation refused).
+    Attestation,
+    /// No factory management key opens the card, and Tessera does not know its key.
+    ForeignCard,
 }
 
 impl ErrorCode {
@@ -45,6 +49,8 @@ impl ErrorCode {
             Self::Store => "DB0001",
             Self::JobStep => "JOB0001",
             Self::Changed => "DB0002",
+            Self::Attestation => "CARD0002",
+            Self::ForeignCard => "CARD0003",
         }
     }
 }
@@ -71,6 +77,12 @@ pub enum CoreError {
     Station(PortError),
     #[error("the database failed")]
     Store(StoreError),
+    /// The card's key attestation was refused (slot, why).
+    #[error("the card could not prove that it generated its key for slot {0}: {1}; the card was not issued")]
+    Attestation(String, crate::ports::AttestationError),
+    /// A card no factory management key opens and that Tessera has no key for.
+    #[error("{0}")]
+    ForeignCard(String),
     #[error("{0} changed meanwhile (another operator, process or server acted on it); nothing was written: reload and try again")]
     Changed(String),
 }
@@ -90,6 +102,8 @@ impl CoreError {
             Self::Store(StoreError::NotFound) => ErrorCode::NotFound,
             Self::Store(_) => ErrorCode::Store,
             Self::Changed(_) => ErrorCode::Changed,
+            Self::Attestation(..) => ErrorCode::Attestation,
+            Self::ForeignCard(_) => ErrorCode::ForeignCard,
         }
     }
 }

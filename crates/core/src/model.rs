@@ -225,6 +225,10 @@ pub struct DevicePolicy {
     pub allowed_groups: Vec<String>,
     /// When false the card is activated as soon as it is printed.
     pub activation_required: bool,
+    /// Every key must be attested by the card (Yubico ATTEST) up to a trusted attestation root
+    /// before it is certified.
+    #[serde(default)]
+    pub require_attestation: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -442,6 +446,12 @@ pub struct Device {
     pub updated_at: Timestamp,
     pub activated_at: Option<Timestamp>,
     pub expires_at: Option<Timestamp>,
+    /// What the card says it is (`YubiKey 5`, `PIV card`), from its answers at issuance.
+    #[serde(default)]
+    pub model: Option<String>,
+    /// Firmware version the card reported (GET VERSION), `5.7.2` form.
+    #[serde(default)]
+    pub firmware: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -489,6 +499,26 @@ pub struct CertificateRecord {
     pub status: CertificateStatus,
     pub revocation_reason: Option<String>,
     pub der: Vec<u8>,
+    /// The card's proof that it generated the key, when the policy asked for one.
+    #[serde(default)]
+    pub attestation: Option<KeyAttestation>,
+}
+
+/// What a verified key attestation proves about a key and the card that generated it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyAttestation {
+    /// The card's serial number as the attestation states it.
+    pub serial: Option<u32>,
+    /// Firmware version, `5.7.2` form.
+    pub firmware: Option<String>,
+    /// `never`, `once`, `always` (and later firmware's `match_once`, `match_always`).
+    pub pin_policy: Option<String>,
+    /// `never`, `always`, `cached`.
+    pub touch_policy: Option<String>,
+    /// Form factor as the card states it (`usb_a_keychain`, ...), if it does.
+    pub form_factor: Option<String>,
+    /// Subject of the trusted attestation root the chain ends in.
+    pub root: String,
 }
 
 /// Where an issuance job is in the wizard.

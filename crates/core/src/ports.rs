@@ -4,6 +4,7 @@
 use crate::ids::*;
 use crate::model::*;
 use crate::secret::{ManagementKey, ManagementKeyAlgorithm, Pin, Puk};
+pub use crate::model::KeyAttestation;
 use async_trait::async_trait;
 use std::sync::Arc;
 
@@ -305,23 +306,6 @@ pub trait PivCard: Send {
     async fn attestation_certificate(&mut self) -> Result<Option<Vec<u8>>, CardError> {
         Ok(None)
     }
-}
-
-/// What a verified key attestation proves about a key and the card that generated it.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct KeyAttestation {
-    /// The card's serial number as the attestation states it.
-    pub serial: Option<u32>,
-    /// Firmware version, `5.7.2` form.
-    pub firmware: Option<String>,
-    /// `never`, `once`, `always` (and later firmware's `match_once`, `match_always`).
-    pub pin_policy: Option<String>,
-    /// `never`, `always`, `cached`.
-    pub touch_policy: Option<String>,
-    /// Form factor as the card states it (`usb_a_keychain`, ...), if it does.
-    pub form_factor: Option<String>,
-    /// Subject of the trusted attestation root the chain ends in.
-    pub root: String,
 }
 
 /// Why a key attestation was not accepted.

@@ -21,6 +21,8 @@ pub struct Services {
     pub renderer: Arc<dyn CardRenderer>,
     pub stations: Arc<dyn StationDirectory>,
     pub piv: PivCardFactory,
+    /// Checks key attestations against the configured attestation roots.
+    pub attestation: Arc<dyn AttestationVerifier>,
     pub sealer: Arc<dyn Sealer>,
     pub passwords: Arc<dyn Passwords>,
     pub clock: Arc<dyn Clock>,

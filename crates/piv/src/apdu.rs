@@ -42,6 +42,7 @@ pub mod ins {
     pub const GET_DATA: u8 = 0xCB;
     pub const PUT_DATA: u8 = 0xDB;
     pub const GET_METADATA: u8 = 0xF7;
+    pub const ATTEST: u8 = 0xF9;
     pub const GET_SERIAL: u8 = 0xF8;
     pub const RESET: u8 = 0xFB;
     pub const GET_VERSION: u8 = 0xFD;

@@ -5,7 +5,7 @@
 
 use crate::apdu::{ins, sw, CommandApdu, ResponseApdu, CLA_CHAINING};
 use crate::card::objects;
-use crate::{data_objects, management_key, public_key, tlv, trace};
+use crate::{data_objects, management_key, metadata, public_key, tlv, trace};
 use async_trait::async_trait;
 use rand::RngCore;
 use std::sync::Arc;
@@ -13,7 +13,7 @@ use tessera_core::model::{KeyAlgorithm, Slot};
 use tessera_core::ports::{
     CardError, CardIdentity, CardTransport, PivCard, PivCardFactory, PrintedInformation,
 };
-use tessera_core::secret::{ManagementKey, Pin, Puk};
+use tessera_core::secret::{ManagementKey, ManagementKeyAlgorithm, Pin, Puk};
 use zeroize::Zeroizing;
 
 /// Largest data field of a short command; longer data is sent in a chain.
@@ -23,6 +23,8 @@ const MAX_GET_RESPONSE: usize = 512;
 const MANAGEMENT_KEY_REF: u8 = 0x9B;
 const PIN_REF: u8 = 0x80;
 const PUK_REF: u8 = 0x81;
+/// The object holding the card's attestation certificate (Yubico's "F9" certificate).
+const ATTESTATION_OBJECT: u32 = 0x5F_FF01;
 
 /// Builds the [`PivCardFactory`] the server wires into the issuance services.
 pub fn factory() -> PivCardFactory {
@@ -594,11 +596,13 @@ impl PivCard for PivClient {
             // Already verified in this session, so VERIFY does not tell the count; Yubico
             // metadata does, and a verified PIN has its counter reset to the maximum anyway.
             sw::SUCCESS => {
-                let left = self
-                    .metadata(PIN_REF)
-                    .await?
-                    .and_then(|m| tlv::find(&m, 0x06).map(<[u8]>::to_vec))
-                    .and_then(|v| v.get(1).copied());
+                let left = match self.metadata(PIN_REF).await? {
+                    Some(data) => metadata::parse(&data)
+                        .map_err(|e| malformed("GET METADATA", e))?
+                        .retries
+                        .map(|(_, left)| left),
+                    None => None,
+                };
                 Ok(left.unwrap_or(3))
             }
             other => Err(status("VERIFY", other)),
@@ -618,6 +622,42 @@ impl PivCard for PivClient {
         keys: &[(Slot, KeyAlgorithm)],
     ) -> Result<Vec<Vec<u8>>, CardError> {
         self.generate_all(keys).await
+    }
+
+    async fn management_key_algorithm(
+        &mut self,
+    ) -> Result<Option<ManagementKeyAlgorithm>, CardError> {
+        const OP: &str = "GET METADATA";
+        let Some(data) = self.metadata(MANAGEMENT_KEY_REF).await? else {
+            return Ok(None);
+        };
+        let id = metadata::parse(&data)
+            .map_err(|e| malformed(OP, e))?
+            .algorithm
+            .ok_or_else(|| malformed(OP, "the management key's algorithm is missing"))?;
+        ManagementKeyAlgorithm::from_piv_id(id)
+            .map(Some)
+            .ok_or_else(|| malformed(OP, format!("unknown management key algorithm {id:02X}")))
+    }
+
+    async fn attest(&mut self, slot: Slot) -> Result<Vec<u8>, CardError> {
+        const OP: &str = "ATTEST";
+        let apdu = CommandApdu::new(0, ins::ATTEST, slot.key_reference(), 0).with_ne(256);
+        let der = self.command(OP, apdu).await?;
+        // The answer is a bare certificate: one DER SEQUENCE and nothing after it.
+        match tlv::parse_one(&der) {
+            Ok((t, [])) if t.tag == 0x30 => Ok(der),
+            _ => Err(malformed(OP, "the answer is not a certificate")),
+        }
+    }
+
+    async fn attestation_certificate(&mut self) -> Result<Option<Vec<u8>>, CardError> {
+        match self.get_data(ATTESTATION_OBJECT).await? {
+            None => Ok(None),
+            Some(value) => data_objects::certificate_from_object(&value)
+                .map(Some)
+                .ok_or_else(|| malformed("GET DATA", "the attestation object has no certificate")),
+        }
     }
 
     fn defer_writes(&mut self) {

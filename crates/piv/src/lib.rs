@@ -10,6 +10,7 @@ pub mod card;
 pub mod client;
 pub mod data_objects;
 pub mod management_key;
+pub mod metadata;
 #[cfg(feature = "pcsc")]
 pub mod pcsc;
 pub mod public_key;

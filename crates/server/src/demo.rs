@@ -153,11 +153,12 @@ fn piv_policy(id: &str, name: &str, algorithm: KeyAlgorithm) -> DevicePolicy {
         card_validity_days: 1095,
         allowed_groups: vec![],
         activation_required: true,
+        require_attestation: false,
     }
 }
 
-/// The policies of the demo: PIV Standard (ECC P-256, the default), and the same four slots on
-/// ECC P-384, RSA 2048 and RSA 3072 for relying parties that ask for them.
+/// The policies of the demo: PIV Standard (ECC P-256, the default), the same four slots on
+/// ECC P-384, RSA 2048 and RSA 3072 for relying parties that ask for them, and PIV Attested.
 pub fn policies() -> Vec<DevicePolicy> {
     vec![
         piv_policy(POLICY_ID, "PIV Standard", KeyAlgorithm::EccP256),
@@ -168,6 +169,13 @@ pub fn policies() -> Vec<DevicePolicy> {
         ),
         piv_policy("piv-rsa2048", "PIV RSA 2048", KeyAlgorithm::Rsa2048),
         piv_policy("piv-rsa3072", "PIV RSA 3072", KeyAlgorithm::Rsa3072),
+        DevicePolicy {
+            description: "PIV Standard, and every key attested by the card (YubiKey ATTEST) \
+                          before it is certified"
+                .into(),
+            require_attestation: true,
+            ..piv_policy("piv-attested", "PIV Attested", KeyAlgorithm::EccP256)
+        },
     ]
 }
 

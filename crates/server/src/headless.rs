@@ -154,15 +154,14 @@ async fn report(
         .clone()
         .ok_or_else(|| CoreError::Invalid("the issuance produced no card".into()))?;
     let device = svc.store.device(&device_id).await?;
-    let certificates: Vec<Value> = svc
-        .store
-        .certificates_of_device(&device_id)
-        .await?
+    let records = svc.store.certificates_of_device(&device_id).await?;
+    let attested = !records.is_empty() && records.iter().all(|c| c.attestation.is_some());
+    let certificates: Vec<Value> = records
         .into_iter()
         .map(|c| {
             json!({
                 "slot": c.slot.code(), "serial": c.serial, "subject": c.subject,
-                "status": c.status.as_str(), "pem": pem(&c.der),
+                "status": c.status.as_str(), "pem": pem(&c.der), "attestation": c.attestation,
             })
         })
         .collect();
@@ -180,6 +179,9 @@ async fn report(
     Ok(json!({
         "device_id": device.id,
         "serial": device.serial,
+        "model": device.model,
+        "firmware": device.firmware,
+        "attested": attested,
         "state": device.state.as_str(),
         "operation": job.operation,
         "job_id": job.id,

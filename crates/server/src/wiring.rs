@@ -40,6 +40,11 @@ pub struct Options {
     /// How long a job's lease lasts without a heartbeat: after a crash, `serve` takes the
     /// process's jobs over once their leases have run out.
     pub job_lease: std::time::Duration,
+    /// PEM files of key attestation roots trusted besides Yubico's, which always are.
+    pub attestation_roots: Vec<PathBuf>,
+    /// Trust the virtual card's simulated attestation root. Its key is public (it is a test
+    /// root), so only the demo and tests turn this on.
+    pub trust_virtual_card_attestation: bool,
 }
 
 impl Options {
@@ -54,6 +59,8 @@ impl Options {
             apdu_scripts: true,
             job_lease: tessera_core::jobs::DEFAULT_LEASE,
             start: StartMode::Demo,
+            attestation_roots: Vec::new(),
+            trust_virtual_card_attestation: true,
         }
     }
 }
@@ -93,6 +100,26 @@ pub struct StartError(pub String);
 
 fn err(context: &str) -> impl Fn(String) -> StartError + '_ {
     move |e| StartError(format!("{context}: {e}"))
+}
+
+/// The key attestation roots: Yubico's, those the configuration names, and the virtual card's
+/// simulated root when the options trust it.
+fn attestation_roots(options: &Options) -> Result<tessera_pki::attestation::AttestationRoots, StartError> {
+    let mut roots = tessera_pki::attestation::AttestationRoots::yubico();
+    for path in &options.attestation_roots {
+        let pem = std::fs::read_to_string(path).map_err(|e| {
+            StartError(format!("cannot read the attestation root {}: {e}", path.display()))
+        })?;
+        roots = roots.with_roots_pem(&pem).map_err(|e| {
+            StartError(format!("the attestation root {} is not usable: {e}", path.display()))
+        })?;
+    }
+    if options.trust_virtual_card_attestation {
+        roots = roots
+            .with_root_der(&tessera_piv::card::attestation::root_certificate_der())
+            .map_err(|e| StartError(format!("the virtual card's attestation root: {e}")))?;
+    }
+    Ok(roots)
 }
 
 /// Virtual PIV cards as state files, made and opened with `tessera-piv`.
@@ -324,6 +351,7 @@ impl Tessera {
             ))),
             stations: hub.clone(),
             piv: tessera_piv::factory_with(options.apdu_scripts),
+            attestation: Arc::new(attestation_roots(options)?),
             sealer,
             passwords: Arc::new(crate::auth::Argon2Passwords),
             clock,

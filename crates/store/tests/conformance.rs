@@ -45,6 +45,8 @@ fn device(id: &str, uid: &str, at: i64) -> Device {
         updated_at: Timestamp(at),
         activated_at: None,
         expires_at: None,
+        model: None,
+        firmware: None,
     }
 }
 
@@ -287,6 +289,7 @@ async fn conformance(store: Arc<SqlStore>) {
         status: CertificateStatus::OnHold,
         revocation_reason: Some("certificateHold".into()),
         der: vec![0x30, 0x82, 0, 0],
+        attestation: None,
     };
     one(&store, Change::InsertCertificate(cert.clone()))
         .await

@@ -24,6 +24,8 @@ fn device(id: &str, state: DeviceState) -> Device {
         updated_at: Timestamp(1),
         activated_at: None,
         expires_at: None,
+        model: None,
+        firmware: None,
     }
 }
 
@@ -132,6 +134,7 @@ async fn units_of_work(store: &SqlStore) {
         status: CertificateStatus::OnHold,
         revocation_reason: Some("certificateHold".into()),
         der: vec![1, 2, 3],
+        attestation: None,
     };
     let mut third = Changes::new();
     third.push(Change::InsertCertificate(cert.clone()));

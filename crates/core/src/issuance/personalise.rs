@@ -35,7 +35,7 @@ pub(super) async fn personalise(
         .await?;
     let transport = station.connect(&job.reader).await?;
     let mut card = (svc.piv)(transport);
-    let identity = open_card(runner, job, card.as_mut()).await?;
+    let (identity, factory_algorithm) = open_card(runner, job, card.as_mut()).await?;
 
     // The card's record, its assignment and the start of production: one commit, so a card is
     // never known to the database without its holder and its audit trail.
@@ -54,6 +54,8 @@ pub(super) async fn personalise(
         updated_at: now,
         activated_at: None,
         expires_at: Some(now.plus_days(policy.card_validity_days as i64)),
+        model: Some(card_model(&identity)),
+        firmware: identity.version.clone(),
     };
     job.device = Some(device.id.clone());
     let mut changes = Changes::new();
@@ -61,7 +63,8 @@ pub(super) async fn personalise(
     changes.audit(svc.event(
         audit::DEVICE_REGISTERED,
         AuditContext::of_job(job),
-        json!({"serial": device.serial, "atr": device.atr, "version": identity.version}),
+        json!({"serial": device.serial, "atr": device.atr, "version": identity.version,
+               "model": device.model}),
     ));
     device.user = Some(user.uid.clone());
     let ctx_job = job.clone();
@@ -74,7 +77,11 @@ pub(super) async fn personalise(
         ctx(),
     )?;
     // `open_card` authenticated; the event waits for the record it belongs to.
-    changes.audit(svc.event(audit::CARD_AUTHENTICATED, ctx(), json!({"key": "factory"})));
+    changes.audit(svc.event(
+        audit::CARD_AUTHENTICATED,
+        ctx(),
+        json!({"key": "factory", "algorithm": factory_algorithm.label()}),
+    ));
     let slots = policy.slots.len().max(1);
     let generating = format!(
         "Generating {} on the card",
@@ -107,8 +114,30 @@ pub(super) async fn personalise(
             json!({"slot": slot.code(), "algorithm": algorithm}),
         ));
     }
+    let attestations = if policy.require_attestation {
+        runner
+            .progress(changes, job, 15, "Checking the card's key attestations")
+            .await?;
+        changes = Changes::new();
+        let attestations = attest_keys(runner, card.as_mut(), &identity, &wanted, &public_keys).await?;
+        for ((slot, _), attestation) in wanted.iter().zip(&attestations) {
+            changes.audit(svc.event(audit::KEY_ATTESTED, ctx(), json!({
+                "slot": slot.code(), "serial": attestation.serial,
+                "firmware": attestation.firmware, "pin_policy": attestation.pin_policy,
+                "touch_policy": attestation.touch_policy, "root": attestation.root})));
+        }
+        attestations.into_iter().map(Some).collect()
+    } else {
+        vec![None; wanted.len()]
+    };
     let mut issued_certificates = Vec::with_capacity(slots);
-    for (i, (slot_policy, public_key)) in policy.slots.iter().zip(public_keys).enumerate() {
+    for (i, ((slot_policy, public_key), attestation)) in policy
+        .slots
+        .iter()
+        .zip(public_keys)
+        .zip(attestations)
+        .enumerate()
+    {
         let slot = slot_policy.slot;
         changes = if changes.is_empty() {
             changes
@@ -146,6 +175,7 @@ pub(super) async fn personalise(
             status: CertificateStatus::OnHold,
             revocation_reason: Some("certificateHold".into()),
             der: issued.der.clone(),
+            attestation,
         }));
         changes.audit(svc.event(
             audit::CERTIFICATE_ISSUED,
@@ -331,21 +361,20 @@ async fn open_card(
     runner: &JobRunner,
     job: &mut IssuanceJob,
     card: &mut dyn PivCard,
-) -> Result<CardIdentity, CoreError> {
+) -> Result<(CardIdentity, ManagementKeyAlgorithm), CoreError> {
     let svc = &runner.svc;
     let identity = card.select().await?;
     let records = svc.store.devices_with_serial(&identity.serial).await?;
     runner
         .progress(Changes::new(), job, 4, "Authenticating to the card")
         .await?;
-    let factory_key = match card.authenticate(&ManagementKey::factory_default()).await {
-        Ok(()) => true,
-        Err(CardError::ManagementKeyRejected) => false,
-        Err(e) => return Err(e.into()),
-    };
-    let previous = match card_history(&records, factory_key, identity.version.is_some()) {
-        CardHistory::Fresh => return Ok(identity),
-        CardHistory::Refused(message) => return Err(CoreError::Invalid(message)),
+    let factory_key = authenticate_factory(card).await?;
+    let previous = match card_history(&records, factory_key.is_some(), identity.version.is_some()) {
+        CardHistory::Fresh => {
+            let algorithm = factory_key.expect("a fresh card opened with a factory key");
+            return Ok((identity, algorithm));
+        }
+        CardHistory::Refused(message) => return Err(CoreError::ForeignCard(message)),
         CardHistory::Reset(previous) => previous,
     };
     runner
@@ -378,8 +407,94 @@ async fn open_card(
             "the card in the encoder was exchanged while it was being reset".into(),
         ));
     }
-    card.authenticate(&ManagementKey::factory_default()).await?;
-    Ok(again)
+    let algorithm = authenticate_factory(card).await?.ok_or_else(|| {
+        CoreError::ForeignCard(
+            "After its reset the card does not accept any factory management key; \
+             it cannot be issued"
+                .into(),
+        )
+    })?;
+    Ok((again, algorithm))
+}
+
+/// Authenticates with the factory management key and returns its algorithm, or `None` when no
+/// factory key opens the card. The card is asked which algorithm its key has (GET METADATA,
+/// YubiKey 5.3 and later); a card that does not say is tried under each algorithm a factory key
+/// may have: 3DES, then AES-192 (YubiKey 5.7 and later). A wrong management key costs nothing:
+/// PIV keeps no retry counter for it.
+async fn authenticate_factory(
+    card: &mut dyn PivCard,
+) -> Result<Option<ManagementKeyAlgorithm>, CoreError> {
+    let candidates = match card.management_key_algorithm().await? {
+        Some(algorithm) if ManagementKeyAlgorithm::FACTORY.contains(&algorithm) => vec![algorithm],
+        // A key of another algorithm was set by someone: it is not the factory key.
+        Some(_) => Vec::new(),
+        None => ManagementKeyAlgorithm::FACTORY.to_vec(),
+    };
+    for algorithm in candidates {
+        match card
+            .authenticate(&ManagementKey::factory_default_for(algorithm))
+            .await
+        {
+            Ok(()) => return Ok(Some(algorithm)),
+            Err(CardError::ManagementKeyRejected) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(None)
+}
+
+/// What the card is, in the words of its answers: a YubiKey answers GET VERSION with its
+/// firmware, other PIV cards do not.
+fn card_model(identity: &CardIdentity) -> String {
+    match identity.version.as_deref().and_then(|v| v.split('.').next()) {
+        Some(major) => format!("YubiKey {major}"),
+        None => "PIV card".into(),
+    }
+}
+
+/// Asks the card to attest every generated key and verifies each attestation: signed by the
+/// card's attestation certificate, chained to a trusted root, for the right slot, of the very
+/// key the card returned from GENERATE, and from the card whose serial the card reported. A
+/// station that put a key of its own in GENERATE's answer is caught here, before anything is
+/// certified.
+async fn attest_keys(
+    runner: &JobRunner,
+    card: &mut dyn PivCard,
+    identity: &CardIdentity,
+    wanted: &[(Slot, KeyAlgorithm)],
+    public_keys: &[Vec<u8>],
+) -> Result<Vec<KeyAttestation>, CoreError> {
+    let svc = &runner.svc;
+    let refused = |slot: Slot, e: AttestationError| CoreError::Attestation(slot.code().to_owned(), e);
+    let intermediate = card.attestation_certificate().await?;
+    let mut out = Vec::with_capacity(wanted.len());
+    for ((slot, _), public_key) in wanted.iter().zip(public_keys) {
+        let intermediate = intermediate.as_deref().ok_or_else(|| {
+            refused(
+                *slot,
+                AttestationError::Invalid("the card has no attestation certificate".into()),
+            )
+        })?;
+        let attestation = card.attest(*slot).await?;
+        let attested = svc
+            .attestation
+            .verify(*slot, &attestation, intermediate, public_key, svc.clock.now())
+            .map_err(|e| refused(*slot, e))?;
+        if let Some(serial) = attested.serial {
+            if serial.to_string() != identity.serial {
+                return Err(refused(
+                    *slot,
+                    AttestationError::Invalid(format!(
+                        "it comes from card {serial}, not from card {}",
+                        identity.serial
+                    )),
+                ));
+            }
+        }
+        out.push(attested);
+    }
+    Ok(out)
 }
 
 fn truncate(s: &str, max: usize) -> String {
@@ -402,6 +517,13 @@ pub(super) async fn fail(
     if let Err(e) = failure(runner, &mut changes, job, device).await {
         tracing::error!(operation = %job.operation, error = %e, "could not prepare the failure");
         changes = Changes::new();
+    }
+    if let CoreError::Attestation(slot, why) = &err {
+        changes.audit(svc.event(
+            audit::KEY_ATTESTATION_REFUSED,
+            AuditContext::of_job(job),
+            json!({"slot": slot, "reason": why.to_string()}),
+        ));
     }
     changes.audit(svc.event(
         audit::ISSUANCE_FAILED,

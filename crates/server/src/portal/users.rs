@@ -63,6 +63,11 @@ pub struct CertificateRow {
 pub struct DeviceRow {
     pub id: String,
     pub serial: String,
+    /// `YubiKey 5`, `PIV card`; records made before cards were told apart say `PIV card`.
+    pub model: String,
+    pub firmware: Option<String>,
+    /// Every key on the card was attested by the card at issuance.
+    pub attested: bool,
     pub state: &'static str,
     pub state_code: &'static str,
     pub policy: String,
@@ -126,10 +131,12 @@ pub async fn page(
         .await
         .map_err(WebError::from_store)?
     {
-        let certificates = store
+        let records = store
             .certificates_of_device(&d.id)
             .await
-            .map_err(WebError::from_store)?
+            .map_err(WebError::from_store)?;
+        let attested = !records.is_empty() && records.iter().all(|c| c.attestation.is_some());
+        let certificates = records
             .into_iter()
             .map(|c| CertificateRow {
                 slot: format!("{} ({})", c.slot.label(), c.slot.code().to_uppercase()),
@@ -145,6 +152,9 @@ pub async fn page(
         devices.push(DeviceRow {
             id: d.id.0.clone(),
             serial: d.serial.clone(),
+            model: d.model.clone().unwrap_or_else(|| "PIV card".into()),
+            firmware: d.firmware.clone(),
+            attested,
             state: d.state.label(),
             state_code: d.state.as_str(),
             policy: d.policy.as_ref().map(|p| p.0.clone()).unwrap_or_default(),
