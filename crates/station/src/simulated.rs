@@ -21,6 +21,10 @@ pub struct Faults {
     pub answer_lost: bool,
     /// The printer does not answer print jobs.
     pub printer_offline: bool,
+    /// A tampered station: the public key in every ECC P-256 GENERATE answer is replaced with
+    /// one whose private key the attacker knows, as a station that wants certificates for its own
+    /// keys would do. Key attestation must catch it.
+    pub substitute_generated_keys: bool,
 }
 
 /// Makes and opens virtual cards; implemented with `tessera-piv` by the server.
@@ -107,8 +111,11 @@ impl SimulatedCardPrinter {
         let path = self
             .card_in_encoder()
             .ok_or_else(|| CardError::Unreachable("no card in the encoder: press Start".into()))?;
-        let card = self.cards.connect(&path)?;
+        let mut card = self.cards.connect(&path)?;
         let faults = self.faults();
+        if faults.substitute_generated_keys {
+            card = Box::new(Substituting { card });
+        }
         Ok(match faults.pull_card_after {
             Some(remaining) => Box::new(Pulled {
                 card,
@@ -227,6 +234,40 @@ impl CardTransport for Pulled {
         }
         self.remaining -= 1;
         self.card.transmit(command).await
+    }
+
+    fn atr(&self) -> Vec<u8> {
+        self.card.atr()
+    }
+
+    fn extended_length(&self) -> bool {
+        self.card.extended_length()
+    }
+}
+
+/// The tampered station of [`Faults::substitute_generated_keys`].
+struct Substituting {
+    card: Box<dyn CardTransport>,
+}
+
+/// The P-256 base point G (SEC 2, 2.4.2): the public key of the private key 1, which anyone knows.
+const P256_G: &str = "6B17D1F2E12C4247F8BCE6E563A440F277037D812DEB33A0F4A13945D898C296\
+                      4FE342E2FE1A7F9B8EE7EB4A7C0F9E162BCE33576B315ECECBB6406837BF51F5";
+
+#[async_trait]
+impl CardTransport for Substituting {
+    async fn transmit(&mut self, command: &[u8]) -> Result<Vec<u8>, CardError> {
+        const GENERATE: u8 = 0x47;
+        let mut answer = self.card.transmit(command).await?;
+        // 7F49 43 { 86 41 { 04 X Y } } 9000: an uncompressed P-256 point.
+        if command.get(1) == Some(&GENERATE)
+            && answer.len() == 71
+            && answer.starts_with(&[0x7F, 0x49, 0x43, 0x86, 0x41, 0x04])
+        {
+            let g = hex::decode(P256_G).expect("a constant");
+            answer[6..70].copy_from_slice(&g);
+        }
+        Ok(answer)
     }
 
     fn atr(&self) -> Vec<u8> {
