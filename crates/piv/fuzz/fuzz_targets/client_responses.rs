@@ -111,7 +111,7 @@ async fn run(input: Input) {
     // Each operation consumes at least one byte (its selector), so the loop ends.
     while let Some(op) = input.byte() {
         let arg = input.byte().unwrap_or(0);
-        match op % 24 {
+        match op % 27 {
             0 => drop(client.select().await),
             1 => drop(client.authenticate(&management_key(arg)).await),
             2 => drop(client.generate_key(slot(arg), algorithm(arg >> 2)).await),
@@ -159,6 +159,9 @@ async fn run(input: Input) {
             20 => drop(client.metadata(arg).await),
             21 => drop(client.get_data(objects::CHUID).await),
             22 => drop(client.get_data(objects::DISCOVERY).await),
+            23 => drop(client.management_key_algorithm().await),
+            24 => drop(client.attest(slot(arg)).await),
+            25 => drop(client.attestation_certificate().await),
             _ => {
                 let apdu = tessera_piv::CommandApdu::new(0, 0xCB, 0x3F, 0xFF)
                     .with_data(vec![0x5C, 0x01, 0x7E])
