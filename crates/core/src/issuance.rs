@@ -464,6 +464,16 @@ mod tests {
     }
 
     #[test]
+    fn rsa_3072_needs_a_yubikey_of_firmware_5_7() {
+        assert!(!KeyAlgorithm::Rsa3072.offered_by_yubikey("5.4.3"));
+        assert!(!KeyAlgorithm::Rsa3072.offered_by_yubikey("4.3.7"));
+        assert!(KeyAlgorithm::Rsa3072.offered_by_yubikey("5.7.2"));
+        assert!(KeyAlgorithm::Rsa3072.offered_by_yubikey("6.0.0"));
+        assert!(KeyAlgorithm::Rsa3072.offered_by_yubikey("odd"));
+        assert!(KeyAlgorithm::EccP256.offered_by_yubikey("4.3.7"));
+    }
+
+    #[test]
     fn a_card_is_reset_only_when_every_record_of_it_is_closed() {
         use DeviceState as S;
         let refused = |h: CardHistory| match h {

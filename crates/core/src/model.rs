@@ -134,6 +134,19 @@ impl KeyAlgorithm {
             Self::EccP384 => 0x14,
         }
     }
+    /// Whether a YubiKey of firmware `version` (`5.4.3`) generates keys of this algorithm:
+    /// RSA 3072 came with firmware 5.7. A version that does not parse is given the benefit of
+    /// the doubt (the card itself refuses what it lacks).
+    pub fn offered_by_yubikey(self, version: &str) -> bool {
+        let mut parts = version.split('.').map(|p| p.parse::<u32>().ok());
+        let (Some(Some(major)), Some(Some(minor))) = (parts.next(), parts.next()) else {
+            return true;
+        };
+        match self {
+            Self::Rsa3072 => (major, minor) >= (5, 7),
+            Self::EccP256 | Self::EccP384 | Self::Rsa2048 => true,
+        }
+    }
     pub fn label(self) -> &'static str {
         match self {
             Self::EccP256 => "ECC P-256",

@@ -35,7 +35,7 @@ pub(super) async fn personalise(
         .await?;
     let transport = station.connect(&job.reader).await?;
     let mut card = (svc.piv)(transport);
-    let (identity, factory_algorithm) = open_card(runner, job, card.as_mut()).await?;
+    let (identity, factory_algorithm) = open_card(runner, job, policy, card.as_mut()).await?;
 
     // The card's record, its assignment and the start of production: one commit, so a card is
     // never known to the database without its holder and its audit trail.
@@ -360,10 +360,27 @@ pub(super) fn card_history(
 async fn open_card(
     runner: &JobRunner,
     job: &mut IssuanceJob,
+    policy: &DevicePolicy,
     card: &mut dyn PivCard,
 ) -> Result<(CardIdentity, ManagementKeyAlgorithm), CoreError> {
     let svc = &runner.svc;
     let identity = card.select().await?;
+    if let Some(version) = &identity.version {
+        if let Some(slot) = policy
+            .slots
+            .iter()
+            .find(|s| !s.algorithm.offered_by_yubikey(version))
+        {
+            return Err(CoreError::Invalid(format!(
+                "This card (firmware {version}) cannot generate {} keys, which the policy {} \
+                 asks for in slot {}; YubiKeys offer them from firmware 5.7. Use another card \
+                 or policy",
+                slot.algorithm.label(),
+                policy.name,
+                slot.slot.code().to_uppercase()
+            )));
+        }
+    }
     let records = svc.store.devices_with_serial(&identity.serial).await?;
     runner
         .progress(Changes::new(), job, 4, "Authenticating to the card")
