@@ -97,3 +97,29 @@ async fn a_station_that_substitutes_a_key_is_refused_and_the_card_fails() {
     let job = support::issue(&t, &actor, demo::POLICY_ID, "24681357").await;
     assert_eq!(job.step, JobStep::Printed);
 }
+
+#[tokio::test]
+async fn a_card_without_the_policy_s_algorithm_is_refused_before_anything_is_written() {
+    use tessera_core::ports::PivCard;
+    let (dir, t) = support::open().await;
+    let actor = support::actor(Role::Administrator);
+    blank_card_in_hopper(&t, dir.path(), [5, 4, 3]);
+    let job = support::issue(&t, &actor, "piv-rsa3072", "24681357").await;
+    assert_eq!(job.step, JobStep::Failed);
+    let error = job.error.clone().unwrap();
+    assert!(
+        error.message.contains("firmware 5.4.3") && error.message.contains("RSA 3072"),
+        "{}",
+        error.message
+    );
+    assert!(job.device.is_none(), "the card got no record");
+    // Untouched: the factory key still opens it, and it holds no key.
+    let path = t.demo_printer.card_in_encoder().unwrap();
+    let transport = tessera_piv::VirtualCardTransport::open(&path).unwrap();
+    let mut card = tessera_piv::PivClient::new(Box::new(transport));
+    card.select().await.unwrap();
+    card.authenticate(&tessera_core::secret::ManagementKey::factory_default())
+        .await
+        .unwrap();
+    assert_eq!(card.metadata(0x9A).await.unwrap(), None);
+}
