@@ -3,10 +3,12 @@
 //! PKCS#11 token), the CA hierarchy (its own root and issuing CA, or an issuing CA imported under
 //! an organisation's root) kept on disk with its key configuration (`ca.json`), the PIV
 //! certificate profiles per slot, and the issuance of X.509 certificates for the public keys that
-//! cards generate. It also provides the AES-256-GCM
+//! cards generate, and the verification of cards' key attestations against Yubico's shipped
+//! attestation roots ([`attestation::AttestationRoots`]). It also provides the AES-256-GCM
 //! [`AesGcmSealer`] that seals every secret the server stores. The core reaches it only through
 //! `tessera_core::ports::{CertificateAuthority, Sealer}`.
 
+pub mod attestation;
 mod ca;
 pub mod config;
 mod error;
