@@ -9,23 +9,35 @@ use std::time::Duration;
 use tessera_piv::vpcd::{serve_once, SessionEnd};
 use tessera_piv::VirtualCard;
 
+/// `firmware`: what a card created here emulates (an existing state file keeps its own).
 /// `remove_after`: the card leaves the reader when the command with this number (counted from
 /// the start) arrives, once, as if pulled; it is inserted again a second later.
-pub fn run(state: &Path, vpcd: SocketAddr, remove_after: Option<u64>) -> Result<(), String> {
+pub fn run(
+    state: &Path,
+    vpcd: SocketAddr,
+    firmware: [u8; 3],
+    remove_after: Option<u64>,
+) -> Result<(), String> {
     let mut card = if state.exists() {
         VirtualCard::load(state).map_err(|e| format!("cannot load {}: {e}", state.display()))?
     } else {
         let serial = 10_000_000 + rand::random::<u32>() % 90_000_000;
-        let card = VirtualCard::blank(serial, rand::rngs::OsRng);
+        let card = VirtualCard::blank_with_firmware(serial, firmware, rand::rngs::OsRng);
         card.save(state)
             .map_err(|e| format!("cannot create {}: {e}", state.display()))?;
         card
     };
     let inserted = Arc::new(AtomicBool::new(true));
     watch_keyboard(inserted.clone());
+    if card.take_dirty() {
+        // A state file from before attestation keys got one on load; keep it.
+        card.save(state)
+            .map_err(|e| format!("cannot update {}: {e}", state.display()))?;
+    }
     eprintln!(
-        "card {} ({}) for vpcd at {vpcd}; `r` removes it, `i` inserts it",
+        "card {} (firmware {}, {}) for vpcd at {vpcd}; `r` removes it, `i` inserts it",
         card.serial(),
+        tessera_piv::card::firmware::firmware_string(card.firmware()),
         state.display()
     );
     let mut backoff = Duration::from_millis(100);

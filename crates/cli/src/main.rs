@@ -289,11 +289,20 @@ enum Command {
     CardSim {
         /// The card's state file: a blank card is created if it does not exist; a card Tessera
         /// issued (its `card_state`) works too.
-        #[arg(long)]
-        state: PathBuf,
+        #[arg(long, required_unless_present = "print_attestation_root")]
+        state: Option<PathBuf>,
         /// vpcd's address (reader "Virtual PCD 00 00" listens on 35963, "00 01" on 35964).
         #[arg(long, default_value = "127.0.0.1:35963")]
         vpcd: SocketAddr,
+        /// The YubiKey firmware a NEW card emulates: 5.7.2 (AES-192 factory management key,
+        /// RSA 3072/4096) or 5.4.3 (3DES factory management key). An existing state file keeps
+        /// the firmware it was created with; this option does not change it.
+        #[arg(long, default_value = "5.7.2", value_parser = tessera_piv::card::firmware::parse_firmware)]
+        firmware: [u8; 3],
+        /// Print the simulated attestation root certificate (PEM) that every virtual card's
+        /// attestations chain to, and exit. It is a published test key: trust it for tests only.
+        #[arg(long)]
+        print_attestation_root: bool,
         /// Tests: pull the card when this command (counted from the start) arrives, once.
         #[arg(long, hide = true)]
         remove_after_apdus: Option<u64>,
@@ -838,12 +847,27 @@ async fn run(cli: Cli) -> Result<(), String> {
             Ok(())
         }
         Command::CardSim {
+            print_attestation_root: true,
+            ..
+        } => {
+            print!("{}", tessera_piv::card::attestation::root_certificate_pem());
+            Ok(())
+        }
+        Command::CardSim {
             state,
             vpcd,
+            firmware,
             remove_after_apdus,
-        } => tokio::task::spawn_blocking(move || card_sim::run(&state, vpcd, remove_after_apdus))
+            print_attestation_root: false,
+        } => {
+            // clap requires --state unless --print-attestation-root is given.
+            let state = state.ok_or("--state is required")?;
+            tokio::task::spawn_blocking(move || {
+                card_sim::run(&state, vpcd, firmware, remove_after_apdus)
+            })
             .await
-            .map_err(|e| e.to_string())?,
+            .map_err(|e| e.to_string())?
+        }
         Command::Ca { command } => tokio::task::spawn_blocking(move || ca_command(command))
             .await
             .map_err(|e| e.to_string())?,

@@ -44,6 +44,8 @@ pub mod ins {
     pub const GET_METADATA: u8 = 0xF7;
     pub const ATTEST: u8 = 0xF9;
     pub const GET_SERIAL: u8 = 0xF8;
+    /// Yubico ATTEST: P1 the slot, answers the attestation certificate of its key.
+    pub const ATTEST: u8 = 0xF9;
     pub const RESET: u8 = 0xFB;
     pub const GET_VERSION: u8 = 0xFD;
     pub const SET_MANAGEMENT_KEY: u8 = 0xFF;

@@ -4,7 +4,9 @@
 //!
 //! The card never panics on input: every handler returns a status word instead.
 
+pub mod attestation;
 mod authenticate;
+pub mod firmware;
 pub mod keys;
 pub mod objects;
 mod pin;
@@ -13,6 +15,8 @@ mod yubico;
 use crate::apdu::{ins, sw, CommandApdu, ResponseApdu};
 use crate::management_key;
 use crate::tlv;
+use attestation::AttestationKey;
+use firmware::Firmware;
 use keys::SlotKey;
 use rand_core::CryptoRngCore;
 use serde::{Deserialize, Serialize};
@@ -20,8 +24,6 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use zeroize::Zeroize;
 
-/// Firmware version the card reports to GET VERSION, as a YubiKey 5 does.
-pub const VERSION: [u8; 3] = [5, 4, 3];
 /// The answer to reset: T=1 only, and historical bytes that name the PIV application (category
 /// 80, compact TLV F9 with the AID's first 9 bytes), which is how OpenSC recognises a standard PIV
 /// card without a vendor quirk list. The popular minimal ATR `3B 80 80 01 01` is both a contactless
@@ -65,6 +67,10 @@ pub enum StateError {
 struct CardState {
     format: u32,
     serial: u32,
+    /// What GET VERSION answers; it decides the factory management key and the algorithms
+    /// offered. State files from before it existed were cards answering 5.4.3.
+    #[serde(default = "legacy_firmware")]
+    firmware: Firmware,
     /// 8 bytes, FF-padded, hex.
     pin: String,
     puk: String,
@@ -78,6 +84,13 @@ struct CardState {
     objects: BTreeMap<String, String>,
     /// Key reference (hex) to key.
     keys: BTreeMap<String, SlotKey>,
+    /// The attestation key and F9 certificate; a state file without them gets them on load.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    attestation: Option<AttestationKey>,
+}
+
+fn legacy_firmware() -> Firmware {
+    firmware::LEGACY_FIRMWARE
 }
 
 impl Drop for CardState {
@@ -89,21 +102,34 @@ impl Drop for CardState {
 }
 
 impl CardState {
-    fn factory(serial: u32) -> Self {
+    /// The factory state without an attestation key (see [`CardState::install_attestation`]).
+    fn factory(serial: u32, firmware: Firmware) -> Self {
         Self {
             format: STATE_FORMAT,
             serial,
+            firmware,
             pin: hex::encode(pad(DEFAULT_PIN)),
             puk: hex::encode(pad(DEFAULT_PUK)),
             pin_tries_max: DEFAULT_TRIES,
             pin_tries_left: DEFAULT_TRIES,
             puk_tries_max: DEFAULT_TRIES,
             puk_tries_left: DEFAULT_TRIES,
-            management_algorithm: management_key::ALG_3DES,
+            management_algorithm: firmware::factory_management_algorithm(firmware),
             management_key: hex::encode(default_management_key()),
             objects: BTreeMap::new(),
             keys: BTreeMap::new(),
+            attestation: None,
         }
+    }
+
+    /// Gives the card an attestation key and publishes its F9 certificate in object 5FFF01.
+    fn install_attestation(&mut self, rng: &mut dyn CryptoRngCore) -> Result<(), u16> {
+        let key = AttestationKey::new(self.serial, rng)?;
+        let object = crate::data_objects::certificate_object(&key.certificate());
+        self.objects
+            .insert(attestation_object_key(), hex::encode(object));
+        self.attestation = Some(key);
+        Ok(())
     }
 
     fn check(&self) -> Result<(), String> {
@@ -135,6 +161,11 @@ impl CardState {
         }
         Ok(())
     }
+}
+
+/// The key of object 5FFF01 (the F9 certificate) in [`CardState::objects`].
+fn attestation_object_key() -> String {
+    format!("{:06X}", objects::ATTESTATION_CERT)
 }
 
 fn default_management_key() -> Vec<u8> {
@@ -208,17 +239,33 @@ impl std::fmt::Debug for VirtualCard {
 }
 
 impl VirtualCard {
-    /// A card as it leaves the factory: default PIN, PUK and management key, no keys, no objects.
-    /// `rng` seeds the card's own generator (ChaCha) for challenges and key generation, so a
-    /// seeded `rng` makes a reproducible card; a card loaded from a file uses the OS generator.
-    pub fn blank(serial: u32, mut rng: impl CryptoRngCore) -> Self {
+    /// A card as it leaves the factory, firmware [`firmware::DEFAULT_FIRMWARE`] (5.7.2, AES-192
+    /// factory management key); see [`VirtualCard::blank_with_firmware`].
+    pub fn blank(serial: u32, rng: impl CryptoRngCore) -> Self {
+        Self::blank_with_firmware(serial, firmware::DEFAULT_FIRMWARE, rng)
+    }
+
+    /// A card as it leaves the factory: default PIN, PUK and management key (3DES before firmware
+    /// 5.7.0, AES-192 from it), no keys, no objects but its attestation certificate (5FFF01).
+    /// `rng` seeds the card's own generator (ChaCha) for its attestation key, challenges and key
+    /// generation, so a seeded `rng` makes a reproducible card; a card loaded from a file uses the
+    /// OS generator.
+    pub fn blank_with_firmware(
+        serial: u32,
+        firmware: Firmware,
+        mut rng: impl CryptoRngCore,
+    ) -> Self {
         use rand::SeedableRng;
         let mut seed = <rand::rngs::StdRng as SeedableRng>::Seed::default();
         rng.fill_bytes(&mut seed);
-        let own = rand::rngs::StdRng::from_seed(seed);
+        let mut own = rand::rngs::StdRng::from_seed(seed);
         seed.zeroize();
+        let mut state = CardState::factory(serial, firmware);
+        // Only fixed inputs and a fresh key go in, so this cannot fail short of a bug; a card
+        // without attestation would still work and ATTEST would answer 6A80.
+        let _ = state.install_attestation(&mut own);
         Self {
-            state: CardState::factory(serial),
+            state,
             session: Session::default(),
             rng: Box::new(own),
             dirty: true,
@@ -244,12 +291,20 @@ impl VirtualCard {
         let state: CardState =
             serde_json::from_slice(&bytes).map_err(|e| StateError::Invalid(e.to_string()))?;
         state.check().map_err(StateError::Invalid)?;
-        Ok(Self {
+        let mut card = Self {
             state,
             session: Session::default(),
             rng: Box::new(rng),
             dirty: false,
-        })
+        };
+        if card.state.attestation.is_none() {
+            // Written before cards had one: a real card always has, so this one gets it now.
+            card.state
+                .install_attestation(&mut *card.rng)
+                .map_err(|sw| StateError::Invalid(format!("no attestation key ({sw:04X})")))?;
+            card.dirty = true;
+        }
+        Ok(card)
     }
 
     /// Writes the state atomically (temporary file in the same folder, then rename), readable
@@ -288,6 +343,11 @@ impl VirtualCard {
 
     pub fn serial(&self) -> u32 {
         self.state.serial
+    }
+
+    /// The firmware version GET VERSION answers.
+    pub fn firmware(&self) -> Firmware {
+        self.state.firmware
     }
 
     pub fn atr(&self) -> Vec<u8> {
@@ -408,11 +468,12 @@ impl VirtualCard {
             ins::RESET_RETRY_COUNTER => self.reset_retry_counter(p1, p2, data),
             ins::GENERAL_AUTHENTICATE => self.general_authenticate(p1, p2, data),
             ins::GENERATE_ASYMMETRIC_KEY_PAIR => self.generate(p1, p2, data),
-            ins::GET_VERSION => Ok(VERSION.to_vec()),
+            ins::GET_VERSION => Ok(self.state.firmware.to_vec()),
             ins::GET_SERIAL => Ok(self.state.serial.to_be_bytes().to_vec()),
             ins::SET_MANAGEMENT_KEY => self.set_management_key(p1, p2, data),
             ins::RESET => self.factory_reset(),
-            ins::GET_METADATA => self.metadata(p2),
+            ins::GET_METADATA if firmware::has_metadata(self.state.firmware) => self.metadata(p2),
+            ins::ATTEST if firmware::has_attestation(self.state.firmware) => self.attest(p1, p2),
             _ => Err(sw::INS_NOT_SUPPORTED),
         }
     }
@@ -517,6 +578,10 @@ impl VirtualCard {
             }
         };
         let algorithm = single(0x80)?.ok_or(sw::INCORRECT_DATA)?;
+        // A 5.4 key answers an algorithm it does not know like any other bad template value.
+        if !firmware::offers_key_algorithm(self.state.firmware, algorithm) {
+            return Err(sw::INCORRECT_DATA);
+        }
         let pin_policy = match single(0xAA)?.unwrap_or(keys::PIN_POLICY_DEFAULT) {
             keys::PIN_POLICY_DEFAULT => keys::default_pin_policy(p2),
             p @ (keys::PIN_POLICY_NEVER | keys::PIN_POLICY_ONCE | keys::PIN_POLICY_ALWAYS) => p,
@@ -545,5 +610,9 @@ fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+#[cfg(test)]
+mod attestation_tests;
+#[cfg(test)]
+mod generation_tests;
 #[cfg(test)]
 mod tests;

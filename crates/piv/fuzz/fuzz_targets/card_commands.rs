@@ -4,16 +4,20 @@
 //! reset (`VirtualCard::reset`), 04 asks for the ATR, anything else is a command APDU.
 //!
 //! The first byte of the input chooses where the sequence starts, so the fuzzer reaches the
-//! handlers behind the PIV application's access rules without having to break 3DES:
+//! handlers behind the PIV application's access rules without having to break 3DES or AES:
 //! - bit 0: SELECT the PIV application first;
-//! - bit 1: authenticate with the (default) management key, which the harness knows;
+//! - bit 1: authenticate with the (default) management key, which the harness knows (3DES on
+//!   firmware 5.4.3, AES-192 on 5.7.2);
 //! - bit 2: VERIFY the (default) PIN;
 //! - bit 3: start from a card that already holds keys of every algorithm in its four slots, and
-//!   objects, instead of a blank one.
+//!   objects, instead of a blank one (firmware 5.7.2; ATTEST of every slot succeeds on it);
+//! - bit 4: a blank card emulates firmware 5.4.3 instead of 5.7.2 (the other generation: 3DES
+//!   factory key, no RSA 3072/4096).
 //!
-//! Every answer must be a response APDU (at least a status word). RSA-2048 key generation takes
-//! around a second, which would stall the fuzzer: GENERATE commands have their algorithm bytes 07
-//! replaced by 11 (P-256); the preloaded card has an RSA key for the other RSA paths.
+//! Every answer must be a response APDU (at least a status word). RSA key generation takes
+//! seconds, which would stall the fuzzer: GENERATE commands have their algorithm bytes 07, 05 and
+//! 16 (RSA 2048, 3072, 4096) replaced by 11 (P-256); the preloaded card has an RSA key for the
+//! other RSA paths.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -45,9 +49,11 @@ fn select(card: &mut VirtualCard) {
     assert!(r.is_success());
 }
 
-/// Mutual authentication with the factory management key (3DES), as the client performs it.
+/// Mutual authentication with the factory management key of the card's generation, as the client
+/// performs it.
 fn authenticate(card: &mut VirtualCard) {
-    let alg = management_key::ALG_3DES;
+    let alg = tessera_piv::card::firmware::factory_management_algorithm(card.firmware());
+    let block = management_key::block_len(alg).unwrap();
     let step = |inner: Vec<u8>| {
         CommandApdu::new(0, 0x87, alg, 0x9B)
             .with_data(tlv::encode(0x7C, &inner))
@@ -59,7 +65,7 @@ fn authenticate(card: &mut VirtualCard) {
     let encrypted = tlv::find(outer.value, 0x80).unwrap();
     let witness = management_key::decrypt_block(alg, &DEFAULT_MANAGEMENT_KEY, encrypted).unwrap();
     let mut inner = tlv::encode(0x80, &witness);
-    tlv::push(&mut inner, 0x81, &[0x5A; 8]);
+    tlv::push(&mut inner, 0x81, &vec![0x5A; block]);
     assert!(send(card, step(inner)).is_success());
 }
 
@@ -121,6 +127,9 @@ fuzz_target!(|data: &[u8]| {
     let mut card = if flags & 0x08 != 0 {
         VirtualCard::load_with_rng(loaded_card_file(), StdRng::seed_from_u64(2))
             .expect("the fuzz card state loads")
+    } else if flags & 0x10 != 0 {
+        let firmware = tessera_piv::card::firmware::FIRMWARE_5_4_3;
+        VirtualCard::blank_with_firmware(SERIAL, firmware, StdRng::seed_from_u64(0))
     } else {
         VirtualCard::blank(SERIAL, StdRng::seed_from_u64(0))
     };
@@ -146,7 +155,7 @@ fuzz_target!(|data: &[u8]| {
             _ => {
                 if message.len() > 4 && message[1] == 0x47 {
                     for b in &mut message[4..] {
-                        if *b == 0x07 {
+                        if matches!(*b, 0x07 | 0x05 | 0x16) {
                             *b = 0x11;
                         }
                     }

@@ -12,11 +12,15 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroize;
 
 /// PIV algorithm identifiers of slot keys (SP 800-78-5 table 6-2; 05 is also what YubiKey
-/// firmware 5.7 uses for RSA 3072).
+/// firmware 5.7 uses for RSA 3072, 16 its RSA 4096, E0 and E1 its Ed25519 and X25519).
 pub const ALG_RSA3072: u8 = 0x05;
 pub const ALG_RSA2048: u8 = 0x07;
 pub const ALG_ECC_P256: u8 = 0x11;
 pub const ALG_ECC_P384: u8 = 0x14;
+pub const ALG_RSA4096: u8 = 0x16;
+/// Offered by firmware 5.7 but not implemented by the emulator: GENERATE answers 6A80.
+pub const ALG_ED25519: u8 = 0xE0;
+pub const ALG_X25519: u8 = 0xE1;
 
 /// Yubico PIN policies (tag AA of GENERATE, and GET METADATA).
 pub const PIN_POLICY_DEFAULT: u8 = 0x00;
@@ -26,12 +30,15 @@ pub const PIN_POLICY_ALWAYS: u8 = 0x03;
 
 /// Key origin as GET METADATA reports it.
 pub const ORIGIN_GENERATED: u8 = 0x01;
+/// A key put on the card by Yubico's IMPORT; the emulator has no IMPORT, but a state file may say so.
+pub const ORIGIN_IMPORTED: u8 = 0x02;
 
 /// The modulus size in bits of an RSA algorithm identifier, `None` for the others.
 fn rsa_bits(algorithm: u8) -> Option<usize> {
     match algorithm {
         ALG_RSA2048 => Some(2048),
         ALG_RSA3072 => Some(3072),
+        ALG_RSA4096 => Some(4096),
         _ => None,
     }
 }
@@ -77,7 +84,7 @@ impl SlotKey {
         let private = match algorithm {
             ALG_ECC_P256 => hex::encode(p256::SecretKey::random(&mut rng).to_bytes()),
             ALG_ECC_P384 => hex::encode(p384::SecretKey::random(&mut rng).to_bytes()),
-            ALG_RSA2048 | ALG_RSA3072 => {
+            ALG_RSA2048 | ALG_RSA3072 | ALG_RSA4096 => {
                 let bits = rsa_bits(algorithm).ok_or(sw::INCORRECT_DATA)?;
                 let key = RsaPrivateKey::new(rng, bits).map_err(|_| sw::MEMORY_FAILURE)?;
                 let der = key.to_pkcs1_der().map_err(|_| sw::MEMORY_FAILURE)?;
@@ -105,7 +112,7 @@ impl SlotKey {
             ALG_ECC_P384 => {
                 Private::P384(p384::SecretKey::from_slice(&bytes).map_err(|_| sw::MEMORY_FAILURE)?)
             }
-            ALG_RSA2048 | ALG_RSA3072 => {
+            ALG_RSA2048 | ALG_RSA3072 | ALG_RSA4096 => {
                 let key = RsaPrivateKey::from_pkcs1_der(&bytes).map_err(|_| sw::MEMORY_FAILURE)?;
                 // A modulus of another size than the algorithm says would make signatures of the
                 // wrong length; a hand-edited state file is the only way to get one.
@@ -139,6 +146,21 @@ impl SlotKey {
             }
         }
         Ok(out)
+    }
+
+    /// The DER SubjectPublicKeyInfo of the key, built exactly as a host builds it from GENERATE's
+    /// answer ([`crate::public_key::spki_from_template`]): id-ecPublicKey with the named curve and
+    /// the uncompressed point, or rsaEncryption with NULL parameters.
+    pub fn public_key_info(&self) -> Result<Vec<u8>, u16> {
+        use spki::EncodePublicKey;
+        let document = match self.private()? {
+            Private::P256(k) => k.public_key().to_public_key_der(),
+            Private::P384(k) => k.public_key().to_public_key_der(),
+            Private::Rsa(k) => k.to_public_key().to_public_key_der(),
+        };
+        document
+            .map(|d| d.as_bytes().to_vec())
+            .map_err(|_| sw::MEMORY_FAILURE)
     }
 
     /// GENERAL AUTHENTICATE's signature: ECDSA over a hash the host computed (DER

@@ -25,6 +25,8 @@ pub const KEY_HISTORY: u32 = 0x5FC10C;
 pub const IRIS_IMAGES: u32 = 0x5FC121;
 pub const PAIRING_CODE: u32 = 0x5FC123;
 pub const BIOMETRIC_GROUP_TEMPLATE: u32 = 0x7F61;
+/// Yubico's attestation ("F9") certificate, a certificate object like the slot certificates.
+pub const ATTESTATION_CERT: u32 = 0x5FFF01;
 
 /// Largest object value the card stores (a YubiKey 5 stores at most 3052 bytes per object).
 pub const MAX_OBJECT_LEN: usize = 3052;

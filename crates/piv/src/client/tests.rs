@@ -17,10 +17,45 @@ impl TempDir {
             rand::rngs::OsRng.next_u32()
         ));
         std::fs::create_dir_all(&dir).unwrap();
+        // A firmware 5.4 card (eight-digit serial, like the transport makes): its factory
+        // management key is the 3DES one these tests use.
+        let serial = 10_000_000 + rand::rngs::OsRng.next_u32() % 90_000_000;
+        crate::VirtualCard::blank_with_firmware(serial, [5, 4, 3], rand::rngs::OsRng)
+            .save(dir.join("card.json"))
+            .unwrap();
         Self(dir)
     }
     fn card(&self) -> PathBuf {
         self.0.join("card.json")
+    }
+
+    /// Replaces the card with a firmware 5.7 one (RSA 3072) whose management key was set to the
+    /// 3DES factory key these tests authenticate with (a 5.7 leaves the factory with AES-192).
+    fn firmware_5_7_with_3des_factory_key(&self) {
+        use crate::management_key::{decrypt_block, ALG_3DES, ALG_AES192};
+        let key: Vec<u8> = (0..3).flat_map(|_| 1u8..=8).collect();
+        let mut card = crate::VirtualCard::blank(12_345_678, rand::rngs::OsRng);
+        let mut send = |apdu: CommandApdu| {
+            let r = ResponseApdu::parse(&card.process(&apdu.to_bytes().unwrap())).unwrap();
+            assert!(r.is_success(), "{r:?}");
+            r.data
+        };
+        let step = |inner: Vec<u8>| {
+            CommandApdu::new(0, 0x87, ALG_AES192, 0x9B)
+                .with_data(tlv::encode(0x7C, &inner))
+                .with_ne(256)
+        };
+        let first = send(step(tlv::encode(0x80, &[])));
+        let outer = tlv::parse_one(&first).unwrap().0;
+        let encrypted = tlv::find(outer.value, 0x80).unwrap();
+        let witness = decrypt_block(ALG_AES192, &key, encrypted).unwrap();
+        let mut inner = tlv::encode(0x80, &witness);
+        tlv::push(&mut inner, 0x81, &[0x5A; 16]);
+        send(step(inner));
+        let mut set = vec![ALG_3DES, 0x9B, 24];
+        set.extend_from_slice(&key);
+        send(CommandApdu::new(0, 0xFF, 0xFF, 0xFF).with_data(set));
+        card.save(self.card()).unwrap();
     }
 }
 
@@ -505,6 +540,7 @@ async fn rsa_2048_generation_and_signature() {
 #[tokio::test]
 async fn rsa_3072_generation_signature_and_short_reader() {
     let dir = TempDir::new("rsa3072");
+    dir.firmware_5_7_with_3des_factory_key();
     let mut client = PivClient::new(Box::new(VirtualCardTransport::open(dir.card()).unwrap()));
     // Extended length: the 394-byte command and the 392-byte answer each travel in one APDU.
     let public = rsa_generate_and_sign(&mut client, KeyAlgorithm::Rsa3072, 384).await;
