@@ -2,9 +2,9 @@
 //! the server wires one implementation of each into [`crate::issuance::Services`].
 
 use crate::ids::*;
+pub use crate::model::KeyAttestation;
 use crate::model::*;
 use crate::secret::{ManagementKey, ManagementKeyAlgorithm, Pin, Puk};
-pub use crate::model::KeyAttestation;
 use async_trait::async_trait;
 use std::sync::Arc;
 

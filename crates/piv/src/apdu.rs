@@ -42,7 +42,6 @@ pub mod ins {
     pub const GET_DATA: u8 = 0xCB;
     pub const PUT_DATA: u8 = 0xDB;
     pub const GET_METADATA: u8 = 0xF7;
-    pub const ATTEST: u8 = 0xF9;
     pub const GET_SERIAL: u8 = 0xF8;
     /// Yubico ATTEST: P1 the slot, answers the attestation certificate of its key.
     pub const ATTEST: u8 = 0xF9;

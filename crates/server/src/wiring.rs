@@ -104,14 +104,22 @@ fn err(context: &str) -> impl Fn(String) -> StartError + '_ {
 
 /// The key attestation roots: Yubico's, those the configuration names, and the virtual card's
 /// simulated root when the options trust it.
-fn attestation_roots(options: &Options) -> Result<tessera_pki::attestation::AttestationRoots, StartError> {
+fn attestation_roots(
+    options: &Options,
+) -> Result<tessera_pki::attestation::AttestationRoots, StartError> {
     let mut roots = tessera_pki::attestation::AttestationRoots::yubico();
     for path in &options.attestation_roots {
         let pem = std::fs::read_to_string(path).map_err(|e| {
-            StartError(format!("cannot read the attestation root {}: {e}", path.display()))
+            StartError(format!(
+                "cannot read the attestation root {}: {e}",
+                path.display()
+            ))
         })?;
         roots = roots.with_roots_pem(&pem).map_err(|e| {
-            StartError(format!("the attestation root {} is not usable: {e}", path.display()))
+            StartError(format!(
+                "the attestation root {} is not usable: {e}",
+                path.display()
+            ))
         })?;
     }
     if options.trust_virtual_card_attestation {

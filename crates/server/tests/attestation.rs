@@ -15,7 +15,11 @@ use tessera_station::Faults;
 const ATTESTED: &str = "piv-attested";
 
 /// Puts a blank virtual card of `firmware` in the demo printer's hopper; returns its serial.
-fn blank_card_in_hopper(t: &tessera_server::Tessera, dir: &std::path::Path, firmware: [u8; 3]) -> u32 {
+fn blank_card_in_hopper(
+    t: &tessera_server::Tessera,
+    dir: &std::path::Path,
+    firmware: [u8; 3],
+) -> u32 {
     let serial = 20_000_000 + u32::from(firmware[1]) * 1000 + u32::from(firmware[2]);
     let path = dir.join(format!("card-{serial}.json"));
     tessera_piv::VirtualCard::blank_with_firmware(serial, firmware, rand::rngs::OsRng)
@@ -50,14 +54,17 @@ async fn blank_cards_of_both_generations_are_issued_with_attested_keys() {
         let of_job = |name: &str| {
             events
                 .iter()
-                .filter(|e| e.name == name && e.operation.as_deref() == Some(job.operation.as_str()))
+                .filter(|e| {
+                    e.name == name && e.operation.as_deref() == Some(job.operation.as_str())
+                })
                 .count()
         };
         assert_eq!(of_job("KeyAttested"), 4);
         let authenticated = events
             .iter()
             .find(|e| {
-                e.name == "CardAuthenticated" && e.operation.as_deref() == Some(job.operation.as_str())
+                e.name == "CardAuthenticated"
+                    && e.operation.as_deref() == Some(job.operation.as_str())
             })
             .unwrap();
         let expected = if firmware[1] >= 7 { "aes192" } else { "3des" };
@@ -85,7 +92,11 @@ async fn a_station_that_substitutes_a_key_is_refused_and_the_card_fails() {
     let device = t.store.device(job.device.as_ref().unwrap()).await.unwrap();
     assert_eq!(device.state, DeviceState::Failed);
     assert!(
-        t.store.certificates_of_device(&device.id).await.unwrap().is_empty(),
+        t.store
+            .certificates_of_device(&device.id)
+            .await
+            .unwrap()
+            .is_empty(),
         "nothing was certified for the substituted key"
     );
     let events = t.store.audit_events(None, 500).await.unwrap();

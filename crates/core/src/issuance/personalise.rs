@@ -119,12 +119,17 @@ pub(super) async fn personalise(
             .progress(changes, job, 15, "Checking the card's key attestations")
             .await?;
         changes = Changes::new();
-        let attestations = attest_keys(runner, card.as_mut(), &identity, &wanted, &public_keys).await?;
+        let attestations =
+            attest_keys(runner, card.as_mut(), &identity, &wanted, &public_keys).await?;
         for ((slot, _), attestation) in wanted.iter().zip(&attestations) {
-            changes.audit(svc.event(audit::KEY_ATTESTED, ctx(), json!({
+            changes.audit(svc.event(
+                audit::KEY_ATTESTED,
+                ctx(),
+                json!({
                 "slot": slot.code(), "serial": attestation.serial,
                 "firmware": attestation.firmware, "pin_policy": attestation.pin_policy,
-                "touch_policy": attestation.touch_policy, "root": attestation.root})));
+                "touch_policy": attestation.touch_policy, "root": attestation.root}),
+            ));
         }
         attestations.into_iter().map(Some).collect()
     } else {
@@ -464,7 +469,11 @@ async fn authenticate_factory(
 /// What the card is, in the words of its answers: a YubiKey answers GET VERSION with its
 /// firmware, other PIV cards do not.
 fn card_model(identity: &CardIdentity) -> String {
-    match identity.version.as_deref().and_then(|v| v.split('.').next()) {
+    match identity
+        .version
+        .as_deref()
+        .and_then(|v| v.split('.').next())
+    {
         Some(major) => format!("YubiKey {major}"),
         None => "PIV card".into(),
     }
@@ -483,7 +492,8 @@ async fn attest_keys(
     public_keys: &[Vec<u8>],
 ) -> Result<Vec<KeyAttestation>, CoreError> {
     let svc = &runner.svc;
-    let refused = |slot: Slot, e: AttestationError| CoreError::Attestation(slot.code().to_owned(), e);
+    let refused =
+        |slot: Slot, e: AttestationError| CoreError::Attestation(slot.code().to_owned(), e);
     let intermediate = card.attestation_certificate().await?;
     let mut out = Vec::with_capacity(wanted.len());
     for ((slot, _), public_key) in wanted.iter().zip(public_keys) {
@@ -496,7 +506,13 @@ async fn attest_keys(
         let attestation = card.attest(*slot).await?;
         let attested = svc
             .attestation
-            .verify(*slot, &attestation, intermediate, public_key, svc.clock.now())
+            .verify(
+                *slot,
+                &attestation,
+                intermediate,
+                public_key,
+                svc.clock.now(),
+            )
             .map_err(|e| refused(*slot, e))?;
         if let Some(serial) = attested.serial {
             if serial.to_string() != identity.serial {
