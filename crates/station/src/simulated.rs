@@ -259,9 +259,9 @@ impl CardTransport for Substituting {
     async fn transmit(&mut self, command: &[u8]) -> Result<Vec<u8>, CardError> {
         const GENERATE: u8 = 0x47;
         let mut answer = self.card.transmit(command).await?;
-        // 7F49 43 { 86 41 { 04 X Y } } 9000: an uncompressed P-256 point.
+        // 7F49 43 { 86 41 { 04 X Y } } 9000: an uncompressed P-256 point, 72 bytes in all.
         if command.get(1) == Some(&GENERATE)
-            && answer.len() == 71
+            && answer.len() == 72
             && answer.starts_with(&[0x7F, 0x49, 0x43, 0x86, 0x41, 0x04])
         {
             let g = hex::decode(P256_G).expect("a constant");
