@@ -34,6 +34,11 @@ async fn issue(t: &Tessera, pin: &str) -> IssuanceJob {
     .await
 }
 
+/// The factory management key of the demo printer's blank cards (YubiKey 5.7: AES-192).
+fn factory_key() -> ManagementKey {
+    ManagementKey::factory_default_for(ManagementKeyAlgorithm::Aes192)
+}
+
 fn open_card(path: &Path) -> PivClient {
     PivClient::new(Box::new(VirtualCardTransport::open(path).unwrap()))
 }
@@ -66,7 +71,7 @@ async fn assert_card_holds(t: &Tessera, path: &Path, device: &DeviceId, pin: &st
     }
     card.verify_pin(&Pin::new(pin)).await.unwrap();
     assert_eq!(
-        card.authenticate(&ManagementKey::factory_default()).await,
+        card.authenticate(&factory_key()).await,
         Err(CardError::ManagementKeyRejected)
     );
 }
@@ -101,7 +106,7 @@ async fn pull_then_issue_again(t: &Tessera, after: usize, answer_lost: bool) -> 
         let mut client = open_card(&card);
         client.select().await.unwrap();
         client
-            .authenticate(&ManagementKey::factory_default())
+            .authenticate(&factory_key())
             .await
             .is_ok()
     };
@@ -190,7 +195,7 @@ async fn a_card_personalised_by_another_system_is_refused_untouched() {
     let serial = {
         let mut card = open_card(&path);
         let serial = card.select().await.unwrap().serial;
-        card.authenticate(&ManagementKey::factory_default())
+        card.authenticate(&factory_key())
             .await
             .unwrap();
         card.change_pin(&Pin::factory_default(), &Pin::new("11223344"))
@@ -208,7 +213,7 @@ async fn a_card_personalised_by_another_system_is_refused_untouched() {
         error.message,
         "This card is personalised by another system; reset it with its own tools"
     );
-    assert_eq!(error.code, "REQ0001");
+    assert_eq!(error.code, "CARD0003");
     assert_eq!(job.device, None, "a refused card gets no record");
     assert!(t
         .store
