@@ -61,6 +61,9 @@ events! {
     DEVICE_UNLOCKED = 3020, "DeviceUnlocked";
     CARD_RESET = 3021, "CardReset";
     CA_CREATED = 4001, "CaCreated";
+    STOCK_IMPORTED = 6001, "StockImported";
+    STOCK_CARD_CHANGED = 6002, "StockCardChanged";
+    STOCK_CARD_REFUSED = 6003, "StockCardRefused";
     SYSTEM_INITIALISED = 5001, "SystemInitialised";
     AUDIT_CHAIN_CHECKED = 5002, "AuditChainChecked";
 }

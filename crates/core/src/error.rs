@@ -29,6 +29,8 @@ pub enum ErrorCode {
     JobStep,
     /// A record changed between reading and writing it (another operator, process or replica).
     Changed,
+    /// The policy requires a card from stock and this card is not in stock.
+    NotInStock,
 }
 
 impl ErrorCode {
@@ -45,6 +47,7 @@ impl ErrorCode {
             Self::Store => "DB0001",
             Self::JobStep => "JOB0001",
             Self::Changed => "DB0002",
+            Self::NotInStock => "STK0001",
         }
     }
 }
@@ -71,6 +74,9 @@ pub enum CoreError {
     Station(PortError),
     #[error("the database failed")]
     Store(StoreError),
+    /// The sentence says which card and, when the stock knows it, its state.
+    #[error("{0}")]
+    NotInStock(String),
     #[error("{0} changed meanwhile (another operator, process or server acted on it); nothing was written: reload and try again")]
     Changed(String),
 }
@@ -90,6 +96,7 @@ impl CoreError {
             Self::Store(StoreError::NotFound) => ErrorCode::NotFound,
             Self::Store(_) => ErrorCode::Store,
             Self::Changed(_) => ErrorCode::Changed,
+            Self::NotInStock(_) => ErrorCode::NotInStock,
         }
     }
 }

@@ -153,6 +153,7 @@ fn piv_policy(id: &str, name: &str, algorithm: KeyAlgorithm) -> DevicePolicy {
         card_validity_days: 1095,
         allowed_groups: vec![],
         activation_required: true,
+        require_stock: false,
     }
 }
 

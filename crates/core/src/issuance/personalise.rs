@@ -35,7 +35,7 @@ pub(super) async fn personalise(
         .await?;
     let transport = station.connect(&job.reader).await?;
     let mut card = (svc.piv)(transport);
-    let identity = open_card(runner, job, card.as_mut()).await?;
+    let identity = open_card(runner, job, policy, card.as_mut()).await?;
 
     // The card's record, its assignment and the start of production: one commit, so a card is
     // never known to the database without its holder and its audit trail.
@@ -251,6 +251,7 @@ pub(super) async fn personalise(
         DeviceCommand::CompleteProduction,
         ctx(),
     )?;
+    crate::stock::mark_issued(svc, &mut changes, job, &device.serial).await?;
     job.progress = 90;
     job.message = "Card personalised".into();
     runner.advance(changes, job, JobEvent::Personalised).await?;
@@ -330,10 +331,13 @@ pub(super) fn card_history(
 async fn open_card(
     runner: &JobRunner,
     job: &mut IssuanceJob,
+    policy: &DevicePolicy,
     card: &mut dyn PivCard,
 ) -> Result<CardIdentity, CoreError> {
     let svc = &runner.svc;
     let identity = card.select().await?;
+    // Before anything is written to the card: a policy may require it to be in stock.
+    crate::stock::admit(svc, job, policy, &identity.serial).await?;
     let records = svc.store.devices_with_serial(&identity.serial).await?;
     runner
         .progress(Changes::new(), job, 4, "Authenticating to the card")

@@ -111,6 +111,7 @@ struct EditPage {
     pin_retries: u8,
     puk_retries: u8,
     card_validity_days: u32,
+    require_stock: bool,
     slots: Vec<SlotRow>,
     algorithms: Vec<(String, &'static str)>,
 }
@@ -172,6 +173,7 @@ fn page_of(signed_in: &SignedIn, p: &DevicePolicy, error: Option<String>) -> Edi
         pin_retries: p.pin.retries,
         puk_retries: p.puk.retries,
         card_validity_days: p.card_validity_days,
+        require_stock: p.require_stock,
         slots,
         algorithms: ALGORITHMS
             .into_iter()
@@ -267,6 +269,7 @@ fn policy_of(form: &HashMap<String, String>, existing: Option<&DevicePolicy>) ->
             .map(str::to_owned)
             .collect(),
         activation_required: existing.is_none_or(|p| p.activation_required),
+        require_stock: on("require_stock"),
     }
 }
 
