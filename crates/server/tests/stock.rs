@@ -8,7 +8,7 @@ mod support;
 use tessera_core::ids::*;
 use tessera_core::issuance::{self, StartRequest};
 use tessera_core::model::{JobStep, Role, Slot, StockState};
-use tessera_core::ports::PivCard;
+use tessera_core::ports::{PivCard, Store};
 use tessera_core::secret::ManagementKey;
 use tessera_core::stock::{self, StockDefaults};
 use tessera_core::{policies, Pin};
@@ -155,4 +155,110 @@ async fn a_card_not_in_stock_is_refused_before_anything_is_written() {
         .await
         .unwrap_err();
     assert!(err.to_string().contains("destroyed"), "{err}");
+}
+
+/// The Stock page, its import form, a card's page and the REST API, over HTTP.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_stock_page_imports_lists_and_shows_a_card() {
+    use support::portal::{csrf, Portal};
+    let (_dir, (t, password)) = support::open_with_password().await;
+    let portal = Portal::start(t.clone()).await;
+    portal.sign_in(&password).await;
+
+    let (status, _, page) = portal.get("/stock").await;
+    assert_eq!(status, 200, "{page}");
+    assert!(
+        page.contains("<a href=\"/stock\">Stock</a>"),
+        "the menu offers it"
+    );
+    let token = csrf(&page);
+
+    // A bad line refuses the whole file and names the line.
+    let (status, _, refused) = portal
+        .post(
+            "/stock/import",
+            &[
+                ("csrf", &token),
+                ("csv", "serial,model\n111,A\nnot a serial,A\n"),
+                ("model", ""),
+                ("batch", ""),
+                ("location", ""),
+            ],
+        )
+        .await;
+    assert_eq!(status, 422, "{refused}");
+    assert!(refused.contains("line 3:"), "{refused}");
+    assert!(t.store.stock_card("111").await.unwrap().is_none());
+
+    let (status, _, imported) = portal
+        .post(
+            "/stock/import",
+            &[
+                ("csrf", &token),
+                ("csv", "serial,batch\n111,B1\n0222,B2\n"),
+                ("model", "YubiKey 5 NFC"),
+                ("batch", ""),
+                ("location", "This workstation"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 200, "{imported}");
+    assert!(imported.contains("Imported 2 card(s)."), "{imported}");
+    assert!(imported.contains("/stock/cards/222"), "{imported}");
+
+    let (status, _, card) = portal.get("/stock/cards/222").await;
+    assert_eq!(status, 200, "{card}");
+    assert!(
+        card.contains("YubiKey 5 NFC") && card.contains("B2"),
+        "{card}"
+    );
+    let (status, _, _) = portal
+        .post(
+            "/stock/cards/222/state",
+            &[("csrf", &token), ("state", "destroyed"), ("location", "")],
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        t.store.stock_card("222").await.unwrap().unwrap().state,
+        StockState::Destroyed
+    );
+
+    // The API: list with a filter, a card's history, an import with the CSRF header.
+    let get = |path: &str| {
+        let url = format!("{}/api/v1{path}", portal.base);
+        let http = portal.http.clone();
+        async move {
+            let res = http.get(url).send().await.unwrap();
+            (res.status(), res.json::<serde_json::Value>().await.unwrap())
+        }
+    };
+    let (status, list) = get("/stock?state=in_stock").await;
+    assert_eq!(status, 200, "{list}");
+    assert_eq!(list["cards"].as_array().unwrap().len(), 1);
+    assert_eq!(list["cards"][0]["serial"], "111");
+    let (status, history) = get("/stock/222").await;
+    assert_eq!(status, 200);
+    assert_eq!(history["card"]["state"], "destroyed");
+    let (status, _) = get("/stock/999").await;
+    assert_eq!(status, 404);
+
+    let import = |csrf: String| {
+        portal
+            .http
+            .post(format!(
+                "{}/api/v1/stock/import?model=Virtual%20PIV",
+                portal.base
+            ))
+            .header("content-type", "text/csv")
+            .header("x-csrf-token", csrf)
+            .body("serial\n333\n111\n")
+            .send()
+    };
+    assert_eq!(import("wrong".into()).await.unwrap().status(), 403);
+    let res = import(token.clone()).await.unwrap();
+    assert_eq!(res.status(), 200);
+    let report: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(report["imported"], 1);
+    assert_eq!(report["duplicates"], serde_json::json!(["111"]));
 }
