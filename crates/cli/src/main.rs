@@ -270,6 +270,11 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// The card stock: import a vendor's serial list, list the cards, show one card's history.
+    Stock {
+        #[command(subcommand)]
+        command: StockCommand,
+    },
     /// Unblock a card's PIN with the PUK Tessera escrowed at issuance, and set a new PIN.
     Unlock {
         #[command(flatten)]
@@ -413,6 +418,167 @@ enum AuditCommand {
         #[command(flatten)]
         data: DataArgs,
     },
+}
+
+#[derive(Subcommand)]
+enum StockCommand {
+    /// Import the serial list a vendor ships (CSV with a header line: a `serial` column, and
+    /// optionally `model`, `batch`, `location`). A file with a bad line imports nothing; serials
+    /// already in stock are skipped. Prints the report as JSON; exits 1 on bad lines.
+    Import {
+        #[command(flatten)]
+        data: DataArgs,
+        /// The CSV file (`-` reads standard input).
+        file: PathBuf,
+        /// The model of cards whose line has none.
+        #[arg(long)]
+        model: Option<String>,
+        /// The batch of cards whose line has none.
+        #[arg(long)]
+        batch: Option<String>,
+        /// The station (id or name) of cards whose line names none.
+        #[arg(long)]
+        location: Option<String>,
+    },
+    /// The cards in stock as a table: serial, model, batch, state, location.
+    List {
+        #[command(flatten)]
+        data: DataArgs,
+        #[arg(long)]
+        model: Option<String>,
+        /// in_stock, issued, returned or destroyed.
+        #[arg(long)]
+        state: Option<String>,
+        /// A station id.
+        #[arg(long)]
+        location: Option<String>,
+    },
+    /// One card's history: its stock record and every device Tessera made of it, as JSON.
+    Show {
+        #[command(flatten)]
+        data: DataArgs,
+        serial: String,
+    },
+    /// Return, re-stock, destroy or move a card (a card becomes issued by issuing it).
+    Set {
+        #[command(flatten)]
+        data: DataArgs,
+        serial: String,
+        /// in_stock, returned or destroyed (the current state to only move it).
+        #[arg(long)]
+        state: String,
+        /// The station (id or name) where the card is now.
+        #[arg(long)]
+        location: Option<String>,
+    },
+}
+
+async fn stock_command(command: StockCommand) -> Result<(), String> {
+    use tessera_core::model::{StockFilter, StockState};
+    use tessera_core::stock;
+    let actor = tessera_core::issuance::Actor {
+        operator: tessera_core::ids::OperatorId::new("cli"),
+        role: tessera_core::model::Role::Administrator,
+    };
+    let code = |e: tessera_core::CoreError| format!("{} {e}", e.code().as_str());
+    let state_of = |s: &str| {
+        StockState::parse(s).ok_or_else(|| {
+            format!("unknown state {s:?}: use in_stock, issued, returned or destroyed")
+        })
+    };
+    match command {
+        StockCommand::Import {
+            data,
+            file,
+            model,
+            batch,
+            location,
+        } => {
+            let text = if file.as_os_str() == "-" {
+                std::io::read_to_string(std::io::stdin())
+            } else {
+                std::fs::read_to_string(&file)
+            }
+            .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+            let tessera = open(&data).await?;
+            let defaults = stock::StockDefaults {
+                model,
+                batch,
+                location,
+            };
+            let report = stock::import_stock(&tessera.services, &actor, &text, &defaults)
+                .await
+                .map_err(code)?;
+            println!("{}", serde_json::to_string(&report).expect("JSON"));
+            match report.errors.len() {
+                0 => Ok(()),
+                n => Err(format!(
+                    "{n} bad line(s); nothing was imported (first: line {}: {})",
+                    report.errors[0].line, report.errors[0].reason
+                )),
+            }
+        }
+        StockCommand::List {
+            data,
+            model,
+            state,
+            location,
+        } => {
+            let filter = StockFilter {
+                model,
+                state: state.as_deref().map(state_of).transpose()?,
+                location: location.map(tessera_core::ids::StationId::new),
+                limit: 0,
+            };
+            let tessera = open(&data).await?;
+            let cards = stock::list_stock(&tessera.services, &actor, &filter)
+                .await
+                .map_err(code)?;
+            println!(
+                "{:<32}  {:<24}  {:<16}  {:<10}  LOCATION",
+                "SERIAL", "MODEL", "BATCH", "STATE"
+            );
+            for c in cards {
+                println!(
+                    "{:<32}  {:<24}  {:<16}  {:<10}  {}",
+                    c.serial,
+                    c.model,
+                    c.batch,
+                    c.state.as_str(),
+                    c.location.as_ref().map_or("-", |l| l.as_str())
+                );
+            }
+            Ok(())
+        }
+        StockCommand::Show { data, serial } => {
+            let tessera = open(&data).await?;
+            let history = stock::stock_history(&tessera.services, &actor, &serial)
+                .await
+                .map_err(code)?;
+            println!("{}", serde_json::to_string_pretty(&history).expect("JSON"));
+            Ok(())
+        }
+        StockCommand::Set {
+            data,
+            serial,
+            state,
+            location,
+        } => {
+            let state = state_of(&state)?;
+            let tessera = open(&data).await?;
+            let card = stock::set_stock_state(
+                &tessera.services,
+                &actor,
+                &serial,
+                state,
+                location.as_deref(),
+            )
+            .await
+            .map_err(code)?;
+            println!("{}", serde_json::to_string(&card).expect("JSON"));
+            Ok(())
+        }
+    }
 }
 
 async fn audit_command(command: AuditCommand) -> Result<(), String> {
@@ -831,6 +997,7 @@ async fn run(cli: Cli) -> Result<(), String> {
         }
         Command::Printer { command } => printer_command(command).await,
         Command::Audit { command } => audit_command(command).await,
+        Command::Stock { command } => stock_command(command).await,
         Command::Station(cli) => station_cmd::station(cli).await,
         Command::Stations { command } => station_cmd::stations(command).await,
         Command::Unlock {

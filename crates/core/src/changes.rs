@@ -92,6 +92,13 @@ pub enum Change {
     PutSettings(Settings),
     PutPairing(PrinterPairing),
     PutOperator(Operator),
+    /// A card of the stock. With `expected: None` it is new: a serial already in stock fails
+    /// with `Conflict` (an import never overwrites a card). Otherwise it is applied only while
+    /// the stored card is in state `expected`.
+    PutStockCard {
+        card: StockCard,
+        expected: Option<StockState>,
+    },
     /// Fails with `Conflict` when the database already belongs to an organisation.
     InsertInstallation(crate::ports::Installation),
     /// Appended to the audit hash chain, in the order given.

@@ -33,6 +33,8 @@ pub enum ErrorCode {
     Attestation,
     /// No factory management key opens the card, and Tessera does not know its key.
     ForeignCard,
+    /// The policy requires a card from stock and this card is not in stock.
+    NotInStock,
 }
 
 impl ErrorCode {
@@ -51,6 +53,7 @@ impl ErrorCode {
             Self::Changed => "DB0002",
             Self::Attestation => "CARD0002",
             Self::ForeignCard => "CARD0003",
+            Self::NotInStock => "STK0001",
         }
     }
 }
@@ -83,6 +86,9 @@ pub enum CoreError {
     /// A card no factory management key opens and that Tessera has no key for.
     #[error("{0}")]
     ForeignCard(String),
+    /// The sentence says which card and, when the stock knows it, its state.
+    #[error("{0}")]
+    NotInStock(String),
     #[error("{0} changed meanwhile (another operator, process or server acted on it); nothing was written: reload and try again")]
     Changed(String),
 }
@@ -104,6 +110,7 @@ impl CoreError {
             Self::Changed(_) => ErrorCode::Changed,
             Self::Attestation(..) => ErrorCode::Attestation,
             Self::ForeignCard(_) => ErrorCode::ForeignCard,
+            Self::NotInStock(_) => ErrorCode::NotInStock,
         }
     }
 }

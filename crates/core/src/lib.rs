@@ -26,6 +26,7 @@ pub mod services;
 pub mod settings;
 pub mod sign_in;
 pub mod stations;
+pub mod stock;
 pub mod template;
 pub mod throttle;
 

@@ -242,6 +242,10 @@ pub struct DevicePolicy {
     /// before it is certified.
     #[serde(default)]
     pub require_attestation: bool,
+    /// Only cards in stock (imported, state `InStock`) may be issued under this policy; any
+    /// other card is refused before anything is written to it (see [`crate::stock`]).
+    #[serde(default)]
+    pub require_stock: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -330,6 +334,10 @@ pub enum Permission {
     ManageOperators,
     ManageSettings,
     ViewAudit,
+    /// Import cards into stock, change their state and location.
+    ManageStock,
+    /// See the stock, its counts and each card's history.
+    ViewStock,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -356,6 +364,8 @@ impl Role {
                 ManageOperators,
                 ManageSettings,
                 ViewAudit,
+                ManageStock,
+                ViewStock,
             ],
             Self::SecurityOfficer => &[
                 ViewUsers,
@@ -363,9 +373,11 @@ impl Role {
                 ActivateDevice,
                 ManageDevices,
                 ViewAudit,
+                ManageStock,
+                ViewStock,
             ],
             Self::Issuer => &[ViewUsers, IssueDevice, ActivateDevice],
-            Self::Auditor => &[ViewUsers, ViewAudit],
+            Self::Auditor => &[ViewUsers, ViewAudit, ViewStock],
         }
     }
     pub fn allows(self, permission: Permission) -> bool {
@@ -630,4 +642,84 @@ pub struct PrintRecord {
     pub message: String,
     pub files: Vec<String>,
     pub created_at: Timestamp,
+}
+
+/// Where a card of the stock is: on the shelf, with its holder, back from them, or gone.
+/// The moves between them are [`crate::stock::transition`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StockState {
+    /// Blank, on the shelf of its location: the only state a card is issued from.
+    InStock,
+    /// Personalised for someone (its device record says for whom).
+    Issued,
+    /// Handed back (terminated, replaced, left the organisation); waits to be re-stocked or destroyed.
+    Returned,
+    /// Shredded, lost for good, or otherwise out of use. Final.
+    Destroyed,
+}
+
+impl StockState {
+    pub const ALL: [StockState; 4] = [Self::InStock, Self::Issued, Self::Returned, Self::Destroyed];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InStock => "in_stock",
+            Self::Issued => "issued",
+            Self::Returned => "returned",
+            Self::Destroyed => "destroyed",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|m| m.as_str() == s || m.label().eq_ignore_ascii_case(s))
+    }
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::InStock => "in stock",
+            Self::Issued => "issued",
+            Self::Returned => "returned",
+            Self::Destroyed => "destroyed",
+        }
+    }
+}
+
+impl std::fmt::Display for StockState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.label())
+    }
+}
+
+/// One card of the stock a vendor shipped, by the serial the card reports (GET SERIAL).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StockCard {
+    pub serial: String,
+    /// The card model, e.g. `YubiKey 5 NFC`.
+    pub model: String,
+    /// The vendor's batch or delivery reference.
+    pub batch: String,
+    pub state: StockState,
+    /// The station where the card is kept (or was issued); None when not known.
+    pub location: Option<StationId>,
+    pub imported_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// Which stock cards a listing shows; empty fields match everything.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StockFilter {
+    pub model: Option<String>,
+    pub state: Option<StockState>,
+    pub location: Option<StationId>,
+    /// At most this many cards, by serial (0: no limit).
+    pub limit: u32,
+}
+
+/// How many cards of one model at one location are in one state.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StockCount {
+    pub model: String,
+    pub location: Option<StationId>,
+    pub state: StockState,
+    pub count: u64,
 }

@@ -624,6 +624,14 @@ pub trait Store: Send + Sync {
     async fn certificate_state(&self, serial: &str)
         -> Result<Option<CertificateState>, StoreError>;
 
+    // card stock
+    /// The stock card with this serial, if it was imported.
+    async fn stock_card(&self, serial: &str) -> Result<Option<StockCard>, StoreError>;
+    /// The stock cards `filter` selects, by serial.
+    async fn stock_cards(&self, filter: &StockFilter) -> Result<Vec<StockCard>, StoreError>;
+    /// How many cards there are per model, location and state (only the non-zero counts).
+    async fn stock_counts(&self) -> Result<Vec<StockCount>, StoreError>;
+
     // issuance jobs and print records
     async fn job(&self, id: &JobId) -> Result<IssuanceJob, StoreError>;
     async fn jobs_in_step(&self, step: JobStep) -> Result<Vec<IssuanceJob>, StoreError>;

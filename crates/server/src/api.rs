@@ -3,13 +3,16 @@
 use crate::app::AppState;
 use crate::auth::SignedIn;
 use crate::web_error::WebError;
-use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
+use serde::Deserialize;
 use serde_json::json;
-use tessera_core::ids::JobId;
+use tessera_core::ids::{JobId, StationId};
+use tessera_core::model::{StockFilter, StockState};
+use tessera_core::stock;
 
 /// API errors are JSON with the same code, message and operation id as the portal shows.
 struct ApiError(WebError);
@@ -60,6 +63,114 @@ async fn job(
     .into_response())
 }
 
+#[derive(Deserialize)]
+struct StockQuery {
+    model: Option<String>,
+    state: Option<String>,
+    location: Option<String>,
+    limit: Option<u32>,
+}
+
+/// `GET /api/v1/stock?model=&state=&location=&limit=`: the stock cards, by serial.
+async fn stock_list(
+    State(state): State<AppState>,
+    signed_in: Result<SignedIn, WebError>,
+    Query(q): Query<StockQuery>,
+) -> Result<Response, ApiError> {
+    let signed_in = signed_in?;
+    let filter = StockFilter {
+        state: match q.state.as_deref().filter(|s| !s.is_empty()) {
+            Some(s) => Some(StockState::parse(s).ok_or_else(|| {
+                WebError::bad_request(format!(
+                    "unknown state {s:?}: use in_stock, issued, returned or destroyed"
+                ))
+            })?),
+            None => None,
+        },
+        model: q.model.filter(|m| !m.is_empty()),
+        location: q.location.filter(|l| !l.is_empty()).map(StationId::new),
+        limit: q.limit.unwrap_or(0),
+    };
+    let cards = stock::list_stock(&state.tessera.services, &signed_in.actor(), &filter)
+        .await
+        .map_err(WebError::from)?;
+    Ok(Json(json!({ "cards": cards })).into_response())
+}
+
+/// `GET /api/v1/stock/summary`: counts per model and location.
+async fn stock_summary(
+    State(state): State<AppState>,
+    signed_in: Result<SignedIn, WebError>,
+) -> Result<Response, ApiError> {
+    let signed_in = signed_in?;
+    let rows = stock::stock_summary(&state.tessera.services, &signed_in.actor())
+        .await
+        .map_err(WebError::from)?;
+    Ok(Json(json!({ "summary": rows })).into_response())
+}
+
+/// `GET /api/v1/stock/{serial}`: the card's stock record and every device made of it.
+async fn stock_card(
+    State(state): State<AppState>,
+    signed_in: Result<SignedIn, WebError>,
+    Path(serial): Path<String>,
+) -> Result<Response, ApiError> {
+    let signed_in = signed_in?;
+    let history = stock::stock_history(&state.tessera.services, &signed_in.actor(), &serial)
+        .await
+        .map_err(WebError::from)?;
+    Ok(Json(history).into_response())
+}
+
+#[derive(Deserialize)]
+struct ImportQuery {
+    model: Option<String>,
+    batch: Option<String>,
+    location: Option<String>,
+}
+
+/// `POST /api/v1/stock/import?model=&batch=&location=` with the CSV as the body (`text/csv`)
+/// and the session's CSRF token in `X-CSRF-Token`: the import report; 422 with the report
+/// (nothing imported) when a line is bad.
+async fn stock_import(
+    State(state): State<AppState>,
+    signed_in: Result<SignedIn, WebError>,
+    headers: HeaderMap,
+    Query(q): Query<ImportQuery>,
+    body: String,
+) -> Result<Response, ApiError> {
+    let signed_in = signed_in?;
+    let csrf = headers
+        .get("x-csrf-token")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    signed_in.check_csrf(csrf)?;
+    let defaults = stock::StockDefaults {
+        model: q.model,
+        batch: q.batch,
+        location: q.location,
+    };
+    let report = stock::import_stock(
+        &state.tessera.services,
+        &signed_in.actor(),
+        &body,
+        &defaults,
+    )
+    .await
+    .map_err(WebError::from)?;
+    let status = if report.errors.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    Ok((status, Json(report)).into_response())
+}
+
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/jobs/{id}", get(job))
+    Router::new()
+        .route("/jobs/{id}", get(job))
+        .route("/stock", get(stock_list))
+        .route("/stock/summary", get(stock_summary))
+        .route("/stock/import", post(stock_import))
+        .route("/stock/{serial}", get(stock_card))
 }

@@ -154,6 +154,7 @@ fn piv_policy(id: &str, name: &str, algorithm: KeyAlgorithm) -> DevicePolicy {
         allowed_groups: vec![],
         activation_required: true,
         require_attestation: false,
+        require_stock: false,
     }
 }
 

@@ -90,6 +90,7 @@ impl From<CoreError> for WebError {
         let code = e.code();
         let status = match code {
             ErrorCode::Invalid | ErrorCode::Lifecycle => StatusCode::BAD_REQUEST,
+            ErrorCode::NotInStock => StatusCode::UNPROCESSABLE_ENTITY,
             ErrorCode::NotFound => StatusCode::NOT_FOUND,
             ErrorCode::Forbidden => StatusCode::FORBIDDEN,
             ErrorCode::Card | ErrorCode::Ca | ErrorCode::Print | ErrorCode::Station => {

@@ -105,10 +105,7 @@ async fn pull_then_issue_again(t: &Tessera, after: usize, answer_lost: bool) -> 
     let factory_key = {
         let mut client = open_card(&card);
         client.select().await.unwrap();
-        client
-            .authenticate(&factory_key())
-            .await
-            .is_ok()
+        client.authenticate(&factory_key()).await.is_ok()
     };
 
     if first.device.is_some() {
@@ -195,9 +192,7 @@ async fn a_card_personalised_by_another_system_is_refused_untouched() {
     let serial = {
         let mut card = open_card(&path);
         let serial = card.select().await.unwrap().serial;
-        card.authenticate(&factory_key())
-            .await
-            .unwrap();
+        card.authenticate(&factory_key()).await.unwrap();
         card.change_pin(&Pin::factory_default(), &Pin::new("11223344"))
             .await
             .unwrap();

@@ -94,10 +94,11 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (2, "device serials"),
     (3, "job leases"),
     (4, "installation"),
+    (5, "card stock"),
 ];
 
 /// The newest schema version this build knows.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
 /// PostgreSQL advisory lock key that serialises first-start migration across replicas.
 const MIGRATION_LOCK: i64 = 0x7e55_e7a0;
@@ -204,6 +205,19 @@ async fn apply_migration(
             tx.execute("CREATE TABLE IF NOT EXISTS installation (id BIGINT PRIMARY KEY, data TEXT NOT NULL)")
                 .await
                 .map_err(backend_error)?;
+        }
+        5 => {
+            // The cards a vendor shipped, by serial; the stock page counts them per model and
+            // location.
+            for statement in [
+                "CREATE TABLE IF NOT EXISTS stock_cards (serial TEXT PRIMARY KEY, \
+                 model TEXT NOT NULL, batch TEXT NOT NULL, state TEXT NOT NULL, location TEXT, \
+                 imported_at BIGINT NOT NULL, updated_at BIGINT NOT NULL)",
+                "CREATE INDEX IF NOT EXISTS stock_cards_model_location \
+                 ON stock_cards (model, location)",
+            ] {
+                tx.execute(statement).await.map_err(backend_error)?;
+            }
         }
         other => {
             return Err(StoreError::Backend(format!(

@@ -121,6 +121,25 @@ fn audit_of(row: &AnyRow) -> R<AuditRecord> {
     })
 }
 
+fn stock_card_of(row: &AnyRow) -> R<StockCard> {
+    let state: String = row.try_get("state").map_err(backend_error)?;
+    Ok(StockCard {
+        serial: row.try_get("serial").map_err(backend_error)?,
+        model: row.try_get("model").map_err(backend_error)?,
+        batch: row.try_get("batch").map_err(backend_error)?,
+        state: StockState::parse(&state)
+            .ok_or_else(|| StoreError::Backend(format!("unknown stock state {state}")))?,
+        location: row
+            .try_get::<Option<String>, _>("location")
+            .map_err(backend_error)?
+            .map(StationId),
+        imported_at: Timestamp(row.try_get("imported_at").map_err(backend_error)?),
+        updated_at: Timestamp(row.try_get("updated_at").map_err(backend_error)?),
+    })
+}
+
+const STOCK_COLUMNS: &str = "serial, model, batch, state, location, imported_at, updated_at";
+
 #[async_trait]
 impl Store for SqlStore {
     async fn put_user(&self, user: &User) -> R<()> {
@@ -460,6 +479,74 @@ impl Store for SqlStore {
             .await
             .map_err(backend_error)?;
         row.as_ref().map(doc).transpose()
+    }
+
+    async fn stock_card(&self, serial: &str) -> R<Option<StockCard>> {
+        let sql = format!("SELECT {STOCK_COLUMNS} FROM stock_cards WHERE serial = $1");
+        sqlx::query(&sql)
+            .bind(serial)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend_error)?
+            .as_ref()
+            .map(stock_card_of)
+            .transpose()
+    }
+
+    async fn stock_cards(&self, filter: &StockFilter) -> R<Vec<StockCard>> {
+        let mut conditions = Vec::new();
+        let mut values = Vec::new();
+        for (column, value) in [
+            ("model", filter.model.clone()),
+            ("state", filter.state.map(|s| s.as_str().to_owned())),
+            ("location", filter.location.as_ref().map(|l| l.0.clone())),
+        ] {
+            if let Some(value) = value {
+                values.push(value);
+                conditions.push(format!("{column} = ${}", values.len()));
+            }
+        }
+        let mut sql = format!("SELECT {STOCK_COLUMNS} FROM stock_cards");
+        if !conditions.is_empty() {
+            sql.push_str(" WHERE ");
+            sql.push_str(&conditions.join(" AND "));
+        }
+        sql.push_str(" ORDER BY serial");
+        if filter.limit > 0 {
+            sql.push_str(&format!(" LIMIT {}", filter.limit));
+        }
+        let mut query = sqlx::query(&sql);
+        for value in values {
+            query = query.bind(value);
+        }
+        let rows = query.fetch_all(&self.pool).await.map_err(backend_error)?;
+        rows.iter().map(stock_card_of).collect()
+    }
+
+    async fn stock_counts(&self) -> R<Vec<StockCount>> {
+        let rows = sqlx::query(
+            "SELECT model, location, state, COUNT(*) AS n FROM stock_cards \
+             GROUP BY model, location, state ORDER BY model, location, state",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend_error)?;
+        rows.iter()
+            .map(|row| {
+                let state: String = row.try_get("state").map_err(backend_error)?;
+                Ok(StockCount {
+                    model: row.try_get("model").map_err(backend_error)?,
+                    location: row
+                        .try_get::<Option<String>, _>("location")
+                        .map_err(backend_error)?
+                        .map(StationId),
+                    state: StockState::parse(&state).ok_or_else(|| {
+                        StoreError::Backend(format!("unknown stock state {state}"))
+                    })?,
+                    count: row.try_get::<i64, _>("n").map_err(backend_error)? as u64,
+                })
+            })
+            .collect()
     }
 
     async fn job(&self, id: &JobId) -> R<IssuanceJob> {

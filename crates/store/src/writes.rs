@@ -58,6 +58,7 @@ pub(crate) async fn apply(c: &mut AnyConnection, change: &Change) -> R<()> {
         Change::PutSettings(s) => put_settings(c, s).await,
         Change::PutPairing(p) => put_pairing(c, p).await,
         Change::PutOperator(o) => put_operator(c, o).await,
+        Change::PutStockCard { card, expected } => put_stock_card(c, card, *expected).await,
         Change::InsertInstallation(i) => {
             sqlx::query("INSERT INTO installation (id, data) VALUES (1, $1)")
                 .bind(to_json(i)?)
@@ -367,6 +368,53 @@ pub(crate) async fn update_job(
         } else {
             StoreError::NotFound
         });
+    }
+    Ok(())
+}
+
+/// Inserts a new stock card (`expected` None: a serial already there is a `Conflict`), or
+/// updates one while its stored state is `expected`.
+pub(crate) async fn put_stock_card(
+    c: &mut AnyConnection,
+    card: &StockCard,
+    expected: Option<StockState>,
+) -> R<()> {
+    let sql = match expected {
+        None => {
+            "INSERT INTO stock_cards (serial, model, batch, state, location, imported_at, \
+             updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+        }
+        Some(_) => {
+            "UPDATE stock_cards SET model = $2, batch = $3, state = $4, location = $5, \
+             imported_at = $6, updated_at = $7 WHERE serial = $1 AND state = $8"
+        }
+    };
+    let mut query = sqlx::query(sql)
+        .bind(&card.serial)
+        .bind(&card.model)
+        .bind(&card.batch)
+        .bind(card.state.as_str())
+        .bind(card.location.as_ref().map(|l| l.0.clone()))
+        .bind(card.imported_at.0)
+        .bind(card.updated_at.0);
+    if let Some(e) = expected {
+        query = query.bind(e.as_str());
+    }
+    let done = query.execute(&mut *c).await.map_err(backend_error)?;
+    if done.rows_affected() == 0 {
+        return Err(
+            match (
+                expected,
+                exists(c, "stock_cards", "serial", &card.serial).await?,
+            ) {
+                (Some(e), true) => stale(format!(
+                    "the stock card {} (expected {})",
+                    card.serial,
+                    e.as_str()
+                )),
+                _ => StoreError::NotFound,
+            },
+        );
     }
     Ok(())
 }

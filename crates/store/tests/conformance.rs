@@ -463,6 +463,95 @@ async fn conformance(store: Arc<SqlStore>) {
         prev = e.hash.clone();
     }
     assert_eq!(store.audit_events(Some(3), 10).await.unwrap().len(), 2);
+
+    stock(&store).await;
+}
+
+fn stock_card(serial: &str, model: &str, location: Option<&str>) -> StockCard {
+    StockCard {
+        serial: serial.into(),
+        model: model.into(),
+        batch: "B1".into(),
+        state: StockState::InStock,
+        location: location.map(StationId::new),
+        imported_at: Timestamp(10),
+        updated_at: Timestamp(10),
+    }
+}
+
+/// The card stock: new serials only on insert, conditional state changes, filters and counts.
+async fn stock(store: &SqlStore) {
+    let put = |card: StockCard, expected| Change::PutStockCard { card, expected };
+    assert_eq!(store.stock_card("1").await.unwrap(), None);
+    let mut changes = Changes::new();
+    changes.push(put(stock_card("1", "A", Some("hq")), None));
+    changes.push(put(stock_card("2", "A", Some("hq")), None));
+    changes.push(put(stock_card("3", "B", None), None));
+    store.commit(&changes).await.unwrap();
+    assert_eq!(
+        store.stock_card("1").await.unwrap(),
+        Some(stock_card("1", "A", Some("hq")))
+    );
+    // A serial already in stock is never overwritten by an insert, and the unit fails whole.
+    let mut changes = Changes::new();
+    changes.push(put(stock_card("4", "A", None), None));
+    changes.push(put(stock_card("1", "Other", None), None));
+    assert_eq!(store.commit(&changes).await, Err(StoreError::Conflict));
+    assert_eq!(store.stock_card("4").await.unwrap(), None);
+    assert_eq!(store.stock_card("1").await.unwrap().unwrap().model, "A");
+
+    let mut issued = stock_card("1", "A", Some("desk"));
+    issued.state = StockState::Issued;
+    issued.updated_at = Timestamp(20);
+    one(store, put(issued.clone(), Some(StockState::InStock)))
+        .await
+        .unwrap();
+    assert_eq!(store.stock_card("1").await.unwrap(), Some(issued.clone()));
+    // Decided from a state it no longer has: stale.
+    assert!(matches!(
+        one(store, put(issued.clone(), Some(StockState::InStock))).await,
+        Err(StoreError::Stale(_))
+    ));
+    assert_eq!(
+        one(
+            store,
+            put(stock_card("9", "A", None), Some(StockState::InStock))
+        )
+        .await,
+        Err(StoreError::NotFound)
+    );
+
+    let all = store.stock_cards(&StockFilter::default()).await.unwrap();
+    assert_eq!(
+        all.iter().map(|c| c.serial.as_str()).collect::<Vec<_>>(),
+        ["1", "2", "3"]
+    );
+    let filter = StockFilter {
+        model: Some("A".into()),
+        state: Some(StockState::InStock),
+        location: Some(StationId::new("hq")),
+        limit: 10,
+    };
+    let found = store.stock_cards(&filter).await.unwrap();
+    assert_eq!(found, vec![stock_card("2", "A", Some("hq"))]);
+    let limited = StockFilter {
+        limit: 1,
+        ..Default::default()
+    };
+    assert_eq!(store.stock_cards(&limited).await.unwrap().len(), 1);
+
+    let mut counts = store.stock_counts().await.unwrap();
+    counts.sort_by(|a, b| (&a.model, &a.location).cmp(&(&b.model, &b.location)));
+    let count = |model: &str, location: Option<&str>, state, count| StockCount {
+        model: model.into(),
+        location: location.map(StationId::new),
+        state,
+        count,
+    };
+    assert_eq!(counts.len(), 3, "{counts:?}");
+    assert!(counts.contains(&count("A", Some("desk"), StockState::Issued, 1)));
+    assert!(counts.contains(&count("A", Some("hq"), StockState::InStock, 1)));
+    assert!(counts.contains(&count("B", None, StockState::InStock, 1)));
 }
 
 #[tokio::test]

@@ -293,6 +293,12 @@ async fn upgrade_from_first_release(url: &str, blob: &str) {
         .unwrap();
     assert_eq!(claimed, vec![j]);
     assert_eq!(store.installation().await.unwrap(), None);
+    // Version 5 made the (empty) card stock.
+    assert!(store
+        .stock_cards(&StockFilter::default())
+        .await
+        .unwrap()
+        .is_empty());
     store.close().await;
     let pool = sqlx::AnyPool::connect(url).await.unwrap();
     let versions: Vec<i64> =

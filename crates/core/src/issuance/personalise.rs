@@ -286,6 +286,7 @@ pub(super) async fn personalise(
         DeviceCommand::CompleteProduction,
         ctx(),
     )?;
+    crate::stock::mark_issued(svc, &mut changes, job, &device.serial).await?;
     job.progress = 90;
     job.message = "Card personalised".into();
     runner.advance(changes, job, JobEvent::Personalised).await?;
@@ -370,6 +371,8 @@ async fn open_card(
 ) -> Result<(CardIdentity, ManagementKeyAlgorithm), CoreError> {
     let svc = &runner.svc;
     let identity = card.select().await?;
+    // Before anything is written to the card: a policy may require it to be in stock.
+    crate::stock::admit(svc, job, policy, &identity.serial).await?;
     if let Some(version) = &identity.version {
         if let Some(slot) = policy
             .slots

@@ -11,6 +11,7 @@ mod printers;
 mod settings;
 mod station_choice;
 mod stations;
+mod stock;
 mod users;
 
 use crate::app::AppState;
@@ -34,6 +35,7 @@ pub struct Nav {
     pub is_admin: bool,
     pub manages_stations: bool,
     pub views_audit: bool,
+    pub views_stock: bool,
     pub operator_name: String,
     pub role: String,
     pub csrf: String,
@@ -45,6 +47,7 @@ impl Nav {
             is_admin: s.operator.role.allows(Permission::ManageSettings),
             manages_stations: s.operator.role.allows(Permission::ManageStations),
             views_audit: s.operator.role.allows(Permission::ViewAudit),
+            views_stock: s.operator.role.allows(Permission::ViewStock),
             operator_name: s.operator.display_name.clone(),
             role: s.operator.role.as_str().replace('_', " "),
             csrf: s.csrf.clone(),
@@ -151,6 +154,10 @@ pub fn routes() -> Router<AppState> {
         .route("/printers/remove", post(printers::remove))
         .route("/stations", get(stations::page))
         .route("/audit", get(audit::page))
+        .route("/stock", get(stock::page))
+        .route("/stock/import", post(stock::import))
+        .route("/stock/cards/{serial}", get(stock::card))
+        .route("/stock/cards/{serial}/state", post(stock::set_state))
         .route("/audit/check", post(audit::check))
         .route("/stations/create", post(stations::create))
         .route("/stations/{id}/token", post(stations::new_token))

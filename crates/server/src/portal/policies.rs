@@ -112,6 +112,7 @@ struct EditPage {
     puk_retries: u8,
     card_validity_days: u32,
     require_attestation: bool,
+    require_stock: bool,
     slots: Vec<SlotRow>,
     algorithms: Vec<(String, &'static str)>,
 }
@@ -174,6 +175,7 @@ fn page_of(signed_in: &SignedIn, p: &DevicePolicy, error: Option<String>) -> Edi
         puk_retries: p.puk.retries,
         card_validity_days: p.card_validity_days,
         require_attestation: p.require_attestation,
+        require_stock: p.require_stock,
         slots,
         algorithms: ALGORITHMS
             .into_iter()
@@ -270,6 +272,7 @@ fn policy_of(form: &HashMap<String, String>, existing: Option<&DevicePolicy>) ->
             .collect(),
         activation_required: existing.is_none_or(|p| p.activation_required),
         require_attestation: on("require_attestation"),
+        require_stock: on("require_stock"),
     }
 }
 
