@@ -9,7 +9,7 @@ use tessera_core::ids::*;
 use tessera_core::issuance::{self, StartRequest};
 use tessera_core::model::{JobStep, Role, Slot, StockState};
 use tessera_core::ports::{PivCard, Store};
-use tessera_core::secret::ManagementKey;
+use tessera_core::secret::{ManagementKey, ManagementKeyAlgorithm};
 use tessera_core::stock::{self, StockDefaults};
 use tessera_core::{policies, Pin};
 use tessera_piv::virtual_transport::VirtualCardTransport;
@@ -76,7 +76,10 @@ async fn a_card_not_in_stock_is_refused_before_anything_is_written() {
     assert_eq!(error.message, format!("card {serial} is not in stock"));
     assert_eq!(client.pin_retries().await.unwrap(), 3);
     client
-        .authenticate(&ManagementKey::factory_default())
+        // The demo printer's blank cards are YubiKey 5.7s: AES-192 factory key.
+        .authenticate(&ManagementKey::factory_default_for(
+            ManagementKeyAlgorithm::Aes192,
+        ))
         .await
         .unwrap();
     for slot in Slot::ALL {
