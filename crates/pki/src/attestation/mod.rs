@@ -53,6 +53,9 @@ const MAX_LINKS: usize = 6;
 struct Known {
     der: Vec<u8>,
     certificate: Certificate,
+    /// Shipped with Tessera (Yubico's). Only these may sign an F9 certificate that is not marked
+    /// as a CA, as some YubiKey 4 F9 certificates are.
+    yubico: bool,
 }
 
 impl Known {
@@ -62,6 +65,7 @@ impl Known {
         Ok(Self {
             der: der.to_vec(),
             certificate,
+            yubico: false,
         })
     }
 
@@ -103,11 +107,18 @@ impl AttestationRoots {
                 roots = with;
             }
         }
+        for root in &mut roots.roots {
+            root.yubico = true;
+        }
         for pem in YUBICO_INTERMEDIATES {
             if let Ok(chain) = Certificate::load_pem_chain(pem.as_bytes()) {
                 for certificate in chain {
                     if let Ok(der) = certificate.to_der() {
-                        roots.intermediates.push(Known { der, certificate });
+                        roots.intermediates.push(Known {
+                            der,
+                            certificate,
+                            yubico: true,
+                        });
                     }
                 }
             }
@@ -161,13 +172,20 @@ impl AttestationRoots {
         let mut current = Known {
             der: f9_der.to_vec(),
             certificate: f9.clone(),
+            yubico: false,
         };
+        // An F9 certificate not marked as a CA (some YubiKey 4) is trusted only under Yubico's
+        // own certificates. Under a configured root it must be a CA: otherwise a slot attestation
+        // of one's own card, signed by a pinned F9, could pose as an F9 and vouch for any key.
+        let mut signer_may_be_configured = is_ca(f9);
         let mut used: Vec<usize> = Vec::new();
         for _ in 0..MAX_LINKS {
             let issuer = &current.certificate.tbs_certificate.issuer;
             let mut named = false;
             for root in self.roots.iter() {
-                if root.certificate.tbs_certificate.subject != *issuer {
+                if root.certificate.tbs_certificate.subject != *issuer
+                    || !(root.yubico || signer_may_be_configured)
+                {
                     continue;
                 }
                 named = true;
@@ -202,6 +220,7 @@ impl AttestationRoots {
             check_dates(&link.certificate, now, "an attestation intermediate")?;
             used.push(index);
             current = link.clone();
+            signer_may_be_configured = is_ca(&current.certificate);
         }
         Err(AttestationError::Untrusted(
             "the attestation chain is longer than any trusted chain".into(),
@@ -238,8 +257,14 @@ impl AttestationVerifier for AttestationRoots {
         // strict check, as openssl verify makes in Yubico's own instructions, rejects none.
         check_dates(&leaf, now, "the attestation certificate")?;
         check_dates(&f9, now, "the card's attestation certificate")?;
+        // A slot attestation is never an attestation key's certificate, whoever signed it.
+        if yubico::is_slot_attestation(&f9) {
+            return Err(invalid(
+                "the card's attestation certificate is itself a slot attestation",
+            ));
+        }
         // piv-go notes that some YubiKey 4 F9 certificates lack basicConstraints, so the F9
-        // certificate is not required to be marked as a CA: it is trusted only for this one link.
+        // certificate need not be marked as a CA when Yubico signed it (see `anchor`).
         let root = self.anchor(&f9, intermediate, now)?;
 
         yubico::check_slot(&leaf, slot)?;
@@ -329,4 +354,14 @@ fn pem_blocks(pem: &str) -> Result<Vec<Vec<u8>>, PkiError> {
         rest = &tail[end..];
     }
     Ok(blocks)
+}
+
+/// Whether the certificate says it is a CA (basicConstraints cA); a broken extension says no.
+fn is_ca(certificate: &Certificate) -> bool {
+    matches!(
+        certificate
+            .tbs_certificate
+            .get::<x509_cert::ext::pkix::BasicConstraints>(),
+        Ok(Some((_, bc))) if bc.ca
+    )
 }

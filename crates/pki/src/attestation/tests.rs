@@ -1,3 +1,6 @@
+//! The verifier against real YubiKey chains (piv-go's published test data) and generated ones:
+//! what is accepted, and every way a chain, a slot or a key is refused.
+
 use super::*;
 use const_oid::db::rfc5912::ECDSA_WITH_SHA_256;
 use der::asn1::{BitString, OctetString};
@@ -31,6 +34,21 @@ fn yubico_extension(arc: u32, value: &[u8]) -> Extension {
     Extension {
         extn_id: ObjectIdentifierExt::yubico(arc),
         critical: false,
+        extn_value: OctetString::new(value).unwrap(),
+    }
+}
+
+/// basicConstraints cA=true, as an attestation key's certificate under a configured root has.
+fn ca_extension() -> Extension {
+    let value = x509_cert::ext::pkix::BasicConstraints {
+        ca: true,
+        path_len_constraint: None,
+    }
+    .to_der()
+    .unwrap();
+    Extension {
+        extn_id: const_oid::db::rfc5280::ID_CE_BASIC_CONSTRAINTS,
+        critical: true,
         extn_value: OctetString::new(value).unwrap(),
     }
 }
@@ -102,7 +120,7 @@ fn chain(slot_cn: &str) -> Chain {
         "CN=Yubico PIV Attestation",
         &spki(&f9_key),
         &root_key,
-        vec![],
+        vec![ca_extension()],
     );
     let attestation = certificate(
         "CN=Yubico PIV Attestation",
@@ -350,6 +368,64 @@ fn refusals() {
             Err(AttestationError::Invalid(_))
         ));
     }
+}
+
+#[test]
+fn a_slot_attestation_cannot_pose_as_the_card_s_attestation_certificate() {
+    // An insider's own card, whose F9 certificate the organisation pinned: the card's genuine
+    // attestation of its slot 9a key (L), and a forged "attestation" of a key of the insider's
+    // choice, issued in L's name and signed with the 9a key (the card signs anything once its
+    // PIN is entered), sent with L as the "F9" certificate.
+    let c = chain("CN=YubiKey PIV Attestation 9a");
+    let slot_key = key(3);
+    let chosen = key(9);
+    let forged = certificate(
+        "CN=YubiKey PIV Attestation 9a",
+        "CN=YubiKey PIV Attestation 9a",
+        &spki(&chosen),
+        &slot_key,
+        vec![yubico_extension(7, &[0x02, 0x04, 0x01, 0xC9, 0xC3, 0x80])],
+    );
+    let pinned = trusting(&c.f9);
+    let refused = pinned.verify(
+        Slot::PivAuthentication,
+        &forged,
+        &c.attestation,
+        &spki(&chosen),
+        NOW,
+    );
+    assert!(
+        matches!(refused, Err(AttestationError::Invalid(_))),
+        "{refused:?}"
+    );
+
+    // The same forgery with a non-CA "F9" of another name is refused too: under a configured
+    // root (here the pinned F9) an attestation key's certificate must be a CA.
+    let posing = certificate(
+        "CN=Yubico PIV Attestation",
+        "CN=Card Attestation Key",
+        &spki(&slot_key),
+        &key(2),
+        vec![],
+    );
+    let forged = certificate(
+        "CN=Card Attestation Key",
+        "CN=YubiKey PIV Attestation 9a",
+        &spki(&chosen),
+        &slot_key,
+        vec![],
+    );
+    let refused = pinned.verify(
+        Slot::PivAuthentication,
+        &forged,
+        &posing,
+        &spki(&chosen),
+        NOW,
+    );
+    assert!(
+        matches!(refused, Err(AttestationError::Untrusted(_))),
+        "{refused:?}"
+    );
 }
 
 #[test]

@@ -52,6 +52,12 @@ pub(crate) fn common_name(name: &Name) -> Option<String> {
         })
 }
 
+/// Whether the certificate is a slot attestation (`CN=YubiKey PIV Attestation ..`).
+pub(crate) fn is_slot_attestation(certificate: &Certificate) -> bool {
+    common_name(&certificate.tbs_certificate.subject)
+        .is_some_and(|cn| cn.starts_with(SUBJECT_PREFIX))
+}
+
 /// Checks that the certificate attests `slot`: its common name must be the prefix followed by
 /// exactly the slot's key reference in hex, so `...Attestation 9a` never passes for `9c`.
 pub(crate) fn check_slot(certificate: &Certificate, slot: Slot) -> Result<(), AttestationError> {
