@@ -855,6 +855,16 @@ async fn open_as(data: &DataArgs, start: StartMode) -> Result<Tessera, String> {
     .await
 }
 
+/// The demo's cards are virtual: their simulated attestation root (whose private key is public)
+/// is trusted by `demo` with only the simulated printer, never by `serve` nor beside real readers.
+fn demo_trust(start: StartMode, options: Options) -> Options {
+    Options {
+        trust_virtual_card_attestation: start == StartMode::Demo
+            && options.readers == Readers::Simulated,
+        ..options
+    }
+}
+
 async fn open_with(options: Options) -> Result<Tessera, String> {
     let (tessera, admin_password) = Tessera::open(&options).await.map_err(|e| e.to_string())?;
     if let Some(password) = admin_password {
@@ -931,9 +941,7 @@ async fn serve(
     let tls = tls.load(&file)?;
     let tessera = open_with(Options {
         start,
-        // The demo's cards are virtual: their simulated attestation root is trusted there only.
-        trust_virtual_card_attestation: start == StartMode::Demo,
-        ..data.options_with(file)?
+        ..demo_trust(start, data.options_with(file)?)
     })
     .await?;
     let scheme = if tls.is_some() { "https" } else { "http" };

@@ -33,6 +33,8 @@ pub enum ErrorCode {
     Attestation,
     /// No factory management key opens the card, and Tessera does not know its key.
     ForeignCard,
+    /// The card cannot do what the policy asks (a key algorithm its firmware lacks).
+    CardLacksFeature,
     /// The policy requires a card from stock and this card is not in stock.
     NotInStock,
 }
@@ -53,6 +55,7 @@ impl ErrorCode {
             Self::Changed => "DB0002",
             Self::Attestation => "CARD0002",
             Self::ForeignCard => "CARD0003",
+            Self::CardLacksFeature => "CARD0004",
             Self::NotInStock => "STK0001",
         }
     }
@@ -86,9 +89,17 @@ pub enum CoreError {
     /// A card no factory management key opens and that Tessera has no key for.
     #[error("{0}")]
     ForeignCard(String),
-    /// The sentence says which card and, when the stock knows it, its state.
+    /// The card cannot do what the policy asks; the sentence says what and why.
     #[error("{0}")]
-    NotInStock(String),
+    CardLacksFeature(String),
+    /// A card the policy's stock rule refuses: its serial, its stock state when the stock knows
+    /// it, and the sentence that says both.
+    #[error("{message}")]
+    NotInStock {
+        serial: String,
+        state: Option<&'static str>,
+        message: String,
+    },
     #[error("{0} changed meanwhile (another operator, process or server acted on it); nothing was written: reload and try again")]
     Changed(String),
 }
@@ -110,7 +121,8 @@ impl CoreError {
             Self::Changed(_) => ErrorCode::Changed,
             Self::Attestation(..) => ErrorCode::Attestation,
             Self::ForeignCard(_) => ErrorCode::ForeignCard,
-            Self::NotInStock(_) => ErrorCode::NotInStock,
+            Self::CardLacksFeature(_) => ErrorCode::CardLacksFeature,
+            Self::NotInStock { .. } => ErrorCode::NotInStock,
         }
     }
 }

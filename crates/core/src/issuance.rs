@@ -477,11 +477,15 @@ mod tests {
     fn a_card_is_reset_only_when_every_record_of_it_is_closed() {
         use DeviceState as S;
         let refused = |h: CardHistory| match h {
-            CardHistory::Refused(m) => m,
+            CardHistory::Refused(m) | CardHistory::Foreign(m) => m,
             other => panic!("not refused: {other:?}"),
         };
         // Unknown: issued when blank, refused when another system holds its key.
         assert_eq!(card_history(&[], true, true), CardHistory::Fresh);
+        assert!(matches!(
+            card_history(&[], false, true),
+            CardHistory::Foreign(_)
+        ));
         assert_eq!(
             refused(card_history(&[], false, true)),
             "This card is personalised by another system; reset it with its own tools"

@@ -546,6 +546,12 @@ pub struct KeyAttestation {
     pub root: String,
 }
 
+/// Whether every key of a card was attested at issuance: it has certificates and each carries
+/// the card's attestation.
+pub fn keys_attested(certificates: &[CertificateRecord]) -> bool {
+    !certificates.is_empty() && certificates.iter().all(|c| c.attestation.is_some())
+}
+
 /// Where an issuance job is in the wizard.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

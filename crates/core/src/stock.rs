@@ -272,28 +272,21 @@ pub fn refusal(serial: &str, card: Option<&StockCard>) -> Option<String> {
 /// The issuance's check, right after the card is selected and before anything is written to it:
 /// under a policy that requires stock, a card that is not `InStock` is refused (`STK0001`) and
 /// the refusal audited.
-pub async fn admit(
-    svc: &Services,
-    job: &IssuanceJob,
-    policy: &DevicePolicy,
-    serial: &str,
-) -> Result<(), CoreError> {
+pub async fn admit(svc: &Services, policy: &DevicePolicy, serial: &str) -> Result<(), CoreError> {
     if !policy.require_stock {
         return Ok(());
     }
     let serial = normalise_serial(serial).unwrap_or_else(|_| serial.to_owned());
     let card = svc.store.stock_card(&serial).await?;
-    let Some(message) = refusal(&serial, card.as_ref()) else {
-        return Ok(());
-    };
-    svc.audit(
-        audit::STOCK_CARD_REFUSED,
-        AuditContext::of_job(job),
-        json!({"serial": serial, "policy": policy.id,
-               "state": card.as_ref().map(|c| c.state.as_str())}),
-    )
-    .await?;
-    Err(CoreError::NotInStock(message))
+    match refusal(&serial, card.as_ref()) {
+        None => Ok(()),
+        // Audited with the job's failure, in its transaction (`issuance::personalise::fail`).
+        Some(message) => Err(CoreError::NotInStock {
+            serial,
+            state: card.as_ref().map(|c| c.state.as_str()),
+            message,
+        }),
+    }
 }
 
 /// At the end of production: a card in stock becomes `Issued` at the job's station, in the same
@@ -303,10 +296,23 @@ pub async fn mark_issued(
     svc: &Services,
     changes: &mut Changes,
     job: &IssuanceJob,
+    policy: &DevicePolicy,
     serial: &str,
 ) -> Result<(), CoreError> {
     let serial = normalise_serial(serial).unwrap_or_else(|_| serial.to_owned());
-    let Some(mut card) = svc.store.stock_card(&serial).await? else {
+    let card = svc.store.stock_card(&serial).await?;
+    // Under a policy that requires stock, a card that left the stock while it was being issued
+    // (destroyed or returned meanwhile) fails the issuance like a card that never was in stock.
+    if policy.require_stock {
+        if let Some(message) = refusal(&serial, card.as_ref()) {
+            return Err(CoreError::NotInStock {
+                state: card.as_ref().map(|c| c.state.as_str()),
+                serial,
+                message,
+            });
+        }
+    }
+    let Some(mut card) = card else {
         return Ok(());
     };
     let from = card.state;

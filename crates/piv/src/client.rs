@@ -631,13 +631,12 @@ impl PivCard for PivClient {
         let Some(data) = self.metadata(MANAGEMENT_KEY_REF).await? else {
             return Ok(None);
         };
-        let id = metadata::parse(&data)
+        // An answer that names no known algorithm tells nothing: the caller then tries each
+        // factory key, which costs no retry.
+        Ok(metadata::parse(&data)
             .map_err(|e| malformed(OP, e))?
             .algorithm
-            .ok_or_else(|| malformed(OP, "the management key's algorithm is missing"))?;
-        ManagementKeyAlgorithm::from_piv_id(id)
-            .map(Some)
-            .ok_or_else(|| malformed(OP, format!("unknown management key algorithm {id:02X}")))
+            .and_then(ManagementKeyAlgorithm::from_piv_id))
     }
 
     async fn attest(&mut self, slot: Slot) -> Result<Vec<u8>, CardError> {

@@ -155,7 +155,7 @@ async fn report(
         .ok_or_else(|| CoreError::Invalid("the issuance produced no card".into()))?;
     let device = svc.store.device(&device_id).await?;
     let records = svc.store.certificates_of_device(&device_id).await?;
-    let attested = !records.is_empty() && records.iter().all(|c| c.attestation.is_some());
+    let attested = tessera_core::model::keys_attested(&records);
     let certificates: Vec<Value> = records
         .into_iter()
         .map(|c| {

@@ -99,7 +99,9 @@ impl From<CoreError> for WebError {
             ErrorCode::Store => StatusCode::INTERNAL_SERVER_ERROR,
             ErrorCode::Changed | ErrorCode::JobStep => StatusCode::CONFLICT,
             // The card is not acceptable as it is: a request about it cannot succeed unchanged.
-            ErrorCode::Attestation | ErrorCode::ForeignCard => StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorCode::Attestation | ErrorCode::ForeignCard | ErrorCode::CardLacksFeature => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
         };
         let err = Self::new(status, code.as_str(), sentence(&e.to_string()));
         if status == StatusCode::INTERNAL_SERVER_ERROR {

@@ -60,7 +60,7 @@ impl Options {
             job_lease: tessera_core::jobs::DEFAULT_LEASE,
             start: StartMode::Demo,
             attestation_roots: Vec::new(),
-            trust_virtual_card_attestation: true,
+            trust_virtual_card_attestation: false,
         }
     }
 }
@@ -123,6 +123,10 @@ fn attestation_roots(
         })?;
     }
     if options.trust_virtual_card_attestation {
+        tracing::warn!(
+            "trusting the virtual card's attestation root, whose private key is public: \
+             for the demo and tests only"
+        );
         roots = roots
             .with_root_der(&tessera_piv::card::attestation::root_certificate_der())
             .map_err(|e| StartError(format!("the virtual card's attestation root: {e}")))?;

@@ -128,7 +128,8 @@ pub(super) async fn personalise(
                 json!({
                 "slot": slot.code(), "serial": attestation.serial,
                 "firmware": attestation.firmware, "pin_policy": attestation.pin_policy,
-                "touch_policy": attestation.touch_policy, "root": attestation.root}),
+                "touch_policy": attestation.touch_policy, "form_factor": attestation.form_factor,
+                "root": attestation.root}),
             ));
         }
         attestations.into_iter().map(Some).collect()
@@ -286,7 +287,7 @@ pub(super) async fn personalise(
         DeviceCommand::CompleteProduction,
         ctx(),
     )?;
-    crate::stock::mark_issued(svc, &mut changes, job, &device.serial).await?;
+    crate::stock::mark_issued(svc, &mut changes, job, policy, &device.serial).await?;
     job.progress = 90;
     job.message = "Card personalised".into();
     runner.advance(changes, job, JobEvent::Personalised).await?;
@@ -302,8 +303,11 @@ pub(super) enum CardHistory<'a> {
     Fresh,
     /// Reset it to its factory state first; the newest earlier record of the card.
     Reset(&'a Device),
-    /// Refused, with the sentence the operator reads.
+    /// Refused because Tessera's own records say so (a live card, another job at work on it),
+    /// with the sentence the operator reads.
     Refused(String),
+    /// Refused because no key Tessera has opens it: another system holds its management key.
+    Foreign(String),
 }
 
 /// The rule for a card that may have been in the encoder before (`records`: every record of its
@@ -347,12 +351,12 @@ pub(super) fn card_history(
     }
     match records.first() {
         None if factory_key => CardHistory::Fresh,
-        None => CardHistory::Refused(
+        None => CardHistory::Foreign(
             "This card is personalised by another system; reset it with its own tools".into(),
         ),
         Some(newest) if resettable => CardHistory::Reset(newest),
         Some(_) if factory_key => CardHistory::Fresh,
-        Some(newest) => CardHistory::Refused(format!(
+        Some(newest) => CardHistory::Foreign(format!(
             "This card (device {}, {}) has a management key Tessera does not know and no Yubico \
              reset; reset it with its own tools",
             newest.id, newest.state
@@ -372,14 +376,24 @@ async fn open_card(
     let svc = &runner.svc;
     let identity = card.select().await?;
     // Before anything is written to the card: a policy may require it to be in stock.
-    crate::stock::admit(svc, job, policy, &identity.serial).await?;
+    crate::stock::admit(svc, policy, &identity.serial).await?;
+    if policy.require_attestation && identity.version.is_none() {
+        return Err(CoreError::Attestation(
+            "any".into(),
+            AttestationError::Invalid(
+                "the policy requires key attestation, and only YubiKeys (cards that answer GET \
+                 VERSION) attest their keys"
+                    .into(),
+            ),
+        ));
+    }
     if let Some(version) = &identity.version {
         if let Some(slot) = policy
             .slots
             .iter()
             .find(|s| !s.algorithm.offered_by_yubikey(version))
         {
-            return Err(CoreError::Invalid(format!(
+            return Err(CoreError::CardLacksFeature(format!(
                 "This card (firmware {version}) cannot generate {} keys, which the policy {} \
                  asks for in slot {}; YubiKeys offer them from firmware 5.7. Use another card \
                  or policy",
@@ -399,7 +413,8 @@ async fn open_card(
             let algorithm = factory_key.expect("a fresh card opened with a factory key");
             return Ok((identity, algorithm));
         }
-        CardHistory::Refused(message) => return Err(CoreError::ForeignCard(message)),
+        CardHistory::Refused(message) => return Err(CoreError::Invalid(message)),
+        CardHistory::Foreign(message) => return Err(CoreError::ForeignCard(message)),
         CardHistory::Reset(previous) => previous,
     };
     runner
@@ -432,13 +447,10 @@ async fn open_card(
             "the card in the encoder was exchanged while it was being reset".into(),
         ));
     }
-    let algorithm = authenticate_factory(card).await?.ok_or_else(|| {
-        CoreError::ForeignCard(
-            "After its reset the card does not accept any factory management key; \
-             it cannot be issued"
-                .into(),
-        )
-    })?;
+    // A card that was reset yet refuses every factory key is broken, not foreign.
+    let algorithm = authenticate_factory(card)
+        .await?
+        .ok_or(CoreError::Card(CardError::ManagementKeyRejected))?;
     Ok((again, algorithm))
 }
 
@@ -497,7 +509,20 @@ async fn attest_keys(
     let svc = &runner.svc;
     let refused =
         |slot: Slot, e: AttestationError| CoreError::Attestation(slot.code().to_owned(), e);
-    let intermediate = card.attestation_certificate().await?;
+    // A card that does not answer (a pulled card, a dead station) is a card error; one that
+    // answers but will not attest (no ATTEST, no key of its own making) is a refused attestation.
+    let unable = |slot: Slot, e: CardError| match e {
+        CardError::Status { .. } | CardError::Malformed { .. } => refused(
+            slot,
+            AttestationError::Invalid(format!("the card cannot attest its key: {e}")),
+        ),
+        other => CoreError::Card(other),
+    };
+    let first = wanted.first().map_or(Slot::PivAuthentication, |w| w.0);
+    let intermediate = card
+        .attestation_certificate()
+        .await
+        .map_err(|e| unable(first, e))?;
     let mut out = Vec::with_capacity(wanted.len());
     for ((slot, _), public_key) in wanted.iter().zip(public_keys) {
         let intermediate = intermediate.as_deref().ok_or_else(|| {
@@ -506,7 +531,7 @@ async fn attest_keys(
                 AttestationError::Invalid("the card has no attestation certificate".into()),
             )
         })?;
-        let attestation = card.attest(*slot).await?;
+        let attestation = card.attest(*slot).await.map_err(|e| unable(*slot, e))?;
         let attested = svc
             .attestation
             .verify(
@@ -517,16 +542,27 @@ async fn attest_keys(
                 svc.clock.now(),
             )
             .map_err(|e| refused(*slot, e))?;
-        if let Some(serial) = attested.serial {
-            if serial.to_string() != identity.serial {
-                return Err(refused(
-                    *slot,
-                    AttestationError::Invalid(format!(
-                        "it comes from card {serial}, not from card {}",
-                        identity.serial
-                    )),
-                ));
-            }
+        // The attestation must be of this card: its serial, and its firmware when both say.
+        let same_card = match attested.serial {
+            Some(serial) => serial.to_string() == identity.serial,
+            // Only a card without a numeric serial may leave it out.
+            None => identity.serial.parse::<u32>().is_err(),
+        };
+        let same_firmware = match (&attested.firmware, &identity.version) {
+            (Some(attested), Some(reported)) => attested == reported,
+            _ => true,
+        };
+        if !same_card || !same_firmware {
+            return Err(refused(
+                *slot,
+                AttestationError::Invalid(format!(
+                    "it is of card {} (firmware {}), not of card {} (firmware {})",
+                    attested.serial.map_or("?".into(), |s| s.to_string()),
+                    attested.firmware.as_deref().unwrap_or("?"),
+                    identity.serial,
+                    identity.version.as_deref().unwrap_or("?"),
+                )),
+            ));
         }
         out.push(attested);
     }
@@ -554,12 +590,23 @@ pub(super) async fn fail(
         tracing::error!(operation = %job.operation, error = %e, "could not prepare the failure");
         changes = Changes::new();
     }
-    if let CoreError::Attestation(slot, why) = &err {
-        changes.audit(svc.event(
-            audit::KEY_ATTESTATION_REFUSED,
-            AuditContext::of_job(job),
-            json!({"slot": slot, "reason": why.to_string()}),
-        ));
+    // The refusals that name their own cause in the audit log, beside the failure.
+    match &err {
+        CoreError::Attestation(slot, why) => {
+            changes.audit(svc.event(
+                audit::KEY_ATTESTATION_REFUSED,
+                AuditContext::of_job(job),
+                json!({"slot": slot, "reason": why.to_string()}),
+            ));
+        }
+        CoreError::NotInStock { serial, state, .. } => {
+            changes.audit(svc.event(
+                audit::STOCK_CARD_REFUSED,
+                AuditContext::of_job(job),
+                json!({"serial": serial, "policy": job.policy, "state": state}),
+            ));
+        }
+        _ => {}
     }
     changes.audit(svc.event(
         audit::ISSUANCE_FAILED,

@@ -1,3 +1,5 @@
+//! The stock lifecycle table, the CSV reader against hostile input, and the import's report.
+
 use super::*;
 use StockCommand as C;
 use StockState as S;

@@ -63,7 +63,12 @@ async fn show(
     let nonempty = |v: &Option<String>| v.clone().filter(|v| !v.trim().is_empty());
     let filter = StockFilter {
         model: nonempty(&q.model),
-        state: nonempty(&q.state).and_then(|s| StockState::parse(&s)),
+        state: match nonempty(&q.state) {
+            None => None,
+            Some(s) => Some(StockState::parse(&s).ok_or_else(|| {
+                WebError::from(CoreError::Invalid(format!("{s:?} is not a stock state")))
+            })?),
+        },
         location: nonempty(&q.location).map(StationId::new),
         limit: LIST_LIMIT + 1,
     };

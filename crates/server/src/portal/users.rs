@@ -135,7 +135,7 @@ pub async fn page(
             .certificates_of_device(&d.id)
             .await
             .map_err(WebError::from_store)?;
-        let attested = !records.is_empty() && records.iter().all(|c| c.attestation.is_some());
+        let attested = keys_attested(&records);
         let certificates = records
             .into_iter()
             .map(|c| CertificateRow {
