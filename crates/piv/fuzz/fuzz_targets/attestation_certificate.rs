@@ -2,16 +2,17 @@
 //! attestation ("F9") certificate that a hostile station could send.
 //!
 //! Input: byte 0 picks the slot (its low two bits), bytes 1-2 are the attestation certificate's
-//! length (big-endian), then the attestation certificate, then the F9 certificate. The "reported"
-//! public key is a suffix of the attestation bytes (byte 0's upper bits pick where it starts). The
-//! seeds are real YubiKey chains, so the slot, key and extension checks after the chain are
-//! reached too. Besides "never panics": anything accepted names a shipped root.
+//! length (big-endian), then the attestation certificate, then the F9 certificate. With byte 0's
+//! top bit set the "reported" public key is the one the attestation states (so the extension
+//! checks after the key comparison run), else a suffix of the attestation bytes (bits 2-6 pick
+//! where it starts). The seeds are real YubiKey chains, so the slot, key and extension checks after
+//! the chain are reached too. Besides "never panics": anything accepted names a shipped root.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use tessera_core::model::{Slot, Timestamp};
 use tessera_core::ports::AttestationVerifier;
-use tessera_pki::attestation::AttestationRoots;
+use tessera_pki::attestation::{attested_key, AttestationRoots};
 
 fuzz_target!(|data: &[u8]| {
     let [selector, high, low, rest @ ..] = data else {
@@ -23,8 +24,12 @@ fuzz_target!(|data: &[u8]| {
     // 2024-01-01, inside the validity of every real Yubico attestation chain.
     let now = Timestamp(1_704_067_200);
     let roots = AttestationRoots::yubico();
-    let key = &attestation[attestation.len().min(usize::from(selector >> 2))..];
-    let result = roots.verify(slot, attestation, intermediate, key, now);
+    let key = if selector & 0x80 != 0 {
+        attested_key(attestation).unwrap_or_default()
+    } else {
+        attestation[attestation.len().min(usize::from((selector >> 2) & 0x1F))..].to_vec()
+    };
+    let result = roots.verify(slot, attestation, intermediate, &key, now);
     if let Ok(facts) = result {
         assert!(roots.roots().contains(&facts.root));
     }

@@ -365,3 +365,14 @@ fn is_ca(certificate: &Certificate) -> bool {
         Ok(Some((_, bc))) if bc.ca
     )
 }
+
+/// The SubjectPublicKeyInfo (DER) an attestation certificate attests, if it parses. For tools
+/// and the fuzz target, which need a key that matches so the checks after it run too.
+pub fn attested_key(attestation: &[u8]) -> Option<Vec<u8>> {
+    Certificate::from_der(attestation)
+        .ok()?
+        .tbs_certificate
+        .subject_public_key_info
+        .to_der()
+        .ok()
+}
