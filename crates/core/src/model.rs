@@ -544,6 +544,11 @@ pub struct KeyAttestation {
     pub form_factor: Option<String>,
     /// Subject of the trusted attestation root the chain ends in.
     pub root: String,
+    /// The evidence, base64 DER: the slot's attestation certificate, then the card's F9
+    /// certificate, kept so that the attestation can be verified again later (a root withdrawn,
+    /// an audit).
+    #[serde(default)]
+    pub evidence: Vec<String>,
 }
 
 /// Whether every key of a card was attested at issuance: it has certificates and each carries

@@ -19,6 +19,7 @@ mod tests;
 use crate::error::PkiError;
 use crate::keys::verify_signature;
 use crate::time::from_x509;
+use base64::Engine as _;
 use der::asn1::AnyRef;
 use der::{Decode, Encode};
 use std::fmt;
@@ -284,6 +285,10 @@ impl AttestationVerifier for AttestationRoots {
             touch_policy: facts.touch_policy,
             form_factor: facts.form_factor,
             root,
+            evidence: [attestation, intermediate]
+                .iter()
+                .map(|der| base64::engine::general_purpose::STANDARD.encode(der))
+                .collect(),
         })
     }
 }

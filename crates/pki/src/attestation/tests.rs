@@ -267,6 +267,10 @@ fn a_generated_chain_is_accepted_with_its_facts() {
             touch_policy: Some("always".into()),
             form_factor: Some("usb_c_keychain_fips".into()),
             root: "CN=Test Root".into(),
+            evidence: [&c.attestation, &c.f9]
+                .iter()
+                .map(|der| base64::engine::general_purpose::STANDARD.encode(der))
+                .collect(),
         }
     );
     // Pinning the F9 certificate itself is trust too.
