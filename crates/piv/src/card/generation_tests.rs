@@ -1,5 +1,6 @@
 //! The two emulated YubiKey generations: 5.4.3 (3DES factory management key, no RSA 3072/4096)
-//! and 5.7.2 (AES-192 factory management key, RSA 3072/4096), old state files, and the firmware
+//! and 5.7.2 (AES-192 factory management key, RSA 3072/4096, Ed25519, X25519), old state files,
+//! and the firmware
 //! gates of GET METADATA and ATTEST.
 
 use super::tests::{cmd, get, mutual_auth, pin, pkcs1_sha256_block, send};
@@ -69,15 +70,80 @@ fn a_5_4_has_a_3des_factory_key_and_no_new_algorithms() {
     assert_eq!(generate(&mut c, 0x9A, keys::ALG_ECC_P256).1, 0x9000);
 }
 
+/// GENERAL AUTHENTICATE with a slot key: `field` 81 (sign) or 85 (ECDH); the 82 answer.
+fn authenticate_with(c: &mut VirtualCard, alg: u8, slot: u8, field: u32, data: &[u8]) -> Vec<u8> {
+    let mut inner = tlv::encode(0x82, &[]);
+    tlv::push(&mut inner, field, data);
+    let apdu = CommandApdu::new(0, 0x87, alg, slot)
+        .with_data(tlv::encode(0x7C, &inner))
+        .with_ne(65536)
+        .to_bytes()
+        .unwrap();
+    let (answer, sw) = send(c, &apdu);
+    assert_eq!(sw, 0x9000);
+    tlv::find(tlv::parse_one(&answer).unwrap().0.value, 0x82)
+        .unwrap()
+        .to_vec()
+}
+
+#[test]
+fn a_5_7_generates_and_uses_ed25519_and_x25519_keys() {
+    let mut c = card(firmware::FIRMWARE_5_7_2);
+    mutual_auth(&mut c, ALG_AES192, &default_management_key());
+    let (answer, sw) = generate(&mut c, 0x9C, keys::ALG_ED25519);
+    assert_eq!(sw, 0x9000);
+    let public: [u8; 32] = tlv::find(tlv::parse_one(&answer).unwrap().0.value, 0x86)
+        .unwrap()
+        .try_into()
+        .unwrap();
+    let (answer, sw) = generate(&mut c, 0x9D, keys::ALG_X25519);
+    assert_eq!(sw, 0x9000);
+    let x_public: [u8; 32] = tlv::find(tlv::parse_one(&answer).unwrap().0.value, 0x86)
+        .unwrap()
+        .try_into()
+        .unwrap();
+
+    // Ed25519 signs the message itself; 9C wants the PIN right before.
+    send(&mut c, &cmd(0x20, 0, 0x80, &pin(b"123456")));
+    let message = b"signed on the card";
+    let signature = authenticate_with(&mut c, keys::ALG_ED25519, 0x9C, 0x81, message);
+    let key = ed25519_dalek::VerifyingKey::from_bytes(&public).unwrap();
+    let signature = ed25519_dalek::Signature::from_slice(&signature).unwrap();
+    key.verify_strict(message, &signature).unwrap();
+
+    // X25519 agrees with a host's own key; a low-order point is refused.
+    send(&mut c, &cmd(0x20, 0, 0x80, &pin(b"123456")));
+    let host = x25519_dalek::StaticSecret::from([9u8; 32]);
+    let host_public = x25519_dalek::PublicKey::from(&host);
+    let shared = authenticate_with(&mut c, keys::ALG_X25519, 0x9D, 0x85, host_public.as_bytes());
+    let expected = host.diffie_hellman(&x25519_dalek::PublicKey::from(x_public));
+    assert_eq!(shared, expected.as_bytes());
+    let mut inner = tlv::encode(0x82, &[]);
+    tlv::push(&mut inner, 0x85, &[0u8; 32]);
+    let (_, sw) = send(
+        &mut c,
+        &cmd(0x87, keys::ALG_X25519, 0x9D, &tlv::encode(0x7C, &inner)),
+    );
+    assert_eq!(sw, 0x6A80);
+
+    // Attested like any generated key, with the RFC 8410 public key.
+    let (attestation, sw) = send(&mut c, &[0, 0xF9, 0x9C, 0, 0, 0, 0]);
+    assert_eq!(sw, 0x9000);
+    let mut spki = vec![
+        0x30, 0x2A, 0x30, 0x05, 0x06, 0x03, 0x2B, 0x65, 0x70, 0x03, 0x21, 0x00,
+    ];
+    spki.extend_from_slice(&public);
+    assert!(attestation
+        .windows(spki.len())
+        .any(|w| w == spki.as_slice()));
+}
+
 #[test]
 fn a_5_7_generates_and_uses_rsa_4096_keys() {
     use rsa::traits::PublicKeyParts;
     use sha2::Digest;
     let mut c = card(firmware::FIRMWARE_5_7_2);
     mutual_auth(&mut c, ALG_AES192, &default_management_key());
-    // Ed25519 and X25519 are offered by 5.7 but not emulated.
-    assert_eq!(generate(&mut c, 0x9A, keys::ALG_ED25519).1, 0x6A80);
-    assert_eq!(generate(&mut c, 0x9A, keys::ALG_X25519).1, 0x6A80);
     let (answer, sw) = generate(&mut c, 0x9A, keys::ALG_RSA4096);
     assert_eq!(sw, 0x9000);
     let template = tlv::parse_one(&answer).unwrap().0;

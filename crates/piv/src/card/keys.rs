@@ -71,6 +71,18 @@ enum Private {
     P256(p256::SecretKey),
     P384(p384::SecretKey),
     Rsa(Box<RsaPrivateKey>),
+    Ed25519(Box<ed25519_dalek::SigningKey>),
+    X25519(Box<x25519_dalek::StaticSecret>),
+}
+
+/// The DER SubjectPublicKeyInfo of a 32-byte Ed25519 (OID 1.3.101.112) or X25519 (1.3.101.110)
+/// key (RFC 8410): the algorithm has no parameters, the key is the bit string.
+fn curve25519_spki(oid_last: u8, key: &[u8; 32]) -> Vec<u8> {
+    let mut out = vec![
+        0x30, 0x2A, 0x30, 0x05, 0x06, 0x03, 0x2B, 0x65, oid_last, 0x03, 0x21, 0x00,
+    ];
+    out.extend_from_slice(key);
+    out
 }
 
 impl SlotKey {
@@ -89,6 +101,12 @@ impl SlotKey {
                 let key = RsaPrivateKey::new(rng, bits).map_err(|_| sw::MEMORY_FAILURE)?;
                 let der = key.to_pkcs1_der().map_err(|_| sw::MEMORY_FAILURE)?;
                 hex::encode(der.as_bytes())
+            }
+            // Both keep their 32-byte secret.
+            ALG_ED25519 | ALG_X25519 => {
+                let mut seed = zeroize::Zeroizing::new([0u8; 32]);
+                rng.fill_bytes(&mut *seed);
+                hex::encode(*seed)
             }
             _ => return Err(sw::INCORRECT_DATA),
         };
@@ -121,12 +139,24 @@ impl SlotKey {
                 }
                 Private::Rsa(Box::new(key))
             }
+            ALG_ED25519 | ALG_X25519 => {
+                let seed: [u8; 32] = bytes
+                    .as_slice()
+                    .try_into()
+                    .map_err(|_| sw::MEMORY_FAILURE)?;
+                if self.algorithm == ALG_ED25519 {
+                    Private::Ed25519(Box::new(ed25519_dalek::SigningKey::from_bytes(&seed)))
+                } else {
+                    Private::X25519(Box::new(x25519_dalek::StaticSecret::from(seed)))
+                }
+            }
             _ => return Err(sw::MEMORY_FAILURE),
         };
         Ok(key)
     }
 
-    /// The contents of the 7F49 template: modulus 81 and exponent 82, or the EC point 86.
+    /// The contents of the 7F49 template: modulus 81 and exponent 82, or the EC point (or the
+    /// Curve25519 key) 86.
     pub fn public_template(&self) -> Result<Vec<u8>, u16> {
         let mut out = Vec::new();
         match self.private()? {
@@ -144,6 +174,13 @@ impl SlotKey {
                 tlv::push(&mut out, 0x81, &k.n().to_bytes_be());
                 tlv::push(&mut out, 0x82, &k.e().to_bytes_be());
             }
+            // YubiKey 5.7 answers the 32-byte public key in tag 86, as for EC points.
+            Private::Ed25519(k) => tlv::push(&mut out, 0x86, k.verifying_key().as_bytes()),
+            Private::X25519(k) => tlv::push(
+                &mut out,
+                0x86,
+                x25519_dalek::PublicKey::from(&*k).as_bytes(),
+            ),
         }
         Ok(out)
     }
@@ -157,6 +194,13 @@ impl SlotKey {
             Private::P256(k) => k.public_key().to_public_key_der(),
             Private::P384(k) => k.public_key().to_public_key_der(),
             Private::Rsa(k) => k.to_public_key().to_public_key_der(),
+            Private::Ed25519(k) => return Ok(curve25519_spki(0x70, k.verifying_key().as_bytes())),
+            Private::X25519(k) => {
+                return Ok(curve25519_spki(
+                    0x6E,
+                    x25519_dalek::PublicKey::from(&*k).as_bytes(),
+                ))
+            }
         };
         document
             .map(|d| d.as_bytes().to_vec())
@@ -202,6 +246,12 @@ impl SlotKey {
                 out.extend_from_slice(&bytes);
                 Ok(out)
             }
+            // Ed25519 signs the message itself (the card hashes it with SHA-512, RFC 8032).
+            Private::Ed25519(k) => {
+                use ed25519_dalek::Signer;
+                Ok(k.sign(input).to_bytes().to_vec())
+            }
+            Private::X25519(_) => Err(sw::INCORRECT_P1_P2),
         }
     }
 
@@ -220,7 +270,16 @@ impl SlotKey {
                 let shared = p384::ecdh::diffie_hellman(k.to_nonzero_scalar(), peer.as_affine());
                 Ok(shared.raw_secret_bytes().to_vec())
             }
-            Private::Rsa(_) => Err(sw::INCORRECT_P1_P2),
+            Private::X25519(k) => {
+                let peer: [u8; 32] = peer_point.try_into().map_err(|_| sw::INCORRECT_DATA)?;
+                let shared = k.diffie_hellman(&x25519_dalek::PublicKey::from(peer));
+                // An all-zero secret means a low-order peer point (RFC 7748 6.1): refuse it.
+                if !shared.was_contributory() {
+                    return Err(sw::INCORRECT_DATA);
+                }
+                Ok(shared.as_bytes().to_vec())
+            }
+            Private::Rsa(_) | Private::Ed25519(_) => Err(sw::INCORRECT_P1_P2),
         }
     }
 }
