@@ -63,11 +63,11 @@ events! {
     KEY_ATTESTED = 3030, "KeyAttested";
     KEY_ATTESTATION_REFUSED = 3031, "KeyAttestationRefused";
     CA_CREATED = 4001, "CaCreated";
+    SYSTEM_INITIALISED = 5001, "SystemInitialised";
+    AUDIT_CHAIN_CHECKED = 5002, "AuditChainChecked";
     STOCK_IMPORTED = 6001, "StockImported";
     STOCK_CARD_CHANGED = 6002, "StockCardChanged";
     STOCK_CARD_REFUSED = 6003, "StockCardRefused";
-    SYSTEM_INITIALISED = 5001, "SystemInitialised";
-    AUDIT_CHAIN_CHECKED = 5002, "AuditChainChecked";
 }
 
 /// The hash of the first event's predecessor.

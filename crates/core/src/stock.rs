@@ -138,6 +138,26 @@ pub async fn stock_summary(
     Ok(summarise(svc.store.stock_counts().await?))
 }
 
+/// What the Stock page shows: the counts per model and location, and the cards of a filter.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct StockOverview {
+    pub summary: Vec<StockSummaryRow>,
+    pub cards: Vec<StockCard>,
+}
+
+/// The Stock page's content in one use case.
+pub async fn stock_overview(
+    svc: &Services,
+    actor: &Actor,
+    filter: &StockFilter,
+) -> Result<StockOverview, CoreError> {
+    actor.require(Permission::ViewStock, "view the card stock")?;
+    Ok(StockOverview {
+        summary: summarise(svc.store.stock_counts().await?),
+        cards: svc.store.stock_cards(filter).await?,
+    })
+}
+
 /// Folds the per-state counts into one row per model and location.
 pub fn summarise(counts: Vec<StockCount>) -> Vec<StockSummaryRow> {
     let mut rows: std::collections::BTreeMap<(String, Option<StationId>), StockSummaryRow> =

@@ -72,8 +72,8 @@ async fn show(
         location: nonempty(&q.location).map(StationId::new),
         limit: LIST_LIMIT + 1,
     };
-    let summary = stock::stock_summary(svc, &actor).await?;
-    let mut cards = stock::list_stock(svc, &actor, &filter).await?;
+    let stock::StockOverview { summary, mut cards } =
+        stock::stock_overview(svc, &actor, &filter).await?;
     let cut = cards.len() > LIST_LIMIT as usize;
     cards.truncate(LIST_LIMIT as usize);
     render(&StockPage {
