@@ -1,7 +1,8 @@
 //! `tessera bench`: the speed of the two things an operator waits for, measured on this machine.
 //! Personalising one card (the PIV Standard policy: 4 on-card P-256 keys, 4 certificates, CHUID,
 //! CCC, printed information, PIN, PUK, management key) on the in-process virtual card, with every
-//! store write and audit event of a real issuance; and rendering one card (both sides, PNG and PDF).
+//! store write and audit event of a real issuance, and the same with every key attested (PIV
+//! Attested); and rendering one card (both sides, PNG and PDF).
 //!
 //! Then how the server answers while it works hard: the latency of `/healthz` (a real HTTP
 //! server on a loopback port, one connection per request) when idle, while it draws the layout
@@ -21,6 +22,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 pub struct Figures {
     pub personalise: Vec<Duration>,
+    /// The same under PIV Attested: the card attests its 4 keys, the server verifies each chain.
+    pub personalise_attested: Vec<Duration>,
     pub render: Vec<Duration>,
     /// The layout at every limit, both sides, PNG and PDF, through the server's renderer.
     pub render_worst: Vec<Duration>,
@@ -75,6 +78,10 @@ impl Figures {
                 &self.personalise,
             ),
             summary(
+                "personalise one card, keys attested (PIV Attested)",
+                &self.personalise_attested,
+            ),
+            summary(
                 "render one card (front+back PNG 300 dpi, PDF)",
                 &self.render,
             ),
@@ -102,7 +109,12 @@ impl Figures {
 
 /// Runs `iterations` personalisations and renders in a fresh data folder under `dir`.
 pub async fn run(dir: &std::path::Path, iterations: usize) -> Result<Figures, CoreError> {
-    let (t, _) = Tessera::open(&Options::new(dir.to_path_buf()))
+    let options = Options {
+        // The demo printer's virtual cards attest under their simulated root.
+        trust_virtual_card_attestation: true,
+        ..Options::new(dir.to_path_buf())
+    };
+    let (t, _) = Tessera::open(&options)
         .await
         .map_err(|e| CoreError::Invalid(e.to_string()))?;
     let svc = &t.services;
@@ -116,43 +128,8 @@ pub async fn run(dir: &std::path::Path, iterations: usize) -> Result<Figures, Co
         ..Settings::default()
     };
     tessera_core::settings::save(svc, &actor, settings).await?;
-    let mut personalise = Vec::with_capacity(iterations);
-    for _ in 0..iterations {
-        t.demo_printer
-            .feed()
-            .map_err(|e| CoreError::Invalid(e.to_string()))?;
-        let job = issuance::start(
-            svc,
-            &actor,
-            StartRequest {
-                user: UserId::new("jdoe"),
-                station: StationId::new(demo::STATION_ID),
-                printer: String::new(),
-                reader: demo::ENCODER.into(),
-                layout: LayoutId::new("corporate-badge"),
-            },
-        )
-        .await?;
-        let started = Instant::now();
-        let (_, running) = issuance::choose_policy(
-            &t.runner,
-            &actor,
-            &job.id,
-            &PolicyId::new(demo::POLICY_ID),
-            Some(Pin::new("13572468")),
-        )
-        .await?;
-        let job = running
-            .await
-            .map_err(|e| CoreError::Invalid(e.to_string()))?;
-        personalise.push(started.elapsed());
-        if job.step != JobStep::Printed {
-            return Err(CoreError::Invalid(format!(
-                "benchmark issuance ended in {:?}: {:?}",
-                job.step, job.error
-            )));
-        }
-    }
+    let personalise = personalise_cards(&t, &actor, demo::POLICY_ID, iterations).await?;
+    let personalise_attested = personalise_cards(&t, &actor, "piv-attested", iterations).await?;
     let user = svc.store.user(&UserId::new("jdoe")).await?;
     let device = svc
         .store
@@ -174,9 +151,58 @@ pub async fn run(dir: &std::path::Path, iterations: usize) -> Result<Figures, Co
     let under_load = under_load(&t).await?;
     Ok(Figures {
         personalise,
+        personalise_attested,
         render,
         ..under_load
     })
+}
+
+/// Personalises `iterations` blank cards in the demo printer's encoder under `policy`.
+async fn personalise_cards(
+    t: &Tessera,
+    actor: &Actor,
+    policy: &str,
+    iterations: usize,
+) -> Result<Vec<Duration>, CoreError> {
+    let svc = &t.services;
+    let mut personalise = Vec::with_capacity(iterations);
+    for _ in 0..iterations {
+        t.demo_printer
+            .feed()
+            .map_err(|e| CoreError::Invalid(e.to_string()))?;
+        let job = issuance::start(
+            svc,
+            actor,
+            StartRequest {
+                user: UserId::new("jdoe"),
+                station: StationId::new(demo::STATION_ID),
+                printer: String::new(),
+                reader: demo::ENCODER.into(),
+                layout: LayoutId::new("corporate-badge"),
+            },
+        )
+        .await?;
+        let started = Instant::now();
+        let (_, running) = issuance::choose_policy(
+            &t.runner,
+            actor,
+            &job.id,
+            &PolicyId::new(policy),
+            Some(Pin::new("13572468")),
+        )
+        .await?;
+        let job = running
+            .await
+            .map_err(|e| CoreError::Invalid(e.to_string()))?;
+        personalise.push(started.elapsed());
+        if job.step != JobStep::Printed {
+            return Err(CoreError::Invalid(format!(
+                "benchmark issuance ended in {:?}: {:?}",
+                job.step, job.error
+            )));
+        }
+    }
+    Ok(personalise)
 }
 
 /// Serves the portal on a loopback port and measures `/healthz` idle, while the layout at every
@@ -256,6 +282,7 @@ async fn under_load(t: &Tessera) -> Result<Figures, CoreError> {
     let _ = serving.await;
     Ok(Figures {
         personalise: Vec::new(),
+        personalise_attested: Vec::new(),
         render: Vec::new(),
         render_worst,
         healthz_idle,
