@@ -183,12 +183,7 @@ fn a_real_yubikey_chain_verifies_against_the_shipped_root() {
     // Yubico PIV Root CA Serial 263751.
     let f9 = pem_der(include_str!("testdata/piv-go-2016-f9.pem"));
     let attestation = pem_der(include_str!("testdata/piv-go-2016-9a.pem"));
-    let leaf = Certificate::from_der(&attestation).unwrap();
-    let key = leaf
-        .tbs_certificate
-        .subject_public_key_info
-        .to_der()
-        .unwrap();
+    let key = attested_key(&attestation).unwrap();
     let yubico = AttestationRoots::yubico();
     let facts = yubico
         .verify(Slot::PivAuthentication, &attestation, &f9, &key, NOW)
@@ -221,12 +216,7 @@ fn a_real_2018_yubikey_chains_to_the_u2f_root() {
     // root and without basicConstraints.
     let f9 = pem_der(include_str!("testdata/piv-go-2018-u2f-f9.pem"));
     let attestation = pem_der(include_str!("testdata/piv-go-2018-u2f-9a.pem"));
-    let leaf = Certificate::from_der(&attestation).unwrap();
-    let key = leaf
-        .tbs_certificate
-        .subject_public_key_info
-        .to_der()
-        .unwrap();
+    let key = attested_key(&attestation).unwrap();
     let facts = AttestationRoots::yubico()
         .verify(Slot::PivAuthentication, &attestation, &f9, &key, NOW)
         .unwrap();
