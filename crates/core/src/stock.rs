@@ -232,6 +232,20 @@ pub async fn set_stock_state(
     let from_location = card.location.clone();
     let command = command_for(from, state)?;
     card.state = transition(from, command).map_err(|e| CoreError::Invalid(e.to_string()))?;
+    // The plastic of a card still in use is with its holder: its device ends first.
+    if from == StockState::Issued {
+        use crate::lifecycle::DeviceState as D;
+        let devices = svc.store.devices_with_serial(&serial).await?;
+        if let Some(live) = devices
+            .iter()
+            .find(|d| !matches!(d.state, D::Failed | D::Terminated | D::Recycled))
+        {
+            return Err(CoreError::Invalid(format!(
+                "card {serial} is still in use (device {}, {}): terminate the device first",
+                live.id, live.state
+            )));
+        }
+    }
     if let Some(name) = location.map(str::trim).filter(|l| !l.is_empty()) {
         let stations = svc.store.stations().await?;
         card.location = Some(

@@ -145,6 +145,14 @@ async fn a_card_not_in_stock_is_refused_before_anything_is_written() {
     assert_eq!(summary.len(), 1);
     assert_eq!((summary[0].issued, summary[0].in_stock), (1, 0));
 
+    // A card still in use cannot be handed back; once its device is terminated it can.
+    let err = stock::set_stock_state(svc, &admin, &serial, StockState::Returned, None)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("still in use"), "{err}");
+    tessera_core::devices::terminate(svc, &admin, &device, tessera_core::Reason::Damaged)
+        .await
+        .unwrap();
     // Issued cards are not issued again under this policy until returned and re-stocked.
     let returned = stock::set_stock_state(svc, &admin, &serial, StockState::Returned, None)
         .await
