@@ -162,6 +162,9 @@ struct CardPage {
     card: Option<StockCard>,
     devices: Vec<DeviceRow>,
     states: Vec<(&'static str, &'static str)>,
+    /// The state the form proposes: the card's own, or for an issued card (which no one sets by
+    /// hand) the next one it can take, returned.
+    proposed: &'static str,
     error: Option<String>,
 }
 
@@ -174,6 +177,11 @@ async fn show_card(
     let actor = signed_in.actor();
     let history = stock::stock_history(&state.tessera.services, &actor, serial).await?;
     let date = |t: Option<tessera_core::model::Timestamp>| t.map(|t| t.date()).unwrap_or_default();
+    let proposed = match history.card.as_ref().map(|c| c.state) {
+        Some(StockState::Issued) => StockState::Returned.as_str(),
+        Some(state) => state.as_str(),
+        None => StockState::InStock.as_str(),
+    };
     render(&CardPage {
         nav: Nav::of(signed_in),
         csrf: signed_in.csrf.clone(),
@@ -192,6 +200,7 @@ async fn show_card(
                 expires: date(d.expires_at),
             })
             .collect(),
+        proposed,
         states: states()
             .into_iter()
             .filter(|(s, _)| *s != StockState::Issued.as_str())
