@@ -47,13 +47,26 @@ fn a_vendor_list_is_imported_listed_and_shown() {
             "YubiKey 5 NFC",
             "--batch",
             "B-1",
+            "--location",
+            "This workstation",
         ],
     );
     assert!(out.status.success(), "{}", text(&out));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["imported"], 3, "{report}");
 
-    let out = tessera(&data, &["stock", "list", "--model", "YubiKey 5 NFC"]);
+    // The location by the station's name, as the import named it.
+    let out = tessera(
+        &data,
+        &[
+            "stock",
+            "list",
+            "--model",
+            "YubiKey 5 NFC",
+            "--location",
+            "This workstation",
+        ],
+    );
     assert!(out.status.success(), "{}", text(&out));
     let listed = String::from_utf8_lossy(&out.stdout);
     for (serial, batch) in [

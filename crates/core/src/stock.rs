@@ -109,7 +109,26 @@ pub async fn list_stock(
     filter: &StockFilter,
 ) -> Result<Vec<StockCard>, CoreError> {
     actor.require(Permission::ViewStock, "view the card stock")?;
-    Ok(svc.store.stock_cards(filter).await?)
+    Ok(svc
+        .store
+        .stock_cards(&by_station_id(svc, filter).await?)
+        .await?)
+}
+
+/// The filter with its location given as a station's id, when it names a station by name (the
+/// way an import or a change names it).
+async fn by_station_id(svc: &Services, filter: &StockFilter) -> Result<StockFilter, CoreError> {
+    let mut filter = filter.clone();
+    if let Some(location) = &filter.location {
+        let stations = svc.store.stations().await?;
+        if let Some(station) = stations
+            .iter()
+            .find(|s| &s.id == location || s.name.eq_ignore_ascii_case(location.as_str()))
+        {
+            filter.location = Some(station.id.clone());
+        }
+    }
+    Ok(filter)
 }
 
 /// The cards of one model at one location, counted per state.
@@ -154,7 +173,10 @@ pub async fn stock_overview(
     actor.require(Permission::ViewStock, "view the card stock")?;
     Ok(StockOverview {
         summary: summarise(svc.store.stock_counts().await?),
-        cards: svc.store.stock_cards(filter).await?,
+        cards: svc
+            .store
+            .stock_cards(&by_station_id(svc, filter).await?)
+            .await?,
     })
 }
 
