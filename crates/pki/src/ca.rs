@@ -197,11 +197,7 @@ impl Ca {
                 detail: e.to_string(),
             })?;
         let above = parse_certificates("the chain", chain_pem)?;
-        let is_ca = matches!(
-            issuing.tbs_certificate.get::<x509_cert::ext::pkix::BasicConstraints>(),
-            Ok(Some((_, bc))) if bc.ca
-        );
-        if !is_ca {
+        if !crate::extensions::is_ca(&issuing) {
             return Err(PkiError::BadCaCertificate {
                 name: "the issuing certificate".into(),
                 detail: "it is not a CA certificate (basicConstraints cA is not set)".into(),

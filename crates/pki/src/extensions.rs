@@ -161,6 +161,17 @@ pub(crate) fn distribution(base: &str) -> Result<Vec<Extension>, PkiError> {
     Ok(vec![extension(&crl, false)?, extension(&aia, false)?])
 }
 
+/// Whether a certificate says it is a CA (basicConstraints cA); a missing or broken extension
+/// says no.
+pub(crate) fn is_ca(certificate: &x509_cert::Certificate) -> bool {
+    matches!(
+        certificate
+            .tbs_certificate
+            .get::<x509_cert::ext::pkix::BasicConstraints>(),
+        Ok(Some((_, bc))) if bc.ca
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

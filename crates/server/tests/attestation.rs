@@ -103,10 +103,25 @@ async fn a_station_that_substitutes_a_key_is_refused_and_the_card_fails() {
     assert!(events.iter().any(|e| e.name == "KeyAttestationRefused"
         && e.operation.as_deref() == Some(job.operation.as_str())));
 
-    // The same tampered station under a policy without attestation gets its key certified:
-    // what the policy switch is for.
+    // The same tampered station under a policy without attestation gets its own key certified
+    // (the P-256 base point, whose private key is 1): what the policy switch is for.
     let job = support::issue(&t, &actor, demo::POLICY_ID, "24681357").await;
     assert_eq!(job.step, JobStep::Printed);
+    let g_x =
+        hex::decode("6B17D1F2E12C4247F8BCE6E563A440F277037D812DEB33A0F4A13945D898C296").unwrap();
+    let certificates = t
+        .store
+        .certificates_of_device(job.device.as_ref().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(certificates.len(), 4);
+    for c in certificates {
+        assert!(
+            c.der.windows(g_x.len()).any(|w| w == g_x.as_slice()),
+            "slot {}: the station's key was not the one certified",
+            c.slot.code()
+        );
+    }
 }
 
 #[tokio::test]

@@ -17,6 +17,7 @@ mod yubico;
 mod tests;
 
 use crate::error::PkiError;
+use crate::extensions::is_ca;
 use crate::keys::verify_signature;
 use crate::time::from_x509;
 use base64::Engine as _;
@@ -359,16 +360,6 @@ fn pem_blocks(pem: &str) -> Result<Vec<Vec<u8>>, PkiError> {
         rest = &tail[end..];
     }
     Ok(blocks)
-}
-
-/// Whether the certificate says it is a CA (basicConstraints cA); a broken extension says no.
-fn is_ca(certificate: &Certificate) -> bool {
-    matches!(
-        certificate
-            .tbs_certificate
-            .get::<x509_cert::ext::pkix::BasicConstraints>(),
-        Ok(Some((_, bc))) if bc.ca
-    )
 }
 
 /// The SubjectPublicKeyInfo (DER) an attestation certificate attests, if it parses. For tools
