@@ -279,7 +279,6 @@ async fn stored(dir: &Path, ca: &Ca, card_key: &[u8], duration: Duration) -> Res
         updated_at: now,
         activated_at: Some(now),
         expires_at: None,
-        model: None,
         firmware: None,
     };
     let mut changes = Changes::new();

@@ -458,7 +458,6 @@ mod tests {
             updated_at: Timestamp(0),
             activated_at: None,
             expires_at: None,
-            model: None,
             firmware: None,
         }
     }

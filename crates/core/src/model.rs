@@ -471,12 +471,20 @@ pub struct Device {
     pub updated_at: Timestamp,
     pub activated_at: Option<Timestamp>,
     pub expires_at: Option<Timestamp>,
-    /// What the card says it is (`YubiKey 5`, `PIV card`), from its answers at issuance.
-    #[serde(default)]
-    pub model: Option<String>,
     /// Firmware version the card reported (GET VERSION), `5.7.2` form.
     #[serde(default)]
     pub firmware: Option<String>,
+}
+
+impl Device {
+    /// What the card is, in the words of its answers at issuance: a YubiKey answers GET VERSION
+    /// with its firmware (`YubiKey 5`), other PIV cards do not (`PIV card`).
+    pub fn model(&self) -> String {
+        match self.firmware.as_deref().and_then(|v| v.split('.').next()) {
+            Some(major) => format!("YubiKey {major}"),
+            None => "PIV card".into(),
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

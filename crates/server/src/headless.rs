@@ -179,7 +179,7 @@ async fn report(
     Ok(json!({
         "device_id": device.id,
         "serial": device.serial,
-        "model": device.model,
+        "model": device.model(),
         "firmware": device.firmware,
         "attested": attested,
         "state": device.state.as_str(),

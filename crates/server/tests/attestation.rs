@@ -41,7 +41,7 @@ async fn blank_cards_of_both_generations_are_issued_with_attested_keys() {
         let version = format!("{}.{}.{}", firmware[0], firmware[1], firmware[2]);
         assert_eq!(device.serial, serial.to_string());
         assert_eq!(device.firmware.as_deref(), Some(version.as_str()));
-        assert_eq!(device.model.as_deref(), Some("YubiKey 5"));
+        assert_eq!(device.model(), "YubiKey 5");
         let certificates = t.store.certificates_of_device(&device.id).await.unwrap();
         assert_eq!(certificates.len(), 4);
         for c in &certificates {

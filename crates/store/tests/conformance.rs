@@ -45,7 +45,6 @@ fn device(id: &str, uid: &str, at: i64) -> Device {
         updated_at: Timestamp(at),
         activated_at: None,
         expires_at: None,
-        model: None,
         firmware: None,
     }
 }

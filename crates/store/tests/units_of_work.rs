@@ -24,7 +24,6 @@ fn device(id: &str, state: DeviceState) -> Device {
         updated_at: Timestamp(1),
         activated_at: None,
         expires_at: None,
-        model: None,
         firmware: None,
     }
 }

@@ -54,7 +54,6 @@ pub(super) async fn personalise(
         updated_at: now,
         activated_at: None,
         expires_at: Some(now.plus_days(policy.card_validity_days as i64)),
-        model: Some(card_model(&identity)),
         firmware: identity.version.clone(),
     };
     job.device = Some(device.id.clone());
@@ -64,7 +63,7 @@ pub(super) async fn personalise(
         audit::DEVICE_REGISTERED,
         AuditContext::of_job(job),
         json!({"serial": device.serial, "atr": device.atr, "version": identity.version,
-               "model": device.model}),
+               "model": device.model()}),
     ));
     device.user = Some(user.uid.clone());
     let ctx_job = job.clone();
@@ -479,19 +478,6 @@ async fn authenticate_factory(
         }
     }
     Ok(None)
-}
-
-/// What the card is, in the words of its answers: a YubiKey answers GET VERSION with its
-/// firmware, other PIV cards do not.
-fn card_model(identity: &CardIdentity) -> String {
-    match identity
-        .version
-        .as_deref()
-        .and_then(|v| v.split('.').next())
-    {
-        Some(major) => format!("YubiKey {major}"),
-        None => "PIV card".into(),
-    }
 }
 
 /// Asks the card to attest every generated key and verifies each attestation: signed by the

@@ -245,7 +245,6 @@ fn sample_device(now: tessera_core::model::Timestamp) -> Device {
         updated_at: now,
         activated_at: None,
         expires_at: Some(now.plus_days(1095)),
-        model: None,
         firmware: None,
     }
 }

@@ -63,7 +63,7 @@ pub struct CertificateRow {
 pub struct DeviceRow {
     pub id: String,
     pub serial: String,
-    /// `YubiKey 5`, `PIV card`; records made before cards were told apart say `PIV card`.
+    /// `YubiKey 5`, `PIV card` ([`Device::model`]).
     pub model: String,
     pub firmware: Option<String>,
     /// Every key on the card was attested by the card at issuance.
@@ -152,7 +152,7 @@ pub async fn page(
         devices.push(DeviceRow {
             id: d.id.0.clone(),
             serial: d.serial.clone(),
-            model: d.model.clone().unwrap_or_else(|| "PIV card".into()),
+            model: d.model(),
             firmware: d.firmware.clone(),
             attested,
             state: d.state.label(),
