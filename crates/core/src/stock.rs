@@ -121,11 +121,8 @@ async fn by_station_id(svc: &Services, filter: &StockFilter) -> Result<StockFilt
     let mut filter = filter.clone();
     if let Some(location) = &filter.location {
         let stations = svc.store.stations().await?;
-        if let Some(station) = stations
-            .iter()
-            .find(|s| &s.id == location || s.name.eq_ignore_ascii_case(location.as_str()))
-        {
-            filter.location = Some(station.id.clone());
+        if let Some(id) = station_named(&stations, location.as_str()) {
+            filter.location = Some(id);
         }
     }
     Ok(filter)
@@ -271,10 +268,7 @@ pub async fn set_stock_state(
     if let Some(name) = location.map(str::trim).filter(|l| !l.is_empty()) {
         let stations = svc.store.stations().await?;
         card.location = Some(
-            stations
-                .iter()
-                .find(|s| s.id.as_str() == name || s.name.eq_ignore_ascii_case(name))
-                .map(|s| s.id.clone())
+            station_named(&stations, name)
                 .ok_or_else(|| CoreError::NotFound(format!("station {name}")))?,
         );
     }

@@ -27,6 +27,15 @@ pub fn normalise_serial(text: &str) -> Result<String, String> {
     }
 }
 
+/// The station a location names, by its id or (in any case) its name: how an import, a change
+/// and a filter name a location.
+pub fn station_named(stations: &[Station], name: &str) -> Option<StationId> {
+    stations
+        .iter()
+        .find(|s| s.id.as_str() == name || s.name.eq_ignore_ascii_case(name))
+        .map(|s| s.id.clone())
+}
+
 fn shorten(s: &str) -> String {
     let mut out: String = s.chars().take(40).collect();
     if s.chars().count() > 40 {
@@ -188,10 +197,7 @@ pub fn parse_import(
         )]);
     }
     let location_of = |name: &str| -> Result<StationId, String> {
-        stations
-            .iter()
-            .find(|s| s.id.as_str() == name || s.name.eq_ignore_ascii_case(name))
-            .map(|s| s.id.clone())
+        station_named(stations, name)
             .ok_or_else(|| format!("no station is called {:?}", shorten(name)))
     };
     let mut errors = Vec::new();
