@@ -14,7 +14,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use tessera_core::ids::*;
 use tessera_core::issuance::{self, Actor, StartRequest};
-use tessera_core::model::{JobStep, Role, Settings};
+use tessera_core::model::{BuiltinRole, JobStep, Settings};
 use tessera_core::{CoreError, Pin};
 use tessera_server::demo;
 use tessera_server::wiring::{Options, Tessera};
@@ -119,10 +119,7 @@ pub async fn run(dir: &std::path::Path, iterations: usize) -> Result<Figures, Co
         .map_err(|e| CoreError::Invalid(e.to_string()))?;
     let svc = &t.services;
     // Printing is measured on its own below; here the card is only encoded.
-    let actor = Actor {
-        operator: OperatorId::new("bench"),
-        role: Role::Administrator,
-    };
+    let actor = Actor::builtin("bench", BuiltinRole::Administrator);
     let settings = Settings {
         card_printing_enabled: false,
         ..Settings::default()

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tessera_core::ids::*;
 use tessera_core::issuance::{self, Actor, StartRequest};
-use tessera_core::model::{JobStep, Role};
+use tessera_core::model::{BuiltinRole, JobStep};
 use tessera_core::{stations, CoreError, Pin};
 use tessera_server::app::router;
 use tessera_server::station_process::{self, StationArgs, SIMULATED_ENCODER, SIMULATED_PRINTER};
@@ -71,10 +71,7 @@ pub async fn run(
         let server = format!("http://{}", listener.local_addr().map_err(invalid)?);
         let app = router(t.clone());
         let serving = tokio::spawn(async move { axum::serve(listener, app).await });
-        let actor = Actor {
-            operator: OperatorId::new("bench"),
-            role: Role::Administrator,
-        };
+        let actor = Actor::builtin("bench", BuiltinRole::Administrator);
         let (station, token) = stations::create(&t.services, &actor, "Bench station").await?;
         let args = StationArgs {
             server: Some(server.clone()),

@@ -3,6 +3,7 @@
 mod card_sim;
 mod config;
 
+mod operators_cmd;
 mod station_cmd;
 
 use clap::{Parser, Subcommand};
@@ -270,6 +271,11 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Operators: add, list, change role or scope, disable, reset a password or authenticator.
+    Operators {
+        #[command(subcommand)]
+        command: operators_cmd::OperatorsCommand,
+    },
     /// The card stock: import a vendor's serial list, list the cards, show one card's history.
     Stock {
         #[command(subcommand)]
@@ -476,10 +482,7 @@ enum StockCommand {
 async fn stock_command(command: StockCommand) -> Result<(), String> {
     use tessera_core::model::{StockFilter, StockState};
     use tessera_core::stock;
-    let actor = tessera_core::issuance::Actor {
-        operator: tessera_core::ids::OperatorId::new("cli"),
-        role: tessera_core::model::Role::Administrator,
-    };
+    let actor = tessera_core::services::Actor::cli();
     let code = |e: tessera_core::CoreError| format!("{} {e}", e.code().as_str());
     let state_of = |s: &str| {
         StockState::parse(s).ok_or_else(|| {
@@ -583,10 +586,7 @@ async fn stock_command(command: StockCommand) -> Result<(), String> {
 
 async fn audit_command(command: AuditCommand) -> Result<(), String> {
     use tessera_core::audit_log;
-    let actor = tessera_core::issuance::Actor {
-        operator: tessera_core::ids::OperatorId::new("cli"),
-        role: tessera_core::model::Role::Administrator,
-    };
+    let actor = tessera_core::services::Actor::cli();
     let code = |e: tessera_core::CoreError| format!("{} {e}", e.code().as_str());
     match command {
         AuditCommand::List { data, limit } => {
@@ -763,10 +763,7 @@ fn print_outcome(out: &serde_json::Value) -> Result<(), String> {
 async fn printer_command(command: PrinterCommand) -> Result<(), String> {
     use tessera_server::printers;
     let code = |e: tessera_core::CoreError| format!("{} {e}", e.code().as_str());
-    let actor = tessera_core::issuance::Actor {
-        operator: tessera_core::ids::OperatorId::new("cli"),
-        role: tessera_core::model::Role::Administrator,
-    };
+    let actor = tessera_core::services::Actor::cli();
     match command {
         PrinterCommand::Add {
             data,
@@ -1006,6 +1003,7 @@ async fn run(cli: Cli) -> Result<(), String> {
         Command::Printer { command } => printer_command(command).await,
         Command::Audit { command } => audit_command(command).await,
         Command::Stock { command } => stock_command(command).await,
+        Command::Operators { command } => operators_cmd::operators_command(command).await,
         Command::Station(cli) => station_cmd::station(cli).await,
         Command::Stations { command } => station_cmd::stations(command).await,
         Command::Unlock {

@@ -6,7 +6,6 @@ use clap::Subcommand;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
-use tessera_core::issuance::Actor;
 use tessera_core::stations;
 use tessera_server::station_process::{self, StationArgs};
 use tessera_server::Readers;
@@ -150,10 +149,7 @@ pub enum StationsCommand {
 }
 
 pub async fn stations(command: StationsCommand) -> Result<(), String> {
-    let actor = Actor {
-        operator: tessera_core::ids::OperatorId::new("cli"),
-        role: tessera_core::model::Role::Administrator,
-    };
+    let actor = tessera_core::services::Actor::cli();
     let code = |e: tessera_core::CoreError| format!("{} {e}", e.code().as_str());
     let by_name = |t: &tessera_server::Tessera, name: String| {
         let store = t.store.clone();

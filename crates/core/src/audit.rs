@@ -27,6 +27,16 @@ events! {
     PERMISSION_DENIED = 1005, "PermissionDenied";
     OPERATOR_LOCKED_OUT = 1006, "OperatorLockedOut";
     REFUSALS_SUMMARISED = 1007, "RefusalsSummarised";
+    OPERATOR_CHANGED = 1008, "OperatorChanged";
+    OPERATOR_DELETED = 1009, "OperatorDeleted";
+    OPERATOR_PASSWORD_RESET = 1010, "OperatorPasswordReset";
+    OPERATOR_PASSWORD_CHANGED = 1011, "OperatorPasswordChanged";
+    ROLE_SAVED = 1012, "RoleSaved";
+    ROLE_DELETED = 1013, "RoleDeleted";
+    TOTP_ENROLLED = 1014, "TotpEnrolled";
+    TOTP_RESET = 1015, "TotpReset";
+    RECOVERY_CODE_USED = 1016, "RecoveryCodeUsed";
+    CARD_SIGN_IN_REFUSED = 1017, "CardSignInRefused";
     PRINTER_PAIRED = 2001, "PrinterPaired";
     SETTINGS_CHANGED = 2002, "SettingsChanged";
     LAYOUT_SAVED = 2003, "LayoutSaved";
@@ -60,6 +70,9 @@ events! {
     INITIAL_PIN_REVEALED = 3019, "InitialPinRevealed";
     DEVICE_UNLOCKED = 3020, "DeviceUnlocked";
     CARD_RESET = 3021, "CardReset";
+    DEVICE_REPLACED = 3022, "DeviceReplaced";
+    DEVICE_RESTORED = 3023, "DeviceRestored";
+    DEVICE_RECYCLED = 3024, "DeviceRecycled";
     KEY_ATTESTED = 3030, "KeyAttested";
     KEY_ATTESTATION_REFUSED = 3031, "KeyAttestationRefused";
     CA_CREATED = 4001, "CaCreated";
@@ -68,6 +81,9 @@ events! {
     STOCK_IMPORTED = 6001, "StockImported";
     STOCK_CARD_CHANGED = 6002, "StockCardChanged";
     STOCK_CARD_REFUSED = 6003, "StockCardRefused";
+    APPROVAL_REQUESTED = 7001, "ApprovalRequested";
+    APPROVAL_GRANTED = 7002, "ApprovalGranted";
+    APPROVAL_REJECTED = 7003, "ApprovalRejected";
 }
 
 /// The hash of the first event's predecessor.

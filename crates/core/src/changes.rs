@@ -92,6 +92,12 @@ pub enum Change {
     PutSettings(Settings),
     PutPairing(PrinterPairing),
     PutOperator(Operator),
+    DeleteOperator(OperatorId),
+    /// Ends every session of an operator (disabled, deleted, password reset or changed).
+    DeleteSessionsOf(OperatorId),
+    /// A custom role (built-in roles live in the code and are never stored).
+    PutRole(Role),
+    DeleteRole(RoleId),
     /// A card of the stock. With `expected: None` it is new: a serial already in stock fails
     /// with `Conflict` (an import never overwrites a card). Otherwise it is applied only while
     /// the stored card is in state `expected`.

@@ -46,6 +46,14 @@ id_type!(
     OperatorId
 );
 id_type!(
+    /// A role: a built-in one (`administrator`, `help_desk`...) or a custom one.
+    RoleId
+);
+id_type!(
+    /// A request awaiting a second operator's approval (the two-person rule).
+    ApprovalId
+);
+id_type!(
     /// A device policy, by its unique name slug.
     PolicyId
 );

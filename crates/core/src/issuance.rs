@@ -83,11 +83,7 @@ pub async fn start(
     req: StartRequest,
 ) -> Result<IssuanceJob, CoreError> {
     actor.require(Permission::IssueDevice, "issue devices")?;
-    let user = svc
-        .store
-        .user(&req.user)
-        .await
-        .map_err(|_| CoreError::NotFound(format!("user {}", req.user)))?;
+    let user = svc.user_in_scope(actor, &req.user).await?;
     let layouts = svc.store.layouts().await?;
     let layout = layouts
         .iter()
@@ -220,7 +216,7 @@ pub async fn choose_policy(
 ) -> Result<(IssuanceJob, Running), CoreError> {
     let svc = &runner.svc;
     actor.require(Permission::IssueDevice, "issue devices")?;
-    let mut job = svc.store.job(job).await?;
+    let mut job = job_in_reach(svc, actor, job).await?;
     if job.step != JobStep::Started {
         return Err(CoreError::Invalid(
             "this issuance has already moved past the policy step".into(),
@@ -277,11 +273,20 @@ pub async fn choose_policy(
 /// Anyone else is told it does not exist, so job ids cannot be probed.
 pub async fn job_for(svc: &Services, actor: &Actor, id: &JobId) -> Result<IssuanceJob, CoreError> {
     actor.require(Permission::IssueDevice, "follow issuances")?;
+    job_in_reach(svc, actor, id).await
+}
+
+/// The owner and scope rule of [`job_for`], for the use cases that act on a job under their own
+/// permission.
+async fn job_in_reach(svc: &Services, actor: &Actor, id: &JobId) -> Result<IssuanceJob, CoreError> {
     let not_found = || CoreError::NotFound("The issuance".into());
     let job = svc.store.job(id).await.map_err(|_| not_found())?;
     if job.operator != actor.operator && !actor.role.allows(Permission::ManageDevices) {
         return Err(not_found());
     }
+    svc.user_in_scope(actor, &job.user)
+        .await
+        .map_err(|_| not_found())?;
     Ok(job)
 }
 
@@ -295,7 +300,7 @@ pub async fn retry_print(
 ) -> Result<(IssuanceJob, Running), CoreError> {
     let svc = &runner.svc;
     actor.require(Permission::IssueDevice, "print devices")?;
-    let mut job = svc.store.job(job).await?;
+    let mut job = job_in_reach(svc, actor, job).await?;
     if job.step != JobStep::PrintFailed {
         return Err(CoreError::Invalid(
             "only a failed print can be retried".into(),
@@ -334,7 +339,7 @@ pub async fn retry_print(
 /// job, in one transaction.
 pub async fn finish(svc: &Services, actor: &Actor, job: &JobId) -> Result<IssuanceJob, CoreError> {
     actor.require(Permission::ActivateDevice, "activate devices")?;
-    let mut job = svc.store.job(job).await?;
+    let mut job = job_in_reach(svc, actor, job).await?;
     if job.step != JobStep::Printed {
         return Err(CoreError::Invalid(
             "the card can be activated once it is printed".into(),
@@ -364,7 +369,7 @@ pub async fn finish(svc: &Services, actor: &Actor, job: &JobId) -> Result<Issuan
 /// Cancel: the card stays personalised and Pending, not activated; it can be activated later.
 pub async fn cancel(svc: &Services, actor: &Actor, job: &JobId) -> Result<IssuanceJob, CoreError> {
     actor.require(Permission::IssueDevice, "cancel an issuance")?;
-    let mut job = svc.store.job(job).await?;
+    let mut job = job_in_reach(svc, actor, job).await?;
     let expected = job.step;
     job.step = job_transition(expected, JobEvent::Cancel)
         .map_err(|_| CoreError::Invalid("this issuance cannot be cancelled now".into()))?;

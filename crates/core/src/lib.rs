@@ -7,6 +7,7 @@
 //! Nothing in this crate performs I/O. Adapters in the other crates implement the ports; the server
 //! wires them together.
 
+pub mod access;
 pub mod audit;
 pub mod audit_log;
 pub mod changes;
@@ -18,6 +19,8 @@ pub mod jobs;
 pub mod layouts;
 pub mod lifecycle;
 pub mod model;
+pub mod operators;
+pub mod passwords;
 pub mod policies;
 pub mod ports;
 pub mod refusals;
@@ -29,6 +32,8 @@ pub mod stations;
 pub mod stock;
 pub mod template;
 pub mod throttle;
+pub mod totp;
+pub mod users;
 
 pub use error::{CoreError, ErrorCode};
 pub use ids::*;

@@ -321,87 +321,7 @@ pub struct PrinterPairing {
     pub reader: String,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Permission {
-    ViewUsers,
-    IssueDevice,
-    ActivateDevice,
-    ManageDevices,
-    ManagePolicies,
-    ManageLayouts,
-    ManageStations,
-    ManageOperators,
-    ManageSettings,
-    ViewAudit,
-    /// Import cards into stock, change their state and location.
-    ManageStock,
-    /// See the stock, its counts and each card's history.
-    ViewStock,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    Administrator,
-    SecurityOfficer,
-    Issuer,
-    Auditor,
-}
-
-impl Role {
-    pub fn permissions(self) -> &'static [Permission] {
-        use Permission::*;
-        match self {
-            Self::Administrator => &[
-                ViewUsers,
-                IssueDevice,
-                ActivateDevice,
-                ManageDevices,
-                ManagePolicies,
-                ManageLayouts,
-                ManageStations,
-                ManageOperators,
-                ManageSettings,
-                ViewAudit,
-                ManageStock,
-                ViewStock,
-            ],
-            Self::SecurityOfficer => &[
-                ViewUsers,
-                IssueDevice,
-                ActivateDevice,
-                ManageDevices,
-                ViewAudit,
-                ManageStock,
-                ViewStock,
-            ],
-            Self::Issuer => &[ViewUsers, IssueDevice, ActivateDevice],
-            Self::Auditor => &[ViewUsers, ViewAudit, ViewStock],
-        }
-    }
-    pub fn allows(self, permission: Permission) -> bool {
-        self.permissions().contains(&permission)
-    }
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Administrator => "administrator",
-            Self::SecurityOfficer => "security_officer",
-            Self::Issuer => "issuer",
-            Self::Auditor => "auditor",
-        }
-    }
-    pub fn parse(s: &str) -> Option<Self> {
-        [
-            Self::Administrator,
-            Self::SecurityOfficer,
-            Self::Issuer,
-            Self::Auditor,
-        ]
-        .into_iter()
-        .find(|r| r.as_str() == s)
-    }
-}
+pub use crate::access::{BuiltinRole, Permission, Role, Scope};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Operator {
@@ -409,8 +329,57 @@ pub struct Operator {
     pub display_name: String,
     /// Argon2id PHC string; never the password.
     pub password_hash: String,
-    pub role: Role,
+    /// A built-in role (`administrator`, `help_desk`...) or a custom one.
+    pub role: RoleId,
     pub enabled: bool,
+    /// The users this operator sees and acts on.
+    #[serde(default)]
+    pub scope: Scope,
+    /// Set for a new operator and after a reset: the password is a one-time password that must
+    /// be changed before anything else.
+    #[serde(default)]
+    pub must_change_password: bool,
+    /// The operator's authenticator app, once enrolled.
+    #[serde(default)]
+    pub totp: Option<TotpEnrolment>,
+    /// The person this operator is in the user directory: a card Tessera issued to them signs
+    /// the operator in.
+    #[serde(default)]
+    pub user: Option<UserId>,
+}
+
+impl Operator {
+    /// An enabled operator who sees every user, with no second factor yet.
+    pub fn new(
+        id: impl Into<String>,
+        display_name: impl Into<String>,
+        password_hash: String,
+        role: RoleId,
+    ) -> Self {
+        Self {
+            id: OperatorId::new(id),
+            display_name: display_name.into(),
+            password_hash,
+            role,
+            enabled: true,
+            scope: Scope::All,
+            must_change_password: false,
+            totp: None,
+            user: None,
+        }
+    }
+}
+
+/// A TOTP (RFC 6238) enrolment: the shared secret, sealed; the last time step accepted (a code
+/// is good once); the SHA-256 of the unused recovery codes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TotpEnrolment {
+    /// The 20-byte secret, sealed by the server's [`crate::ports::Sealer`], base64.
+    pub sealed_secret: String,
+    /// False between showing the QR code and the first correct code.
+    pub confirmed: bool,
+    pub last_step: i64,
+    pub recovery_code_hashes: Vec<String>,
 }
 
 /// How the initial PIN is entered at issuance.
@@ -444,6 +413,16 @@ impl PinDisplayMode {
 pub struct Settings {
     pub card_printing_enabled: bool,
     pub initial_pin_mode: PinDisplayMode,
+    /// The roles whose operators must sign in with a TOTP code as well as their password.
+    #[serde(default)]
+    pub totp_roles: Vec<RoleId>,
+    /// The shortest password an operator may choose.
+    #[serde(default = "default_password_length")]
+    pub password_min_length: usize,
+}
+
+fn default_password_length() -> usize {
+    12
 }
 
 impl Default for Settings {
@@ -451,6 +430,8 @@ impl Default for Settings {
         Self {
             card_printing_enabled: true,
             initial_pin_mode: PinDisplayMode::Disguised,
+            totp_roles: Vec::new(),
+            password_min_length: default_password_length(),
         }
     }
 }

@@ -587,6 +587,9 @@ pub trait Store: Send + Sync {
     // operators and their sessions
     async fn operator(&self, id: &OperatorId) -> Result<Operator, StoreError>;
     async fn count_operators(&self) -> Result<u64, StoreError>;
+    async fn operators(&self) -> Result<Vec<Operator>, StoreError>;
+    /// The custom roles (the built-in ones are in [`crate::access::BuiltinRole`]).
+    async fn roles(&self) -> Result<Vec<Role>, StoreError>;
     /// Stores a session by the SHA-256 of its cookie token (the token itself is never stored).
     async fn put_session(
         &self,

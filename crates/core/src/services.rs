@@ -31,14 +31,35 @@ pub struct Services {
     pub refusals: Arc<crate::refusals::RefusalLimiter>,
 }
 
-/// Who is acting: the signed-in operator and their role.
+/// Who is acting: the signed-in operator, their role and their scope.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Actor {
     pub operator: OperatorId,
     pub role: Role,
+    pub scope: Scope,
 }
 
 impl Actor {
+    /// An operator with a built-in role who sees every user.
+    pub fn builtin(operator: impl Into<String>, role: BuiltinRole) -> Self {
+        Self {
+            operator: OperatorId::new(operator),
+            role: role.role(),
+            scope: Scope::All,
+        }
+    }
+
+    /// The command line: whoever has the server's data folder and configuration is its
+    /// administrator. It acts as the operator `cli`, audited like anyone else.
+    pub fn cli() -> Self {
+        Self::builtin("cli", BuiltinRole::Administrator)
+    }
+
+    /// Whether the actor has `permission` (for pages that hide what the actor may not do).
+    pub fn may(&self, permission: Permission) -> bool {
+        self.role.allows(permission)
+    }
+
     pub fn require(&self, permission: Permission, what: &str) -> Result<(), CoreError> {
         if self.role.allows(permission) {
             Ok(())
@@ -140,6 +161,41 @@ impl Services {
         }
         self.store.commit(&changes).await?;
         Ok(())
+    }
+
+    /// The user `uid` when `actor` may see them; a user out of the actor's scope is "not
+    /// found", exactly as a user that does not exist.
+    pub async fn user_in_scope(&self, actor: &Actor, uid: &UserId) -> Result<User, CoreError> {
+        let user = self
+            .store
+            .user(uid)
+            .await
+            .map_err(|_| CoreError::NotFound(format!("user {uid}")))?;
+        if actor.scope.covers(&user) {
+            Ok(user)
+        } else {
+            Err(CoreError::NotFound(format!("user {uid}")))
+        }
+    }
+
+    /// The device `id` when its user is in `actor`'s scope (a card with no user is seen only by
+    /// operators who see everyone).
+    pub async fn device_in_scope(&self, actor: &Actor, id: &DeviceId) -> Result<Device, CoreError> {
+        let device = self
+            .store
+            .device(id)
+            .await
+            .map_err(|_| CoreError::NotFound(format!("card {id}")))?;
+        let visible = match (&device.user, &actor.scope) {
+            (_, Scope::All) => true,
+            (Some(uid), _) => self.user_in_scope(actor, uid).await.is_ok(),
+            (None, _) => false,
+        };
+        if visible {
+            Ok(device)
+        } else {
+            Err(CoreError::NotFound(format!("card {id}")))
+        }
     }
 
     pub(crate) fn station(&self, id: &StationId) -> Result<Arc<dyn StationPort>, CoreError> {

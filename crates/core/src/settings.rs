@@ -10,6 +10,11 @@ use serde_json::json;
 
 pub async fn save(svc: &Services, actor: &Actor, settings: Settings) -> Result<(), CoreError> {
     actor.require(Permission::ManageSettings, "change settings")?;
+    if !(8..=128).contains(&settings.password_min_length) {
+        return Err(CoreError::Invalid(
+            "the shortest password must be between 8 and 128 characters".into(),
+        ));
+    }
     let mut changes = Changes::new();
     changes.audit(svc.event(
         audit::SETTINGS_CHANGED,
@@ -20,6 +25,8 @@ pub async fn save(svc: &Services, actor: &Actor, settings: Settings) -> Result<(
         json!({
             "card_printing_enabled": settings.card_printing_enabled,
             "initial_pin_mode": settings.initial_pin_mode.as_str(),
+            "totp_roles": settings.totp_roles,
+            "password_min_length": settings.password_min_length,
         }),
     ));
     changes.push(Change::PutSettings(settings));

@@ -3,6 +3,7 @@
 //! SHA-256 of its token is stored) and the audit events, capped for strangers.
 
 use crate::audit;
+use crate::changes::Changes;
 use crate::error::CoreError;
 use crate::ids::OperatorId;
 use crate::model::Timestamp;
@@ -10,6 +11,7 @@ use crate::ports::Random;
 use crate::secret::Password;
 use crate::services::{AuditContext, Services};
 use crate::throttle::{wait_sentence, Failure, SignInThrottle, FAILURES_BEFORE_LOCK};
+use crate::totp;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
@@ -33,6 +35,9 @@ pub enum Refused {
     Wrong,
     /// Wrong again, and this failure locked the name.
     NowLocked { seconds: i64 },
+    /// The password was right; the operator has an authenticator and sent no code. Not a
+    /// failure: the form asks for the code.
+    CodeNeeded,
 }
 
 impl Refused {
@@ -42,7 +47,10 @@ impl Refused {
                 "Too many failed sign-ins for this operator: try again in {}.",
                 wait_sentence(*seconds)
             ),
-            Self::Wrong => "Unknown operator or wrong password.".into(),
+            Self::Wrong => "Unknown operator, wrong password or wrong code.".into(),
+            Self::CodeNeeded => {
+                "Enter the 6-digit code your authenticator app shows (or a recovery code).".into()
+            }
             Self::NowLocked { seconds } => format!(
                 "Unknown operator or wrong password, {FAILURES_BEFORE_LOCK} times in a row: \
                  sign-in for this operator is locked for {}.",
@@ -71,6 +79,7 @@ pub async fn sign_in(
     throttle: &SignInThrottle,
     name: &str,
     password: Password,
+    code: Option<&str>,
 ) -> Result<Result<Session, Refused>, CoreError> {
     let id = OperatorId::new(name.trim());
     let now = svc.clock.now();
@@ -79,7 +88,16 @@ pub async fn sign_in(
     }
     let operator = svc.store.operator(&id).await.ok().filter(|o| o.enabled);
     let stored = operator.as_ref().map(|o| o.password_hash.clone());
-    let ok = svc.passwords.verify(password, stored).await && operator.is_some();
+    let mut ok = svc.passwords.verify(password, stored).await && operator.is_some();
+    let mut changes = Changes::new();
+    if let (true, Some(mut operator)) = (ok, operator) {
+        if operator.totp.as_ref().is_some_and(|t| t.confirmed) {
+            match code.map(str::trim).filter(|c| !c.is_empty()) {
+                None => return Ok(Err(Refused::CodeNeeded)),
+                Some(code) => ok = totp::check(svc, &mut operator, code, &mut changes)?.is_some(),
+            }
+        }
+    }
     if !ok {
         svc.audit_refusal(
             audit::OPERATOR_SIGN_IN_FAILED,
@@ -101,6 +119,23 @@ pub async fn sign_in(
         }));
     }
     throttle.succeeded(id.as_str());
+    let method = if changes.is_empty() {
+        "password"
+    } else {
+        "password+totp"
+    };
+    open_session(svc, id, method, changes).await.map(Ok)
+}
+
+/// Opens a session for an operator already checked (by password and code, or by card) and
+/// commits it with `changes` and the sign-in event.
+pub async fn open_session(
+    svc: &Services,
+    id: OperatorId,
+    method: &str,
+    mut changes: Changes,
+) -> Result<Session, CoreError> {
+    let now = svc.clock.now();
     let session = Session {
         token: random_token(&*svc.random),
         csrf: random_token(&*svc.random),
@@ -115,16 +150,16 @@ pub async fn sign_in(
             session.expires,
         )
         .await?;
-    svc.audit(
+    changes.audit(svc.event(
         audit::OPERATOR_SIGNED_IN,
         AuditContext {
             operator: Some(&session.operator),
             ..Default::default()
         },
-        json!({}),
-    )
-    .await?;
-    Ok(Ok(session))
+        json!({"method": method}),
+    ));
+    svc.commit(changes).await?;
+    Ok(session)
 }
 
 /// Ends a session (when the browser still had its token) and audits the sign-out.
@@ -155,7 +190,7 @@ mod tests {
     fn refusals_say_what_happened() {
         assert_eq!(
             Refused::Wrong.sentence(),
-            "Unknown operator or wrong password."
+            "Unknown operator, wrong password or wrong code."
         );
         assert!(Refused::Locked { seconds: 60 }
             .sentence()

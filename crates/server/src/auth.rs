@@ -11,6 +11,7 @@ use axum::http::request::Parts;
 use sha2::{Digest, Sha256};
 use tessera_core::issuance::Actor;
 use tessera_core::model::Operator;
+use tessera_core::operators::Pending;
 use tessera_core::ports::Random;
 use tessera_core::Password;
 
@@ -141,18 +142,28 @@ pub fn session_cookie(token: &str, max_age: i64) -> String {
     format!("{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}")
 }
 
-/// The signed-in operator, their role and the session's CSRF token.
+/// The signed-in operator, who they are as an actor (role and scope), and the session's CSRF
+/// token.
 pub struct SignedIn {
     pub operator: Operator,
+    pub actor: Actor,
     pub csrf: String,
+}
+
+/// Where an operator who still owes a step after signing in may go: the account pages that
+/// settle it, and sign-out.
+fn allowed_while_pending(path: &str) -> bool {
+    path.starts_with("/account") || path == "/logout"
 }
 
 impl SignedIn {
     pub fn actor(&self) -> Actor {
-        Actor {
-            operator: self.operator.id.clone(),
-            role: self.operator.role,
-        }
+        self.actor.clone()
+    }
+
+    /// Whether the operator may do `permission` (for pages that hide what they may not do).
+    pub fn may(&self, permission: tessera_core::model::Permission) -> bool {
+        self.actor.may(permission)
     }
 
     /// Checks the CSRF token a form sent back.
@@ -188,7 +199,21 @@ impl FromRequestParts<AppState> for SignedIn {
         if !operator.enabled {
             return Err(WebError::sign_in());
         }
-        Ok(Self { operator, csrf })
+        if !allowed_while_pending(parts.uri.path()) {
+            match tessera_core::operators::pending(svc, &operator).await? {
+                Some(Pending::ChangePassword) => {
+                    return Err(WebError::redirect("/account/password"))
+                }
+                Some(Pending::EnrolTotp) => return Err(WebError::redirect("/account/totp")),
+                None => {}
+            }
+        }
+        let actor = tessera_core::operators::actor_of(svc, &operator).await?;
+        Ok(Self {
+            operator,
+            actor,
+            csrf,
+        })
     }
 }
 

@@ -8,8 +8,8 @@ use crate::wiring::Tessera;
 use base64::Engine;
 use serde_json::{json, Value};
 use tessera_core::ids::*;
-use tessera_core::issuance::{self, Actor, StartRequest};
-use tessera_core::model::{JobStep, Role};
+use tessera_core::issuance::{self, StartRequest};
+use tessera_core::model::JobStep;
 use tessera_core::{CoreError, Pin};
 
 pub struct IssueArgs {
@@ -41,10 +41,7 @@ pub fn pem(der: &[u8]) -> String {
 pub async fn issue(t: &Tessera, args: IssueArgs) -> Result<Value, CoreError> {
     let svc = &t.services;
     // The command line acts as the built-in operator `cli`, audited like anyone else.
-    let actor = Actor {
-        operator: OperatorId::new("cli"),
-        role: Role::Administrator,
-    };
+    let actor = tessera_core::services::Actor::cli();
     let matches =
         |id: &str, name: &str, wanted: &str| id == wanted || name.eq_ignore_ascii_case(wanted);
     let policy = svc
@@ -115,10 +112,7 @@ pub async fn issue(t: &Tessera, args: IssueArgs) -> Result<Value, CoreError> {
 /// printer of the station, and activates it once printed, as Continue would.
 pub async fn print(t: &Tessera, device: &str, printer: Option<String>) -> Result<Value, CoreError> {
     let svc = &t.services;
-    let actor = Actor {
-        operator: OperatorId::new("cli"),
-        role: Role::Administrator,
-    };
+    let actor = tessera_core::services::Actor::cli();
     let device_id = DeviceId::new(device);
     let job = svc
         .store
@@ -205,10 +199,7 @@ pub async fn unlock(
     reader: Option<String>,
     new_pin: String,
 ) -> Result<Value, CoreError> {
-    let actor = Actor {
-        operator: OperatorId::new("cli"),
-        role: Role::Administrator,
-    };
+    let actor = tessera_core::services::Actor::cli();
     let reader = reader.unwrap_or_else(|| demo::ENCODER.into());
     tessera_core::devices::unlock(
         &t.services,

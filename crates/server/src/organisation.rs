@@ -14,7 +14,7 @@ use crate::wiring::{StartError, Tessera};
 use sha2::{Digest, Sha256};
 use tessera_core::audit;
 use tessera_core::changes::{Change, Changes};
-use tessera_core::ids::OperatorId;
+use tessera_core::ids::RoleId;
 use tessera_core::issuance::AuditContext;
 use tessera_core::model::*;
 use tessera_core::ports::{Installation, StoreError};
@@ -130,13 +130,12 @@ pub(crate) async fn init(t: &Tessera, spec: &InitSpec) -> Result<Option<Password
     if spec.demo_content || spec.simulated_printer {
         changes.push(Change::PutStation(demo::demo_station()));
     }
-    changes.push(Change::PutOperator(Operator {
-        id: OperatorId::new(&spec.admin),
-        display_name: "Administrator".into(),
-        password_hash: hash,
-        role: Role::Administrator,
-        enabled: true,
-    }));
+    changes.push(Change::PutOperator(Operator::new(
+        spec.admin.as_str(),
+        "Administrator",
+        hash,
+        RoleId::new(BuiltinRole::Administrator.id()),
+    )));
     changes.audit(svc.event(
         audit::SYSTEM_INITIALISED,
         AuditContext::default(),

@@ -15,6 +15,8 @@ pub struct WebError {
     pub operation: String,
     /// Not signed in: the browser goes to the sign-in page instead of an error page.
     pub sign_in: bool,
+    /// The browser goes here instead (a step the operator owes first, such as a new password).
+    pub redirect: Option<&'static str>,
 }
 
 #[derive(Template)]
@@ -40,6 +42,19 @@ impl WebError {
             message: message.into(),
             operation: operation_id(),
             sign_in: false,
+            redirect: None,
+        }
+    }
+
+    /// Sends the browser to `to` (see [`WebError::redirect`](Self::redirect)).
+    pub fn redirect(to: &'static str) -> Self {
+        Self {
+            redirect: Some(to),
+            ..Self::new(
+                StatusCode::FORBIDDEN,
+                "AUTH0004",
+                "Finish signing in first: change your one-time password or enrol your authenticator.",
+            )
         }
     }
 
@@ -128,6 +143,14 @@ fn sentence(s: &str) -> String {
 
 impl IntoResponse for WebError {
     fn into_response(self) -> Response {
+        if let Some(to) = self.redirect {
+            return (
+                StatusCode::SEE_OTHER,
+                [(header::LOCATION, to)],
+                self.message,
+            )
+                .into_response();
+        }
         if self.sign_in {
             return (
                 StatusCode::SEE_OTHER,

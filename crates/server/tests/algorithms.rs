@@ -4,13 +4,13 @@
 
 mod support;
 
-use tessera_core::model::{JobStep, Role};
+use tessera_core::model::{BuiltinRole, JobStep};
 use tessera_core::ports::Store;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_algorithm_is_issued_and_verifies() {
     let (dir, t) = support::open().await;
-    let issuer = support::actor(Role::Issuer);
+    let issuer = support::actor(BuiltinRole::Issuer);
     // The key size tells RSA 2048 from RSA 3072, which share the key type.
     for (policy, key_type, key_size) in [
         ("piv-standard", "prime256v1", "Public-Key: (256 bit)"),

@@ -6,7 +6,7 @@
 
 mod support;
 
-use tessera_core::model::{JobStep, Role};
+use tessera_core::model::{BuiltinRole, JobStep};
 use tessera_core::ports::Store;
 use tessera_core::DeviceState;
 use tessera_server::demo;
@@ -32,7 +32,7 @@ fn blank_card_in_hopper(
 #[tokio::test]
 async fn blank_cards_of_both_generations_are_issued_with_attested_keys() {
     let (dir, t) = support::open().await;
-    let actor = support::actor(Role::Administrator);
+    let actor = support::actor(BuiltinRole::Administrator);
     for firmware in [[5, 4, 3], [5, 7, 2]] {
         let serial = blank_card_in_hopper(&t, dir.path(), firmware);
         let job = support::issue(&t, &actor, ATTESTED, "24681357").await;
@@ -75,7 +75,7 @@ async fn blank_cards_of_both_generations_are_issued_with_attested_keys() {
 #[tokio::test]
 async fn a_station_that_substitutes_a_key_is_refused_and_the_card_fails() {
     let (_dir, t) = support::open().await;
-    let actor = support::actor(Role::Administrator);
+    let actor = support::actor(BuiltinRole::Administrator);
     t.demo_printer.set_faults(Faults {
         substitute_generated_keys: true,
         ..Faults::default()
@@ -128,7 +128,7 @@ async fn a_station_that_substitutes_a_key_is_refused_and_the_card_fails() {
 async fn a_card_without_the_policy_s_algorithm_is_refused_before_anything_is_written() {
     use tessera_core::ports::PivCard;
     let (dir, t) = support::open().await;
-    let actor = support::actor(Role::Administrator);
+    let actor = support::actor(BuiltinRole::Administrator);
     blank_card_in_hopper(&t, dir.path(), [5, 4, 3]);
     let job = support::issue(&t, &actor, "piv-rsa3072", "24681357").await;
     assert_eq!(job.step, JobStep::Failed);

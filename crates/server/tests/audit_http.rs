@@ -7,7 +7,7 @@ mod support;
 use support::portal::{csrf, Portal};
 use tessera_core::audit;
 use tessera_core::audit_log;
-use tessera_core::model::Role;
+use tessera_core::model::BuiltinRole;
 use tessera_core::ports::Store;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -59,7 +59,7 @@ async fn the_audit_log_is_shown_and_its_chain_checked() {
 #[tokio::test]
 async fn only_roles_with_the_permission_read_the_audit_log() {
     let (_dir, t) = support::open().await;
-    for role in [Role::Issuer] {
+    for role in [BuiltinRole::Issuer] {
         let e = audit_log::page(&t.services, &support::actor(role), None, 10)
             .await
             .unwrap_err();
@@ -68,7 +68,11 @@ async fn only_roles_with_the_permission_read_the_audit_log() {
             .await
             .is_err());
     }
-    for role in [Role::Auditor, Role::SecurityOfficer, Role::Administrator] {
+    for role in [
+        BuiltinRole::Auditor,
+        BuiltinRole::SecurityOfficer,
+        BuiltinRole::Administrator,
+    ] {
         let events = audit_log::page(&t.services, &support::actor(role), None, 10)
             .await
             .unwrap();

@@ -5,7 +5,7 @@
 mod support;
 
 use tessera_core::issuance;
-use tessera_core::model::{CertificateStatus, JobStep, Role};
+use tessera_core::model::{BuiltinRole, CertificateStatus, JobStep};
 use tessera_core::ports::Store;
 use tessera_core::DeviceState;
 use tessera_server::demo;
@@ -24,7 +24,7 @@ async fn a_pulled_card_fails_cleanly_wherever_it_is_pulled() {
         });
         let job = support::issue(
             &t,
-            &support::actor(Role::Administrator),
+            &support::actor(BuiltinRole::Administrator),
             demo::POLICY_ID,
             "97531864",
         )
@@ -68,7 +68,7 @@ async fn an_offline_printer_loses_nothing_and_retry_print_succeeds() {
     });
     let job = support::issue(
         &t,
-        &support::actor(Role::Administrator),
+        &support::actor(BuiltinRole::Administrator),
         demo::POLICY_ID,
         "97531864",
     )
@@ -90,7 +90,7 @@ async fn an_offline_printer_loses_nothing_and_retry_print_succeeds() {
     t.demo_printer.set_faults(Faults::default());
     let (_, running) = issuance::retry_print(
         &t.runner,
-        &support::actor(Role::Administrator),
+        &support::actor(BuiltinRole::Administrator),
         &job.id,
         None,
     )
@@ -103,9 +103,13 @@ async fn an_offline_printer_loses_nothing_and_retry_print_succeeds() {
         2,
         "every print job is recorded"
     );
-    let job = issuance::finish(&t.services, &support::actor(Role::Administrator), &job.id)
-        .await
-        .unwrap();
+    let job = issuance::finish(
+        &t.services,
+        &support::actor(BuiltinRole::Administrator),
+        &job.id,
+    )
+    .await
+    .unwrap();
     assert_eq!(job.step, JobStep::Completed);
     assert_eq!(
         t.store.device(&device).await.unwrap().state,
@@ -113,7 +117,7 @@ async fn an_offline_printer_loses_nothing_and_retry_print_succeeds() {
     );
 
     // A worn face: an Active card is printed again only with a reason, which the audit keeps.
-    let officer = support::actor(Role::Administrator);
+    let officer = support::actor(BuiltinRole::Administrator);
     let station = tessera_core::ids::StationId::new(demo::STATION_ID);
     let err = issuance::reprint(&t.services, &officer, &device, &station, demo::PRINTER, " ")
         .await

@@ -55,7 +55,7 @@ async fn a_second_process_leaves_a_live_issuance_alone() {
     let (dir, _) = support::open().await;
     let t = process_with_lease(dir.path(), Duration::from_secs(2)).await;
     let other = process_with_lease(dir.path(), Duration::from_secs(2)).await;
-    let actor = support::actor(Role::Administrator);
+    let actor = support::actor(BuiltinRole::Administrator);
     let job = start(&t, &actor).await;
     let (_, running) = issuance::choose_policy(
         &t.runner,
@@ -101,7 +101,7 @@ fn dead_runner(t: &Tessera) -> JobRunner {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_abandoned_job_is_taken_over_after_its_lease_and_ends_known() {
     let (dir, t) = support::open().await;
-    let actor = support::actor(Role::Administrator);
+    let actor = support::actor(BuiltinRole::Administrator);
     // Personalise a card with one runner, then leave its job at `Issuing` under a lease that
     // nobody renews, as a process killed after writing the card would.
     let job = support::issue(&t, &actor, "piv-standard", "24681357").await;
@@ -155,7 +155,7 @@ async fn an_abandoned_job_is_taken_over_after_its_lease_and_ends_known() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_runner_that_lost_its_lease_cannot_write() {
     let (dir, t) = support::open().await;
-    let actor = support::actor(Role::Administrator);
+    let actor = support::actor(BuiltinRole::Administrator);
     let job = start(&t, &actor).await;
     // The job is claimed by a runner that then stalls past its lease.
     let stalled = dead_runner(&t);
@@ -196,7 +196,7 @@ async fn a_runner_that_lost_its_lease_cannot_write() {
 #[tokio::test]
 async fn a_person_cannot_decide_for_a_job_that_is_running_or_finished() {
     let (_dir, t) = support::open().await;
-    let actor = support::actor(Role::Administrator);
+    let actor = support::actor(BuiltinRole::Administrator);
     let job = support::issue(&t, &actor, "piv-standard", "24681357").await;
     let done = issuance::finish(&t.services, &actor, &job.id)
         .await
@@ -220,22 +220,16 @@ async fn the_job_api_shows_an_operator_only_their_own_issuances() {
     let (_dir, t) = support::open().await;
     // Ivy, an issuer, signs in to the portal; the administrator starts an issuance too.
     let mut changes = Changes::new();
-    changes.push(Change::PutOperator(Operator {
-        id: OperatorId::new("ivy"),
-        display_name: "Ivy Issuer".into(),
-        password_hash: tessera_server::auth::hash_password(&tessera_core::Password::new(
-            "ivy-password-1234",
-        )),
-        role: Role::Issuer,
-        enabled: true,
-    }));
+    changes.push(Change::PutOperator(Operator::new(
+        "ivy",
+        "Ivy Issuer",
+        tessera_server::auth::hash_password(&tessera_core::Password::new("ivy-password-1234")),
+        RoleId::new(BuiltinRole::Issuer.id()),
+    )));
     t.store.commit(&changes).await.unwrap();
-    let ivy = issuance::Actor {
-        operator: OperatorId::new("ivy"),
-        role: Role::Issuer,
-    };
+    let ivy = issuance::Actor::builtin("ivy", BuiltinRole::Issuer);
     let hers = start(&t, &ivy).await;
-    let admins = start(&t, &support::actor(Role::Administrator)).await;
+    let admins = start(&t, &support::actor(BuiltinRole::Administrator)).await;
     let portal = support::portal::Portal::start(t.clone()).await;
     let (_, _, page) = portal.get("/login").await;
     let token = support::portal::csrf(&page);

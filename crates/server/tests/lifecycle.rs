@@ -6,7 +6,7 @@ mod support;
 use tessera_core::devices;
 use tessera_core::ids::*;
 use tessera_core::issuance;
-use tessera_core::model::{CertificateStatus, JobStep, Role};
+use tessera_core::model::{BuiltinRole, CertificateStatus, JobStep};
 use tessera_core::ports::Store;
 use tessera_core::{DeviceState, ErrorCode, Reason};
 use tessera_server::demo;
@@ -26,8 +26,8 @@ async fn statuses(t: &Tessera, d: &DeviceId) -> Vec<(CertificateStatus, Option<S
 async fn certificates_follow_the_card() {
     let (_dir, t) = support::open().await;
     let svc = &t.services;
-    let officer = support::actor(Role::SecurityOfficer);
-    let issuer = support::actor(Role::Issuer);
+    let officer = support::actor(BuiltinRole::SecurityOfficer);
+    let issuer = support::actor(BuiltinRole::Issuer);
     let job = support::issue(&t, &issuer, demo::POLICY_ID, "86420975").await;
     assert_eq!(job.step, JobStep::Printed);
     let d = job.device.clone().unwrap();

@@ -4,7 +4,7 @@
 mod support;
 
 use support::portal::{csrf, Portal};
-use tessera_core::model::{JobStep, Role, Slot};
+use tessera_core::model::{BuiltinRole, JobStep, Slot};
 use tessera_core::ports::Store;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -77,7 +77,7 @@ async fn policies_are_checked_saved_and_used() {
 
     let job = support::issue(
         &t,
-        &support::actor(Role::Issuer),
+        &support::actor(BuiltinRole::Issuer),
         "piv-standard",
         "24681357",
     )

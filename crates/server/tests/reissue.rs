@@ -8,7 +8,7 @@ mod support;
 use std::path::Path;
 use tessera_core::ids::DeviceId;
 use tessera_core::issuance;
-use tessera_core::model::{CertificateStatus, IssuanceJob, JobStep, Role, Slot};
+use tessera_core::model::{BuiltinRole, CertificateStatus, IssuanceJob, JobStep, Slot};
 use tessera_core::ports::{AuditRecord, CardError, PivCard, Store};
 use tessera_core::secret::{ManagementKey, ManagementKeyAlgorithm};
 use tessera_core::{devices, DeviceState, Pin, Reason};
@@ -27,7 +27,7 @@ fn pull_after(t: &Tessera, commands: Option<usize>) {
 async fn issue(t: &Tessera, pin: &str) -> IssuanceJob {
     support::issue(
         t,
-        &support::actor(Role::Administrator),
+        &support::actor(BuiltinRole::Administrator),
         demo::POLICY_ID,
         pin,
     )
@@ -232,7 +232,7 @@ async fn a_card_personalised_by_another_system_is_refused_untouched() {
 #[tokio::test]
 async fn an_active_card_is_refused_until_it_is_terminated() {
     let (_dir, t) = support::open().await;
-    let admin = support::actor(Role::Administrator);
+    let admin = support::actor(BuiltinRole::Administrator);
     pull_after(&t, None);
     let job = issue(&t, "97531864").await;
     assert_eq!(job.step, JobStep::Printed, "{:?}", job.error);

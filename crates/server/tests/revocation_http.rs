@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::Command;
 use tessera_core::devices;
 use tessera_core::issuance;
-use tessera_core::model::Role;
+use tessera_core::model::BuiltinRole;
 use tessera_core::ports::Store;
 use tessera_core::Reason;
 use tessera_server::{demo, router, Options, Tessera};
@@ -63,7 +63,7 @@ async fn crl_and_ocsp_follow_the_card() {
     let app = router(t.clone());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
 
-    let officer = support::actor(Role::SecurityOfficer);
+    let officer = support::actor(BuiltinRole::SecurityOfficer);
     let job = support::issue(&t, &officer, demo::POLICY_ID, "31415926").await;
     issuance::finish(&t.services, &officer, &job.id)
         .await

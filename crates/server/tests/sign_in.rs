@@ -32,7 +32,7 @@ async fn five_wrong_passwords_lock_the_operator_out() {
         let (status, _, body) = try_sign_in(&portal, "admin", "guess").await;
         assert_eq!(status, 401);
         assert!(
-            body.contains("Unknown operator or wrong password."),
+            body.contains("Unknown operator, wrong password or wrong code."),
             "{body}"
         );
     }

@@ -7,7 +7,7 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 use tessera_core::ids::*;
-use tessera_core::model::{CertificateStatus, JobStep, Role};
+use tessera_core::model::{BuiltinRole, CertificateStatus, JobStep};
 use tessera_core::ports::Store;
 use tessera_core::secret::StationSecret;
 use tessera_core::{stations, DeviceState};
@@ -34,7 +34,7 @@ async fn setup(reconnect_wait: Duration) -> Setup {
     let server = format!("http://{}", listener.local_addr().unwrap());
     let app = router(t.clone());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    let admin = support::actor(Role::Administrator);
+    let admin = support::actor(BuiltinRole::Administrator);
     let (station, token) = stations::create(&t.services, &admin, "Desk 7")
         .await
         .unwrap();
@@ -87,7 +87,7 @@ async fn wait_connected(s: &Setup) {
 }
 
 async fn issue_through_station(s: &Setup) -> tessera_core::model::IssuanceJob {
-    let actor = support::actor(Role::Administrator);
+    let actor = support::actor(BuiltinRole::Administrator);
     let at = (s.station.clone(), SIMULATED_PRINTER, SIMULATED_ENCODER);
     support::issue_at(&s.t, &actor, &at, "piv-standard", "246810").await
 }
@@ -177,7 +177,7 @@ async fn replayed_forged_and_revoked_secrets_are_refused() {
     assert!(forged.to_string().contains("unknown"), "{forged}");
 
     // Revoked: the running connection is cut and the credential never works again.
-    let admin = support::actor(Role::Administrator);
+    let admin = support::actor(BuiltinRole::Administrator);
     stations::revoke(&s.t.services, &admin, &s.station)
         .await
         .unwrap();

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use tessera_core::ids::*;
-use tessera_core::model::{JobStep, Role};
+use tessera_core::model::{BuiltinRole, JobStep};
 use tessera_core::ports::Store;
 use tessera_core::secret::StationSecret;
 use tessera_core::{stations, DeviceState};
@@ -111,7 +111,7 @@ async fn setup(identity: &Issued) -> Setup {
     options.station_reconnect_wait = Duration::from_secs(5);
     let (t, _) = Tessera::open(&options).await.unwrap();
     let server = serve_tls(&t, identity, dir.path()).await;
-    let admin = support::actor(Role::Administrator);
+    let admin = support::actor(BuiltinRole::Administrator);
     let (station, token) = stations::create(&t.services, &admin, "Desk 7")
         .await
         .unwrap();
@@ -148,7 +148,7 @@ async fn wait_connected(s: &Setup) {
 }
 
 async fn issue_through_station(s: &Setup) -> tessera_core::model::IssuanceJob {
-    let actor = support::actor(Role::Administrator);
+    let actor = support::actor(BuiltinRole::Administrator);
     let at = (s.station.clone(), SIMULATED_PRINTER, SIMULATED_ENCODER);
     support::issue_at(&s.t, &actor, &at, "piv-standard", "246810").await
 }

@@ -8,8 +8,9 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 use support::portal::{csrf, Portal};
+use tessera_core::ids::RoleId;
 use tessera_core::ids::{OperatorId, StationId};
-use tessera_core::model::{Operator, Role};
+use tessera_core::model::{BuiltinRole, Operator};
 use tessera_core::ports::Store;
 use tessera_core::secret::StationSecret;
 use tessera_core::Password;
@@ -70,13 +71,12 @@ async fn sign_in(p: &Portal, operator: &str, password: &str, station: Option<&St
 
 async fn add_issuer(t: &Tessera) {
     let mut changes = tessera_core::changes::Changes::new();
-    changes.push(tessera_core::changes::Change::PutOperator(Operator {
-        id: OperatorId::new("ivy"),
-        display_name: "Ivy Issuer".into(),
-        password_hash: tessera_server::auth::hash_password(&Password::new(ISSUER_PASSWORD)),
-        role: Role::Issuer,
-        enabled: true,
-    }));
+    changes.push(tessera_core::changes::Change::PutOperator(Operator::new(
+        "ivy",
+        "Ivy Issuer",
+        tessera_server::auth::hash_password(&Password::new(ISSUER_PASSWORD)),
+        RoleId::new(BuiltinRole::Issuer.id()),
+    )));
     t.store.commit(&changes).await.unwrap();
 }
 
@@ -443,7 +443,7 @@ async fn printers_configured_in_the_portal_reach_a_remote_station() {
     let admin = Portal::start(t.clone()).await;
     let server = admin.base.clone();
     admin.sign_in(&password).await;
-    let actor = support::actor(Role::Administrator);
+    let actor = support::actor(BuiltinRole::Administrator);
     let (station, token) = tessera_core::stations::create(&t.services, &actor, "Desk 8")
         .await
         .unwrap();

@@ -7,7 +7,7 @@ mod support;
 
 use tessera_core::ids::*;
 use tessera_core::issuance::{self, StartRequest};
-use tessera_core::model::{JobStep, Role, Slot, StockState};
+use tessera_core::model::{BuiltinRole, JobStep, Slot, StockState};
 use tessera_core::ports::{PivCard, Store};
 use tessera_core::secret::{ManagementKey, ManagementKeyAlgorithm};
 use tessera_core::stock::{self, StockDefaults};
@@ -20,7 +20,7 @@ use tessera_server::demo;
 async fn a_card_not_in_stock_is_refused_before_anything_is_written() {
     let (_dir, t) = support::open().await;
     let svc = &t.services;
-    let admin = support::actor(Role::Administrator);
+    let admin = support::actor(BuiltinRole::Administrator);
 
     let mut policy = svc
         .store
@@ -106,7 +106,7 @@ async fn a_card_not_in_stock_is_refused_before_anything_is_written() {
         model: Some("Virtual PIV".into()),
         ..Default::default()
     };
-    let issuer = support::actor(Role::Issuer);
+    let issuer = support::actor(BuiltinRole::Issuer);
     assert!(stock::import_stock(svc, &issuer, &csv, &defaults)
         .await
         .is_err());

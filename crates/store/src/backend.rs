@@ -95,10 +95,11 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (3, "job leases"),
     (4, "installation"),
     (5, "card stock"),
+    (6, "roles and approvals"),
 ];
 
 /// The newest schema version this build knows.
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 6;
 
 /// PostgreSQL advisory lock key that serialises first-start migration across replicas.
 const MIGRATION_LOCK: i64 = 0x7e55_e7a0;
@@ -215,6 +216,18 @@ async fn apply_migration(
                  imported_at BIGINT NOT NULL, updated_at BIGINT NOT NULL)",
                 "CREATE INDEX IF NOT EXISTS stock_cards_model_location \
                  ON stock_cards (model, location)",
+            ] {
+                tx.execute(statement).await.map_err(backend_error)?;
+            }
+        }
+        6 => {
+            // Custom roles (documents, like operators); requests awaiting a second operator's
+            // approval, by state so the queue is one index scan.
+            for statement in [
+                "CREATE TABLE IF NOT EXISTS roles (id TEXT PRIMARY KEY, data TEXT NOT NULL)",
+                "CREATE TABLE IF NOT EXISTS approvals (id TEXT PRIMARY KEY, state TEXT NOT NULL, \
+                 requested_at BIGINT NOT NULL, data TEXT NOT NULL)",
+                "CREATE INDEX IF NOT EXISTS approvals_state ON approvals (state, requested_at)",
             ] {
                 tx.execute(statement).await.map_err(backend_error)?;
             }

@@ -271,6 +271,22 @@ impl Store for SqlStore {
         self.count("operators").await
     }
 
+    async fn operators(&self) -> R<Vec<Operator>> {
+        let rows = sqlx::query("SELECT data FROM operators ORDER BY id")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend_error)?;
+        docs(&rows)
+    }
+
+    async fn roles(&self) -> R<Vec<Role>> {
+        let rows = sqlx::query("SELECT data FROM roles ORDER BY id")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend_error)?;
+        docs(&rows)
+    }
+
     async fn put_session(
         &self,
         token_hash: &str,

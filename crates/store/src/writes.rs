@@ -58,6 +58,26 @@ pub(crate) async fn apply(c: &mut AnyConnection, change: &Change) -> R<()> {
         Change::PutSettings(s) => put_settings(c, s).await,
         Change::PutPairing(p) => put_pairing(c, p).await,
         Change::PutOperator(o) => put_operator(c, o).await,
+        Change::DeleteOperator(id) => {
+            execute(c, "DELETE FROM sessions WHERE operator = $1", id.as_str()).await?;
+            execute(c, "DELETE FROM operators WHERE id = $1", id.as_str()).await
+        }
+        Change::DeleteSessionsOf(id) => {
+            execute(c, "DELETE FROM sessions WHERE operator = $1", id.as_str()).await
+        }
+        Change::PutRole(role) => {
+            sqlx::query(
+                "INSERT INTO roles (id, data) VALUES ($1, $2) \
+                 ON CONFLICT (id) DO UPDATE SET data = excluded.data",
+            )
+            .bind(role.id.as_str())
+            .bind(to_json(role)?)
+            .execute(c)
+            .await
+            .map_err(backend_error)?;
+            Ok(())
+        }
+        Change::DeleteRole(id) => execute(c, "DELETE FROM roles WHERE id = $1", id.as_str()).await,
         Change::PutStockCard { card, expected } => put_stock_card(c, card, *expected).await,
         Change::InsertInstallation(i) => {
             sqlx::query("INSERT INTO installation (id, data) VALUES (1, $1)")
@@ -122,6 +142,16 @@ pub(crate) async fn put_pairing(c: &mut AnyConnection, p: &PrinterPairing) -> R<
     .execute(c)
     .await
     .map_err(backend_error)?;
+    Ok(())
+}
+
+/// One statement with one text parameter.
+async fn execute(c: &mut AnyConnection, sql: &str, value: &str) -> R<()> {
+    sqlx::query(sql)
+        .bind(value)
+        .execute(c)
+        .await
+        .map_err(backend_error)?;
     Ok(())
 }
 

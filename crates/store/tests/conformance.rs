@@ -121,6 +121,8 @@ async fn conformance(store: Arc<SqlStore>) {
     let s = Settings {
         card_printing_enabled: false,
         initial_pin_mode: PinDisplayMode::NotDisplayed,
+        totp_roles: vec![RoleId::new("help_desk")],
+        password_min_length: 16,
     };
     one(&store, Change::PutSettings(s.clone())).await.unwrap();
     assert_eq!(store.settings().await.unwrap(), s);
@@ -164,13 +166,13 @@ async fn conformance(store: Arc<SqlStore>) {
     );
 
     // operators and sessions (expired sessions are not returned)
-    let operator = Operator {
-        id: op.clone(),
-        display_name: "Admin".into(),
-        password_hash: "$argon2id$v=19$...".into(),
-        role: Role::Administrator,
-        enabled: true,
-    };
+    let mut operator = Operator::new(
+        op.as_str(),
+        "Admin",
+        "$argon2id$v=19$...".into(),
+        RoleId::new(BuiltinRole::Administrator.id()),
+    );
+    operator.scope = Scope::Groups(vec!["engineering".into()]);
     one(&store, Change::PutOperator(operator.clone()))
         .await
         .unwrap();
@@ -187,6 +189,56 @@ async fn conformance(store: Arc<SqlStore>) {
     assert_eq!(store.session("h1", Timestamp(100)).await.unwrap(), None);
     store.delete_session("h1").await.unwrap();
     assert_eq!(store.session("h1", Timestamp(50)).await.unwrap(), None);
+
+    // a second operator, listed by id; deleting them ends their sessions too
+    let helper = Operator::new("zed", "Zed", "x".into(), RoleId::new("help_desk"));
+    one(&store, Change::PutOperator(helper.clone()))
+        .await
+        .unwrap();
+    let ids: Vec<_> = store
+        .operators()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|o| o.id)
+        .collect();
+    assert_eq!(ids, vec![op.clone(), helper.id.clone()]);
+    store
+        .put_session("h2", &helper.id, "c", Timestamp(100))
+        .await
+        .unwrap();
+    store
+        .put_session("h3", &helper.id, "c", Timestamp(100))
+        .await
+        .unwrap();
+    one(&store, Change::DeleteSessionsOf(helper.id.clone()))
+        .await
+        .unwrap();
+    assert_eq!(store.session("h2", Timestamp(50)).await.unwrap(), None);
+    store
+        .put_session("h4", &helper.id, "c", Timestamp(100))
+        .await
+        .unwrap();
+    one(&store, Change::DeleteOperator(helper.id.clone()))
+        .await
+        .unwrap();
+    assert_eq!(store.session("h4", Timestamp(50)).await.unwrap(), None);
+    assert_eq!(store.operator(&helper.id).await, Err(StoreError::NotFound));
+
+    // custom roles
+    assert_eq!(store.roles().await.unwrap(), vec![]);
+    let role = Role {
+        id: RoleId::new("badge_printer"),
+        name: "Badge printer".into(),
+        permissions: vec![Permission::ViewUsers, Permission::IssueDevice],
+        builtin: false,
+    };
+    one(&store, Change::PutRole(role.clone())).await.unwrap();
+    assert_eq!(store.roles().await.unwrap(), vec![role.clone()]);
+    one(&store, Change::DeleteRole(role.id.clone()))
+        .await
+        .unwrap();
+    assert_eq!(store.roles().await.unwrap(), vec![]);
 
     // devices, secrets, certificates, prints
     let mut d = device("d1", "jdoe", 10);

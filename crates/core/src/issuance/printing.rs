@@ -196,7 +196,7 @@ pub async fn reprint(
     reason: &str,
 ) -> Result<PrintRecord, CoreError> {
     actor.require(Permission::IssueDevice, "print cards")?;
-    let device = svc.store.device(device).await?;
+    let device = svc.device_in_scope(actor, device).await?;
     let reason = reason.trim();
     match device.state {
         DeviceState::Pending => {}

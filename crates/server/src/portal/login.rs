@@ -62,6 +62,9 @@ pub struct LoginForm {
     csrf: String,
     operator: String,
     password: String,
+    /// The authenticator app's code (or a recovery code), for operators who enrolled one.
+    #[serde(default)]
+    code: Option<String>,
     /// The station this browser works at, when the page offered a choice.
     #[serde(default)]
     station: Option<String>,
@@ -82,13 +85,19 @@ pub async fn submit(
         )
         .await;
     }
-    let signed_in =
-        sign_in::sign_in(svc, &state.sign_in, &f.operator, Password::new(f.password)).await?;
+    let signed_in = sign_in::sign_in(
+        svc,
+        &state.sign_in,
+        &f.operator,
+        Password::new(f.password),
+        f.code.as_deref(),
+    )
+    .await?;
     let session = match signed_in {
         Ok(session) => session,
         Err(refused) => {
             let status = match refused {
-                sign_in::Refused::Wrong => StatusCode::UNAUTHORIZED,
+                sign_in::Refused::Wrong | sign_in::Refused::CodeNeeded => StatusCode::UNAUTHORIZED,
                 _ => StatusCode::TOO_MANY_REQUESTS,
             };
             return login_page(&state, &headers, Some(refused.sentence()), status).await;

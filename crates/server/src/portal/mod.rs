@@ -1,11 +1,13 @@
 //! The Operator Portal: server-rendered pages. Each handler parses, authorises, calls one use case
 //! and renders a template.
 
+mod account;
 mod audit;
 mod devices;
 mod issue;
 mod layouts;
 mod login;
+mod operators;
 mod policies;
 mod printers;
 mod settings;
@@ -36,6 +38,8 @@ pub struct Nav {
     pub manages_stations: bool,
     pub views_audit: bool,
     pub views_stock: bool,
+    pub manages_operators: bool,
+    pub approves: bool,
     pub operator_name: String,
     pub role: String,
     pub csrf: String,
@@ -44,12 +48,14 @@ pub struct Nav {
 impl Nav {
     pub fn of(s: &SignedIn) -> Option<Self> {
         Some(Self {
-            is_admin: s.operator.role.allows(Permission::ManageSettings),
-            manages_stations: s.operator.role.allows(Permission::ManageStations),
-            views_audit: s.operator.role.allows(Permission::ViewAudit),
-            views_stock: s.operator.role.allows(Permission::ViewStock),
+            is_admin: s.may(Permission::ManageSettings),
+            manages_stations: s.may(Permission::ManageStations),
+            views_audit: s.may(Permission::ViewAudit),
+            views_stock: s.may(Permission::ViewStock),
+            manages_operators: s.may(Permission::ManageOperators),
+            approves: s.may(Permission::ApproveRequests),
             operator_name: s.operator.display_name.clone(),
-            role: s.operator.role.as_str().replace('_', " "),
+            role: s.actor.role.name.clone(),
             csrf: s.csrf.clone(),
         })
     }
@@ -145,6 +151,26 @@ pub fn routes() -> Router<AppState> {
         .route("/login", get(login::form).post(login::submit))
         .route("/logout", post(login::logout))
         .route("/settings", get(settings::page).post(settings::save))
+        .route(
+            "/account/password",
+            get(account::password_form).post(account::change_password),
+        )
+        .route("/account/next", get(account::next))
+        .route("/account/totp", get(account::totp_form))
+        .route("/account/totp/begin", post(account::totp_begin))
+        .route("/account/totp/confirm", post(account::totp_confirm))
+        .route("/operators", get(operators::page))
+        .route("/operators/create", post(operators::create))
+        .route("/operators/{id}", get(operators::edit))
+        .route("/operators/{id}/save", post(operators::save))
+        .route(
+            "/operators/{id}/reset-password",
+            post(operators::reset_password),
+        )
+        .route("/operators/{id}/reset-totp", post(operators::reset_totp))
+        .route("/operators/{id}/delete", post(operators::delete))
+        .route("/roles/save", post(operators::save_role))
+        .route("/roles/{id}/delete", post(operators::delete_role))
         .route("/policies", get(policies::list))
         .route("/policies/{id}", get(policies::edit))
         .route("/policies/save", post(policies::save))

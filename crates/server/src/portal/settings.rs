@@ -1,5 +1,5 @@
-//! The security settings an administrator controls: card printing on/off and the initial PIN
-//! display mode.
+//! The security settings an administrator controls: card printing on/off, the initial PIN
+//! display mode, the operators' password length and which roles need an authenticator.
 
 use super::{render, Nav};
 use crate::app::AppState;
@@ -10,7 +10,8 @@ use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
 use serde::Deserialize;
-use tessera_core::model::{Permission, PinDisplayMode, Settings};
+use tessera_core::ids::RoleId;
+use tessera_core::model::{Permission, PinDisplayMode, Role, Settings};
 
 #[derive(Template)]
 #[template(path = "settings.html")]
@@ -18,6 +19,8 @@ struct SettingsPage {
     nav: Option<Nav>,
     csrf: String,
     settings: Settings,
+    /// Every role, for "require an authenticator" per role.
+    roles: Vec<Role>,
     saved: bool,
 }
 
@@ -45,27 +48,35 @@ pub async fn page(
         nav: Nav::of(&signed_in),
         csrf: signed_in.csrf.clone(),
         settings,
+        roles: tessera_core::operators::role_list(&state.tessera.services).await?,
         saved: q.saved.is_some(),
     })
 }
 
-#[derive(Deserialize)]
-pub struct SettingsForm {
-    csrf: String,
-    card_printing: Option<String>,
-    pin_mode: String,
-}
+/// The form's fields, as pairs: `totp_role` comes once per ticked role.
+type SettingsForm = Vec<(String, String)>;
 
 pub async fn save(
     State(state): State<AppState>,
     signed_in: SignedIn,
     Form(f): Form<SettingsForm>,
 ) -> Result<Response, WebError> {
-    signed_in.check_csrf(&f.csrf)?;
+    let field = |name: &str| f.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+    signed_in.check_csrf(field("csrf").unwrap_or_default())?;
     let settings = Settings {
-        card_printing_enabled: f.card_printing.is_some(),
-        initial_pin_mode: PinDisplayMode::parse(&f.pin_mode)
+        card_printing_enabled: field("card_printing").is_some(),
+        initial_pin_mode: PinDisplayMode::parse(field("pin_mode").unwrap_or_default())
             .ok_or_else(|| WebError::bad_request("Choose a PIN display mode from the list."))?,
+        totp_roles: f
+            .iter()
+            .filter(|(k, _)| k == "totp_role")
+            .map(|(_, v)| RoleId::new(v.as_str()))
+            .collect(),
+        password_min_length: field("password_min_length")
+            .unwrap_or("12")
+            .trim()
+            .parse()
+            .map_err(|_| WebError::bad_request("The shortest password must be a number."))?,
     };
     tessera_core::settings::save(&state.tessera.services, &signed_in.actor(), settings).await?;
     Ok(Redirect::to("/settings?saved=1").into_response())

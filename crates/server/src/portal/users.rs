@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use tessera_core::ids::UserId;
 use tessera_core::model::*;
+use tessera_core::users::{self, DeviceView};
 use tessera_core::DeviceState;
 
 #[derive(Deserialize)]
@@ -32,16 +33,7 @@ pub async fn search(
     signed_in: SignedIn,
     Query(q): Query<SearchQuery>,
 ) -> Result<Response, WebError> {
-    signed_in
-        .actor()
-        .require(Permission::ViewUsers, "view users")?;
-    let users = state
-        .tessera
-        .services
-        .store
-        .search_users(&q.q, 100)
-        .await
-        .map_err(WebError::from_store)?;
+    let users = users::search(&state.tessera.services, &signed_in.actor(), &q.q, 100).await?;
     render(&UsersPage {
         nav: Nav::of(&signed_in),
         query: q.q,
@@ -117,24 +109,15 @@ pub async fn page(
     Query(q): Query<UserQuery>,
 ) -> Result<Response, WebError> {
     let actor = signed_in.actor();
-    actor.require(Permission::ViewUsers, "view users")?;
-    let store = &state.tessera.services.store;
-    let uid = UserId::new(uid);
-    let user = store
-        .user(&uid)
-        .await
-        .map_err(|_| WebError::not_found("The user"))?;
-    let manage = actor.role.allows(Permission::ManageDevices);
+    let view = users::view(&state.tessera.services, &actor, &UserId::new(uid)).await?;
+    let manage = actor.may(Permission::ManageDevices);
     let mut devices = Vec::new();
-    for d in store
-        .devices_of_user(&uid)
-        .await
-        .map_err(WebError::from_store)?
+    for DeviceView {
+        device: d,
+        certificates: records,
+        pin_escrowed,
+    } in view.devices
     {
-        let records = store
-            .certificates_of_device(&d.id)
-            .await
-            .map_err(WebError::from_store)?;
         let attested = keys_attested(&records);
         let certificates = records
             .into_iter()
@@ -160,10 +143,9 @@ pub async fn page(
             policy: d.policy.as_ref().map(|p| p.0.clone()).unwrap_or_default(),
             created: d.created_at.date(),
             expires: d.expires_at.map(|e| e.date()),
-            can_activate: d.state == DeviceState::Pending
-                && actor.role.allows(Permission::ActivateDevice),
+            can_activate: d.state == DeviceState::Pending && actor.may(Permission::ActivateDevice),
             can_suspend: manage && d.state == DeviceState::Active,
-            can_reprint: actor.role.allows(Permission::IssueDevice)
+            can_reprint: actor.may(Permission::IssueDevice)
                 && matches!(d.state, DeviceState::Pending | DeviceState::Active),
             active: d.state == DeviceState::Active,
             can_resume: manage && d.state == DeviceState::Suspended,
@@ -175,20 +157,15 @@ pub async fn page(
                         | DeviceState::Active
                         | DeviceState::Suspended
                 ),
-            can_reveal_pin: manage
-                && store
-                    .device_secret(&d.id, "pin")
-                    .await
-                    .map_err(WebError::from_store)?
-                    .is_some(),
+            can_reveal_pin: manage && pin_escrowed,
             certificates,
         });
     }
     render(&UserPage {
         nav: Nav::of(&signed_in),
         csrf: signed_in.csrf.clone(),
-        can_issue: actor.role.allows(Permission::IssueDevice),
-        user,
+        can_issue: actor.may(Permission::IssueDevice),
+        user: view.user,
         devices,
         flash: q.flash.as_deref().and_then(flash_text),
     })
@@ -199,17 +176,13 @@ pub async fn photo(
     signed_in: SignedIn,
     Path(uid): Path<String>,
 ) -> Result<Response, WebError> {
-    signed_in
-        .actor()
-        .require(Permission::ViewUsers, "view users")?;
-    let photo = state
-        .tessera
-        .services
-        .store
-        .photo(&UserId::new(uid))
-        .await
-        .map_err(WebError::from_store)?
-        .ok_or_else(|| WebError::not_found("The photo"))?;
+    let photo = users::photo(
+        &state.tessera.services,
+        &signed_in.actor(),
+        &UserId::new(uid),
+    )
+    .await?
+    .ok_or_else(|| WebError::not_found("The photo"))?;
     Ok((
         [
             (header::CONTENT_TYPE, "image/png"),

@@ -8,7 +8,7 @@ pub mod portal;
 use std::path::Path;
 use tessera_core::ids::*;
 use tessera_core::issuance::{self, Actor, StartRequest};
-use tessera_core::model::{IssuanceJob, Role};
+use tessera_core::model::{BuiltinRole, IssuanceJob};
 use tessera_core::Pin;
 use tessera_server::demo;
 use tessera_server::{Options, Tessera};
@@ -24,11 +24,8 @@ pub async fn open() -> (tempfile::TempDir, Tessera) {
     (dir, t)
 }
 
-pub fn actor(role: Role) -> Actor {
-    Actor {
-        operator: OperatorId::new(format!("{role:?}").to_lowercase()),
-        role,
-    }
+pub fn actor(role: BuiltinRole) -> Actor {
+    Actor::builtin(role.id(), role)
 }
 
 /// Start, choose `policy` with `pin`, and run the personalisation and print on the demo printer.
