@@ -48,6 +48,8 @@ command -v ipptool >/dev/null || need+=(cups-ipp-utils)
 command -v dbus-daemon >/dev/null || need+=(dbus)
 command -v pdftotext >/dev/null || need+=(poppler-utils)
 command -v curl >/dev/null || need+=(curl)
+# TOTP codes from an independent implementation (crates/server/tests/operators.rs).
+command -v oathtool >/dev/null || need+=(oathtool)
 # The rendering benchmark's reference (scripts/bench-render.sh).
 command -v rsvg-convert >/dev/null || need+=(librsvg2-bin)
 if [ ${#need[@]} -gt 0 ]; then
@@ -75,6 +77,8 @@ fi
 export TESSERA_REQUIRE_POSTGRES=1
 # The SoftHSM tests skip without SoftHSM on a developer's machine; here they must run.
 export TESSERA_REQUIRE_SOFTHSM=1
+# The TOTP test takes its codes from oathtool, not from Tessera's own RFC 6238 code.
+export TESSERA_REQUIRE_OATHTOOL=1
 
 # --- static checks ------------------------------------------------------------------------------
 step "cargo fmt --check"

@@ -76,11 +76,7 @@ pub async fn configure_page(
     let actor = signed_in.actor();
     actor.require(Permission::IssueDevice, "issue devices")?;
     let svc = &state.tessera.services;
-    let user = svc
-        .store
-        .user(&UserId::new(uid))
-        .await
-        .map_err(|_| WebError::not_found("The user"))?;
+    let user = svc.user_in_scope(&actor, &UserId::new(uid)).await?;
     let station = current_station(&state, &headers).await?;
     let offline = match &station.access {
         Some(_) if !connected(&state, &station) => Some(match station.access {
