@@ -87,7 +87,9 @@ step "cargo clippy --all-targets --features tessera/pcsc -D warnings"
 cargo clippy --workspace --all-targets --features tessera/pcsc --quiet -- -D warnings
 
 # --- unit, conformance and HTTP tests -----------------------------------------------------------
-step "cargo nextest (unit, store conformance on SQLite and PostgreSQL, HTTP issuance flow)"
+# This includes the authorisation matrix (crates/server/tests/authorization.rs): every route of
+# the router x every role, no session and an operator out of scope.
+step "cargo nextest (unit, store conformance on SQLite and PostgreSQL, HTTP issuance flow, authorisation matrix)"
 cargo nextest run --workspace --features tessera/pcsc --no-fail-fast
 
 # --- the binary, with PC/SC: built once, used by every step below -------------------------------

@@ -170,9 +170,10 @@ pub async fn configure(
 ) -> Result<Response, WebError> {
     signed_in.check_csrf(&f.csrf)?;
     let station = current_station(&state, &headers).await?;
-    issuance::configure_printer(
+    issuance::configure_printer_for(
         &state.tessera.services,
         &signed_in.actor(),
+        &UserId::new(uid.as_str()),
         &PrinterPairing {
             operator: signed_in.operator.id.clone(),
             station: station.id,
