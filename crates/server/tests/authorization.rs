@@ -420,6 +420,27 @@ async fn every_route_allows_exactly_the_roles_of_its_entry() {
         out_of_scope: false,
     });
 
+    // The menu offers each role exactly the pages it may open.
+    let menu: &[(&str, Permission)] = &[
+        ("/policies", ManagePolicies),
+        ("/printers", ManageStations),
+        ("/layouts", ManageLayouts),
+        ("/settings", ManageSettings),
+        ("/stations", ManageStations),
+        ("/stock", ViewStock),
+        ("/audit", ViewAudit),
+        ("/operators", ManageOperators),
+    ];
+    for s in sessions.iter().filter(|s| s.permissions.is_some()) {
+        let (_, _, page) = s.portal.get("/account/password").await;
+        let nav = &page[page.find("<nav>").unwrap()..page.find("</nav>").unwrap()];
+        for (link, permission) in menu {
+            let shown = nav.contains(&format!("href=\"{link}\""));
+            let may = s.permissions.as_ref().unwrap().contains(permission);
+            assert_eq!(shown, may, "{} and the menu link {link}", s.label);
+        }
+    }
+
     let mut wrong = Vec::new();
     let mut checked = 0;
     for &(method, pattern, access, scoped) in MATRIX {

@@ -34,7 +34,9 @@ pub struct CsrfForm {
 
 /// What the page header shows about the signed-in operator.
 pub struct Nav {
-    pub is_admin: bool,
+    pub manages_settings: bool,
+    pub manages_policies: bool,
+    pub manages_layouts: bool,
     pub manages_stations: bool,
     pub views_audit: bool,
     pub views_stock: bool,
@@ -48,7 +50,9 @@ pub struct Nav {
 impl Nav {
     pub fn of(s: &SignedIn) -> Option<Self> {
         Some(Self {
-            is_admin: s.may(Permission::ManageSettings),
+            manages_settings: s.may(Permission::ManageSettings),
+            manages_policies: s.may(Permission::ManagePolicies),
+            manages_layouts: s.may(Permission::ManageLayouts),
             manages_stations: s.may(Permission::ManageStations),
             views_audit: s.may(Permission::ViewAudit),
             views_stock: s.may(Permission::ViewStock),
