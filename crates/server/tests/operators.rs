@@ -420,3 +420,93 @@ async fn a_reset_password_is_one_time_and_ends_sessions() {
     assert_eq!(ivan.get("/account/password").await.1, "/login");
     assert_eq!(sign_in(&ivan, "ivan", &second, "").await.0, 401);
 }
+
+/// An operator who may manage operators but is no administrator (a custom role, a scope) cannot
+/// make an administrator, widen a scope, reset an administrator's password or grow their own
+/// role; a change decided on an old read of an operator fails instead of undoing a newer one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nobody_grants_more_than_they_have() {
+    let (_dir, (t, _)) = support::open_with_password().await;
+    let svc = &t.services;
+    let cli = Actor::cli();
+    let form = |role: &str, scope: &str| OperatorForm {
+        display_name: "Someone".into(),
+        role: RoleId::new(role),
+        scope: Scope::parse(scope),
+        enabled: true,
+        user: None,
+    };
+    let team_lead = tessera_core::model::Role {
+        id: RoleId::new("team_lead"),
+        name: "Team lead".into(),
+        permissions: vec![
+            tessera_core::model::Permission::ViewUsers,
+            tessera_core::model::Permission::IssueDevice,
+            tessera_core::model::Permission::ActivateDevice,
+            tessera_core::model::Permission::ManageOperators,
+        ],
+        builtin: false,
+    };
+    operators::save_role(svc, &cli, team_lead.clone())
+        .await
+        .unwrap();
+    operators::create(svc, &cli, "lea", form("team_lead", "security"))
+        .await
+        .unwrap();
+    let lea_record = t.store.operator(&OperatorId::new("lea")).await.unwrap();
+    let lea = operators::actor_of(svc, &lea_record).await.unwrap();
+
+    fn refused<T>(r: Result<T, tessera_core::CoreError>) -> &'static str {
+        r.err().expect("refused").code().as_str()
+    }
+    // She may make an issuer of her own group...
+    operators::create(svc, &lea, "ian", form("issuer", "security"))
+        .await
+        .unwrap();
+    // ...but not an administrator, nor anyone with a wider scope.
+    assert_eq!(
+        refused(operators::create(svc, &lea, "eve", form("administrator", "security")).await),
+        "AUTH0001"
+    );
+    assert_eq!(
+        refused(operators::create(svc, &lea, "eve", form("issuer", "")).await),
+        "AUTH0001"
+    );
+    assert_eq!(
+        refused(operators::create(svc, &lea, "eve", form("issuer", "security, sales")).await),
+        "AUTH0001"
+    );
+    // The administrator is beyond her reach: no password reset, no change, no deletion.
+    let admin = OperatorId::new("admin");
+    assert_eq!(
+        refused(operators::reset_password(svc, &lea, &admin).await),
+        "AUTH0001"
+    );
+    assert_eq!(
+        refused(operators::delete(svc, &lea, &admin).await),
+        "AUTH0001"
+    );
+    // Her own role does not grow, and neither does her scope.
+    let mut grown = team_lead.clone();
+    grown
+        .permissions
+        .push(tessera_core::model::Permission::ManageSettings);
+    assert!(operators::save_role(svc, &lea, grown).await.is_err());
+    assert!(
+        operators::update(svc, &lea, &OperatorId::new("lea"), form("team_lead", ""))
+            .await
+            .is_err()
+    );
+
+    // A stale change: two reads of Ian, the second write loses.
+    let ian = OperatorId::new("ian");
+    let first = t.store.operator(&ian).await.unwrap();
+    operators::reset_password(svc, &cli, &ian).await.unwrap();
+    let mut changes = tessera_core::changes::Changes::new();
+    changes.push(tessera_core::changes::Change::UpdateOperator(first));
+    let err = t.store.commit(&changes).await.unwrap_err();
+    assert_eq!(
+        err,
+        tessera_core::ports::StoreError::Stale(format!("operator ian"))
+    );
+}

@@ -78,6 +78,12 @@ impl SqlStore {
     }
 }
 
+fn operator_of(row: &AnyRow) -> R<Operator> {
+    let mut operator: Operator = doc(row)?;
+    operator.revision = row.try_get("revision").map_err(backend_error)?;
+    Ok(operator)
+}
+
 fn certificate_of(row: &AnyRow) -> R<CertificateRecord> {
     let mut cert: CertificateRecord = doc(row)?;
     cert.der = row.try_get("der").map_err(backend_error)?;
@@ -263,8 +269,13 @@ impl Store for SqlStore {
     }
 
     async fn operator(&self, id: &OperatorId) -> R<Operator> {
-        self.one_doc("SELECT data FROM operators WHERE id = $1", id.as_str())
+        let row = sqlx::query("SELECT data, revision FROM operators WHERE id = $1")
+            .bind(id.as_str())
+            .fetch_optional(&self.pool)
             .await
+            .map_err(backend_error)?
+            .ok_or(StoreError::NotFound)?;
+        operator_of(&row)
     }
 
     async fn count_operators(&self) -> R<u64> {
@@ -272,11 +283,11 @@ impl Store for SqlStore {
     }
 
     async fn operators(&self) -> R<Vec<Operator>> {
-        let rows = sqlx::query("SELECT data FROM operators ORDER BY id")
+        let rows = sqlx::query("SELECT data, revision FROM operators ORDER BY id")
             .fetch_all(&self.pool)
             .await
             .map_err(backend_error)?;
-        docs(&rows)
+        rows.iter().map(operator_of).collect()
     }
 
     async fn roles(&self) -> R<Vec<Role>> {

@@ -77,6 +77,17 @@ pub fn render(t: &impl Template) -> Result<Response, WebError> {
     Ok(Html(html).into_response())
 }
 
+/// A page that shows a secret once (a one-time password, a TOTP key, recovery codes): no
+/// browser or proxy may keep a copy.
+pub fn render_secret(t: &impl Template) -> Result<Response, WebError> {
+    let mut res = render(t)?;
+    res.headers_mut().insert(
+        axum::http::header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("no-store"),
+    );
+    Ok(res)
+}
+
 /// The cookie that remembers, per browser, the station the operator works at (its id).
 pub const STATION_COOKIE: &str = "tessera_station";
 /// A workstation's browser keeps its station for a year.
