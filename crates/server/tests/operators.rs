@@ -507,6 +507,6 @@ async fn nobody_grants_more_than_they_have() {
     let err = t.store.commit(&changes).await.unwrap_err();
     assert_eq!(
         err,
-        tessera_core::ports::StoreError::Stale(format!("operator ian"))
+        tessera_core::ports::StoreError::Stale("operator ian".into())
     );
 }
