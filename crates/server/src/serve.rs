@@ -2,7 +2,9 @@
 //! gives a certificate and its key ([`ServerTls`]). TLS is rustls on aws-lc-rs (TLS 1.2 and 1.3);
 //! each connection's handshake runs in its own task, so a slow or silent client holds up no
 //! other, and the finished connections go to axum like plain TCP ones (the portal, the REST API
-//! and the stations' WebSockets alike).
+//! and the stations' WebSockets alike). Over HTTPS every handshake asks, without requiring it,
+//! for a client certificate under Tessera's CA: the one a card presents reaches the handlers as
+//! [`ClientCertificate`] (card sign-in).
 
 use crate::app::router;
 use crate::wiring::Tessera;
