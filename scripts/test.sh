@@ -40,6 +40,8 @@ installed vsmartcard-vpcd || need+=(vsmartcard-vpcd)
 command -v pcsc_scan >/dev/null || need+=(pcsc-tools)
 command -v pkcs11-tool >/dev/null || need+=(opensc)
 command -v yubico-piv-tool >/dev/null || need+=(yubico-piv-tool)
+# Smart-card sign-in (scripts/card-sign-in.sh): curl presents a card's key through libp11's engine.
+installed libengine-pkcs11-openssl || need+=(libengine-pkcs11-openssl)
 # SoftHSM: the PKCS#11 key provider's conformance suite and the CA-on-a-token tests.
 command -v softhsm2-util >/dev/null || need+=(softhsm2)
 # Card printing on a real IPP printer (scripts/ipp.sh): ippeveprinter on a private D-Bus.
@@ -127,6 +129,10 @@ TESSERA_BIN=$BIN ./scripts/crash.sh
 # --- smart cards through pcscd, checked with OpenSC, yubico-piv-tool and openssl -----------------
 step "interop: a card issued through pcscd, checked with OpenSC, yubico-piv-tool and openssl"
 TESSERA_BIN=$BIN ./scripts/interop.sh
+
+# --- smart-card sign-in with a real TLS client --------------------------------------------------
+step "card sign-in: curl presents a Tessera card's 9A key through OpenSC; a terminated card is refused"
+TESSERA_BIN=$BIN ./scripts/card-sign-in.sh
 
 # --- certificates linted by pkilint ---------------------------------------------------------------
 step "pkilint on every slot profile and algorithm"

@@ -392,6 +392,17 @@ impl Store for SqlStore {
         rows.iter().map(certificate_of).collect()
     }
 
+    async fn certificate(&self, serial: &str) -> R<Option<CertificateRecord>> {
+        let row = sqlx::query(
+            "SELECT data, der, status, revocation_reason FROM certificates WHERE serial = $1",
+        )
+        .bind(serial)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend_error)?;
+        row.as_ref().map(certificate_of).transpose()
+    }
+
     async fn revoked_or_held(&self) -> R<Vec<CertificateState>> {
         let rows = sqlx::query(
             "SELECT serial, status, revocation_reason, status_changed_at FROM certificates \

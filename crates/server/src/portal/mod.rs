@@ -164,6 +164,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/", get(home))
         .route("/login", get(login::form).post(login::submit))
+        .route("/login/card", get(login::card))
         .route("/logout", post(login::logout))
         .route("/settings", get(settings::page).post(settings::save))
         .route(
