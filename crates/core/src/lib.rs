@@ -13,6 +13,7 @@ pub mod audit_log;
 pub mod changes;
 pub mod devices;
 pub mod error;
+pub mod help_desk;
 pub mod ids;
 pub mod issuance;
 pub mod jobs;
