@@ -21,6 +21,9 @@ use tessera_core::ports::CardError;
 use tessera_core::{CoreError, DeviceState, Pin, Reason};
 use tessera_piv::virtual_transport::VirtualCardTransport;
 use tessera_piv::PivClient;
+use support::portal::{csrf, Portal};
+use tessera_core::operators::{self, OperatorForm};
+use tessera_core::Password;
 use tessera_server::{demo, router, Options, Tessera};
 
 const PIN: &str = "31415926";
@@ -589,6 +592,202 @@ async fn out_of_scope_is_not_found_and_without_permission_forbidden() {
         Err(CoreError::NotFound(_))
     ));
     // Nothing changed.
+    assert_eq!(
+        svc.store.device(&device).await.unwrap().state,
+        DeviceState::Active
+    );
+}
+
+/// Signs `operator` in on `portal`.
+async fn sign_in_as(portal: &Portal, operator: &str, password: &str) {
+    let (_, _, page) = portal.get("/login").await;
+    let (status, url, body) = portal
+        .post(
+            "/login",
+            &[
+                ("csrf", &csrf(&page)),
+                ("operator", operator),
+                ("password", password),
+            ],
+        )
+        .await;
+    assert_eq!((status.as_u16(), url.as_str()), (200, "/users"), "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_user_page_offers_the_help_desk_to_those_who_may() {
+    let (_dir, (t, password)) = support::open_with_password().await;
+    let svc = &t.services;
+    let admin = support::actor(BuiltinRole::Administrator);
+    let (device, card) = issue_active(&t, &admin, demo::POLICY_ID, None).await;
+    let id = device.as_str();
+    let portal = Portal::start(t.clone()).await;
+    portal.sign_in(&password).await;
+
+    let (_, _, page) = portal.get("/users/jdoe").await;
+    for action in ["unlock", "replace", "recycle"] {
+        assert!(
+            page.contains(&format!("/devices/{id}/{action}")),
+            "{action}: {page}"
+        );
+    }
+    assert!(
+        !page.contains(&format!("/devices/{id}/restore")),
+        "an Active card is not restored"
+    );
+
+    // Unlock PIN: the holder blocked it; the operator types the new PIN twice.
+    let mut client = open_card(&card);
+    client.select().await.unwrap();
+    for _ in 0..3 {
+        let _ = client.verify_pin(&Pin::new("99999999")).await;
+    }
+    assert_eq!(client.pin_retries().await.unwrap(), 0);
+    drop(client);
+    let (status, _, page) = portal.get(&format!("/devices/{id}/unlock")).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains(demo::ENCODER), "{page}");
+    let token = csrf(&page);
+    let unlock = |pin: &'static str, confirm: &'static str| {
+        let token = token.clone();
+        let portal = &portal;
+        async move {
+            portal
+                .post(
+                    &format!("/devices/{id}/unlock"),
+                    &[
+                        ("csrf", token.as_str()),
+                        ("reader", demo::ENCODER),
+                        ("reason", "ticket 11"),
+                        ("pin", pin),
+                        ("pin_confirm", confirm),
+                    ],
+                )
+                .await
+        }
+    };
+    let (status, _, page) = unlock(NEW_PIN, "27182819").await;
+    assert_eq!(status, 400, "{page}");
+    let (status, _, page) = unlock(NEW_PIN, NEW_PIN).await;
+    assert_eq!(status, 200, "{page}");
+    let serial = svc.store.device(&device).await.unwrap().serial;
+    assert!(
+        page.contains(&format!("The PIN of card {serial} was reset"))
+            && page.contains("the card has 3 tries left"),
+        "{page}"
+    );
+    let mut client = open_card(&card);
+    client.select().await.unwrap();
+    client.verify_pin(&Pin::new(NEW_PIN)).await.unwrap();
+    drop(client);
+
+    // Replace as forgotten: on to the wizard, which carries the original into the job.
+    let (_, _, page) = portal.get("/users/jdoe").await;
+    let token = csrf(&page);
+    let (status, url, page) = portal
+        .post(
+            &format!("/devices/{id}/replace"),
+            &[
+                ("csrf", token.as_str()),
+                ("reason", "forgotten"),
+                ("comment", "left at home"),
+            ],
+        )
+        .await;
+    assert_eq!((status.as_u16(), url.as_str()), (200, "/users/jdoe/issue"));
+    assert!(page.contains("id=\"temporary-for\""), "{page}");
+    assert!(
+        page.contains(&format!("name=\"temporary_for\" value=\"{id}\"")),
+        "{page}"
+    );
+    let (status, _, page) = portal
+        .post(
+            "/users/jdoe/issue/configure",
+            &[
+                ("csrf", token.as_str()),
+                ("printer", demo::PRINTER),
+                ("reader", demo::ENCODER),
+                ("temporary_for", id),
+            ],
+        )
+        .await;
+    assert_eq!(status, 200, "{page}");
+    assert!(
+        page.contains(&format!("name=\"temporary_for\" value=\"{id}\"")),
+        "the choice of printer keeps the original: {page}"
+    );
+    let (status, url, page) = portal
+        .post(
+            "/users/jdoe/issue/start",
+            &[
+                ("csrf", token.as_str()),
+                ("layout", "corporate-badge"),
+                ("temporary_for", id),
+            ],
+        )
+        .await;
+    assert_eq!(status, 200, "{page}");
+    let job = svc
+        .store
+        .job(&JobId::new(url.trim_start_matches("/issue/")))
+        .await
+        .unwrap();
+    assert_eq!(job.temporary_for.as_ref(), Some(&device));
+
+    // Restore original, from the User page.
+    let (_, _, page) = portal.get("/users/jdoe").await;
+    assert!(page.contains(&format!("/devices/{id}/restore")), "{page}");
+    let (status, _, page) = portal
+        .post(
+            &format!("/devices/{id}/restore"),
+            &[("csrf", token.as_str()), ("reason", "found")],
+        )
+        .await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("is Active again"), "{page}");
+
+    // An Issuance Operator sees none of it and is refused at the door.
+    let form = OperatorForm {
+        display_name: "Ivy Issuer".into(),
+        role: RoleId::new(BuiltinRole::Issuer.id()),
+        scope: Scope::All,
+        enabled: true,
+        user: None,
+    };
+    let once = operators::create(svc, &admin, "ivy", form).await.unwrap();
+    let ivy_password = "a long enough passphrase 42";
+    operators::change_own_password(
+        svc,
+        &OperatorId::new("ivy"),
+        once,
+        Password::new(ivy_password),
+    )
+    .await
+    .unwrap();
+    let ivy = Portal::start(t.clone()).await;
+    sign_in_as(&ivy, "ivy", ivy_password).await;
+    let (status, _, page) = ivy.get("/users/jdoe").await;
+    assert_eq!(status, 200);
+    let token = csrf(&page);
+    for action in ["unlock", "replace", "recycle", "restore"] {
+        assert!(
+            !page.contains(&format!("/devices/{id}/{action}")),
+            "{action} is shown to an issuer: {page}"
+        );
+    }
+    let (status, _, _) = ivy.get(&format!("/devices/{id}/unlock")).await;
+    assert_eq!(status, 403);
+    let (status, _, _) = ivy
+        .post(
+            &format!("/devices/{id}/recycle"),
+            &[
+                ("csrf", token.as_str()),
+                ("reader", demo::ENCODER),
+                ("reason", "x"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 403);
     assert_eq!(
         svc.store.device(&device).await.unwrap().state,
         DeviceState::Active
