@@ -404,8 +404,8 @@ pub(crate) async fn restock_recycled(
         to = transition(to, StockCommand::Return).map_err(|e| CoreError::Invalid(e.to_string()))?;
     }
     if to == StockState::Returned {
-        to = transition(to, StockCommand::Restock)
-            .map_err(|e| CoreError::Invalid(e.to_string()))?;
+        to =
+            transition(to, StockCommand::Restock).map_err(|e| CoreError::Invalid(e.to_string()))?;
     }
     if to != from {
         let from_location = card.location.clone();

@@ -212,6 +212,8 @@ pub async fn unlock(
         reason,
     )
     .await?;
-    Ok(json!({"device_id": device, "unlocked": true, "serial": unlocked.device.serial,
-              "tries_left": unlocked.tries_left}))
+    Ok(
+        json!({"device_id": device, "unlocked": true, "serial": unlocked.device.serial,
+              "tries_left": unlocked.tries_left}),
+    )
 }

@@ -9,21 +9,21 @@ mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use support::portal::{csrf, Portal};
 use tessera_core::devices;
 use tessera_core::help_desk::{self, Replacement};
 use tessera_core::ids::*;
 use tessera_core::issuance::{self, Actor, StartRequest};
 use tessera_core::model::{BuiltinRole, CertificateStatus, JobStep, Scope, StockState};
+use tessera_core::operators::{self, OperatorForm};
+use tessera_core::ports::CardError;
 use tessera_core::ports::{PivCard, Store};
 use tessera_core::secret::{ManagementKey, ManagementKeyAlgorithm};
 use tessera_core::stock::{self, StockDefaults};
-use tessera_core::ports::CardError;
+use tessera_core::Password;
 use tessera_core::{CoreError, DeviceState, Pin, Reason};
 use tessera_piv::virtual_transport::VirtualCardTransport;
 use tessera_piv::PivClient;
-use support::portal::{csrf, Portal};
-use tessera_core::operators::{self, OperatorForm};
-use tessera_core::Password;
 use tessera_server::{demo, router, Options, Tessera};
 
 const PIN: &str = "31415926";
@@ -82,7 +82,15 @@ async fn crl(base: &str, dir: &Path) -> String {
     let text = openssl(
         dir,
         &[
-            "crl", "-inform", "DER", "-in", "crl.der", "-noout", "-text", "-CAfile", "chain.pem",
+            "crl",
+            "-inform",
+            "DER",
+            "-in",
+            "crl.der",
+            "-noout",
+            "-text",
+            "-CAfile",
+            "chain.pem",
         ],
     );
     assert!(text.contains("verify OK"), "{text}");
@@ -94,7 +102,9 @@ fn crl_entry(text: &str, serial: &str) -> Option<String> {
     let serial = serial.to_uppercase();
     let start = text.find(&format!("Serial Number: {serial}"))?;
     let rest = &text[start..];
-    let end = rest[1..].find("Serial Number:").map_or(rest.len(), |e| e + 1);
+    let end = rest[1..]
+        .find("Serial Number:")
+        .map_or(rest.len(), |e| e + 1);
     Some(rest[..end].to_owned())
 }
 
@@ -241,14 +251,23 @@ async fn a_blocked_pin_is_unlocked_with_the_escrowed_puk() {
 
     let mut client = open_card(&card);
     client.select().await.unwrap();
-    assert_eq!(client.pin_retries().await.unwrap(), 3, "the counter is back");
+    assert_eq!(
+        client.pin_retries().await.unwrap(),
+        3,
+        "the counter is back"
+    );
     assert!(client.verify_pin(&Pin::new(PIN)).await.is_err(), "old PIN");
     client.verify_pin(&Pin::new(NEW_PIN)).await.unwrap();
     assert_eq!(client.pin_retries().await.unwrap(), 3);
     drop(client);
 
     // The PUK stays escrowed (a second unlock works); the audit says who and why.
-    assert!(svc.store.device_secret(&device, "puk").await.unwrap().is_some());
+    assert!(svc
+        .store
+        .device_secret(&device, "puk")
+        .await
+        .unwrap()
+        .is_some());
     let details = event(&t, "DeviceUnlocked", &device).await;
     assert_eq!(details["reason"], "ticket 42: blocked after three tries");
     assert_eq!(details["tries_left"], 3);
@@ -315,8 +334,7 @@ async fn a_forgotten_card_is_replaced_by_a_temporary_one_then_restored() {
     assert_eq!(details["comment"], "left at home, ticket 7");
 
     // The temporary card, under the one-day policy.
-    let (temporary, _) =
-        issue_active(&t, &desk, demo::TEMPORARY_POLICY_ID, Some(&original)).await;
+    let (temporary, _) = issue_active(&t, &desk, demo::TEMPORARY_POLICY_ID, Some(&original)).await;
     let temp = svc.store.device(&temporary).await.unwrap();
     assert_eq!(temp.temporary_for.as_ref(), Some(&original));
     assert_eq!(temp.state, DeviceState::Active);
@@ -330,10 +348,9 @@ async fn a_forgotten_card_is_replaced_by_a_temporary_one_then_restored() {
     }
 
     // The original is found: one action ends the temporary card and resumes the original.
-    let (restored, ended) =
-        help_desk::restore_original(svc, &desk, &original, "found in the car")
-            .await
-            .unwrap();
+    let (restored, ended) = help_desk::restore_original(svc, &desk, &original, "found in the car")
+        .await
+        .unwrap();
     assert_eq!(restored.state, DeviceState::Active);
     assert_eq!(
         ended.iter().map(|d| d.id.clone()).collect::<Vec<_>>(),
@@ -378,11 +395,9 @@ async fn a_forgotten_card_is_replaced_by_a_temporary_one_then_restored() {
     client.verify_pin(&Pin::new(PIN)).await.unwrap();
 
     // Restoring again is refused: the original is Active.
-    assert!(
-        help_desk::restore_original(svc, &desk, &original, "again")
-            .await
-            .is_err()
-    );
+    assert!(help_desk::restore_original(svc, &desk, &original, "again")
+        .await
+        .is_err());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -406,7 +421,10 @@ async fn lost_and_damaged_cards_are_replaced_for_good() {
             .await
             .unwrap();
         assert_eq!(kind, Replacement::Permanent);
-        assert_eq!((ended.state, ended.reason), (DeviceState::Terminated, reason));
+        assert_eq!(
+            (ended.state, ended.reason),
+            (DeviceState::Terminated, reason)
+        );
         let text = crl(&base, dir).await;
         for c in &certs {
             let entry = crl_entry(&text, &c.serial).expect("revoked certificate in the CRL");
@@ -482,7 +500,12 @@ async fn a_returned_card_is_erased_recycled_and_issued_again() {
     assert!(statuses(&t, &device).await.iter().all(|(s, r)| {
         *s == CertificateStatus::Revoked && r.as_deref() == Some("cessationOfOperation")
     }));
-    assert!(svc.store.device_secret(&device, "puk").await.unwrap().is_none());
+    assert!(svc
+        .store
+        .device_secret(&device, "puk")
+        .await
+        .unwrap()
+        .is_none());
     let text = crl(&base, dir).await;
     for c in &certs {
         assert!(crl_entry(&text, &c.serial).is_some(), "{text}");

@@ -252,7 +252,10 @@ pub async fn replace(
     let next = match kind {
         Replacement::Permanent => format!("/users/{uid}/issue"),
         Replacement::Temporary => {
-            format!("/users/{uid}/issue?temporary_for={}", urlencode(&device.id.0))
+            format!(
+                "/users/{uid}/issue?temporary_for={}",
+                urlencode(&device.id.0)
+            )
         }
     };
     Ok(Redirect::to(&next).into_response())

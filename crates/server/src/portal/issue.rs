@@ -210,7 +210,11 @@ pub async fn configure(
     )
     .await?;
     let back = match f.temporary_for.filter(|t| !t.is_empty()) {
-        Some(t) => format!("/users/{}/issue?temporary_for={}", urlencode(&uid), urlencode(&t)),
+        Some(t) => format!(
+            "/users/{}/issue?temporary_for={}",
+            urlencode(&uid),
+            urlencode(&t)
+        ),
         None => format!("/users/{}/issue", urlencode(&uid)),
     };
     Ok(Redirect::to(&back).into_response())
@@ -243,9 +247,7 @@ pub async fn start(
         station.id,
         LayoutId::new(f.layout),
         f.reader,
-        f.temporary_for
-            .filter(|t| !t.is_empty())
-            .map(DeviceId::new),
+        f.temporary_for.filter(|t| !t.is_empty()).map(DeviceId::new),
     )
     .await?;
     Ok(Redirect::to(&format!("/issue/{}", job.id)).into_response())

@@ -176,12 +176,17 @@ pub async fn page(
                 ),
             can_reveal_pin: manage && pin_escrowed,
             can_unlock: actor.may(Permission::UnlockDevice) && live(d.state),
-            replace_reasons: if replace { replace_reasons(d.state) } else { Vec::new() },
+            replace_reasons: if replace {
+                replace_reasons(d.state)
+            } else {
+                Vec::new()
+            },
             can_restore: replace
                 && d.state == DeviceState::Suspended
                 && d.reason == tessera_core::Reason::Forgotten,
             can_recycle: actor.may(Permission::RecycleDevice)
-                && (live(d.state) || matches!(d.state, DeviceState::Terminated | DeviceState::Failed)),
+                && (live(d.state)
+                    || matches!(d.state, DeviceState::Terminated | DeviceState::Failed)),
             temporary_for: d
                 .temporary_for
                 .as_ref()
@@ -215,7 +220,11 @@ fn replace_reasons(state: DeviceState) -> Vec<(&'static str, &'static str)> {
         reasons.push(("forgotten", "Forgotten (temporary card)"));
     }
     if live(state) {
-        reasons.extend([("lost", "Lost"), ("stolen", "Stolen"), ("damaged", "Damaged")]);
+        reasons.extend([
+            ("lost", "Lost"),
+            ("stolen", "Stolen"),
+            ("damaged", "Damaged"),
+        ]);
     }
     reasons
 }
