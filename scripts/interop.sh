@@ -366,6 +366,26 @@ run "$T/sign-new.txt" pkcs11-tool --module "$P11" --slot-description "$R0" --log
   --mechanism ECDSA-SHA256 --id 01 --signature-format openssl -i "$T/data.txt" -o "$T/sig-new.der"
 run "$T/sigverify-new.txt" openssl dgst -sha256 -verify "$T/pub-9a.pem" -signature "$T/sig-new.der" "$T/data.txt"
 ok "the old PIN is refused, the new PIN verifies (pkcs15-tool) and signs (pkcs11-tool, openssl verifies)"
+
+# The help desk's unlock, seen by yubico-piv-tool: blocked with its verify-pin, unlocked by
+# `tessera unlock --reason`, then its verify-pin succeeds and its status shows every try back.
+UNLOCK_PIN=86420975
+for _ in $(seq "$TRIES0"); do
+  must_fail "$T/yk-wrong.txt" yk "$R0" -a verify-pin -P "$WRONG_PIN"
+done
+[ "$(yk_tries)" = 0 ] || fail "after $TRIES0 wrong PINs (yubico-piv-tool -a verify-pin) the card still has $(yk_tries) tries" "$T/yk-tries.txt"
+must_fail "$T/yk-blocked.txt" yk "$R0" -a verify-pin -P "$NEW_PIN"
+timeout "$TOOL_TIMEOUT" "$BIN" unlock --data "$T/data" --readers pcsc --reader "$R0" --device "$DEVICE" \
+  --new-pin "$UNLOCK_PIN" --reason "interop: blocked with yubico-piv-tool" >"$T/unlock2.json" 2>"$T/unlock2.log" ||
+  fail "the second tessera unlock exited with $?" "$T/unlock2.json" "$T/unlock2.log"
+settle
+jq -e --argjson n "$TRIES0" '.unlocked == true and .tries_left == $n' "$T/unlock2.json" >/dev/null ||
+  fail "tessera unlock did not report $TRIES0 tries left" "$T/unlock2.json"
+run "$T/yk-verify.txt" yk "$R0" -a verify-pin -P "$UNLOCK_PIN"
+grep -qi 'Successfully verified PIN' "$T/yk-verify.txt" || fail "yubico-piv-tool -a verify-pin did not say it verified" "$T/yk-verify.txt"
+now_tries=$(yk_tries)
+[ "$now_tries" = "$TRIES0" ] || fail "after the unlock yubico-piv-tool reports '$now_tries' tries left, not $TRIES0" "$T/yk-tries.txt"
+ok "a PIN blocked with yubico-piv-tool is unlocked by tessera unlock --reason: yubico-piv-tool -a verify-pin succeeds, $TRIES0 tries left"
 stop_card tessera "$R0"
 
 # --- 6b. the older generation: a YubiKey 5.4-style card -------------------------------------------

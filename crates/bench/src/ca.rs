@@ -280,6 +280,7 @@ async fn stored(dir: &Path, ca: &Ca, card_key: &[u8], duration: Duration) -> Res
         activated_at: Some(now),
         expires_at: None,
         firmware: None,
+        temporary_for: None,
     };
     let mut changes = Changes::new();
     changes.push(Change::InsertDevice(device.clone()));

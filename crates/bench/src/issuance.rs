@@ -176,6 +176,7 @@ async fn personalise_cards(
                 printer: String::new(),
                 reader: demo::ENCODER.into(),
                 layout: LayoutId::new("corporate-badge"),
+                temporary_for: None,
             },
         )
         .await?;

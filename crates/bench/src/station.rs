@@ -135,6 +135,7 @@ async fn personalise(t: &Tessera, actor: &Actor, station: &StationId) -> Result<
             printer: SIMULATED_PRINTER.into(),
             reader: SIMULATED_ENCODER.into(),
             layout: LayoutId::new("corporate-badge"),
+            temporary_for: None,
         },
     )
     .await?;

@@ -293,6 +293,9 @@ enum Command {
         reader: Option<String>,
         #[arg(long)]
         new_pin: String,
+        /// Why the PIN is unlocked (a ticket number, a few words); it goes into the audit log.
+        #[arg(long, default_value = "unlocked from the command line")]
+        reason: String,
     },
     /// Put a virtual PIV card into pcscd's virtual reader (vsmartcard vpcd). Type `r` + Enter to
     /// remove the card, `i` + Enter to insert it again; it also comes back by itself when pcscd
@@ -1011,9 +1014,10 @@ async fn run(cli: Cli) -> Result<(), String> {
             device,
             reader,
             new_pin,
+            reason,
         } => {
             let tessera = open(&data).await?;
-            let out = headless::unlock(&tessera, &device, reader, new_pin)
+            let out = headless::unlock(&tessera, &device, reader, new_pin, &reason)
                 .await
                 .map_err(|e| format!("{} {e}", e.code().as_str()))?;
             println!("{out}");

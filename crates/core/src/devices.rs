@@ -1,7 +1,9 @@
 //! Managing issued cards: activate, suspend, resume, terminate, unlock, and the one-time reveal
 //! of a generated initial PIN. Each applies the lifecycle's transition function, makes the
 //! certificates follow the card (on hold while Pending or Suspended, revoked when Terminated) and
-//! writes an audit event.
+//! writes an audit event. Every use case finds the card through the actor's scope
+//! ([`Services::device_in_scope`]): a card of a user out of scope is "not found". The help desk's
+//! replacements and recycling are in [`crate::help_desk`].
 
 use crate::audit;
 use crate::changes::{Change, Changes};
@@ -29,7 +31,7 @@ pub fn revocation_reason(reason: Reason) -> &'static str {
 /// Suspended, revoked (with the CRL reason of the card's reason) once Terminated. One rule for
 /// every command, so a new command cannot forget the certificates. The moves go into `changes`,
 /// beside the card's own.
-async fn certificates_follow(
+pub(crate) async fn certificates_follow(
     svc: &Services,
     changes: &mut Changes,
     d: &Device,
@@ -60,7 +62,7 @@ async fn manage(
     command: DeviceCommand,
 ) -> Result<Device, CoreError> {
     actor.require(Permission::ManageDevices, "manage devices")?;
-    let mut d = svc.store.device(device).await?;
+    let mut d = svc.device_in_scope(actor, device).await?;
     let ctx = AuditContext {
         operator: Some(&actor.operator),
         ..Default::default()
@@ -120,7 +122,7 @@ pub(crate) async fn activation(
     device: &DeviceId,
     operation: Option<&OperationId>,
 ) -> Result<Device, CoreError> {
-    let mut device = svc.store.device(device).await?;
+    let mut device = svc.device_in_scope(actor, device).await?;
     let user = device.user.clone();
     let id = device.id.clone();
     let ctx = AuditContext {
@@ -143,7 +145,7 @@ pub async fn reveal_initial_pin(
     device: &DeviceId,
 ) -> Result<Pin, CoreError> {
     actor.require(Permission::ManageDevices, "reveal initial PINs")?;
-    let d = svc.store.device(device).await?;
+    let d = svc.device_in_scope(actor, device).await?;
     let sealed = svc
         .store
         .device_secret(device, "pin")
@@ -178,19 +180,28 @@ pub async fn reveal_initial_pin(
     Ok(pin)
 }
 
+/// What an unlock did: the card, and the PIN tries it has now (read back from the card).
+#[derive(Clone, Debug)]
+pub struct Unlocked {
+    pub device: Device,
+    pub tries_left: u8,
+}
+
 /// Unlock: a holder forgot the PIN or blocked it. The server unblocks it with the PUK it escrowed
-/// at issuance (RESET RETRY COUNTER) and sets `new_pin`; the PUK never leaves the server. The
-/// card in `reader` must be the device's card (same serial).
+/// at issuance (RESET RETRY COUNTER) and sets `new_pin`; the PUK never leaves the server and stays
+/// escrowed. The card in `reader` must be the device's card (same serial). `reason` (why the
+/// help desk unlocked it: a ticket, "blocked after three tries") goes into the audit event.
 pub async fn unlock(
     svc: &Services,
     actor: &Actor,
     device: &DeviceId,
-    station: &StationId,
-    reader: &str,
+    (station, reader): (&StationId, &str),
     new_pin: &Pin,
-) -> Result<(), CoreError> {
-    actor.require(Permission::ManageDevices, "unlock cards")?;
-    let d = svc.store.device(device).await?;
+    reason: &str,
+) -> Result<Unlocked, CoreError> {
+    actor.require(Permission::UnlockDevice, "unlock cards")?;
+    let reason = required_reason(reason)?;
+    let d = svc.device_in_scope(actor, device).await?;
     if !matches!(
         d.state,
         DeviceState::Active | DeviceState::Pending | DeviceState::Suspended
@@ -225,16 +236,9 @@ pub async fn unlock(
         String::from_utf8(puk)
             .map_err(|_| CoreError::Invalid("the escrowed PUK is damaged".into()))?,
     );
-    let transport = svc.station(station)?.connect(reader).await?;
-    let mut card = (svc.piv)(transport);
-    let identity = card.select().await?;
-    if identity.serial != d.serial {
-        return Err(CoreError::Invalid(format!(
-            "the card in {reader} is card {}, not card {}",
-            identity.serial, d.serial
-        )));
-    }
+    let mut card = card_of(svc, &d, station, reader).await?;
     card.unblock_pin(&puk, new_pin).await?;
+    let tries_left = card.pin_retries().await?;
     let mut changes = Changes::new();
     // An escrowed initial PIN is no longer the card's PIN.
     changes.push(Change::DeleteDeviceSecret {
@@ -249,7 +253,43 @@ pub async fn unlock(
             device: Some(device),
             operation: None,
         },
-        json!({"reader": reader}),
+        json!({"station": station, "reader": reader, "reason": reason, "tries_left": tries_left}),
     ));
-    svc.commit(changes).await
+    svc.commit(changes).await?;
+    Ok(Unlocked {
+        device: d,
+        tries_left,
+    })
+}
+
+/// The reason an operator gave for a help-desk action, trimmed; an empty one is refused, since
+/// the audit log must say why.
+pub(crate) fn required_reason(reason: &str) -> Result<&str, CoreError> {
+    let reason = reason.trim();
+    if reason.is_empty() {
+        return Err(CoreError::Invalid(
+            "say why (a ticket number or a few words): the reason goes into the audit log".into(),
+        ));
+    }
+    Ok(reason)
+}
+
+/// Connects to the card in `reader` at `station`, selects PIV and checks that it is `d`'s card
+/// (same serial), so that nothing is sent to a card that happens to be in the reader.
+pub(crate) async fn card_of(
+    svc: &Services,
+    d: &Device,
+    station: &StationId,
+    reader: &str,
+) -> Result<Box<dyn crate::ports::PivCard>, CoreError> {
+    let transport = svc.station(station)?.connect(reader).await?;
+    let mut card = (svc.piv)(transport);
+    let identity = card.select().await?;
+    if identity.serial != d.serial {
+        return Err(CoreError::Invalid(format!(
+            "the card in {reader} is card {}, not card {}",
+            identity.serial, d.serial
+        )));
+    }
+    Ok(card)
 }

@@ -24,7 +24,7 @@ use crate::secret::Pin;
 use serde_json::json;
 
 pub use crate::services::{Actor, AuditContext, Services};
-pub use printing::{card_data, reprint, reprint_at_station};
+pub use printing::{card_data, card_preview, reprint, reprint_at_station};
 
 /// The wizard's Configure for `user`: the user must be in the operator's scope, then as
 /// [`configure_printer`].
@@ -83,6 +83,9 @@ pub struct StartRequest {
     pub printer: String,
     pub reader: String,
     pub layout: LayoutId,
+    /// Issue a temporary card for this card of the same holder, which the help desk suspended
+    /// as forgotten ([`crate::help_desk::replace`]); needs `ReplaceDevice`.
+    pub temporary_for: Option<DeviceId>,
 }
 
 fn group_allowed(allowed: &[String], user: &User) -> bool {
@@ -111,6 +114,9 @@ pub async fn start(
     if req.reader.is_empty() {
         return Err(CoreError::Invalid("choose the card reader first".into()));
     }
+    if let Some(original) = &req.temporary_for {
+        temporary_allowed(svc, actor, &user, original).await?;
+    }
     let station = svc.station(&req.station)?;
     let now = svc.clock.now();
     let job = IssuanceJob {
@@ -130,6 +136,7 @@ pub async fn start(
         error: None,
         created_at: now,
         updated_at: now,
+        temporary_for: req.temporary_for.clone(),
     };
     let mut changes = Changes::new();
     changes.push(Change::InsertJob {
@@ -139,7 +146,8 @@ pub async fn start(
     changes.audit(svc.event(
         audit::ISSUANCE_STARTED,
         AuditContext::of_job(&job),
-        json!({"job": job.id, "station": job.station, "printer": job.printer, "reader": job.reader, "layout": job.layout}),
+        json!({"job": job.id, "station": job.station, "printer": job.printer, "reader": job.reader, "layout": job.layout,
+               "temporary_for": job.temporary_for}),
     ));
     svc.commit(changes).await?;
     if !req.printer.is_empty() {
@@ -157,6 +165,30 @@ pub async fn start(
     Ok(job)
 }
 
+/// A temporary card stands in only for a card of the same holder that the help desk suspended
+/// as forgotten.
+async fn temporary_allowed(
+    svc: &Services,
+    actor: &Actor,
+    user: &User,
+    original: &DeviceId,
+) -> Result<(), CoreError> {
+    actor.require(Permission::ReplaceDevice, "issue temporary cards")?;
+    let d = svc.device_in_scope(actor, original).await?;
+    if d.user.as_ref() != Some(&user.uid)
+        || d.state != DeviceState::Suspended
+        || d.reason != crate::lifecycle::Reason::Forgotten
+    {
+        return Err(CoreError::Invalid(format!(
+            "a temporary card stands in for a forgotten card of the same holder; card {} is {} ({})",
+            d.serial,
+            d.state,
+            d.reason.as_str()
+        )));
+    }
+    Ok(())
+}
+
 /// Start as the wizard does it at `station`: with card printing on, at the printer and reader the
 /// operator configured there (refused until they did); with it off, in the reader they chose.
 pub async fn start_at_station(
@@ -166,6 +198,7 @@ pub async fn start_at_station(
     station: StationId,
     layout: LayoutId,
     reader_without_printing: Option<String>,
+    temporary_for: Option<DeviceId>,
 ) -> Result<IssuanceJob, CoreError> {
     actor.require(Permission::IssueDevice, "issue devices")?;
     svc.user_in_scope(actor, &user).await?;
@@ -190,6 +223,7 @@ pub async fn start_at_station(
             printer,
             reader,
             layout,
+            temporary_for,
         },
     )
     .await
@@ -478,6 +512,7 @@ mod tests {
             activated_at: None,
             expires_at: None,
             firmware: None,
+            temporary_for: None,
         }
     }
 

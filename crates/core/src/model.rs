@@ -460,6 +460,10 @@ pub struct Device {
     /// Firmware version the card reported (GET VERSION), `5.7.2` form.
     #[serde(default)]
     pub firmware: Option<String>,
+    /// A temporary card issued while this holder's card `id` is Suspended as forgotten; it is
+    /// terminated when the original is restored ([`crate::help_desk::restore_original`]).
+    #[serde(default)]
+    pub temporary_for: Option<DeviceId>,
 }
 
 impl Device {
@@ -631,6 +635,10 @@ pub struct IssuanceJob {
     pub error: Option<JobError>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    /// The job issues a temporary card for this forgotten (Suspended) card of the same holder;
+    /// the card it makes carries it as [`Device::temporary_for`].
+    #[serde(default)]
+    pub temporary_for: Option<DeviceId>,
 }
 
 /// One print job sent to a printer, kept whatever its outcome.

@@ -382,3 +382,36 @@ pub async fn mark_issued(
     changed(svc, changes, &card, (from, from_location), ctx);
     Ok(())
 }
+
+/// Recycling ([`crate::help_desk::recycle`]) erased the card `serial` at a station: a stock card
+/// that was `Issued` or `Returned` goes back `InStock` (Return, then Restock: the operator who
+/// erased it is the person who looked at it and decided), in the recycling's unit of work.
+/// Returns the card's stock state afterwards; `None` for a card that is not in stock. A card in
+/// stock already stays so; a destroyed one stays destroyed.
+pub(crate) async fn restock_recycled(
+    svc: &Services,
+    changes: &mut Changes,
+    serial: &str,
+    ctx: AuditContext<'_>,
+) -> Result<Option<StockState>, CoreError> {
+    let serial = normalise_serial(serial).unwrap_or_else(|_| serial.to_owned());
+    let Some(mut card) = svc.store.stock_card(&serial).await? else {
+        return Ok(None);
+    };
+    let from = card.state;
+    let mut to = from;
+    if to == StockState::Issued {
+        to = transition(to, StockCommand::Return).map_err(|e| CoreError::Invalid(e.to_string()))?;
+    }
+    if to == StockState::Returned {
+        to =
+            transition(to, StockCommand::Restock).map_err(|e| CoreError::Invalid(e.to_string()))?;
+    }
+    if to != from {
+        let from_location = card.location.clone();
+        card.state = to;
+        card.updated_at = svc.clock.now();
+        changed(svc, changes, &card, (from, from_location), ctx);
+    }
+    Ok(Some(to))
+}

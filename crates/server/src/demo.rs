@@ -158,8 +158,26 @@ fn piv_policy(id: &str, name: &str, algorithm: KeyAlgorithm) -> DevicePolicy {
     }
 }
 
+/// The id of the demo's policy for temporary cards (a forgotten card's stand-in).
+pub const TEMPORARY_POLICY_ID: &str = "piv-temporary";
+
+/// PIV Standard for a day: the certificates and the card of a temporary replacement expire the
+/// day after issuance, so a stand-in that is never handed back stops working on its own.
+fn temporary_policy() -> DevicePolicy {
+    let mut policy = piv_policy(TEMPORARY_POLICY_ID, "PIV Temporary", KeyAlgorithm::EccP256);
+    for slot in &mut policy.slots {
+        slot.profile.validity_days = 1;
+    }
+    policy.card_validity_days = 1;
+    policy.description = "A temporary card for a holder who forgot theirs: PIV Standard keys, \
+                          certificates valid for one day"
+        .into();
+    policy
+}
+
 /// The policies of the demo: PIV Standard (ECC P-256, the default), the same four slots on
-/// ECC P-384, RSA 2048 and RSA 3072 for relying parties that ask for them, and PIV Attested.
+/// ECC P-384, RSA 2048 and RSA 3072 for relying parties that ask for them, PIV Attested, and
+/// PIV Temporary (one day) for the help desk's temporary cards.
 pub fn policies() -> Vec<DevicePolicy> {
     vec![
         piv_policy(POLICY_ID, "PIV Standard", KeyAlgorithm::EccP256),
@@ -177,6 +195,7 @@ pub fn policies() -> Vec<DevicePolicy> {
             require_attestation: true,
             ..piv_policy("piv-attested", "PIV Attested", KeyAlgorithm::EccP256)
         },
+        temporary_policy(),
     ]
 }
 

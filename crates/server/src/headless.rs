@@ -75,6 +75,7 @@ pub async fn issue(t: &Tessera, args: IssueArgs) -> Result<Value, CoreError> {
             printer,
             reader: reader.clone(),
             layout: layout.id.clone(),
+            temporary_for: None,
         },
     )
     .await?;
@@ -198,17 +199,21 @@ pub async fn unlock(
     device: &str,
     reader: Option<String>,
     new_pin: String,
+    reason: &str,
 ) -> Result<Value, CoreError> {
     let actor = tessera_core::services::Actor::cli();
     let reader = reader.unwrap_or_else(|| demo::ENCODER.into());
-    tessera_core::devices::unlock(
+    let unlocked = tessera_core::devices::unlock(
         &t.services,
         &actor,
         &DeviceId::new(device),
-        &StationId::new(demo::STATION_ID),
-        &reader,
+        (&StationId::new(demo::STATION_ID), &reader),
         &Pin::new(new_pin),
+        reason,
     )
     .await?;
-    Ok(json!({"device_id": device, "unlocked": true}))
+    Ok(
+        json!({"device_id": device, "unlocked": true, "serial": unlocked.device.serial,
+              "tries_left": unlocked.tries_left}),
+    )
 }

@@ -41,6 +41,7 @@ async fn start(t: &Tessera, actor: &issuance::Actor) -> IssuanceJob {
             printer: demo::PRINTER.into(),
             reader: demo::ENCODER.into(),
             layout: LayoutId::new("corporate-badge"),
+            temporary_for: None,
         },
     )
     .await

@@ -43,6 +43,7 @@ async fn a_card_not_in_stock_is_refused_before_anything_is_written() {
             printer: demo::PRINTER.into(),
             reader: demo::ENCODER.into(),
             layout: LayoutId::new("corporate-badge"),
+            temporary_for: None,
         },
     )
     .await

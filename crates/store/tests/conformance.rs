@@ -46,6 +46,7 @@ fn device(id: &str, uid: &str, at: i64) -> Device {
         activated_at: None,
         expires_at: None,
         firmware: None,
+        temporary_for: None,
     }
 }
 
@@ -436,6 +437,7 @@ async fn conformance(store: Arc<SqlStore>) {
         error: None,
         created_at: Timestamp(1),
         updated_at: Timestamp(1),
+        temporary_for: None,
     };
     one(
         &store,

@@ -25,6 +25,7 @@ fn device(id: &str, state: DeviceState) -> Device {
         activated_at: None,
         expires_at: None,
         firmware: None,
+        temporary_for: None,
     }
 }
 
@@ -59,6 +60,7 @@ fn job(id: &str, step: JobStep) -> IssuanceJob {
         error: None,
         created_at: Timestamp(1),
         updated_at: Timestamp(1),
+        temporary_for: None,
     }
 }
 

@@ -55,6 +55,7 @@ pub(super) async fn personalise(
         activated_at: None,
         expires_at: Some(now.plus_days(policy.card_validity_days as i64)),
         firmware: identity.version.clone(),
+        temporary_for: job.temporary_for.clone(),
     };
     job.device = Some(device.id.clone());
     let mut changes = Changes::new();

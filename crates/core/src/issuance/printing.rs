@@ -15,6 +15,30 @@ use crate::services::{Actor, Services};
 use crate::template;
 use serde_json::json;
 
+/// What the preview of an issued card is rendered from: its layout and its holder's data, for an
+/// operator who may see the holder.
+pub async fn card_preview(
+    svc: &Services,
+    actor: &Actor,
+    device: &DeviceId,
+) -> Result<(Layout, CardData), CoreError> {
+    actor.require(Permission::ViewUsers, "view cards")?;
+    let device = svc.device_in_scope(actor, device).await?;
+    let (Some(uid), Some(layout_id)) = (device.user.clone(), device.layout.clone()) else {
+        return Err(CoreError::NotFound("the card layout".into()));
+    };
+    let user = svc.user_in_scope(actor, &uid).await?;
+    let layout = svc
+        .store
+        .layouts()
+        .await?
+        .into_iter()
+        .find(|l| l.id == layout_id)
+        .ok_or_else(|| CoreError::NotFound("the card layout".into()))?;
+    let data = card_data(svc, &user, &device).await?;
+    Ok((layout, data))
+}
+
 /// The values a layout binds for a user and device.
 pub async fn card_data(
     svc: &Services,
@@ -195,6 +219,7 @@ pub async fn reprint_at_station(
     reason: &str,
 ) -> Result<Option<UserId>, CoreError> {
     actor.require(Permission::IssueDevice, "print cards")?;
+    let holder = svc.device_in_scope(actor, device).await?.user;
     let pairing = svc
         .store
         .pairing(&actor.operator, station)
@@ -203,7 +228,7 @@ pub async fn reprint_at_station(
             CoreError::Invalid("configure your printer first (Add Device, printer tile)".into())
         })?;
     reprint(svc, actor, device, station, &pairing.printer, reason).await?;
-    Ok(svc.device_in_scope(actor, device).await?.user)
+    Ok(holder)
 }
 
 /// Prints the face of an issued card again: a Pending card whose print failed or was lost, or

@@ -11,7 +11,6 @@ use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
 use tessera_core::ids::DeviceId;
-use tessera_core::model::Permission;
 use tessera_core::{devices, issuance};
 use tessera_core::{CoreError, Reason};
 
@@ -170,28 +169,9 @@ pub async fn preview(
     signed_in: SignedIn,
     Path((id, side)): Path<(String, String)>,
 ) -> Result<Response, WebError> {
-    signed_in
-        .actor()
-        .require(Permission::ViewUsers, "view cards")?;
-    let svc = state.tessera.services.clone();
-    let device = svc
-        .store
-        .device(&DeviceId::new(id))
-        .await
-        .map_err(|_| WebError::not_found("The device"))?;
-    let (Some(uid), Some(layout_id)) = (device.user.clone(), device.layout.clone()) else {
-        return Err(WebError::not_found("The card layout"));
-    };
-    let user = svc.store.user(&uid).await.map_err(WebError::from_store)?;
-    let layout = svc
-        .store
-        .layouts()
-        .await
-        .map_err(WebError::from_store)?
-        .into_iter()
-        .find(|l| l.id == layout_id)
-        .ok_or_else(|| WebError::not_found("The card layout"))?;
-    let data = issuance::card_data(&svc, &user, &device).await?;
+    let svc = &state.tessera.services;
+    let (layout, data) =
+        issuance::card_preview(svc, &signed_in.actor(), &DeviceId::new(id)).await?;
     let renderer = svc.renderer.clone();
     let rendered = tokio::task::spawn_blocking(move || renderer.render(&layout, &data))
         .await

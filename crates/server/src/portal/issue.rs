@@ -48,6 +48,14 @@ struct ConfigurePage {
     readers: Vec<ReaderOption>,
     layouts: Vec<Layout>,
     ready: bool,
+    /// The forgotten card a temporary card is issued for (help desk), carried to Start.
+    temporary_for: Option<TemporaryFor>,
+}
+
+/// The card a temporary card stands in for, as the wizard shows it.
+pub struct TemporaryFor {
+    pub id: String,
+    pub serial: String,
 }
 
 /// Why a remote station offers nothing now.
@@ -60,6 +68,9 @@ pub enum Offline {
 pub struct ConfigureQuery {
     #[serde(default)]
     change: Option<String>,
+    /// A temporary card for this (forgotten) device.
+    #[serde(default)]
+    temporary_for: Option<String>,
 }
 
 fn allowed_for(groups: &[String], user: &User) -> bool {
@@ -77,6 +88,16 @@ pub async fn configure_page(
     actor.require(Permission::IssueDevice, "issue devices")?;
     let svc = &state.tessera.services;
     let user = svc.user_in_scope(&actor, &UserId::new(uid)).await?;
+    let temporary_for = match q.temporary_for.as_deref().filter(|t| !t.is_empty()) {
+        Some(id) => {
+            let d = svc.device_in_scope(&actor, &DeviceId::new(id)).await?;
+            Some(TemporaryFor {
+                id: d.id.0,
+                serial: d.serial,
+            })
+        }
+        None => None,
+    };
     let station = current_station(&state, &headers).await?;
     let offline = match &station.access {
         Some(_) if !connected(&state, &station) => Some(match station.access {
@@ -151,6 +172,7 @@ pub async fn configure_page(
         pairing,
         layouts,
         user,
+        temporary_for,
     })
 }
 
@@ -159,6 +181,8 @@ pub struct ConfigureForm {
     csrf: String,
     printer: String,
     reader: String,
+    #[serde(default)]
+    temporary_for: Option<String>,
 }
 
 pub async fn configure(
@@ -182,7 +206,15 @@ pub async fn configure(
         },
     )
     .await?;
-    Ok(Redirect::to(&format!("/users/{}/issue", urlencode(&uid))).into_response())
+    let back = match f.temporary_for.filter(|t| !t.is_empty()) {
+        Some(t) => format!(
+            "/users/{}/issue?temporary_for={}",
+            urlencode(&uid),
+            urlencode(&t)
+        ),
+        None => format!("/users/{}/issue", urlencode(&uid)),
+    };
+    Ok(Redirect::to(&back).into_response())
 }
 
 #[derive(Deserialize)]
@@ -191,6 +223,9 @@ pub struct StartForm {
     layout: String,
     /// Only when card printing is off (no printer tile).
     reader: Option<String>,
+    /// A temporary card for this forgotten device (from the help desk's Replace).
+    #[serde(default)]
+    temporary_for: Option<String>,
 }
 
 pub async fn start(
@@ -209,6 +244,7 @@ pub async fn start(
         station.id,
         LayoutId::new(f.layout),
         f.reader,
+        f.temporary_for.filter(|t| !t.is_empty()).map(DeviceId::new),
     )
     .await?;
     Ok(Redirect::to(&format!("/issue/{}", job.id)).into_response())

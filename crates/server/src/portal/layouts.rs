@@ -246,6 +246,7 @@ fn sample_device(now: tessera_core::model::Timestamp) -> Device {
         activated_at: None,
         expires_at: Some(now.plus_days(1095)),
         firmware: None,
+        temporary_for: None,
     }
 }
 

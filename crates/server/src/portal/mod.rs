@@ -4,6 +4,7 @@
 mod account;
 mod audit;
 mod devices;
+mod help_desk;
 mod issue;
 mod layouts;
 mod login;
@@ -235,4 +236,14 @@ pub fn routes() -> Router<AppState> {
         .route("/devices/{id}/resume", post(devices::resume))
         .route("/devices/{id}/terminate", post(devices::terminate))
         .route("/devices/{id}/preview/{side}", get(devices::preview))
+        .route(
+            "/devices/{id}/unlock",
+            get(help_desk::unlock_page).post(help_desk::unlock),
+        )
+        .route(
+            "/devices/{id}/recycle",
+            get(help_desk::recycle_page).post(help_desk::recycle),
+        )
+        .route("/devices/{id}/replace", post(help_desk::replace))
+        .route("/devices/{id}/restore", post(help_desk::restore))
 }

@@ -72,6 +72,17 @@ pub struct DeviceRow {
     pub active: bool,
     pub can_resume: bool,
     pub can_terminate: bool,
+    /// Help desk: Unlock PIN (a live card, `UnlockDevice`).
+    pub can_unlock: bool,
+    /// Help desk: Replace for these reasons (`ReplaceDevice`): lost/stolen/damaged for a live
+    /// card, forgotten for an Active one.
+    pub replace_reasons: Vec<(&'static str, &'static str)>,
+    /// Help desk: Restore original (a forgotten card, Suspended).
+    pub can_restore: bool,
+    /// Help desk: Recycle (`RecycleDevice`).
+    pub can_recycle: bool,
+    /// The serial of the forgotten card this temporary card stands in for.
+    pub temporary_for: Option<String>,
     pub certificates: Vec<CertificateRow>,
 }
 
@@ -111,6 +122,12 @@ pub async fn page(
     let actor = signed_in.actor();
     let view = users::view(&state.tessera.services, &actor, &UserId::new(uid)).await?;
     let manage = actor.may(Permission::ManageDevices);
+    let replace = actor.may(Permission::ReplaceDevice);
+    let serials: std::collections::BTreeMap<String, String> = view
+        .devices
+        .iter()
+        .map(|v| (v.device.id.0.clone(), v.device.serial.clone()))
+        .collect();
     let mut devices = Vec::new();
     for DeviceView {
         device: d,
@@ -158,6 +175,22 @@ pub async fn page(
                         | DeviceState::Suspended
                 ),
             can_reveal_pin: manage && pin_escrowed,
+            can_unlock: actor.may(Permission::UnlockDevice) && live(d.state),
+            replace_reasons: if replace {
+                replace_reasons(d.state)
+            } else {
+                Vec::new()
+            },
+            can_restore: replace
+                && d.state == DeviceState::Suspended
+                && d.reason == tessera_core::Reason::Forgotten,
+            can_recycle: actor.may(Permission::RecycleDevice)
+                && (live(d.state)
+                    || matches!(d.state, DeviceState::Terminated | DeviceState::Failed)),
+            temporary_for: d
+                .temporary_for
+                .as_ref()
+                .map(|o| serials.get(&o.0).cloned().unwrap_or_else(|| o.0.clone())),
             certificates,
         });
     }
@@ -169,6 +202,31 @@ pub async fn page(
         devices,
         flash: q.flash.as_deref().and_then(flash_text),
     })
+}
+
+/// A card its holder has (it can be unlocked, replaced, handed back).
+fn live(state: DeviceState) -> bool {
+    matches!(
+        state,
+        DeviceState::Pending | DeviceState::Active | DeviceState::Suspended
+    )
+}
+
+/// The reasons the Replace action offers for a card in `state`: a forgotten card must be Active
+/// (it is suspended while the temporary card stands in).
+fn replace_reasons(state: DeviceState) -> Vec<(&'static str, &'static str)> {
+    let mut reasons = Vec::new();
+    if state == DeviceState::Active {
+        reasons.push(("forgotten", "Forgotten (temporary card)"));
+    }
+    if live(state) {
+        reasons.extend([
+            ("lost", "Lost"),
+            ("stolen", "Stolen"),
+            ("damaged", "Damaged"),
+        ]);
+    }
+    reasons
 }
 
 pub async fn photo(

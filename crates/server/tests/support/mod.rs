@@ -56,6 +56,7 @@ pub async fn issue_at(
             printer: (*printer).into(),
             reader: (*reader).into(),
             layout: LayoutId::new("corporate-badge"),
+            temporary_for: None,
         },
     )
     .await
