@@ -386,6 +386,34 @@ grep -qi 'Successfully verified PIN' "$T/yk-verify.txt" || fail "yubico-piv-tool
 now_tries=$(yk_tries)
 [ "$now_tries" = "$TRIES0" ] || fail "after the unlock yubico-piv-tool reports '$now_tries' tries left, not $TRIES0" "$T/yk-tries.txt"
 ok "a PIN blocked with yubico-piv-tool is unlocked by tessera unlock --reason: yubico-piv-tool -a verify-pin succeeds, $TRIES0 tries left"
+# --- 6c. the help desk in a browser unlocks the blocked PIN --------------------------------------
+phase "a Help Desk operator with TOTP unlocks the blocked PIN in the portal (Chromium)"
+LOGS+=("$T/serve.log")
+tries=$(yk_tries)
+while [ "$tries" -gt 0 ]; do
+  yk "$R0" -a verify-pin -P "$WRONG_PIN" >"$T/yk-wrong.txt" 2>&1 && fail "yubico-piv-tool accepted a wrong PIN" "$T/yk-wrong.txt"
+  tries=$(yk_tries)
+done
+ok "the PIN is blocked again with yubico-piv-tool -a verify-pin (0 tries left)"
+PORT=$((20000 + RANDOM % 20000))
+"$BIN" serve --data "$T/data" --readers pcsc --listen "127.0.0.1:$PORT" >"$T/serve.log" 2>&1 &
+SERVE_PID=$!
+portal_up() { curl -fsS "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1; }
+wait_until "$WAIT" "tessera serve on port $PORT" portal_up
+ADMIN_PASSWORD=$(sed -n 's/^ *Password: //p' "$T/init.log" | head -n1)
+[ -n "$ADMIN_PASSWORD" ] || fail "tessera init printed no administrator password" "$T/init.log"
+HELPDESK_PIN=86420135
+(cd "$ROOT/tests/e2e" && TESSERA_BASE="http://127.0.0.1:$PORT" TESSERA_ADMIN_PASSWORD="$ADMIN_PASSWORD" \
+  TESSERA_READER="$R0" TESSERA_NEW_PIN="$HELPDESK_PIN" timeout 180 node helpdesk.mjs) >"$T/helpdesk.txt" 2>&1 ||
+  { kill "$SERVE_PID" 2>/dev/null; fail "the help desk in Chromium failed" "$T/helpdesk.txt"; }
+kill "$SERVE_PID" 2>/dev/null || true
+wait "$SERVE_PID" 2>/dev/null || true
+settle
+! grep -q "$HELPDESK_PIN" "$T/serve.log" || fail "the new PIN reached the server's log" "$T/serve.log"
+now_tries=$(yk_tries)
+[ "$now_tries" = "$TRIES0" ] || fail "after the help desk's unlock yubico-piv-tool reports '$now_tries' tries left, not $TRIES0" "$T/yk-tries.txt"
+yk "$R0" -a verify-pin -P "$HELPDESK_PIN" >"$T/yk-verify.txt" 2>&1 || fail "yubico-piv-tool: the PIN set by the help desk does not verify" "$T/yk-verify.txt"
+ok "Chromium: admin creates Help Desk operator, who changes the one-time password, enrols TOTP (oathtool codes), sees Jane but not another group's user, unlocks the PIN at \"$R0\"; yubico-piv-tool: $TRIES0 tries again and the new PIN verifies"
 stop_card tessera "$R0"
 
 # --- 6b. the older generation: a YubiKey 5.4-style card -------------------------------------------

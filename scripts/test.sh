@@ -127,7 +127,9 @@ step "crash: kill -9 during issuances on SQLite and PostgreSQL; audit check and 
 TESSERA_BIN=$BIN ./scripts/crash.sh
 
 # --- smart cards through pcscd, checked with OpenSC, yubico-piv-tool and openssl -----------------
-step "interop: a card issued through pcscd, checked with OpenSC, yubico-piv-tool and openssl"
+# The browser tests' playwright-core: interop.sh drives the help desk's PIN unlock in Chromium.
+(cd tests/e2e && npm install --silent --no-audit --no-fund >/dev/null)
+step "interop: a card issued through pcscd, checked with OpenSC, yubico-piv-tool and openssl; the help desk unlocks it in Chromium"
 TESSERA_BIN=$BIN ./scripts/interop.sh
 
 # --- smart-card sign-in with a real TLS client --------------------------------------------------
@@ -149,7 +151,6 @@ step "station: server and station processes, a card in pcscd printed on ippevepr
 
 # --- the browser ----------------------------------------------------------------------------------
 step "headless Chromium drives the Device Issuance wizard (playwright-core)"
-(cd tests/e2e && npm install --silent --no-audit --no-fund >/dev/null)
 TESSERA_BIN=$BIN TESSERA_E2E_DIR=$T/e2e node tests/e2e/issuance.mjs
 
 # --- fuzzing: a short run of every target ---------------------------------------------------------
