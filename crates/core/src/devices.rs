@@ -3,6 +3,7 @@
 //! certificates follow the card (on hold while Pending or Suspended, revoked when Terminated) and
 //! writes an audit event.
 
+use crate::approvals::{self, Grant, TwoPersonAction};
 use crate::audit;
 use crate::changes::{Change, Changes};
 use crate::error::CoreError;
@@ -58,6 +59,7 @@ async fn manage(
     actor: &Actor,
     device: &DeviceId,
     command: DeviceCommand,
+    grant: Grant,
 ) -> Result<Device, CoreError> {
     actor.require(Permission::ManageDevices, "manage devices")?;
     let mut d = svc.store.device(device).await?;
@@ -68,6 +70,7 @@ async fn manage(
     let mut changes = Changes::new();
     svc.change_state(&mut changes, &mut d, command, ctx)?;
     certificates_follow(svc, &mut changes, &d).await?;
+    grant.spend(svc, &mut changes);
     svc.commit(changes).await?;
     Ok(d)
 }
@@ -79,12 +82,12 @@ pub async fn suspend(
     device: &DeviceId,
     reason: Reason,
 ) -> Result<Device, CoreError> {
-    manage(svc, actor, device, DeviceCommand::Suspend(reason)).await
+    manage(svc, actor, device, DeviceCommand::Suspend(reason), Grant::none()).await
 }
 
 /// Resume a Suspended card: its certificates are released from hold.
 pub async fn resume(svc: &Services, actor: &Actor, device: &DeviceId) -> Result<Device, CoreError> {
-    manage(svc, actor, device, DeviceCommand::Resume).await
+    manage(svc, actor, device, DeviceCommand::Resume, Grant::none()).await
 }
 
 /// Terminate a card for good: its certificates are revoked with the reason's CRL reason.
@@ -94,7 +97,10 @@ pub async fn terminate(
     device: &DeviceId,
     reason: Reason,
 ) -> Result<Device, CoreError> {
-    manage(svc, actor, device, DeviceCommand::Terminate(reason)).await
+    let grant =
+        approvals::for_device(svc, actor, TwoPersonAction::Terminate, device, reason.as_str())
+            .await?;
+    manage(svc, actor, device, DeviceCommand::Terminate(reason), grant).await
 }
 
 /// Activates a Pending card (from the wizard's Continue or later from the User page).
@@ -143,6 +149,7 @@ pub async fn reveal_initial_pin(
     device: &DeviceId,
 ) -> Result<Pin, CoreError> {
     actor.require(Permission::ManageDevices, "reveal initial PINs")?;
+    let grant = approvals::for_device(svc, actor, TwoPersonAction::RevealPin, device, "").await?;
     let d = svc.store.device(device).await?;
     let sealed = svc
         .store
@@ -174,6 +181,7 @@ pub async fn reveal_initial_pin(
         },
         json!({}),
     ));
+    grant.spend(svc, &mut changes);
     svc.commit(changes).await?;
     Ok(pin)
 }
@@ -190,6 +198,7 @@ pub async fn unlock(
     new_pin: &Pin,
 ) -> Result<(), CoreError> {
     actor.require(Permission::ManageDevices, "unlock cards")?;
+    let grant = approvals::for_device(svc, actor, TwoPersonAction::Unlock, device, "").await?;
     let d = svc.store.device(device).await?;
     if !matches!(
         d.state,
@@ -251,5 +260,6 @@ pub async fn unlock(
         },
         json!({"reader": reader}),
     ));
+    grant.spend(svc, &mut changes);
     svc.commit(changes).await
 }
