@@ -40,12 +40,8 @@ pub enum TwoPersonAction {
 }
 
 impl TwoPersonAction {
-    pub const ALL: [TwoPersonAction; 4] = [
-        Self::Issue,
-        Self::Terminate,
-        Self::RevealPin,
-        Self::Unlock,
-    ];
+    pub const ALL: [TwoPersonAction; 4] =
+        [Self::Issue, Self::Terminate, Self::RevealPin, Self::Unlock];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -249,7 +245,12 @@ pub async fn for_device(
 ) -> Result<Grant, CoreError> {
     let d = svc.device_in_scope(actor, device).await?;
     let policy = match &d.policy {
-        Some(id) => svc.store.policies().await?.into_iter().find(|p| &p.id == id),
+        Some(id) => svc
+            .store
+            .policies()
+            .await?
+            .into_iter()
+            .find(|p| &p.id == id),
         None => None,
     };
     let subject = Subject::Device {

@@ -82,7 +82,14 @@ pub async fn suspend(
     device: &DeviceId,
     reason: Reason,
 ) -> Result<Device, CoreError> {
-    manage(svc, actor, device, DeviceCommand::Suspend(reason), Grant::none()).await
+    manage(
+        svc,
+        actor,
+        device,
+        DeviceCommand::Suspend(reason),
+        Grant::none(),
+    )
+    .await
 }
 
 /// Resume a Suspended card: its certificates are released from hold.
@@ -97,9 +104,14 @@ pub async fn terminate(
     device: &DeviceId,
     reason: Reason,
 ) -> Result<Device, CoreError> {
-    let grant =
-        approvals::for_device(svc, actor, TwoPersonAction::Terminate, device, reason.as_str())
-            .await?;
+    let grant = approvals::for_device(
+        svc,
+        actor,
+        TwoPersonAction::Terminate,
+        device,
+        reason.as_str(),
+    )
+    .await?;
     manage(svc, actor, device, DeviceCommand::Terminate(reason), grant).await
 }
 

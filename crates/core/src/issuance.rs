@@ -257,8 +257,15 @@ pub async fn choose_policy(
         user: job.user.clone(),
         policy: policy.id.clone(),
     };
-    let grant = approvals::gate(svc, actor, TwoPersonAction::Issue, subject, Some(&policy), "")
-        .await?;
+    let grant = approvals::gate(
+        svc,
+        actor,
+        TwoPersonAction::Issue,
+        subject,
+        Some(&policy),
+        "",
+    )
+    .await?;
     let mut changes = Changes::new();
     grant.spend(svc, &mut changes);
     job.policy = Some(policy.id.clone());

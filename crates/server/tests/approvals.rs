@@ -101,13 +101,18 @@ async fn terminate_needs_a_second_operator() {
         svc.store.device(&card).await.unwrap().state,
         DeviceState::Active
     );
-    assert!(events(&t).await.iter().any(|e| e.name == "ApprovalRequested"
-        && e.operator.as_deref() == Some("alice")
-        && e.details["approval"] == id.as_str()));
+    assert!(events(&t)
+        .await
+        .iter()
+        .any(|e| e.name == "ApprovalRequested"
+            && e.operator.as_deref() == Some("alice")
+            && e.details["approval"] == id.as_str()));
 
     // Nobody approves their own request; an issuer may not approve; an approver who may not
     // terminate cards may not either; an approver out of scope does not even see it.
-    let own = approvals::decide(svc, &alice, &id, true, "").await.unwrap_err();
+    let own = approvals::decide(svc, &alice, &id, true, "")
+        .await
+        .unwrap_err();
     assert_eq!(own.code(), ErrorCode::Forbidden, "{own}");
     let issuer = support::actor(BuiltinRole::Issuer);
     let err = approvals::decide(svc, &issuer, &id, true, "")
@@ -156,7 +161,9 @@ async fn terminate_needs_a_second_operator() {
         .unwrap();
     assert_eq!(decided.state, ApprovalState::Approved);
     assert_eq!(decided.decided_by, Some(OperatorId::new("bob")));
-    let err = approvals::decide(svc, &bob, &id, false, "").await.unwrap_err();
+    let err = approvals::decide(svc, &bob, &id, false, "")
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), ErrorCode::Invalid, "decided once");
 
     // An approval is Alice's: Bob's own attempt is a request of his.
@@ -247,20 +254,23 @@ async fn reveal_pin_needs_a_second_operator_and_a_rejection_authorises_nothing()
         .iter()
         .any(|e| e.name == "ApprovalRejected" && e.details["comment"] == "no ticket"));
     assert!(
-        svc.store.device_secret(&card, "pin").await.unwrap().is_some(),
+        svc.store
+            .device_secret(&card, "pin")
+            .await
+            .unwrap()
+            .is_some(),
         "the PIN is still sealed"
     );
 
-    approvals::decide(svc, &bob, &second, true, "").await.unwrap();
+    approvals::decide(svc, &bob, &second, true, "")
+        .await
+        .unwrap();
     let pin = devices::reveal_initial_pin(svc, &alice, &card)
         .await
         .unwrap();
     assert!(pin.expose().chars().all(|c| c.is_ascii_digit()));
     let log = events(&t).await;
-    let revealed = log
-        .iter()
-        .find(|e| e.name == "InitialPinRevealed")
-        .unwrap();
+    let revealed = log.iter().find(|e| e.name == "InitialPinRevealed").unwrap();
     assert_eq!(revealed.operator.as_deref(), Some("alice"));
     assert_eq!(revealed.details["approved_by"], "bob");
     assert_eq!(revealed.details["approval"], second.as_str());
@@ -358,7 +368,11 @@ async fn issue_needs_a_second_operator_and_approvals_lapse() {
     )
     .await
     .unwrap_err();
-    assert_ne!(approval_of(&err), id, "a lapsed approval authorises nothing");
+    assert_ne!(
+        approval_of(&err),
+        id,
+        "a lapsed approval authorises nothing"
+    );
 
     // Within the time: the issuance goes on and the card is made.
     let (_, running) = choose(job.id.clone()).await.unwrap();
