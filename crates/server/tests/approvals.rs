@@ -289,6 +289,53 @@ async fn reveal_pin_needs_a_second_operator_and_a_rejection_authorises_nothing()
     assert_eq!(err.code(), ErrorCode::ApprovalRequired);
 }
 
+#[tokio::test]
+async fn unlock_needs_a_second_operator() {
+    let (_dir, t) = support::open().await;
+    let svc = &t.services;
+    two_person(&t, &[TwoPersonAction::Unlock]).await;
+    let card = active_card(&t).await;
+    let (alice, bob) = (officer("alice"), officer("bob"));
+    let station = StationId::new(demo::STATION_ID);
+    let unlock = |actor: Actor| {
+        let station = station.clone();
+        let card = card.clone();
+        async move {
+            devices::unlock(
+                svc,
+                &actor,
+                &card,
+                &station,
+                demo::ENCODER,
+                &Pin::new("13572468"),
+            )
+            .await
+        }
+    };
+    let err = unlock(alice.clone()).await.unwrap_err();
+    let id = approval_of(&err);
+    assert_eq!(
+        svc.store.approval(&id).await.unwrap().action,
+        TwoPersonAction::Unlock
+    );
+    // A help desk operator may unlock but not approve.
+    let help_desk = support::actor(BuiltinRole::HelpDesk);
+    let err = approvals::decide(svc, &help_desk, &id, true, "")
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), ErrorCode::Forbidden);
+    approvals::decide(svc, &bob, &id, true, "").await.unwrap();
+    unlock(alice).await.unwrap();
+    let log = events(&t).await;
+    let unlocked = log.iter().find(|e| e.name == "DeviceUnlocked").unwrap();
+    assert_eq!(unlocked.operator.as_deref(), Some("alice"));
+    assert_eq!(unlocked.details["approved_by"], "bob");
+    assert_eq!(
+        svc.store.approval(&id).await.unwrap().state,
+        ApprovalState::Used
+    );
+}
+
 /// A clock fixed at a time, for the lapse of requests.
 struct At(Timestamp);
 
@@ -441,6 +488,11 @@ async fn the_portal_and_the_api_show_and_decide_requests() {
     assert_eq!(
         saved.two_person,
         [TwoPersonAction::Terminate, TwoPersonAction::RevealPin]
+    );
+    let (_, _, page) = portal.get("/policies").await;
+    assert!(
+        page.contains("terminate a card; reveal a card&#x27;s initial PIN"),
+        "{page}"
     );
     let (_, _, page) = portal.get("/policies/two-persons").await;
     assert!(page.contains("name=\"two_person_terminate\" value=\"on\" checked"));

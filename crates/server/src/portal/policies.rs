@@ -25,6 +25,8 @@ pub struct PolicyRow {
     pub slots: String,
     pub pin: String,
     pub groups: String,
+    /// The actions under the two-person rule, or empty.
+    pub two_person: String,
 }
 
 #[derive(Template)]
@@ -72,6 +74,12 @@ pub async fn list(
             } else {
                 p.allowed_groups.join(", ")
             },
+            two_person: p
+                .two_person
+                .iter()
+                .map(|a| a.label())
+                .collect::<Vec<_>>()
+                .join("; "),
             id: p.id.0,
             name: p.name,
             description: p.description,
