@@ -40,6 +40,8 @@ installed vsmartcard-vpcd || need+=(vsmartcard-vpcd)
 command -v pcsc_scan >/dev/null || need+=(pcsc-tools)
 command -v pkcs11-tool >/dev/null || need+=(opensc)
 command -v yubico-piv-tool >/dev/null || need+=(yubico-piv-tool)
+# Smart-card sign-in (scripts/card-sign-in.sh): curl presents a card's key through libp11's engine.
+installed libengine-pkcs11-openssl || need+=(libengine-pkcs11-openssl)
 # SoftHSM: the PKCS#11 key provider's conformance suite and the CA-on-a-token tests.
 command -v softhsm2-util >/dev/null || need+=(softhsm2)
 # Card printing on a real IPP printer (scripts/ipp.sh): ippeveprinter on a private D-Bus.
@@ -48,6 +50,8 @@ command -v ipptool >/dev/null || need+=(cups-ipp-utils)
 command -v dbus-daemon >/dev/null || need+=(dbus)
 command -v pdftotext >/dev/null || need+=(poppler-utils)
 command -v curl >/dev/null || need+=(curl)
+# TOTP codes from an independent implementation (crates/server/tests/operators.rs).
+command -v oathtool >/dev/null || need+=(oathtool)
 # The rendering benchmark's reference (scripts/bench-render.sh).
 command -v rsvg-convert >/dev/null || need+=(librsvg2-bin)
 if [ ${#need[@]} -gt 0 ]; then
@@ -75,6 +79,8 @@ fi
 export TESSERA_REQUIRE_POSTGRES=1
 # The SoftHSM tests skip without SoftHSM on a developer's machine; here they must run.
 export TESSERA_REQUIRE_SOFTHSM=1
+# The TOTP test takes its codes from oathtool, not from Tessera's own RFC 6238 code.
+export TESSERA_REQUIRE_OATHTOOL=1
 
 # --- static checks ------------------------------------------------------------------------------
 step "cargo fmt --check"
@@ -83,7 +89,9 @@ step "cargo clippy --all-targets --features tessera/pcsc -D warnings"
 cargo clippy --workspace --all-targets --features tessera/pcsc --quiet -- -D warnings
 
 # --- unit, conformance and HTTP tests -----------------------------------------------------------
-step "cargo nextest (unit, store conformance on SQLite and PostgreSQL, HTTP issuance flow)"
+# This includes the authorisation matrix (crates/server/tests/authorization.rs): every route of
+# the router x every role, no session and an operator out of scope.
+step "cargo nextest (unit, store conformance on SQLite and PostgreSQL, HTTP issuance flow, authorisation matrix)"
 cargo nextest run --workspace --features tessera/pcsc --no-fail-fast
 
 # --- the binary, with PC/SC: built once, used by every step below -------------------------------
@@ -121,6 +129,10 @@ TESSERA_BIN=$BIN ./scripts/crash.sh
 # --- smart cards through pcscd, checked with OpenSC, yubico-piv-tool and openssl -----------------
 step "interop: a card issued through pcscd, checked with OpenSC, yubico-piv-tool and openssl"
 TESSERA_BIN=$BIN ./scripts/interop.sh
+
+# --- smart-card sign-in with a real TLS client --------------------------------------------------
+step "card sign-in: curl presents a Tessera card's 9A key through OpenSC; a terminated card is refused"
+TESSERA_BIN=$BIN ./scripts/card-sign-in.sh
 
 # --- certificates linted by pkilint ---------------------------------------------------------------
 step "pkilint on every slot profile and algorithm"

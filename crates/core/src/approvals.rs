@@ -243,6 +243,8 @@ pub async fn for_device(
     device: &DeviceId,
     reason: &str,
 ) -> Result<Grant, CoreError> {
+    // Someone who may not do the action is told so, whatever the card and its policy.
+    actor.require(action.permission(), action.label())?;
     let d = svc.device_in_scope(actor, device).await?;
     let policy = match &d.policy {
         Some(id) => svc

@@ -91,10 +91,20 @@ pub enum Change {
     PutStation(Station),
     PutSettings(Settings),
     PutPairing(PrinterPairing),
+    /// A new operator, or one written whatever its stored revision (the first administrator).
     PutOperator(Operator),
+    /// Applied only while the stored operator still has `operator.revision`; the revision then
+    /// goes up by one.
+    UpdateOperator(Operator),
     DeleteOperator(OperatorId),
     /// Ends every session of an operator (disabled, deleted, password reset or changed).
     DeleteSessionsOf(OperatorId),
+    /// Ends every session of an operator but the one whose token hashes to `keep` (the browser
+    /// that changed the password).
+    DeleteOtherSessions {
+        operator: OperatorId,
+        keep: String,
+    },
     /// A custom role (built-in roles live in the code and are never stored).
     PutRole(Role),
     DeleteRole(RoleId),

@@ -25,7 +25,20 @@ use crate::secret::Pin;
 use serde_json::json;
 
 pub use crate::services::{Actor, AuditContext, Services};
-pub use printing::{card_data, reprint};
+pub use printing::{card_data, reprint, reprint_at_station};
+
+/// The wizard's Configure for `user`: the user must be in the operator's scope, then as
+/// [`configure_printer`].
+pub async fn configure_printer_for(
+    svc: &Services,
+    actor: &Actor,
+    user: &UserId,
+    pairing: &PrinterPairing,
+) -> Result<(), CoreError> {
+    actor.require(Permission::IssueDevice, "configure printers")?;
+    svc.user_in_scope(actor, user).await?;
+    configure_printer(svc, actor, pairing).await
+}
 
 /// Remembers the printer and reader an operator uses at a station.
 pub async fn configure_printer(
@@ -156,6 +169,7 @@ pub async fn start_at_station(
     reader_without_printing: Option<String>,
 ) -> Result<IssuanceJob, CoreError> {
     actor.require(Permission::IssueDevice, "issue devices")?;
+    svc.user_in_scope(actor, &user).await?;
     let (printer, reader) = if svc.store.settings().await?.card_printing_enabled {
         let pairing = svc
             .store

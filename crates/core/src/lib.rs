@@ -11,6 +11,7 @@ pub mod access;
 pub mod approvals;
 pub mod audit;
 pub mod audit_log;
+pub mod card_sign_in;
 pub mod changes;
 pub mod devices;
 pub mod error;

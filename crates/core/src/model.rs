@@ -350,6 +350,10 @@ pub struct Operator {
     /// the operator in.
     #[serde(default)]
     pub user: Option<UserId>,
+    /// How many times the stored record was changed: an update names the revision it was
+    /// decided from and fails as stale when another one came first (a reset during a sign-in).
+    #[serde(skip)]
+    pub revision: i64,
 }
 
 impl Operator {
@@ -370,6 +374,7 @@ impl Operator {
             must_change_password: false,
             totp: None,
             user: None,
+            revision: 0,
         }
     }
 }

@@ -102,6 +102,44 @@ pub async fn get(svc: &Services, actor: &Actor, id: &OperatorId) -> Result<Opera
         .map_err(|_| CoreError::NotFound(format!("operator {id}")))
 }
 
+/// Whether `scope` sees no user that `outer` does not.
+fn scope_within(outer: &Scope, scope: &Scope) -> bool {
+    match (outer, scope) {
+        (Scope::All, _) => true,
+        (Scope::Groups(_), Scope::All) => false,
+        (Scope::Groups(mine), Scope::Groups(theirs)) => theirs.iter().all(|g| mine.contains(g)),
+    }
+}
+
+/// An operator manages only what is within their own reach: a role with no permission they lack,
+/// a scope with no user outside theirs. Without this, an operator who may manage operators but is
+/// no administrator (a custom role, a scope) could make an administrator, or reset one's
+/// password, and become one.
+fn within_reach(actor: &Actor, role: &Role, scope: &Scope) -> Result<(), CoreError> {
+    if let Some(p) = role.permissions.iter().find(|p| !actor.may(**p)) {
+        return Err(CoreError::Forbidden(format!(
+            "give or manage the role {} (it may {}, which you may not)",
+            role.name,
+            p.label().to_lowercase()
+        )));
+    }
+    if !scope_within(&actor.scope, scope) {
+        return Err(CoreError::Forbidden(format!(
+            "give or manage the scope \"{}\", wider than yours",
+            scope.describe()
+        )));
+    }
+    Ok(())
+}
+
+/// An existing operator the actor may manage (see [`within_reach`]).
+async fn target(svc: &Services, actor: &Actor, id: &OperatorId) -> Result<Operator, CoreError> {
+    let operator = get(svc, actor, id).await?;
+    let current = actor_of(svc, &operator).await?;
+    within_reach(actor, &current.role, &operator.scope)?;
+    Ok(operator)
+}
+
 /// What an administrator says about an operator: a new one or a change.
 #[derive(Clone, Debug)]
 pub struct OperatorForm {
@@ -161,7 +199,8 @@ pub async fn create(
 ) -> Result<Password, CoreError> {
     actor.require(Permission::ManageOperators, "manage operators")?;
     valid_id(id)?;
-    checked_form(svc, &form).await?;
+    let role = checked_form(svc, &form).await?;
+    within_reach(actor, &role, &form.scope)?;
     if svc.store.operator(&OperatorId::new(id)).await.is_ok() {
         return Err(CoreError::Invalid(format!(
             "an operator named {id} already exists"
@@ -224,17 +263,21 @@ pub async fn update(
     id: &OperatorId,
     form: OperatorForm,
 ) -> Result<Operator, CoreError> {
-    let mut operator = get(svc, actor, id).await?;
-    checked_form(svc, &form).await?;
+    let mut operator = target(svc, actor, id).await?;
+    let role = checked_form(svc, &form).await?;
+    within_reach(actor, &role, &form.scope)?;
     let before = operator.clone();
     operator.display_name = form.display_name.trim().to_owned();
     operator.role = form.role;
     operator.scope = form.scope;
     operator.enabled = form.enabled;
     operator.user = form.user;
-    if id == &actor.operator && (operator.role != before.role || !operator.enabled) {
+    if id == &actor.operator
+        && (operator.role != before.role || operator.scope != before.scope || !operator.enabled)
+    {
         return Err(CoreError::Invalid(
-            "you cannot change your own role or disable yourself: ask another administrator".into(),
+            "you cannot change your own role or scope, or disable yourself: ask another administrator"
+                .into(),
         ));
     }
     if !managers_remain(svc, Some(&operator), id).await? {
@@ -257,14 +300,14 @@ pub async fn update(
     if !operator.enabled {
         changes.push(Change::DeleteSessionsOf(id.clone()));
     }
-    changes.push(Change::PutOperator(operator.clone()));
+    changes.push(Change::UpdateOperator(operator.clone()));
     svc.commit(changes).await?;
     Ok(operator)
 }
 
 /// Deletes an operator (their audit events keep their name).
 pub async fn delete(svc: &Services, actor: &Actor, id: &OperatorId) -> Result<(), CoreError> {
-    get(svc, actor, id).await?;
+    target(svc, actor, id).await?;
     if id == &actor.operator {
         return Err(CoreError::Invalid("you cannot delete yourself".into()));
     }
@@ -286,7 +329,7 @@ pub async fn reset_password(
     actor: &Actor,
     id: &OperatorId,
 ) -> Result<Password, CoreError> {
-    let mut operator = get(svc, actor, id).await?;
+    let mut operator = target(svc, actor, id).await?;
     let password = one_time_password(&*svc.random);
     operator.password_hash = svc.passwords.hash(password.clone()).await;
     operator.must_change_password = true;
@@ -297,7 +340,7 @@ pub async fn reset_password(
         json!({"id": id}),
     ));
     changes.push(Change::DeleteSessionsOf(id.clone()));
-    changes.push(Change::PutOperator(operator));
+    changes.push(Change::UpdateOperator(operator));
     svc.commit(changes).await?;
     Ok(password)
 }
@@ -305,20 +348,22 @@ pub async fn reset_password(
 /// Removes an operator's authenticator (lost phone): they enrol again at their next sign-in if
 /// their role requires it.
 pub async fn reset_totp(svc: &Services, actor: &Actor, id: &OperatorId) -> Result<(), CoreError> {
-    let mut operator = get(svc, actor, id).await?;
+    let mut operator = target(svc, actor, id).await?;
     operator.totp = None;
     let mut changes = Changes::new();
     changes.audit(svc.event(audit::TOTP_RESET, ctx(actor), json!({"id": id})));
     changes.push(Change::DeleteSessionsOf(id.clone()));
-    changes.push(Change::PutOperator(operator));
+    changes.push(Change::UpdateOperator(operator));
     svc.commit(changes).await
 }
 
 /// An operator changes their own password: the current one must be right and the new one must
-/// follow the password policy.
+/// follow the password policy and differ from it. Their other sessions end (someone who knew
+/// the old password is signed out); the one with the token hash `session` is kept.
 pub async fn change_own_password(
     svc: &Services,
     id: &OperatorId,
+    session: &str,
     current: Password,
     new: Password,
 ) -> Result<(), CoreError> {
@@ -332,6 +377,15 @@ pub async fn change_own_password(
     }
     let settings = svc.store.settings().await?;
     check_password(&new, id, settings.password_min_length)?;
+    if svc
+        .passwords
+        .verify(new.clone(), Some(operator.password_hash.clone()))
+        .await
+    {
+        return Err(CoreError::Invalid(
+            "choose another password: the new password is the one you have".into(),
+        ));
+    }
     operator.password_hash = svc.passwords.hash(new).await;
     operator.must_change_password = false;
     let mut changes = Changes::new();
@@ -343,7 +397,11 @@ pub async fn change_own_password(
         },
         json!({}),
     ));
-    changes.push(Change::PutOperator(operator));
+    changes.push(Change::DeleteOtherSessions {
+        operator: id.clone(),
+        keep: session.to_owned(),
+    });
+    changes.push(Change::UpdateOperator(operator));
     svc.commit(changes).await
 }
 
@@ -359,6 +417,15 @@ pub async fn save_role(svc: &Services, actor: &Actor, role: Role) -> Result<(), 
     }
     if role.name.trim().is_empty() {
         return Err(CoreError::Invalid("the role needs a name".into()));
+    }
+    if role.id == actor.role.id {
+        return Err(CoreError::Invalid(
+            "you cannot change your own role: ask another administrator".into(),
+        ));
+    }
+    within_reach(actor, &role, &actor.scope)?;
+    if let Ok(old) = self::role(svc, &role.id).await {
+        within_reach(actor, &old, &actor.scope)?;
     }
     let role = Role {
         builtin: false,
@@ -408,6 +475,7 @@ pub async fn delete_role(svc: &Services, actor: &Actor, id: &RoleId) -> Result<(
             "{id} is a built-in role and cannot be deleted"
         )));
     }
+    within_reach(actor, &self::role(svc, id).await?, &actor.scope)?;
     let holders: Vec<String> = svc
         .store
         .operators()

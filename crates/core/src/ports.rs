@@ -630,6 +630,8 @@ pub trait Store: Send + Sync {
         &self,
         device: &DeviceId,
     ) -> Result<Vec<CertificateRecord>, StoreError>;
+    /// The certificate this CA issued with `serial` (lower-case hex), or None.
+    async fn certificate(&self, serial: &str) -> Result<Option<CertificateRecord>, StoreError>;
     /// Every certificate that is on hold or revoked (what a CRL lists).
     async fn revoked_or_held(&self) -> Result<Vec<CertificateState>, StoreError>;
     /// One certificate's status, or None if this CA never issued that serial.

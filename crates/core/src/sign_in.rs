@@ -3,7 +3,7 @@
 //! SHA-256 of its token is stored) and the audit events, capped for strangers.
 
 use crate::audit;
-use crate::changes::Changes;
+use crate::changes::{Change, Changes};
 use crate::error::CoreError;
 use crate::ids::OperatorId;
 use crate::model::Timestamp;
@@ -90,12 +90,18 @@ pub async fn sign_in(
     let stored = operator.as_ref().map(|o| o.password_hash.clone());
     let mut ok = svc.passwords.verify(password, stored).await && operator.is_some();
     let mut changes = Changes::new();
+    let mut method = "password";
     if let (true, Some(mut operator)) = (ok, operator) {
         if operator.totp.as_ref().is_some_and(|t| t.confirmed) {
             match code.map(str::trim).filter(|c| !c.is_empty()) {
                 None => return Ok(Err(Refused::CodeNeeded)),
                 Some(code) => ok = totp::check(svc, &mut operator, code, &mut changes)?.is_some(),
             }
+            method = "password+totp";
+        } else {
+            // Written back unchanged, on the revision read: a reset or a disable that came
+            // during the password check makes this sign-in fail instead of outliving it.
+            changes.push(Change::UpdateOperator(operator));
         }
     }
     if !ok {
@@ -119,11 +125,6 @@ pub async fn sign_in(
         }));
     }
     throttle.succeeded(id.as_str());
-    let method = if changes.is_empty() {
-        "password"
-    } else {
-        "password+totp"
-    };
     open_session(svc, id, method, changes).await.map(Ok)
 }
 
@@ -142,14 +143,6 @@ pub async fn open_session(
         expires: Timestamp(now.0 + SESSION_SECONDS),
         operator: id,
     };
-    svc.store
-        .put_session(
-            &token_hash(&session.token),
-            &session.operator,
-            &session.csrf,
-            session.expires,
-        )
-        .await?;
     changes.audit(svc.event(
         audit::OPERATOR_SIGNED_IN,
         AuditContext {
@@ -158,7 +151,17 @@ pub async fn open_session(
         },
         json!({"method": method}),
     ));
+    // The operator's record first (a spent TOTP step, a revision check): a session exists only
+    // once that held.
     svc.commit(changes).await?;
+    svc.store
+        .put_session(
+            &token_hash(&session.token),
+            &session.operator,
+            &session.csrf,
+            session.expires,
+        )
+        .await?;
     Ok(session)
 }
 

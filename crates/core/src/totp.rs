@@ -124,7 +124,7 @@ pub async fn begin(svc: &Services, operator: &OperatorId) -> Result<Vec<u8>, Cor
         recovery_code_hashes: Vec::new(),
     });
     let mut changes = Changes::new();
-    changes.push(Change::PutOperator(o));
+    changes.push(Change::UpdateOperator(o));
     svc.commit(changes).await?;
     Ok(secret)
 }
@@ -194,7 +194,7 @@ pub async fn confirm(
         },
         json!({"recovery_codes": RECOVERY_CODES}),
     ));
-    changes.push(Change::PutOperator(o));
+    changes.push(Change::UpdateOperator(o));
     svc.commit(changes).await?;
     Ok(codes)
 }
@@ -248,7 +248,7 @@ pub fn check(
         }
     };
     operator.totp = Some(t);
-    changes.push(Change::PutOperator(operator.clone()));
+    changes.push(Change::UpdateOperator(operator.clone()));
     Ok(Some(second))
 }
 

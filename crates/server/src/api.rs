@@ -187,13 +187,14 @@ struct DecisionBody {
 }
 
 /// `POST /api/v1/approvals/{id}/approve` or `/reject`, with the session's CSRF token in
-/// `X-CSRF-Token` and optionally `{"comment": "..."}`: the request as decided.
+/// `X-CSRF-Token` and optionally a comment (`{"comment": "..."}` as JSON, or `comment=` as a
+/// form): the request as decided.
 async fn approvals_decide(
     State(state): State<AppState>,
     signed_in: Result<SignedIn, WebError>,
     headers: HeaderMap,
     Path((id, decision)): Path<(String, String)>,
-    body: Option<Json<DecisionBody>>,
+    body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     let signed_in = signed_in?;
     let csrf = headers
@@ -206,7 +207,19 @@ async fn approvals_decide(
         "reject" => false,
         _ => return Err(WebError::not_found("That decision").into()),
     };
-    let body = body.map(|Json(b)| b).unwrap_or_default();
+    let json = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    let body: DecisionBody = if body.is_empty() {
+        DecisionBody::default()
+    } else if json {
+        serde_json::from_slice(&body)
+            .map_err(|e| WebError::bad_request(format!("The body is not the JSON expected: {e}")))?
+    } else {
+        serde_urlencoded::from_bytes(&body)
+            .map_err(|e| WebError::bad_request(format!("The form cannot be read: {e}")))?
+    };
     let approval = approvals::decide(
         &state.tessera.services,
         &signed_in.actor(),

@@ -148,6 +148,8 @@ pub struct SignedIn {
     pub operator: Operator,
     pub actor: Actor,
     pub csrf: String,
+    /// The SHA-256 of this session's token (the session a password change keeps).
+    pub token_hash: String,
 }
 
 /// Where an operator who still owes a step after signing in may go: the account pages that
@@ -185,9 +187,10 @@ impl FromRequestParts<AppState> for SignedIn {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, WebError> {
         let token = cookie(parts, SESSION_COOKIE).ok_or_else(WebError::sign_in)?;
         let svc = &state.tessera.services;
+        let hash = token_hash(&token);
         let (operator, csrf) = svc
             .store
-            .session(&token_hash(&token), svc.clock.now())
+            .session(&hash, svc.clock.now())
             .await
             .map_err(WebError::from_store)?
             .ok_or_else(WebError::sign_in)?;
@@ -213,6 +216,7 @@ impl FromRequestParts<AppState> for SignedIn {
             operator,
             actor,
             csrf,
+            token_hash: hash,
         })
     }
 }

@@ -2,7 +2,9 @@
 //! gives a certificate and its key ([`ServerTls`]). TLS is rustls on aws-lc-rs (TLS 1.2 and 1.3);
 //! each connection's handshake runs in its own task, so a slow or silent client holds up no
 //! other, and the finished connections go to axum like plain TCP ones (the portal, the REST API
-//! and the stations' WebSockets alike).
+//! and the stations' WebSockets alike). Over HTTPS every handshake asks, without requiring it,
+//! for a client certificate under Tessera's CA: the one a card presents reaches the handlers as
+//! [`ClientCertificate`] (card sign-in).
 
 use crate::app::router;
 use crate::wiring::Tessera;
@@ -18,10 +20,23 @@ use tokio_rustls::server::TlsStream;
 /// A client has this long to finish its TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The server's TLS identity: its certificate chain and private key, checked to belong together.
-#[derive(Clone)]
+/// The server's TLS identity: its certificate chain and private key, checked to belong together;
+/// and, once [`ServerTls::accepting_cards`] gave it Tessera's CA, the request for a client
+/// certificate that lets an operator sign in with their card.
 pub struct ServerTls {
+    chain: Vec<rustls::pki_types::CertificateDer<'static>>,
+    key: rustls::pki_types::PrivateKeyDer<'static>,
     acceptor: tokio_rustls::TlsAcceptor,
+}
+
+impl Clone for ServerTls {
+    fn clone(&self) -> Self {
+        Self {
+            chain: self.chain.clone(),
+            key: self.key.clone_key(),
+            acceptor: self.acceptor.clone(),
+        }
+    }
 }
 
 impl std::fmt::Debug for ServerTls {
@@ -77,26 +92,78 @@ impl ServerTls {
             ),
             other => format!("the TLS key file {key_name} is not a PEM private key: {other:?}"),
         })?;
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let mut config = rustls::ServerConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|e| format!("TLS cannot be set up: {e}"))?
-            .with_no_client_auth()
-            .with_single_cert(chain, key)
-            .map_err(|e| match e {
-                rustls::Error::InconsistentKeys(_) => format!(
+        let acceptor = acceptor(chain.clone(), key.clone_key(), None).map_err(|e| match e {
+            rustls::Error::InconsistentKeys(_) => {
+                format!(
                     "the TLS key in {key_name} does not belong to the certificate in {cert_name}"
-                ),
-                other => format!(
+                )
+            }
+            other => {
+                format!(
                     "the TLS certificate {cert_name} and key {key_name} are not usable: {other}"
-                ),
-            })?;
-        // The server speaks HTTP/1.1 only (WebSocket upgrades included).
-        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+                )
+            }
+        })?;
         Ok(Self {
-            acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(config)),
+            chain,
+            key,
+            acceptor,
         })
     }
+
+    /// Asks every client for a certificate issued under `ca_chain_pem` (Tessera's issuing CA and
+    /// root) without requiring one: a browser with a Tessera card can sign in with it
+    /// (`/login/card`), a browser or station without one connects as before. A certificate
+    /// that does not chain to Tessera's CA, or is outside its validity, fails the handshake;
+    /// revocation is left to the sign-in use case, which reads it from the database.
+    pub fn accepting_cards(self, ca_chain_pem: &str) -> Result<Self, String> {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::CertificateDer;
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in CertificateDer::pem_slice_iter(ca_chain_pem.as_bytes()) {
+            let cert = cert.map_err(|e| format!("Tessera's CA chain is not PEM: {e:?}"))?;
+            // The issuing CA is a trust anchor of its own: cards send only their 9A certificate,
+            // not the issuing CA's.
+            roots
+                .add(cert)
+                .map_err(|e| format!("Tessera's CA certificate is not usable for TLS: {e}"))?;
+        }
+        if roots.is_empty() {
+            return Err("Tessera's CA chain holds no certificate".into());
+        }
+        let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+            Arc::new(roots),
+            provider(),
+        )
+        .allow_unauthenticated()
+        .build()
+        .map_err(|e| format!("client certificates cannot be checked against Tessera's CA: {e}"))?;
+        let acceptor = acceptor(self.chain.clone(), self.key.clone_key(), Some(verifier))
+            .map_err(|e| format!("TLS cannot be set up: {e}"))?;
+        Ok(Self { acceptor, ..self })
+    }
+}
+
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::aws_lc_rs::default_provider())
+}
+
+/// The server's rustls configuration: HTTP/1.1 only (WebSocket upgrades included), with or
+/// without a request for a client certificate.
+fn acceptor(
+    chain: Vec<rustls::pki_types::CertificateDer<'static>>,
+    key: rustls::pki_types::PrivateKeyDer<'static>,
+    clients: Option<Arc<dyn rustls::server::danger::ClientCertVerifier>>,
+) -> Result<tokio_rustls::TlsAcceptor, rustls::Error> {
+    let builder = rustls::ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()?;
+    let builder = match clients {
+        Some(verifier) => builder.with_client_cert_verifier(verifier),
+        None => builder.with_no_client_auth(),
+    };
+    let mut config = builder.with_single_cert(chain, key)?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
 }
 
 /// A certificate past its end (or before its start) makes every station refuse the server: say
@@ -130,6 +197,12 @@ pub async fn serve(
     tracing::info!("Operator Portal on {scheme}://{}", listener.local_addr()?);
     // Only a serving process takes over the jobs of a process that died (expired leases); CLI
     // commands never do, so running one beside a live server cannot touch its issuances.
+    // Operators whose card Tessera issued sign in with it: the handshake asks for a certificate
+    // under Tessera's own CA.
+    let tls = tls
+        .map(|tls| tls.accepting_cards(&tessera.services.ca.chain_pem()))
+        .transpose()
+        .map_err(std::io::Error::other)?;
     let recovery = tokio::spawn(tessera.runner.clone().recover_forever());
     let served = serve_listener(listener, router(tessera), tls, shutdown()).await;
     recovery.abort();
@@ -140,6 +213,26 @@ pub async fn serve(
 /// show the server's URL.
 #[derive(Clone, Copy, Debug)]
 pub struct ServedOverTls;
+
+/// The certificate the client presented in its TLS handshake, verified against Tessera's CA
+/// (the leaf, DER), or None. Every request of the connection carries it, as
+/// `ConnectInfo<ClientCertificate>`; only the card sign-in reads it.
+#[derive(Clone, Debug, Default)]
+pub struct ClientCertificate(pub Option<Arc<Vec<u8>>>);
+
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, TlsListener>>
+    for ClientCertificate
+{
+    fn connect_info(stream: axum::serve::IncomingStream<'_, TlsListener>) -> Self {
+        let (_, connection) = stream.io().get_ref();
+        Self(
+            connection
+                .peer_certificates()
+                .and_then(|chain| chain.first())
+                .map(|leaf| Arc::new(leaf.to_vec())),
+        )
+    }
+}
 
 /// Serves `app` on a bound listener until `stop` completes (then in-flight requests finish).
 pub async fn serve_listener(
@@ -164,6 +257,7 @@ pub async fn serve_listener(
                 .layer(axum::middleware::map_response(secure_cookies))
                 .layer(axum::middleware::map_response(strict_transport))
                 .layer(axum::Extension(ServedOverTls));
+            let app = app.into_make_service_with_connect_info::<ClientCertificate>();
             axum::serve(TlsListener::new(listener, tls)?, app)
                 .with_graceful_shutdown(stop)
                 .await

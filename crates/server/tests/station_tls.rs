@@ -92,7 +92,12 @@ struct Setup {
 async fn serve_tls(t: &Tessera, identity: &Issued, dir: &Path) -> String {
     let cert = write(dir, "server.pem", &identity.cert);
     let key = write(dir, "server-key.pem", &identity.key);
-    let tls = ServerTls::from_pem_files(&cert, &key).unwrap();
+    // As `tessera serve` does: every handshake also asks for a card's certificate (optional),
+    // which stations do not have.
+    let tls = ServerTls::from_pem_files(&cert, &key)
+        .unwrap()
+        .accepting_cards(&t.services.ca.chain_pem())
+        .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let server = format!("https://{}", listener.local_addr().unwrap());
     let app = router(t.clone());

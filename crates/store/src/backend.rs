@@ -221,10 +221,12 @@ async fn apply_migration(
             }
         }
         6 => {
-            // Custom roles (documents, like operators); requests awaiting a second operator's
+            // Custom roles (documents, like operators); a revision per operator, so that a change
+            // decided on an old read fails instead of undoing another; requests awaiting a second operator's
             // approval, by state so the queue is one index scan.
             for statement in [
                 "CREATE TABLE IF NOT EXISTS roles (id TEXT PRIMARY KEY, data TEXT NOT NULL)",
+                "ALTER TABLE operators ADD COLUMN revision BIGINT NOT NULL DEFAULT 0",
                 "CREATE TABLE IF NOT EXISTS approvals (id TEXT PRIMARY KEY, state TEXT NOT NULL, \
                  requested_at BIGINT NOT NULL, data TEXT NOT NULL)",
                 "CREATE INDEX IF NOT EXISTS approvals_state ON approvals (state, requested_at)",

@@ -79,6 +79,12 @@ impl SqlStore {
     }
 }
 
+fn operator_of(row: &AnyRow) -> R<Operator> {
+    let mut operator: Operator = doc(row)?;
+    operator.revision = row.try_get("revision").map_err(backend_error)?;
+    Ok(operator)
+}
+
 fn certificate_of(row: &AnyRow) -> R<CertificateRecord> {
     let mut cert: CertificateRecord = doc(row)?;
     cert.der = row.try_get("der").map_err(backend_error)?;
@@ -264,8 +270,13 @@ impl Store for SqlStore {
     }
 
     async fn operator(&self, id: &OperatorId) -> R<Operator> {
-        self.one_doc("SELECT data FROM operators WHERE id = $1", id.as_str())
+        let row = sqlx::query("SELECT data, revision FROM operators WHERE id = $1")
+            .bind(id.as_str())
+            .fetch_optional(&self.pool)
             .await
+            .map_err(backend_error)?
+            .ok_or(StoreError::NotFound)?;
+        operator_of(&row)
     }
 
     async fn count_operators(&self) -> R<u64> {
@@ -273,11 +284,11 @@ impl Store for SqlStore {
     }
 
     async fn operators(&self) -> R<Vec<Operator>> {
-        let rows = sqlx::query("SELECT data FROM operators ORDER BY id")
+        let rows = sqlx::query("SELECT data, revision FROM operators ORDER BY id")
             .fetch_all(&self.pool)
             .await
             .map_err(backend_error)?;
-        docs(&rows)
+        rows.iter().map(operator_of).collect()
     }
 
     async fn roles(&self) -> R<Vec<Role>> {
@@ -398,6 +409,17 @@ impl Store for SqlStore {
         .await
         .map_err(backend_error)?;
         rows.iter().map(certificate_of).collect()
+    }
+
+    async fn certificate(&self, serial: &str) -> R<Option<CertificateRecord>> {
+        let row = sqlx::query(
+            "SELECT data, der, status, revocation_reason FROM certificates WHERE serial = $1",
+        )
+        .bind(serial)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend_error)?;
+        row.as_ref().map(certificate_of).transpose()
     }
 
     async fn revoked_or_held(&self) -> R<Vec<CertificateState>> {

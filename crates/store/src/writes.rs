@@ -59,9 +59,35 @@ pub(crate) async fn apply(c: &mut AnyConnection, change: &Change) -> R<()> {
         Change::PutSettings(s) => put_settings(c, s).await,
         Change::PutPairing(p) => put_pairing(c, p).await,
         Change::PutOperator(o) => put_operator(c, o).await,
+        Change::UpdateOperator(o) => {
+            let done = sqlx::query(
+                "UPDATE operators SET data = $1, revision = revision + 1 \
+                 WHERE id = $2 AND revision = $3",
+            )
+            .bind(to_json(o)?)
+            .bind(o.id.as_str())
+            .bind(o.revision)
+            .execute(c)
+            .await
+            .map_err(backend_error)?;
+            if done.rows_affected() == 1 {
+                Ok(())
+            } else {
+                Err(stale(format!("operator {}", o.id)))
+            }
+        }
         Change::DeleteOperator(id) => {
             execute(c, "DELETE FROM sessions WHERE operator = $1", id.as_str()).await?;
             execute(c, "DELETE FROM operators WHERE id = $1", id.as_str()).await
+        }
+        Change::DeleteOtherSessions { operator, keep } => {
+            sqlx::query("DELETE FROM sessions WHERE operator = $1 AND token_hash <> $2")
+                .bind(operator.as_str())
+                .bind(keep)
+                .execute(c)
+                .await
+                .map_err(backend_error)?;
+            Ok(())
         }
         Change::DeleteSessionsOf(id) => {
             execute(c, "DELETE FROM sessions WHERE operator = $1", id.as_str()).await
@@ -160,7 +186,7 @@ async fn execute(c: &mut AnyConnection, sql: &str, value: &str) -> R<()> {
 pub(crate) async fn put_operator(c: &mut AnyConnection, operator: &Operator) -> R<()> {
     sqlx::query(
         "INSERT INTO operators (id, data) VALUES ($1, $2) \
-         ON CONFLICT (id) DO UPDATE SET data = excluded.data",
+         ON CONFLICT (id) DO UPDATE SET data = excluded.data, revision = operators.revision + 1",
     )
     .bind(operator.id.as_str())
     .bind(to_json(operator)?)

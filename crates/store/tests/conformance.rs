@@ -378,6 +378,13 @@ async fn conformance(store: Arc<SqlStore>) {
         CertificateStatus::Revoked
     );
     assert_eq!(store.certificate_state("ffff").await.unwrap(), None);
+    // The whole record by serial, with the status it has now (what card sign-in reads).
+    let found = store.certificate("0a0b").await.unwrap().unwrap();
+    assert_eq!(found.device, d.id);
+    assert_eq!(found.der, cert.der);
+    assert_eq!(found.status, CertificateStatus::Revoked);
+    assert_eq!(found.revocation_reason.as_deref(), Some("keyCompromise"));
+    assert_eq!(store.certificate("ffff").await.unwrap(), None);
     one(
         &store,
         status(

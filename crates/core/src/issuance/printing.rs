@@ -185,6 +185,27 @@ async fn print_card(
     Ok((record, changes))
 }
 
+/// [`reprint`] on the printer the operator paired at `station` (the wizard's printer tile);
+/// returns the card's holder, whose page the operator goes back to.
+pub async fn reprint_at_station(
+    svc: &Services,
+    actor: &Actor,
+    device: &DeviceId,
+    station: &StationId,
+    reason: &str,
+) -> Result<Option<UserId>, CoreError> {
+    actor.require(Permission::IssueDevice, "print cards")?;
+    let pairing = svc
+        .store
+        .pairing(&actor.operator, station)
+        .await?
+        .ok_or_else(|| {
+            CoreError::Invalid("configure your printer first (Add Device, printer tile)".into())
+        })?;
+    reprint(svc, actor, device, station, &pairing.printer, reason).await?;
+    Ok(svc.device_in_scope(actor, device).await?.user)
+}
+
 /// Prints the face of an issued card again: a Pending card whose print failed or was lost, or
 /// an Active card whose face is worn (then a reason is required and audited).
 pub async fn reprint(

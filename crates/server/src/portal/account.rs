@@ -2,7 +2,7 @@
 //! password) and enrolling an authenticator app (required when the role says so). These pages
 //! stay reachable while such a step is owed; every other page sends the operator here.
 
-use super::{render, CsrfForm, Nav};
+use super::{render, render_secret, CsrfForm, Nav};
 use crate::app::AppState;
 use crate::auth::SignedIn;
 use crate::web_error::WebError;
@@ -104,6 +104,7 @@ pub async fn change_password(
     let changed = operators::change_own_password(
         &state.tessera.services,
         &signed_in.operator.id,
+        &signed_in.token_hash,
         Password::new(f.current),
         Password::new(f.new),
     )
@@ -170,7 +171,7 @@ async fn totp_page(
         ),
         None => (String::new(), String::new()),
     };
-    render(&TotpPage {
+    render_secret(&TotpPage {
         nav: nav(state, s).await?,
         csrf: s.csrf.clone(),
         required,
@@ -213,7 +214,7 @@ pub async fn totp_confirm(
 ) -> Result<Response, WebError> {
     signed_in.check_csrf(&f.csrf)?;
     match totp::confirm(&state.tessera.services, &signed_in.operator.id, &f.code).await {
-        Ok(codes) => render(&CodesPage { nav: None, codes }),
+        Ok(codes) => render_secret(&CodesPage { nav: None, codes }),
         Err(tessera_core::CoreError::Invalid(why)) => {
             let mut message = why;
             if let Some(first) = message.get_mut(0..1) {

@@ -150,28 +150,17 @@ pub async fn reprint(
     Form(f): Form<ReprintForm>,
 ) -> Result<Response, WebError> {
     signed_in.check_csrf(&f.csrf)?;
-    let svc = &state.tessera.services;
     let station = super::current_station(&state, &headers).await?;
-    let pairing = svc
-        .store
-        .pairing(&signed_in.operator.id, &station.id)
-        .await
-        .map_err(WebError::from_store)?
-        .ok_or_else(|| {
-            WebError::bad_request("Configure your printer first (Add Device, printer tile).")
-        })?;
-    let id = DeviceId::new(id);
-    issuance::reprint(
-        svc,
+    let uid = issuance::reprint_at_station(
+        &state.tessera.services,
         &signed_in.actor(),
-        &id,
+        &DeviceId::new(id),
         &station.id,
-        &pairing.printer,
         &f.reason,
     )
-    .await?;
-    let device = svc.store.device(&id).await.map_err(WebError::from_store)?;
-    let uid = device.user.map(|u| u.0).unwrap_or_default();
+    .await?
+    .map(|u| u.0)
+    .unwrap_or_default();
     Ok(Redirect::to(&format!("/users/{}?flash=printed", urlencode(&uid))).into_response())
 }
 

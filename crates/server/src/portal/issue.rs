@@ -76,11 +76,7 @@ pub async fn configure_page(
     let actor = signed_in.actor();
     actor.require(Permission::IssueDevice, "issue devices")?;
     let svc = &state.tessera.services;
-    let user = svc
-        .store
-        .user(&UserId::new(uid))
-        .await
-        .map_err(|_| WebError::not_found("The user"))?;
+    let user = svc.user_in_scope(&actor, &UserId::new(uid)).await?;
     let station = current_station(&state, &headers).await?;
     let offline = match &station.access {
         Some(_) if !connected(&state, &station) => Some(match station.access {
@@ -174,9 +170,10 @@ pub async fn configure(
 ) -> Result<Response, WebError> {
     signed_in.check_csrf(&f.csrf)?;
     let station = current_station(&state, &headers).await?;
-    issuance::configure_printer(
+    issuance::configure_printer_for(
         &state.tessera.services,
         &signed_in.actor(),
+        &UserId::new(uid.as_str()),
         &PrinterPairing {
             operator: signed_in.operator.id.clone(),
             station: station.id,

@@ -1,17 +1,22 @@
 //! Sign in and sign out. The sign-in form is protected against login CSRF by a double-submit
-//! cookie; a session gets a fresh token and its own CSRF token.
+//! cookie; a session gets a fresh token and its own CSRF token. Over HTTPS an operator can also
+//! sign in with their Tessera card (`/login/card`): the certificate their browser presented in
+//! the TLS handshake goes to the core's card sign-in.
 
 use super::station_choice::{self, StationOption};
 use super::{render, CsrfForm, Nav};
 use crate::app::AppState;
 use crate::auth::{self, SignedIn, LOGIN_COOKIE, SESSION_SECONDS};
+use crate::serve::{ClientCertificate, ServedOverTls};
 use crate::web_error::WebError;
 use askama::Template;
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{AppendHeaders, IntoResponse, Response};
+use axum::Extension;
 use axum::Form;
 use serde::Deserialize;
+use tessera_core::card_sign_in::{self, PresentedCertificate};
 use tessera_core::sign_in;
 use tessera_core::Password;
 
@@ -23,11 +28,14 @@ struct LoginPage {
     message: Option<String>,
     /// The stations to work at, offered when there is a choice.
     stations: Vec<StationOption>,
+    /// Whether to offer "Sign in with your card" (the server runs HTTPS).
+    card: bool,
 }
 
 async fn login_page(
     state: &AppState,
     headers: &HeaderMap,
+    card: bool,
     message: Option<String>,
     status: StatusCode,
 ) -> Result<Response, WebError> {
@@ -42,6 +50,7 @@ async fn login_page(
         } else {
             Vec::new()
         },
+        card,
     })?;
     *res.status_mut() = status;
     res.headers_mut().append(
@@ -53,8 +62,12 @@ async fn login_page(
     Ok(res)
 }
 
-pub async fn form(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, WebError> {
-    login_page(&state, &headers, None, StatusCode::OK).await
+pub async fn form(
+    State(state): State<AppState>,
+    tls: Option<Extension<ServedOverTls>>,
+    headers: HeaderMap,
+) -> Result<Response, WebError> {
+    login_page(&state, &headers, tls.is_some(), None, StatusCode::OK).await
 }
 
 #[derive(Deserialize)]
@@ -72,14 +85,17 @@ pub struct LoginForm {
 
 pub async fn submit(
     State(state): State<AppState>,
+    tls: Option<Extension<ServedOverTls>>,
     headers: HeaderMap,
     Form(f): Form<LoginForm>,
 ) -> Result<Response, WebError> {
     let svc = &state.tessera.services;
+    let card = tls.is_some();
     if auth::cookie_in(&headers, LOGIN_COOKIE).as_deref() != Some(f.csrf.as_str()) {
         return login_page(
             &state,
             &headers,
+            card,
             Some("The sign-in form expired; please try again.".into()),
             StatusCode::FORBIDDEN,
         )
@@ -100,7 +116,7 @@ pub async fn submit(
                 sign_in::Refused::Wrong | sign_in::Refused::CodeNeeded => StatusCode::UNAUTHORIZED,
                 _ => StatusCode::TOO_MANY_REQUESTS,
             };
-            return login_page(&state, &headers, Some(refused.sentence()), status).await;
+            return login_page(&state, &headers, card, Some(refused.sentence()), status).await;
         }
     };
     let token = session.token;
@@ -119,6 +135,90 @@ pub async fn submit(
         AppendHeaders(cookies),
     )
         .into_response())
+}
+
+/// `GET /login/card`: signs in the operator whose card presented a certificate in this
+/// connection's TLS handshake. A GET, because the browser follows a link; it is not open to
+/// login CSRF, as only the browser holding the card (and its PIN) can present the certificate.
+pub async fn card(
+    State(state): State<AppState>,
+    tls: Option<Extension<ServedOverTls>>,
+    peer: Option<Extension<ConnectInfo<ClientCertificate>>>,
+    headers: HeaderMap,
+) -> Result<Response, WebError> {
+    if tls.is_none() {
+        let message = "Signing in with a card needs the server to run HTTPS (tessera serve \
+                       --tls-cert ... --tls-key ...): sign in with your password.";
+        return login_page(
+            &state,
+            &headers,
+            false,
+            Some(message.into()),
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
+    }
+    let der = peer.and_then(|Extension(ConnectInfo(ClientCertificate(der)))| der);
+    let Some(der) = der else {
+        let message = "Your browser sent no certificate. Insert your card in its reader, make \
+                       sure your browser uses it (its security devices load OpenSC's PKCS#11 \
+                       module), then open a new window, choose your card's PIV Authentication \
+                       certificate when the browser asks and enter your PIN.";
+        return login_page(
+            &state,
+            &headers,
+            true,
+            Some(message.into()),
+            StatusCode::UNAUTHORIZED,
+        )
+        .await;
+    };
+    let Some(presented) = presented(&der) else {
+        let message = "The certificate your browser sent cannot be read.";
+        return login_page(
+            &state,
+            &headers,
+            true,
+            Some(message.into()),
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
+    };
+    match card_sign_in::sign_in_with_card(&state.tessera.services, &presented).await? {
+        Ok(session) => Ok((
+            StatusCode::SEE_OTHER,
+            [
+                (header::LOCATION, "/users".to_owned()),
+                (
+                    header::SET_COOKIE,
+                    auth::session_cookie(&session.token, SESSION_SECONDS),
+                ),
+            ],
+        )
+            .into_response()),
+        Err(refused) => {
+            login_page(
+                &state,
+                &headers,
+                true,
+                Some(refused.sentence()),
+                StatusCode::FORBIDDEN,
+            )
+            .await
+        }
+    }
+}
+
+/// The serial (hex, without leading zero bytes, as Tessera records it) of a DER certificate.
+fn presented(der: &[u8]) -> Option<PresentedCertificate> {
+    use x509_cert::der::Decode;
+    let cert = x509_cert::Certificate::from_der(der).ok()?;
+    let bytes = cert.tbs_certificate.serial_number.as_bytes();
+    let first = bytes.iter().position(|b| *b != 0).unwrap_or(bytes.len());
+    Some(PresentedCertificate {
+        serial: hex::encode(&bytes[first..]),
+        der: der.to_vec(),
+    })
 }
 
 pub async fn logout(

@@ -35,7 +35,9 @@ pub struct CsrfForm {
 
 /// What the page header shows about the signed-in operator.
 pub struct Nav {
-    pub is_admin: bool,
+    pub manages_settings: bool,
+    pub manages_policies: bool,
+    pub manages_layouts: bool,
     pub manages_stations: bool,
     pub views_audit: bool,
     pub views_stock: bool,
@@ -49,7 +51,9 @@ pub struct Nav {
 impl Nav {
     pub fn of(s: &SignedIn) -> Option<Self> {
         Some(Self {
-            is_admin: s.may(Permission::ManageSettings),
+            manages_settings: s.may(Permission::ManageSettings),
+            manages_policies: s.may(Permission::ManagePolicies),
+            manages_layouts: s.may(Permission::ManageLayouts),
             manages_stations: s.may(Permission::ManageStations),
             views_audit: s.may(Permission::ViewAudit),
             views_stock: s.may(Permission::ViewStock),
@@ -72,6 +76,17 @@ pub fn render(t: &impl Template) -> Result<Response, WebError> {
         )
     })?;
     Ok(Html(html).into_response())
+}
+
+/// A page that shows a secret once (a one-time password, a TOTP key, recovery codes): no
+/// browser or proxy may keep a copy.
+pub fn render_secret(t: &impl Template) -> Result<Response, WebError> {
+    let mut res = render(t)?;
+    res.headers_mut().insert(
+        axum::http::header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("no-store"),
+    );
+    Ok(res)
 }
 
 /// The cookie that remembers, per browser, the station the operator works at (its id).
@@ -150,6 +165,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/", get(home))
         .route("/login", get(login::form).post(login::submit))
+        .route("/login/card", get(login::card))
         .route("/logout", post(login::logout))
         .route("/settings", get(settings::page).post(settings::save))
         .route(

@@ -2,7 +2,7 @@
 //! roles. A new operator's (or a reset) one-time password is rendered once, in the answer to the
 //! POST that made it; it is never stored in clear, logged, redirected to or put in a URL.
 
-use super::{render, CsrfForm, Nav};
+use super::{render, render_secret, CsrfForm, Nav};
 use crate::app::AppState;
 use crate::auth::SignedIn;
 use crate::web_error::WebError;
@@ -183,7 +183,7 @@ pub async fn create(
         f.form(true),
     )
     .await?;
-    render(&PasswordPage {
+    render_secret(&PasswordPage {
         nav: Nav::of(&signed_in),
         operator: id,
         created: true,
@@ -247,7 +247,7 @@ pub async fn reset_password(
         &OperatorId::new(&id),
     )
     .await?;
-    render(&PasswordPage {
+    render_secret(&PasswordPage {
         nav: Nav::of(&signed_in),
         operator: id,
         created: false,
