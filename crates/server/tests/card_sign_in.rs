@@ -340,6 +340,7 @@ async fn a_tls_client_signs_in_with_the_card_until_it_is_terminated() {
     operators::change_own_password(
         &t.services,
         &operator,
+        &token_hash(&token),
         password,
         Password::new("a card and a long passphrase"),
     )
