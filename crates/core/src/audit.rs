@@ -84,6 +84,7 @@ events! {
     APPROVAL_REQUESTED = 7001, "ApprovalRequested";
     APPROVAL_GRANTED = 7002, "ApprovalGranted";
     APPROVAL_REJECTED = 7003, "ApprovalRejected";
+    APPROVAL_USED = 7004, "ApprovalUsed";
 }
 
 /// The hash of the first event's predecessor.

@@ -115,6 +115,13 @@ pub enum Change {
         card: StockCard,
         expected: Option<StockState>,
     },
+    /// A request under the two-person rule. With `expected: None` it is new; otherwise it is
+    /// applied only while the stored request is in state `expected` (so it is decided once and
+    /// used once).
+    PutApproval {
+        approval: crate::approvals::Approval,
+        expected: Option<crate::approvals::ApprovalState>,
+    },
     /// Fails with `Conflict` when the database already belongs to an organisation.
     InsertInstallation(crate::ports::Installation),
     /// Appended to the audit hash chain, in the order given.

@@ -5,6 +5,7 @@
 //! ([`Services::device_in_scope`]): a card of a user out of scope is "not found". The help desk's
 //! replacements and recycling are in [`crate::help_desk`].
 
+use crate::approvals::{self, Grant, TwoPersonAction};
 use crate::audit;
 use crate::changes::{Change, Changes};
 use crate::error::CoreError;
@@ -60,6 +61,7 @@ async fn manage(
     actor: &Actor,
     device: &DeviceId,
     command: DeviceCommand,
+    grant: Grant,
 ) -> Result<Device, CoreError> {
     actor.require(Permission::ManageDevices, "manage devices")?;
     let mut d = svc.device_in_scope(actor, device).await?;
@@ -70,6 +72,7 @@ async fn manage(
     let mut changes = Changes::new();
     svc.change_state(&mut changes, &mut d, command, ctx)?;
     certificates_follow(svc, &mut changes, &d).await?;
+    grant.spend(svc, &mut changes);
     svc.commit(changes).await?;
     Ok(d)
 }
@@ -81,12 +84,19 @@ pub async fn suspend(
     device: &DeviceId,
     reason: Reason,
 ) -> Result<Device, CoreError> {
-    manage(svc, actor, device, DeviceCommand::Suspend(reason)).await
+    manage(
+        svc,
+        actor,
+        device,
+        DeviceCommand::Suspend(reason),
+        Grant::none(),
+    )
+    .await
 }
 
 /// Resume a Suspended card: its certificates are released from hold.
 pub async fn resume(svc: &Services, actor: &Actor, device: &DeviceId) -> Result<Device, CoreError> {
-    manage(svc, actor, device, DeviceCommand::Resume).await
+    manage(svc, actor, device, DeviceCommand::Resume, Grant::none()).await
 }
 
 /// Terminate a card for good: its certificates are revoked with the reason's CRL reason.
@@ -96,7 +106,15 @@ pub async fn terminate(
     device: &DeviceId,
     reason: Reason,
 ) -> Result<Device, CoreError> {
-    manage(svc, actor, device, DeviceCommand::Terminate(reason)).await
+    let grant = approvals::for_device(
+        svc,
+        actor,
+        TwoPersonAction::Terminate,
+        device,
+        reason.as_str(),
+    )
+    .await?;
+    manage(svc, actor, device, DeviceCommand::Terminate(reason), grant).await
 }
 
 /// Activates a Pending card (from the wizard's Continue or later from the User page).
@@ -146,6 +164,7 @@ pub async fn reveal_initial_pin(
 ) -> Result<Pin, CoreError> {
     actor.require(Permission::ManageDevices, "reveal initial PINs")?;
     let d = svc.device_in_scope(actor, device).await?;
+    let grant = approvals::for_device(svc, actor, TwoPersonAction::RevealPin, device, "").await?;
     let sealed = svc
         .store
         .device_secret(device, "pin")
@@ -176,6 +195,7 @@ pub async fn reveal_initial_pin(
         },
         json!({}),
     ));
+    grant.spend(svc, &mut changes);
     svc.commit(changes).await?;
     Ok(pin)
 }
@@ -200,8 +220,9 @@ pub async fn unlock(
     reason: &str,
 ) -> Result<Unlocked, CoreError> {
     actor.require(Permission::UnlockDevice, "unlock cards")?;
-    let reason = required_reason(reason)?;
     let d = svc.device_in_scope(actor, device).await?;
+    let reason = required_reason(reason)?;
+    let grant = approvals::for_device(svc, actor, TwoPersonAction::Unlock, device, reason).await?;
     if !matches!(
         d.state,
         DeviceState::Active | DeviceState::Pending | DeviceState::Suspended
@@ -255,6 +276,7 @@ pub async fn unlock(
         },
         json!({"station": station, "reader": reader, "reason": reason, "tries_left": tries_left}),
     ));
+    grant.spend(svc, &mut changes);
     svc.commit(changes).await?;
     Ok(Unlocked {
         device: d,

@@ -37,6 +37,8 @@ pub enum ErrorCode {
     CardLacksFeature,
     /// The policy requires a card from stock and this card is not in stock.
     NotInStock,
+    /// The two-person rule: a second operator must approve the request first.
+    ApprovalRequired,
 }
 
 impl ErrorCode {
@@ -57,6 +59,7 @@ impl ErrorCode {
             Self::ForeignCard => "CARD0003",
             Self::CardLacksFeature => "CARD0004",
             Self::NotInStock => "STK0001",
+            Self::ApprovalRequired => "AUTH0005",
         }
     }
 }
@@ -100,6 +103,13 @@ pub enum CoreError {
         state: Option<&'static str>,
         message: String,
     },
+    /// The two-person rule held the action back: the request (recorded, Pending) and the
+    /// sentence that tells the operator to have it approved.
+    #[error("{message}")]
+    ApprovalRequired {
+        approval: crate::ids::ApprovalId,
+        message: String,
+    },
     #[error("{0} changed meanwhile (another operator, process or server acted on it); nothing was written: reload and try again")]
     Changed(String),
 }
@@ -123,6 +133,7 @@ impl CoreError {
             Self::ForeignCard(_) => ErrorCode::ForeignCard,
             Self::CardLacksFeature(_) => ErrorCode::CardLacksFeature,
             Self::NotInStock { .. } => ErrorCode::NotInStock,
+            Self::ApprovalRequired { .. } => ErrorCode::ApprovalRequired,
         }
     }
 }

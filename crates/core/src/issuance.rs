@@ -13,6 +13,7 @@
 mod personalise;
 mod printing;
 
+use crate::approvals::{self, Subject, TwoPersonAction};
 use crate::audit;
 use crate::changes::{Change, Changes, LeaseChange};
 use crate::error::CoreError;
@@ -298,10 +299,27 @@ pub async fn choose_policy(
             "the initial PIN must differ from the factory PIN".into(),
         ));
     }
+    // The two-person rule is checked here, where the policy is known; an approval is spent in
+    // the unit of work that hands the job to the runner.
+    let subject = Subject::Issuance {
+        user: job.user.clone(),
+        policy: policy.id.clone(),
+    };
+    let grant = approvals::gate(
+        svc,
+        actor,
+        TwoPersonAction::Issue,
+        subject,
+        Some(&policy),
+        "",
+    )
+    .await?;
+    let mut changes = Changes::new();
+    grant.spend(svc, &mut changes);
     job.policy = Some(policy.id.clone());
     job.message = "Connecting to the card".into();
     let running = runner
-        .take(&mut job, JobEvent::ChoosePolicy, |runner, mut job, heartbeat| async move {
+        .take(&mut job, JobEvent::ChoosePolicy, changes, |runner, mut job, heartbeat| async move {
             let mut device = None;
             match personalise::personalise(&runner, &mut job, &policy, &pin, &mut device).await {
                 Ok(()) => printing::print(&runner, &mut job).await,
@@ -374,6 +392,7 @@ pub async fn retry_print(
         .take(
             &mut job,
             JobEvent::RetryPrint,
+            Changes::new(),
             |runner, mut job, _heartbeat| async move {
                 printing::print(&runner, &mut job).await;
                 job

@@ -232,13 +232,15 @@ impl JobRunner {
         }
     }
 
-    /// Takes `job` (in a step nobody works on) by `event` under this runner's lease, and runs
+    /// Takes `job` (in a step nobody works on) by `event` under this runner's lease, committed
+    /// together with `changes` (what the step that hands the job over writes too), and runs
     /// `work` on it in a task of its own, with a heartbeat that renews the lease until the work
     /// ends. The work gets the heartbeat to tell whether the lease was lost meanwhile.
     pub(crate) async fn take<W, F>(
         &self,
         job: &mut IssuanceJob,
         event: JobEvent,
+        mut changes: Changes,
         work: W,
     ) -> Result<tokio::task::JoinHandle<IssuanceJob>, crate::CoreError>
     where
@@ -248,7 +250,6 @@ impl JobRunner {
         let expected = job.step;
         job.step = job_transition(expected, event)?;
         job.updated_at = self.svc.clock.now();
-        let mut changes = Changes::new();
         changes.push(crate::changes::Change::UpdateJob {
             job: job.clone(),
             expected,

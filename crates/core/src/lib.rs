@@ -8,6 +8,7 @@
 //! wires them together.
 
 pub mod access;
+pub mod approvals;
 pub mod audit;
 pub mod audit_log;
 pub mod card_sign_in;

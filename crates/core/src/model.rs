@@ -246,6 +246,10 @@ pub struct DevicePolicy {
     /// other card is refused before anything is written to it (see [`crate::stock`]).
     #[serde(default)]
     pub require_stock: bool,
+    /// The actions that one operator requests and a second approves (the two-person rule, see
+    /// [`crate::approvals`]).
+    #[serde(default)]
+    pub two_person: Vec<crate::approvals::TwoPersonAction>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -606,6 +606,15 @@ pub trait Store: Send + Sync {
     ) -> Result<Option<(OperatorId, String)>, StoreError>;
     async fn delete_session(&self, token_hash: &str) -> Result<(), StoreError>;
 
+    // the two-person rule
+    async fn approval(&self, id: &ApprovalId) -> Result<crate::approvals::Approval, StoreError>;
+    /// The requests in `state` made at `since` or later, oldest first.
+    async fn approvals(
+        &self,
+        state: crate::approvals::ApprovalState,
+        since: Timestamp,
+    ) -> Result<Vec<crate::approvals::Approval>, StoreError>;
+
     // devices and certificates
     async fn device(&self, id: &DeviceId) -> Result<Device, StoreError>;
     async fn devices_of_user(&self, uid: &UserId) -> Result<Vec<Device>, StoreError>;

@@ -10,7 +10,8 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
-use tessera_core::ids::{JobId, StationId};
+use tessera_core::approvals;
+use tessera_core::ids::{ApprovalId, JobId, StationId};
 use tessera_core::model::{StockFilter, StockState};
 use tessera_core::stock;
 
@@ -166,8 +167,75 @@ async fn stock_import(
     Ok((status, Json(report)).into_response())
 }
 
+/// `GET /api/v1/approvals`: the requests of the two-person rule the operator may decide, and
+/// their own, oldest first (each with `decidable` and `own`).
+async fn approvals_list(
+    State(state): State<AppState>,
+    signed_in: Result<SignedIn, WebError>,
+) -> Result<Response, ApiError> {
+    let signed_in = signed_in?;
+    let queue = approvals::queue(&state.tessera.services, &signed_in.actor())
+        .await
+        .map_err(WebError::from)?;
+    Ok(Json(json!({ "approvals": queue })).into_response())
+}
+
+#[derive(Deserialize, Default)]
+struct DecisionBody {
+    #[serde(default)]
+    comment: String,
+}
+
+/// `POST /api/v1/approvals/{id}/approve` or `/reject`, with the session's CSRF token in
+/// `X-CSRF-Token` and optionally a comment (`{"comment": "..."}` as JSON, or `comment=` as a
+/// form): the request as decided.
+async fn approvals_decide(
+    State(state): State<AppState>,
+    signed_in: Result<SignedIn, WebError>,
+    headers: HeaderMap,
+    Path((id, decision)): Path<(String, String)>,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let signed_in = signed_in?;
+    let csrf = headers
+        .get("x-csrf-token")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    signed_in.check_csrf(csrf)?;
+    let approve = match decision.as_str() {
+        "approve" => true,
+        "reject" => false,
+        _ => return Err(WebError::not_found("That decision").into()),
+    };
+    let json = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    let body: DecisionBody = if body.is_empty() {
+        DecisionBody::default()
+    } else if json {
+        serde_json::from_slice(&body)
+            .map_err(|e| WebError::bad_request(format!("The body is not the JSON expected: {e}")))?
+    } else {
+        serde_urlencoded::from_bytes(&body)
+            .map_err(|e| WebError::bad_request(format!("The form cannot be read: {e}")))?
+    };
+    let approval = approvals::decide(
+        &state.tessera.services,
+        &signed_in.actor(),
+        &ApprovalId::new(id),
+        approve,
+        &body.comment,
+    )
+    .await
+    .map_err(WebError::from)?;
+    Ok(Json(approval).into_response())
+}
+
 pub fn routes() -> Router<AppState> {
     Router::new()
+        .route("/approvals", get(approvals_list))
+        .route("/approvals/{id}/{decision}", post(approvals_decide))
         .route("/jobs/{id}", get(job))
         .route("/stock", get(stock_list))
         .route("/stock/summary", get(stock_summary))

@@ -155,6 +155,7 @@ fn piv_policy(id: &str, name: &str, algorithm: KeyAlgorithm) -> DevicePolicy {
         activation_required: true,
         require_attestation: false,
         require_stock: false,
+        two_person: vec![],
     }
 }
 

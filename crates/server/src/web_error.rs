@@ -17,6 +17,8 @@ pub struct WebError {
     pub sign_in: bool,
     /// The browser goes here instead (a step the operator owes first, such as a new password).
     pub redirect: Option<&'static str>,
+    /// Where the operator goes on from here (the error page links to it): address and text.
+    pub next: Option<(&'static str, &'static str)>,
 }
 
 #[derive(Template)]
@@ -25,6 +27,7 @@ struct ErrorPage<'a> {
     code: &'a str,
     message: &'a str,
     operation: &'a str,
+    next: Option<(&'static str, &'static str)>,
 }
 
 fn operation_id() -> String {
@@ -43,6 +46,7 @@ impl WebError {
             operation: operation_id(),
             sign_in: false,
             redirect: None,
+            next: None,
         }
     }
 
@@ -107,7 +111,7 @@ impl From<CoreError> for WebError {
             ErrorCode::Invalid | ErrorCode::Lifecycle => StatusCode::BAD_REQUEST,
             ErrorCode::NotInStock => StatusCode::UNPROCESSABLE_ENTITY,
             ErrorCode::NotFound => StatusCode::NOT_FOUND,
-            ErrorCode::Forbidden => StatusCode::FORBIDDEN,
+            ErrorCode::Forbidden | ErrorCode::ApprovalRequired => StatusCode::FORBIDDEN,
             ErrorCode::Card | ErrorCode::Ca | ErrorCode::Print | ErrorCode::Station => {
                 StatusCode::BAD_GATEWAY
             }
@@ -118,7 +122,10 @@ impl From<CoreError> for WebError {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
         };
-        let err = Self::new(status, code.as_str(), sentence(&e.to_string()));
+        let mut err = Self::new(status, code.as_str(), sentence(&e.to_string()));
+        if code == ErrorCode::ApprovalRequired {
+            err.next = Some(("/approvals", "Open the Approvals queue"));
+        }
         if status == StatusCode::INTERNAL_SERVER_ERROR {
             tracing::error!(operation = %err.operation, error = ?e, "request failed");
         } else {
@@ -163,6 +170,7 @@ impl IntoResponse for WebError {
             code: self.code,
             message: &self.message,
             operation: &self.operation,
+            next: self.next,
         };
         match page.render() {
             Ok(html) => (self.status, axum::response::Html(html)).into_response(),

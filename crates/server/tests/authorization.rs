@@ -41,6 +41,7 @@ const MATRIX: &[(&str, &str, Access, bool)] = &[
     ("GET", "/", SignedIn, false),
     ("GET", "/login", Public, false),
     ("POST", "/login", Public, false),
+    ("GET", "/login/card", Public, false),
     ("POST", "/logout", SignedIn, false),
     ("GET", "/settings", Needs(ManageSettings), false),
     ("POST", "/settings", Needs(ManageSettings), false),
@@ -59,6 +60,9 @@ const MATRIX: &[(&str, &str, Access, bool)] = &[
     ("POST", "/operators/{id}/delete", Needs(ManageOperators), false),
     ("POST", "/roles/save", Needs(ManageOperators), false),
     ("POST", "/roles/{id}/delete", Needs(ManageOperators), false),
+    ("GET", "/approvals", SignedIn, false),
+    ("POST", "/approvals/{id}/approve", Needs(ApproveRequests), false),
+    ("POST", "/approvals/{id}/reject", Needs(ApproveRequests), false),
     ("GET", "/policies", Needs(ManagePolicies), false),
     ("GET", "/policies/{id}", Needs(ManagePolicies), false),
     ("POST", "/policies/save", Needs(ManagePolicies), false),
@@ -115,13 +119,14 @@ const MATRIX: &[(&str, &str, Access, bool)] = &[
     ("GET", "/pki/ocsp/{*request}", Public, false),
     ("GET", "/station/v1/enrol", Station, false),
     ("GET", "/station/v1/connect", Station, false),
-    ("GET", "/login/card", Public, false),
     ("GET", "/devices/{id}/unlock", Needs(UnlockDevice), true),
     ("POST", "/devices/{id}/unlock", Needs(UnlockDevice), true),
     ("GET", "/devices/{id}/recycle", Needs(RecycleDevice), true),
     ("POST", "/devices/{id}/recycle", Needs(RecycleDevice), true),
     ("POST", "/devices/{id}/replace", Needs(ReplaceDevice), true),
     ("POST", "/devices/{id}/restore", Needs(ReplaceDevice), true),
+    ("GET", "/api/v1/approvals", SignedIn, false),
+    ("POST", "/api/v1/approvals/{id}/{decision}", Needs(ApproveRequests), false),
 ];
 
 /// The files that build the router, with the prefix each is nested under.
@@ -364,6 +369,7 @@ async fn every_route_allows_exactly_the_roles_of_its_entry() {
         ("/stock", ViewStock),
         ("/audit", ViewAudit),
         ("/operators", ManageOperators),
+        ("/approvals", ApproveRequests),
     ];
     for s in sessions.iter().filter(|s| s.permissions.is_some()) {
         let (_, _, page) = s.portal.get("/account/password").await;
@@ -401,6 +407,7 @@ async fn every_route_allows_exactly_the_roles_of_its_entry() {
                 .replace("{*request}", "MAA=")
                 .replace("{id}", id)
                 .replace("{job}", job_id)
+                .replace("{decision}", "approve")
                 .replace("{serial}", "no-such-serial");
             let url = format!("{}{path}", s.portal.base);
             let request = match method {

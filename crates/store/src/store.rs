@@ -7,6 +7,7 @@ use serde::de::DeserializeOwned;
 use sqlx::any::AnyRow;
 use sqlx::AnyPool;
 use sqlx::Row;
+use tessera_core::approvals::{Approval, ApprovalState};
 use tessera_core::changes::{Changes, Lease};
 use tessera_core::ids::*;
 use tessera_core::model::*;
@@ -295,6 +296,24 @@ impl Store for SqlStore {
             .fetch_all(&self.pool)
             .await
             .map_err(backend_error)?;
+        docs(&rows)
+    }
+
+    async fn approval(&self, id: &ApprovalId) -> R<Approval> {
+        self.one_doc("SELECT data FROM approvals WHERE id = $1", id.as_str())
+            .await
+    }
+
+    async fn approvals(&self, state: ApprovalState, since: Timestamp) -> R<Vec<Approval>> {
+        let rows = sqlx::query(
+            "SELECT data FROM approvals WHERE state = $1 AND requested_at >= $2 \
+             ORDER BY requested_at, id",
+        )
+        .bind(state.as_str())
+        .bind(since.0)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend_error)?;
         docs(&rows)
     }
 

@@ -8,6 +8,7 @@
 use crate::backend::backend_error;
 use serde::Serialize;
 use sqlx::{AnyConnection, Row};
+use tessera_core::approvals::{Approval, ApprovalState};
 use tessera_core::audit;
 use tessera_core::changes::{Change, Lease, LeaseChange};
 use tessera_core::ids::*;
@@ -105,6 +106,7 @@ pub(crate) async fn apply(c: &mut AnyConnection, change: &Change) -> R<()> {
         }
         Change::DeleteRole(id) => execute(c, "DELETE FROM roles WHERE id = $1", id.as_str()).await,
         Change::PutStockCard { card, expected } => put_stock_card(c, card, *expected).await,
+        Change::PutApproval { approval, expected } => put_approval(c, approval, *expected).await,
         Change::InsertInstallation(i) => {
             sqlx::query("INSERT INTO installation (id, data) VALUES (1, $1)")
                 .bind(to_json(i)?)
@@ -466,6 +468,47 @@ pub(crate) async fn put_stock_card(
                 (Some(e), true) => stale(format!(
                     "the stock card {} (expected {})",
                     card.serial,
+                    e.as_str()
+                )),
+                _ => StoreError::NotFound,
+            },
+        );
+    }
+    Ok(())
+}
+
+/// Inserts a new request (`expected` None; an id already there is a `Conflict`), or updates one
+/// while its stored state is `expected`.
+pub(crate) async fn put_approval(
+    c: &mut AnyConnection,
+    approval: &Approval,
+    expected: Option<ApprovalState>,
+) -> R<()> {
+    let sql = match expected {
+        None => "INSERT INTO approvals (id, state, requested_at, data) VALUES ($1, $2, $3, $4)",
+        Some(_) => {
+            "UPDATE approvals SET state = $2, requested_at = $3, data = $4 \
+             WHERE id = $1 AND state = $5"
+        }
+    };
+    let mut query = sqlx::query(sql)
+        .bind(approval.id.as_str())
+        .bind(approval.state.as_str())
+        .bind(approval.requested_at.0)
+        .bind(to_json(approval)?);
+    if let Some(e) = expected {
+        query = query.bind(e.as_str());
+    }
+    let done = query.execute(&mut *c).await.map_err(backend_error)?;
+    if done.rows_affected() == 0 {
+        return Err(
+            match (
+                expected,
+                exists(c, "approvals", "id", approval.id.as_str()).await?,
+            ) {
+                (Some(e), true) => stale(format!(
+                    "the request {} (expected {})",
+                    approval.id,
                     e.as_str()
                 )),
                 _ => StoreError::NotFound,

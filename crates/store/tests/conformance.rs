@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use tessera_core::approvals::{Approval, ApprovalState, Subject, TwoPersonAction};
 use tessera_core::audit;
 use tessera_core::changes::{Change, Changes, LeaseChange};
 use tessera_core::ids::*;
@@ -525,6 +526,108 @@ async fn conformance(store: Arc<SqlStore>) {
     assert_eq!(store.audit_events(Some(3), 10).await.unwrap().len(), 2);
 
     stock(&store).await;
+    approvals(&store).await;
+}
+
+fn approval(id: &str, at: i64) -> Approval {
+    Approval {
+        id: ApprovalId::new(id),
+        action: TwoPersonAction::Terminate,
+        subject: Subject::Device {
+            device: DeviceId::new("d1"),
+            serial: "1234".into(),
+            user: Some(UserId::new("jdoe")),
+        },
+        reason: "lost".into(),
+        requested_by: OperatorId::new("alice"),
+        requested_at: Timestamp(at),
+        state: ApprovalState::Pending,
+        decided_by: None,
+        decided_at: None,
+        comment: String::new(),
+        used_at: None,
+    }
+}
+
+/// Requests under the two-person rule: listed by state from a time on, oldest first; decided
+/// and used only from the state they were read in.
+async fn approvals(store: &SqlStore) {
+    let put = |approval: Approval, expected| Change::PutApproval { approval, expected };
+    assert_eq!(
+        store.approval(&ApprovalId::new("a1")).await,
+        Err(StoreError::NotFound)
+    );
+    let mut changes = Changes::new();
+    changes.push(put(approval("a2", 200), None));
+    changes.push(put(approval("a1", 100), None));
+    changes.push(put(approval("a0", 10), None));
+    store.commit(&changes).await.unwrap();
+    assert_eq!(
+        one(store, put(approval("a1", 100), None)).await,
+        Err(StoreError::Conflict),
+        "an insert never overwrites a request"
+    );
+    let pending = store
+        .approvals(ApprovalState::Pending, Timestamp(50))
+        .await
+        .unwrap();
+    assert_eq!(pending, vec![approval("a1", 100), approval("a2", 200)]);
+
+    let mut approved = approval("a1", 100);
+    approved.state = ApprovalState::Approved;
+    approved.decided_by = Some(OperatorId::new("bob"));
+    approved.decided_at = Some(Timestamp(150));
+    approved.comment = "ok".into();
+    one(store, put(approved.clone(), Some(ApprovalState::Pending)))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.approval(&approved.id).await.unwrap(),
+        approved.clone()
+    );
+    // Decided twice, or used from a state it no longer has: stale, nothing written.
+    let mut rejected = approved.clone();
+    rejected.state = ApprovalState::Rejected;
+    assert!(matches!(
+        one(store, put(rejected, Some(ApprovalState::Pending))).await,
+        Err(StoreError::Stale(_))
+    ));
+    let mut used = approved.clone();
+    used.state = ApprovalState::Used;
+    used.used_at = Some(Timestamp(160));
+    one(store, put(used.clone(), Some(ApprovalState::Approved)))
+        .await
+        .unwrap();
+    assert!(matches!(
+        one(store, put(used.clone(), Some(ApprovalState::Approved))).await,
+        Err(StoreError::Stale(_))
+    ));
+    assert_eq!(
+        one(store, put(approval("zz", 1), Some(ApprovalState::Pending))).await,
+        Err(StoreError::NotFound)
+    );
+    assert_eq!(
+        store
+            .approvals(ApprovalState::Used, Timestamp(0))
+            .await
+            .unwrap(),
+        vec![used]
+    );
+    assert_eq!(
+        store
+            .approvals(ApprovalState::Pending, Timestamp(0))
+            .await
+            .unwrap()
+            .iter()
+            .map(|a| a.id.as_str())
+            .collect::<Vec<_>>(),
+        ["a0", "a2"]
+    );
+    assert!(store
+        .approvals(ApprovalState::Approved, Timestamp(0))
+        .await
+        .unwrap()
+        .is_empty());
 }
 
 fn stock_card(serial: &str, model: &str, location: Option<&str>) -> StockCard {

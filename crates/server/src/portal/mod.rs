@@ -2,6 +2,7 @@
 //! and renders a template.
 
 mod account;
+mod approvals;
 mod audit;
 mod devices;
 mod help_desk;
@@ -188,6 +189,9 @@ pub fn routes() -> Router<AppState> {
         .route("/operators/{id}/delete", post(operators::delete))
         .route("/roles/save", post(operators::save_role))
         .route("/roles/{id}/delete", post(operators::delete_role))
+        .route("/approvals", get(approvals::page))
+        .route("/approvals/{id}/approve", post(approvals::approve))
+        .route("/approvals/{id}/reject", post(approvals::reject))
         .route("/policies", get(policies::list))
         .route("/policies/{id}", get(policies::edit))
         .route("/policies/save", post(policies::save))

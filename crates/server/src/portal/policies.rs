@@ -13,6 +13,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
 use serde::Deserialize;
 use std::collections::HashMap;
+use tessera_core::approvals::TwoPersonAction;
 use tessera_core::ids::PolicyId;
 use tessera_core::model::*;
 use tessera_core::{policies, CoreError};
@@ -24,6 +25,8 @@ pub struct PolicyRow {
     pub slots: String,
     pub pin: String,
     pub groups: String,
+    /// The actions under the two-person rule, or empty.
+    pub two_person: String,
 }
 
 #[derive(Template)]
@@ -71,6 +74,12 @@ pub async fn list(
             } else {
                 p.allowed_groups.join(", ")
             },
+            two_person: p
+                .two_person
+                .iter()
+                .map(|a| a.label())
+                .collect::<Vec<_>>()
+                .join("; "),
             id: p.id.0,
             name: p.name,
             description: p.description,
@@ -113,6 +122,8 @@ struct EditPage {
     card_validity_days: u32,
     require_attestation: bool,
     require_stock: bool,
+    /// Each action of the two-person rule: its form value, its label and whether it is on.
+    two_person: Vec<(&'static str, &'static str, bool)>,
     slots: Vec<SlotRow>,
     algorithms: Vec<(String, &'static str)>,
 }
@@ -176,6 +187,10 @@ fn page_of(signed_in: &SignedIn, p: &DevicePolicy, error: Option<String>) -> Edi
         card_validity_days: p.card_validity_days,
         require_attestation: p.require_attestation,
         require_stock: p.require_stock,
+        two_person: TwoPersonAction::ALL
+            .into_iter()
+            .map(|a| (a.as_str(), a.label(), p.two_person.contains(&a)))
+            .collect(),
         slots,
         algorithms: ALGORITHMS
             .into_iter()
@@ -273,6 +288,10 @@ fn policy_of(form: &HashMap<String, String>, existing: Option<&DevicePolicy>) ->
         activation_required: existing.is_none_or(|p| p.activation_required),
         require_attestation: on("require_attestation"),
         require_stock: on("require_stock"),
+        two_person: TwoPersonAction::ALL
+            .into_iter()
+            .filter(|a| on(&format!("two_person_{}", a.as_str())))
+            .collect(),
     }
 }
 
