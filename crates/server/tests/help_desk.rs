@@ -8,7 +8,7 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use support::pki::{crl_text as crl, openssl};
 use support::portal::{csrf, Portal};
 use tessera_core::devices;
 use tessera_core::help_desk::{self, Replacement};
@@ -55,46 +55,6 @@ async fn serve() -> (tempfile::TempDir, Tessera, String) {
     std::fs::write(tmp.path().join("chain.pem"), t.ca.chain_pem()).unwrap();
     std::fs::write(tmp.path().join("issuing.pem"), t.ca.issuing_pem()).unwrap();
     (tmp, t, base)
-}
-
-fn openssl(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("openssl");
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-/// The CRL the server publishes, as `openssl crl -text` prints it (signature checked).
-async fn crl(base: &str, dir: &Path) -> String {
-    let der = reqwest::get(format!("{base}/pki/issuing.crl"))
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
-    std::fs::write(dir.join("crl.der"), &der).unwrap();
-    let text = openssl(
-        dir,
-        &[
-            "crl",
-            "-inform",
-            "DER",
-            "-in",
-            "crl.der",
-            "-noout",
-            "-text",
-            "-CAfile",
-            "chain.pem",
-        ],
-    );
-    assert!(text.contains("verify OK"), "{text}");
-    text
 }
 
 /// The CRL entry of certificate `serial` (its lines up to the next entry), or None.

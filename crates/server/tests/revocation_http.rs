@@ -5,50 +5,13 @@
 mod support;
 
 use std::path::Path;
-use std::process::Command;
+use support::pki::{crl_text as fetch_crl, openssl};
 use tessera_core::devices;
 use tessera_core::issuance;
 use tessera_core::model::BuiltinRole;
 use tessera_core::ports::Store;
 use tessera_core::Reason;
 use tessera_server::{demo, router, Options, Tessera};
-
-fn openssl(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("openssl");
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-async fn fetch_crl(base: &str, dir: &Path) -> String {
-    let der = reqwest::get(format!("{base}/pki/issuing.crl"))
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
-    std::fs::write(dir.join("crl.der"), &der).unwrap();
-    openssl(
-        dir,
-        &[
-            "crl",
-            "-inform",
-            "DER",
-            "-in",
-            "crl.der",
-            "-noout",
-            "-text",
-            "-CAfile",
-            "chain.pem",
-        ],
-    )
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crl_and_ocsp_follow_the_card() {

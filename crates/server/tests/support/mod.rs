@@ -3,6 +3,7 @@
 
 #![allow(dead_code)] // each test binary uses a part of it
 
+pub mod pki;
 pub mod portal;
 
 use std::path::Path;
