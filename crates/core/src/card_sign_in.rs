@@ -177,9 +177,12 @@ async fn operator_for(
     if device.state != DeviceState::Active {
         return Ok(Err(CardRefused::CardNotActive(device.state)));
     }
-    // The card's holder now, which is the certificate's subject user for any card Tessera
-    // issued; should they ever differ, the card record is the one that is kept current.
-    let uid = device.user.clone().unwrap_or_else(|| record.user.clone());
+    // The certificate was issued to the card's holder; a record that says otherwise is not a
+    // card Tessera stands behind for this person, so nobody is signed in with it.
+    if device.user.as_ref() != Some(&record.user) {
+        return Ok(Err(CardRefused::NotIssuedHere));
+    }
+    let uid = record.user.clone();
     let linked: Vec<_> = svc
         .store
         .operators()

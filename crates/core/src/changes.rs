@@ -74,6 +74,12 @@ pub enum Change {
         device: DeviceId,
         kind: String,
     },
+    /// Deletes a secret that must still be there (fails as stale otherwise): a secret shown
+    /// once is shown to the one unit of work that took it.
+    TakeDeviceSecret {
+        device: DeviceId,
+        kind: String,
+    },
     /// A new job; with a lease when its runner starts at once.
     InsertJob {
         job: IssuanceJob,

@@ -181,7 +181,7 @@ pub async fn reveal_initial_pin(
             .map_err(|_| CoreError::Invalid("the sealed PIN is damaged".into()))?,
     );
     let mut changes = Changes::new();
-    changes.push(Change::DeleteDeviceSecret {
+    changes.push(Change::TakeDeviceSecret {
         device: device.clone(),
         kind: "pin".into(),
     });
@@ -258,26 +258,40 @@ pub async fn unlock(
             .map_err(|_| CoreError::Invalid("the escrowed PUK is damaged".into()))?,
     );
     let mut card = card_of(svc, &d, station, reader).await?;
-    card.unblock_pin(&puk, new_pin).await?;
-    let tries_left = card.pin_retries().await?;
+    let ctx = AuditContext {
+        operator: Some(&actor.operator),
+        user: d.user.as_ref(),
+        device: Some(device),
+        operation: None,
+    };
+    // Written before the card is touched: the approval is spent (a second unlock on it is
+    // refused, even if this one fails half-way), an escrowed initial PIN is dropped (it may not
+    // be the card's PIN a moment from now) and the log says an unlock began.
     let mut changes = Changes::new();
-    // An escrowed initial PIN is no longer the card's PIN.
     changes.push(Change::DeleteDeviceSecret {
         device: device.clone(),
         kind: "pin".into(),
     });
     changes.audit(svc.event(
-        audit::DEVICE_UNLOCKED,
-        AuditContext {
-            operator: Some(&actor.operator),
-            user: d.user.as_ref(),
-            device: Some(device),
-            operation: None,
-        },
-        json!({"station": station, "reader": reader, "reason": reason, "tries_left": tries_left}),
+        audit::DEVICE_UNLOCK_STARTED,
+        ctx,
+        json!({"station": station, "reader": reader, "reason": reason}),
     ));
+    // The outcome's event names the approver as the started one does.
+    let approved = grant
+        .approval()
+        .map(|a| (a.id.clone(), a.decided_by.clone()));
     grant.spend(svc, &mut changes);
     svc.commit(changes).await?;
+    card.unblock_pin(&puk, new_pin).await?;
+    let tries_left = card.pin_retries().await?;
+    let mut details =
+        json!({"station": station, "reader": reader, "reason": reason, "tries_left": tries_left});
+    if let Some((approval, approver)) = approved {
+        details["approval"] = json!(approval);
+        details["approved_by"] = json!(approver);
+    }
+    svc.audit(audit::DEVICE_UNLOCKED, ctx, details).await?;
     Ok(Unlocked {
         device: d,
         tries_left,

@@ -20,6 +20,7 @@
 //!
 //! [`StartRequest::temporary_for`]: crate::issuance::StartRequest::temporary_for
 
+use crate::approvals::{self, Grant, Subject, TwoPersonAction};
 use crate::audit;
 use crate::changes::Changes;
 use crate::devices::{card_of, certificates_follow, required_reason};
@@ -75,6 +76,10 @@ pub async fn replace(
         device: Some(device),
         operation: None,
     };
+    let grant = match kind {
+        Replacement::Permanent => terminate_gate(svc, actor, &d, comment).await?,
+        Replacement::Temporary => Grant::none(),
+    };
     let mut changes = Changes::new();
     let ctx_state = AuditContext {
         operator: Some(&actor.operator),
@@ -107,6 +112,7 @@ pub async fn replace(
                "replacement": match kind { Replacement::Permanent => "permanent", Replacement::Temporary => "temporary" },
                "certificates": crl_reason}),
     ));
+    grant.spend(svc, &mut changes);
     svc.commit(changes).await?;
     Ok((d, kind))
 }
@@ -131,6 +137,40 @@ async fn temporaries_of(svc: &Services, original: &Device) -> Result<Vec<Device>
         .collect())
 }
 
+/// The two-person rule for terminating `d` (its policy may require it): a replacement or a
+/// recycle ends a live card as a Terminate does, so it is no way around the rule. The help desk
+/// asks; the approver needs the permission to terminate cards.
+async fn terminate_gate(
+    svc: &Services,
+    actor: &Actor,
+    d: &Device,
+    reason: &str,
+) -> Result<Grant, CoreError> {
+    let policy = match &d.policy {
+        Some(id) => svc
+            .store
+            .policies()
+            .await?
+            .into_iter()
+            .find(|p| &p.id == id),
+        None => None,
+    };
+    let subject = Subject::Device {
+        device: d.id.clone(),
+        serial: d.serial.clone(),
+        user: d.user.clone(),
+    };
+    approvals::gate_checked(
+        svc,
+        actor,
+        TwoPersonAction::Terminate,
+        subject,
+        policy.as_ref(),
+        reason,
+    )
+    .await
+}
+
 /// The forgotten card `original` was found: its temporary cards are Terminated (certificates
 /// revoked, cessationOfOperation) and the original Resumed (certificates valid again), in one
 /// commit. Returns the original and the temporary cards that ended.
@@ -143,10 +183,14 @@ pub async fn restore_original(
     actor.require(Permission::ReplaceDevice, "restore replaced cards")?;
     let comment = required_reason(comment)?;
     let mut d = svc.device_in_scope(actor, original).await?;
-    if d.state != DeviceState::Suspended {
+    // Only a card suspended because it was forgotten: resuming a card a security officer
+    // suspended for another reason takes the permission to manage cards.
+    if d.state != DeviceState::Suspended || d.reason != Reason::Forgotten {
         return Err(CoreError::Invalid(format!(
-            "card {} is {}: only a suspended card can be restored",
-            d.serial, d.state
+            "card {} is {} ({}): only a card suspended as forgotten can be restored",
+            d.serial,
+            d.state,
+            d.reason.as_str()
         )));
     }
     let ctx_state = AuditContext {
@@ -215,15 +259,38 @@ pub async fn recycle(
             d.serial
         )));
     }
+    // A card issued again after this record ended belongs to its newer record (maybe to another
+    // holder): erasing it through this old one would wipe a live card behind its record's back.
+    let ended = |x: &Device| {
+        matches!(
+            x.state,
+            DeviceState::Terminated | DeviceState::Failed | DeviceState::Recycled
+        )
+    };
+    let live_elsewhere = svc
+        .store
+        .devices_with_serial(&d.serial)
+        .await?
+        .into_iter()
+        .find(|x| x.id != d.id && !ended(x));
+    if let Some(newer) = live_elsewhere {
+        return Err(CoreError::Invalid(format!(
+            "card {} was issued again after this record (device {}, {}): recycle it from that record",
+            d.serial, newer.id, newer.state
+        )));
+    }
     let ctx_state = AuditContext {
         operator: Some(&actor.operator),
         ..Default::default()
     };
     // Refused before the card is touched when the lifecycle would refuse (a card in production).
     let live = !matches!(d.state, DeviceState::Terminated | DeviceState::Failed);
-    if live {
+    let grant = if live {
         crate::lifecycle::transition(d.state, DeviceCommand::Terminate(Reason::None))?;
-    }
+        terminate_gate(svc, actor, &d, comment).await?
+    } else {
+        Grant::none()
+    };
     let mut card = card_of(svc, &d, station, reader).await?;
     if live {
         let mut changes = Changes::new();
@@ -234,6 +301,7 @@ pub async fn recycle(
             ctx_state,
         )?;
         certificates_follow(svc, &mut changes, &d).await?;
+        grant.spend(svc, &mut changes);
         svc.commit(changes).await?;
     }
     card.factory_reset().await?;

@@ -582,3 +582,41 @@ async fn the_portal_and_the_api_show_and_decide_requests() {
         .unwrap();
     assert_eq!(res.status(), 400, "decided once");
 }
+
+/// A replacement ends a card as a termination does: under a policy that puts terminations under
+/// the two-person rule, the help desk's permanent replacement waits for an approver too.
+#[tokio::test]
+async fn a_permanent_replacement_is_a_termination_under_the_rule() {
+    let (_dir, t) = support::open().await;
+    let svc = &t.services;
+    let card = active_card(&t).await;
+    two_person(&t, &[TwoPersonAction::Terminate]).await;
+    let desk = support::actor(BuiltinRole::HelpDesk);
+    let replace = || {
+        tessera_core::help_desk::replace(
+            svc,
+            &desk,
+            &card,
+            tessera_core::Reason::Lost,
+            "lost on the train",
+        )
+    };
+    let id = approval_of(&replace().await.unwrap_err());
+    assert_eq!(
+        svc.store.device(&card).await.unwrap().state,
+        tessera_core::DeviceState::Active
+    );
+    approvals::decide(svc, &officer("bob"), &id, true, "checked with the holder")
+        .await
+        .unwrap();
+    let (d, _) = replace().await.unwrap();
+    assert_eq!(d.state, tessera_core::DeviceState::Terminated);
+    let replaced = events(&t)
+        .await
+        .into_iter()
+        .find(|e| e.name == "DeviceReplaced")
+        .unwrap();
+    assert_eq!(replaced.details["approved_by"], "bob");
+    // The approval was used once.
+    assert!(replace().await.is_err());
+}

@@ -509,6 +509,62 @@ async fn a_returned_card_is_erased_recycled_and_issued_again() {
         svc.store.stock_card(&serial).await.unwrap().unwrap().state,
         StockState::Issued
     );
+    // A record that was terminated (not recycled) before its card was issued again no longer
+    // speaks for the card: recycling through it would erase the new holder's live card, and is
+    // refused before the card is touched.
+    let officer = support::actor(BuiltinRole::SecurityOfficer);
+    devices::terminate(svc, &officer, &again, Reason::Damaged)
+        .await
+        .unwrap();
+    t.demo_printer.put_in_hopper(card.clone());
+    let (third, _) = issue_active(&t, &desk, demo::POLICY_ID, None).await;
+    t.demo_printer.put_in_hopper(card.clone());
+    let err = help_desk::recycle(
+        svc,
+        &desk,
+        &again,
+        (&at_encoder().0, at_encoder().1),
+        "stale record",
+    )
+    .await
+    .unwrap_err();
+    assert!(err.to_string().contains("issued again"), "{err}");
+    assert_eq!(
+        svc.store.device(&third).await.unwrap().state,
+        DeviceState::Active
+    );
+    let mut client = open_card(&card);
+    client.select().await.unwrap();
+    assert!(
+        client
+            .read_certificate(tessera_core::model::Slot::PivAuthentication)
+            .await
+            .unwrap()
+            .is_some(),
+        "the live card was not erased"
+    );
+}
+
+/// Restore resumes only a card suspended as forgotten: a card a security officer suspended for
+/// another reason stays suspended for the help desk.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restore_is_only_for_forgotten_cards() {
+    let (_tmp, t, _base) = serve().await;
+    let svc = &t.services;
+    let desk = support::actor(BuiltinRole::HelpDesk);
+    let officer = support::actor(BuiltinRole::SecurityOfficer);
+    let (device, _) = issue_active(&t, &desk, demo::POLICY_ID, None).await;
+    devices::suspend(svc, &officer, &device, Reason::Stolen)
+        .await
+        .unwrap();
+    let err = help_desk::restore_original(svc, &desk, &device, "found it")
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("suspended as forgotten"), "{err}");
+    assert_eq!(
+        svc.store.device(&device).await.unwrap().state,
+        DeviceState::Suspended
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -45,7 +45,15 @@ pub(crate) async fn apply(c: &mut AnyConnection, change: &Change) -> R<()> {
             kind,
             sealed,
         } => put_device_secret(c, device, kind, sealed).await,
-        Change::DeleteDeviceSecret { device, kind } => delete_device_secret(c, device, kind).await,
+        Change::DeleteDeviceSecret { device, kind } => {
+            delete_device_secret(c, device, kind).await.map(|_| ())
+        }
+        Change::TakeDeviceSecret { device, kind } => {
+            match delete_device_secret(c, device, kind).await? {
+                1 => Ok(()),
+                _ => Err(stale(format!("the {kind} of device {device}"))),
+            }
+        }
         Change::InsertJob { job, lease } => insert_job(c, job, lease.as_ref()).await,
         Change::UpdateJob {
             job,
@@ -280,14 +288,14 @@ pub(crate) async fn delete_device_secret(
     c: &mut AnyConnection,
     device: &DeviceId,
     kind: &str,
-) -> R<()> {
-    sqlx::query("DELETE FROM device_secrets WHERE device = $1 AND kind = $2")
+) -> R<u64> {
+    let done = sqlx::query("DELETE FROM device_secrets WHERE device = $1 AND kind = $2")
         .bind(device.as_str())
         .bind(kind)
         .execute(c)
         .await
         .map_err(backend_error)?;
-    Ok(())
+    Ok(done.rows_affected())
 }
 
 pub(crate) async fn insert_certificate(c: &mut AnyConnection, cert: &CertificateRecord) -> R<()> {
