@@ -130,7 +130,8 @@ pub async fn sign_in_with_card(
     };
     match operator_for(svc, &record).await? {
         Ok(operator) => {
-            let session = open_session(svc, operator, "card", Changes::new()).await?;
+            let session =
+                open_session(svc, operator, "card", Some(&record.serial), Changes::new()).await?;
             Ok(Ok(session))
         }
         Err(refused) => {

@@ -597,13 +597,15 @@ pub trait Store: Send + Sync {
         operator: &OperatorId,
         csrf: &str,
         expires: Timestamp,
+        card: Option<&str>,
     ) -> Result<(), StoreError>;
-    /// The operator and CSRF token of a live session.
+    /// A live session: its operator, CSRF token and, for a card sign-in, the serial of the
+    /// certificate that opened it (the session lives only while that certificate is valid).
     async fn session(
         &self,
         token_hash: &str,
         now: Timestamp,
-    ) -> Result<Option<(OperatorId, String)>, StoreError>;
+    ) -> Result<Option<StoredSession>, StoreError>;
     async fn delete_session(&self, token_hash: &str) -> Result<(), StoreError>;
 
     // the two-person rule
@@ -683,4 +685,13 @@ pub trait Store: Send + Sync {
         before_seq: Option<i64>,
         limit: u32,
     ) -> Result<Vec<AuditRecord>, StoreError>;
+}
+
+/// A live session as the store keeps it (the token itself is never stored).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredSession {
+    pub operator: OperatorId,
+    pub csrf: String,
+    /// The serial of the certificate a card sign-in opened the session with.
+    pub card: Option<String>,
 }

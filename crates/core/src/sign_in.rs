@@ -125,7 +125,7 @@ pub async fn sign_in(
         }));
     }
     throttle.succeeded(id.as_str());
-    open_session(svc, id, method, changes).await.map(Ok)
+    open_session(svc, id, method, None, changes).await.map(Ok)
 }
 
 /// Opens a session for an operator already checked (by password and code, or by card) and
@@ -134,6 +134,7 @@ pub async fn open_session(
     svc: &Services,
     id: OperatorId,
     method: &str,
+    card: Option<&str>,
     mut changes: Changes,
 ) -> Result<Session, CoreError> {
     let now = svc.clock.now();
@@ -160,9 +161,34 @@ pub async fn open_session(
             &session.operator,
             &session.csrf,
             session.expires,
+            card,
         )
         .await?;
     Ok(session)
+}
+
+/// The operator and CSRF token of the live session whose token hashes to `token_hash`. A session
+/// a card opened lives only while the card's certificate is valid: once the card is suspended or
+/// terminated, the session ends at the operator's next request, not at the end of the shift.
+pub async fn live_session(
+    svc: &Services,
+    token_hash: &str,
+) -> Result<Option<(OperatorId, String)>, CoreError> {
+    let Some(session) = svc.store.session(token_hash, svc.clock.now()).await? else {
+        return Ok(None);
+    };
+    if let Some(serial) = &session.card {
+        let valid = svc
+            .store
+            .certificate_state(serial)
+            .await?
+            .is_some_and(|c| c.status == crate::model::CertificateStatus::Valid);
+        if !valid {
+            svc.store.delete_session(token_hash).await?;
+            return Ok(None);
+        }
+    }
+    Ok(Some((session.operator, session.csrf)))
 }
 
 /// Ends a session (when the browser still had its token) and audits the sign-out.

@@ -188,11 +188,8 @@ impl FromRequestParts<AppState> for SignedIn {
         let token = cookie(parts, SESSION_COOKIE).ok_or_else(WebError::sign_in)?;
         let svc = &state.tessera.services;
         let hash = token_hash(&token);
-        let (operator, csrf) = svc
-            .store
-            .session(&hash, svc.clock.now())
-            .await
-            .map_err(WebError::from_store)?
+        let (operator, csrf) = tessera_core::sign_in::live_session(svc, &hash)
+            .await?
             .ok_or_else(WebError::sign_in)?;
         let operator = svc
             .store

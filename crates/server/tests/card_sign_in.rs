@@ -325,13 +325,18 @@ async fn a_tls_client_signs_in_with_the_card_until_it_is_terminated() {
     assert_eq!(signed_in.status, 303, "{}", signed_in.body);
     assert_eq!(signed_in.location.as_deref(), Some("/users"));
     let token = session_of(&signed_in);
-    let (operator, _) = t
+    let stored = t
         .store
         .session(&token_hash(&token), t.services.clock.now())
         .await
         .unwrap()
         .unwrap();
+    let operator = stored.operator;
     assert_eq!(operator.as_str(), "jdoe-desk");
+    assert!(
+        stored.card.is_some(),
+        "the session knows the card that opened it"
+    );
     let cookie = format!("tessera_session={token}");
     // The one-time password is still owed: the card does not skip it.
     let users = browser.get("/users", &cookie).await;
@@ -359,6 +364,10 @@ async fn a_tls_client_signs_in_with_the_card_until_it_is_terminated() {
     )
     .await
     .unwrap();
+    // The session the card opened ends with it, before the end of the shift.
+    let users = browser.get("/users", &cookie).await;
+    assert_eq!(users.status, 303, "{}", users.body);
+    assert_eq!(users.location.as_deref(), Some("/login"));
     let refused = browser.get("/login/card", "").await;
     assert_eq!(refused.status, 403);
     assert!(refused

@@ -227,6 +227,7 @@ async fn apply_migration(
             for statement in [
                 "CREATE TABLE IF NOT EXISTS roles (id TEXT PRIMARY KEY, data TEXT NOT NULL)",
                 "ALTER TABLE operators ADD COLUMN revision BIGINT NOT NULL DEFAULT 0",
+                "ALTER TABLE sessions ADD COLUMN card_serial TEXT",
                 "CREATE TABLE IF NOT EXISTS approvals (id TEXT PRIMARY KEY, state TEXT NOT NULL, \
                  requested_at BIGINT NOT NULL, data TEXT NOT NULL)",
                 "CREATE INDEX IF NOT EXISTS approvals_state ON approvals (state, requested_at)",

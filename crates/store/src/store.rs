@@ -11,7 +11,9 @@ use tessera_core::approvals::{Approval, ApprovalState};
 use tessera_core::changes::{Changes, Lease};
 use tessera_core::ids::*;
 use tessera_core::model::*;
-use tessera_core::ports::{AuditRecord, CertificateState, Installation, Store, StoreError};
+use tessera_core::ports::{
+    AuditRecord, CertificateState, Installation, Store, StoreError, StoredSession,
+};
 
 #[derive(Clone)]
 pub struct SqlStore {
@@ -323,23 +325,26 @@ impl Store for SqlStore {
         operator: &OperatorId,
         csrf: &str,
         expires: Timestamp,
+        card: Option<&str>,
     ) -> R<()> {
         sqlx::query(
-            "INSERT INTO sessions (token_hash, operator, csrf, expires) VALUES ($1, $2, $3, $4)",
+            "INSERT INTO sessions (token_hash, operator, csrf, expires, card_serial) \
+             VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(token_hash)
         .bind(operator.as_str())
         .bind(csrf)
         .bind(expires.0)
+        .bind(card)
         .execute(&self.pool)
         .await
         .map_err(backend_error)?;
         Ok(())
     }
 
-    async fn session(&self, token_hash: &str, now: Timestamp) -> R<Option<(OperatorId, String)>> {
+    async fn session(&self, token_hash: &str, now: Timestamp) -> R<Option<StoredSession>> {
         let row = sqlx::query(
-            "SELECT operator, csrf FROM sessions WHERE token_hash = $1 AND expires > $2",
+            "SELECT operator, csrf, card_serial FROM sessions WHERE token_hash = $1 AND expires > $2",
         )
         .bind(token_hash)
         .bind(now.0)
@@ -347,9 +352,12 @@ impl Store for SqlStore {
         .await
         .map_err(backend_error)?;
         row.map(|r| {
-            let op: String = r.try_get("operator").map_err(backend_error)?;
-            let csrf: String = r.try_get("csrf").map_err(backend_error)?;
-            Ok((OperatorId(op), csrf))
+            let operator: String = r.try_get("operator").map_err(backend_error)?;
+            Ok(StoredSession {
+                operator: OperatorId::new(operator),
+                csrf: r.try_get("csrf").map_err(backend_error)?,
+                card: r.try_get("card_serial").map_err(backend_error)?,
+            })
         })
         .transpose()
     }

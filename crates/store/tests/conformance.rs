@@ -9,7 +9,7 @@ use tessera_core::audit;
 use tessera_core::changes::{Change, Changes, LeaseChange};
 use tessera_core::ids::*;
 use tessera_core::model::*;
-use tessera_core::ports::{NewAuditEvent, Store, StoreError};
+use tessera_core::ports::{NewAuditEvent, Store, StoreError, StoredSession};
 use tessera_core::{DeviceState, Reason};
 use tessera_store::SqlStore;
 
@@ -181,12 +181,16 @@ async fn conformance(store: Arc<SqlStore>) {
     assert_eq!(store.operator(&op).await.unwrap(), operator);
     assert_eq!(store.count_operators().await.unwrap(), 1);
     store
-        .put_session("h1", &op, "csrf1", Timestamp(100))
+        .put_session("h1", &op, "csrf1", Timestamp(100), Some("c0ffee"))
         .await
         .unwrap();
     assert_eq!(
         store.session("h1", Timestamp(50)).await.unwrap(),
-        Some((op.clone(), "csrf1".into()))
+        Some(StoredSession {
+            operator: op.clone(),
+            csrf: "csrf1".into(),
+            card: Some("c0ffee".into()),
+        })
     );
     assert_eq!(store.session("h1", Timestamp(100)).await.unwrap(), None);
     store.delete_session("h1").await.unwrap();
@@ -206,11 +210,11 @@ async fn conformance(store: Arc<SqlStore>) {
         .collect();
     assert_eq!(ids, vec![op.clone(), helper.id.clone()]);
     store
-        .put_session("h2", &helper.id, "c", Timestamp(100))
+        .put_session("h2", &helper.id, "c", Timestamp(100), None)
         .await
         .unwrap();
     store
-        .put_session("h3", &helper.id, "c", Timestamp(100))
+        .put_session("h3", &helper.id, "c", Timestamp(100), None)
         .await
         .unwrap();
     one(&store, Change::DeleteSessionsOf(helper.id.clone()))
@@ -218,7 +222,7 @@ async fn conformance(store: Arc<SqlStore>) {
         .unwrap();
     assert_eq!(store.session("h2", Timestamp(50)).await.unwrap(), None);
     store
-        .put_session("h4", &helper.id, "c", Timestamp(100))
+        .put_session("h4", &helper.id, "c", Timestamp(100), None)
         .await
         .unwrap();
     one(&store, Change::DeleteOperator(helper.id.clone()))
