@@ -166,6 +166,9 @@ pub async fn start(
     Ok(job)
 }
 
+/// The longest a temporary card (and its certificates) may be valid.
+pub const TEMPORARY_MAX_DAYS: u32 = 30;
+
 /// A temporary card stands in only for a card of the same holder that the help desk suspended
 /// as forgotten.
 async fn temporary_allowed(
@@ -284,6 +287,25 @@ pub async fn choose_policy(
             "the policy {} is not allowed for {}",
             policy.name, user.display_name
         )));
+    }
+    if let Some(original) = &job.temporary_for {
+        // Checked again here: the original may have been found (restored) since Start, and a
+        // temporary card must not outlive the day it stands in for.
+        temporary_allowed(svc, actor, &user, original).await?;
+        let longest = policy
+            .slots
+            .iter()
+            .map(|s| s.profile.validity_days)
+            .chain([policy.card_validity_days])
+            .max()
+            .unwrap_or(0);
+        if longest > TEMPORARY_MAX_DAYS {
+            return Err(CoreError::Invalid(format!(
+                "a temporary card needs a short-lived policy (at most {TEMPORARY_MAX_DAYS} days); \
+                 {} lasts {longest} days: choose PIV Temporary or another short one",
+                policy.name
+            )));
+        }
     }
     let settings = svc.store.settings().await?;
     let pin = match (settings.initial_pin_mode, pin) {

@@ -293,6 +293,36 @@ async fn a_forgotten_card_is_replaced_by_a_temporary_one_then_restored() {
     assert_eq!(details["replacement"], "temporary");
     assert_eq!(details["comment"], "left at home, ticket 7");
 
+    // A temporary card under a three-year policy is refused at the policy step (the card goes
+    // back to the hopper with the job cancelled).
+    let job = issuance::start(
+        svc,
+        &desk,
+        StartRequest {
+            user: UserId::new("jdoe"),
+            station: StationId::new(demo::STATION_ID),
+            printer: demo::PRINTER.into(),
+            reader: demo::ENCODER.into(),
+            layout: LayoutId::new("corporate-badge"),
+            temporary_for: Some(original.clone()),
+        },
+    )
+    .await
+    .unwrap();
+    let err = issuance::choose_policy(
+        &t.runner,
+        &desk,
+        &job.id,
+        &PolicyId::new(demo::POLICY_ID),
+        Some(Pin::new(PIN)),
+    )
+    .await
+    .expect_err("a long-lived policy is refused for a temporary card");
+    assert!(err.to_string().contains("short-lived policy"), "{err}");
+    issuance::cancel(svc, &desk, &job.id).await.unwrap();
+    t.demo_printer
+        .put_in_hopper(t.demo_printer.card_in_encoder().unwrap());
+
     // The temporary card, under the one-day policy.
     let (temporary, _) = issue_active(&t, &desk, demo::TEMPORARY_POLICY_ID, Some(&original)).await;
     let temp = svc.store.device(&temporary).await.unwrap();
