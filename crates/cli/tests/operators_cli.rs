@@ -2,26 +2,9 @@
 //! scope, list, change the role, disable and enable, reset the password (a new one-time
 //! password each time), delete; and the refusals a mistyped command gets.
 
-use std::path::Path;
-use std::process::{Command, Output};
+mod support;
 
-fn tessera(data: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tessera"))
-        .env("RUST_LOG", "warn")
-        .args(args)
-        .arg("--data")
-        .arg(data)
-        .output()
-        .unwrap()
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
+use support::{tessera, text};
 
 fn row(list: &str, operator: &str) -> String {
     list.lines()

@@ -2,26 +2,9 @@
 //! imported with model and batch, listed, imported again (the duplicates are reported and left
 //! alone), a file with a bad line is refused whole, and one card's record is shown.
 
-use std::path::Path;
-use std::process::{Command, Output};
+mod support;
 
-fn tessera(data: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tessera"))
-        .env("RUST_LOG", "warn")
-        .args(args)
-        .arg("--data")
-        .arg(data)
-        .output()
-        .unwrap()
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
+use support::{tessera, text};
 
 #[test]
 fn a_vendor_list_is_imported_listed_and_shown() {

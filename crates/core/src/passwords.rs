@@ -121,6 +121,24 @@ mod tests {
     }
 
     #[test]
+    fn one_time_passwords_have_four_groups_without_look_alikes() {
+        use std::sync::atomic::{AtomicU8, Ordering};
+        struct Counter(AtomicU8);
+        impl Random for Counter {
+            fn fill(&self, buf: &mut [u8]) {
+                for b in buf {
+                    *b = self.0.fetch_add(37, Ordering::Relaxed);
+                }
+            }
+        }
+        let p = one_time_password(&Counter(AtomicU8::new(0)));
+        let p = p.expose();
+        assert_eq!(p.len(), 19);
+        assert_eq!(p.split('-').map(str::len).collect::<Vec<_>>(), [4, 4, 4, 4]);
+        assert!(!p.contains(['0', 'O', '1', 'l', 'I']), "{p}");
+    }
+
+    #[test]
     fn the_common_list_is_loaded() {
         assert!(common().len() > 1000);
         assert!(common().contains("password"));

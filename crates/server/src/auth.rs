@@ -12,7 +12,6 @@ use sha2::{Digest, Sha256};
 use tessera_core::issuance::Actor;
 use tessera_core::model::Operator;
 use tessera_core::operators::Pending;
-use tessera_core::ports::Random;
 use tessera_core::Password;
 
 pub const SESSION_COOKIE: &str = "tessera_session";
@@ -95,30 +94,13 @@ impl tessera_core::ports::Passwords for Argon2Passwords {
     }
 }
 
+pub use tessera_core::passwords::one_time_password;
 pub use tessera_core::sign_in::{random_token, token_hash};
-
-/// A password people can type: 4 groups of 4 from an alphabet without look-alikes.
-pub fn random_password(random: &dyn Random) -> String {
-    const ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
-    let mut out = String::new();
-    while out.len() < 19 {
-        if out.len() % 5 == 4 {
-            out.push('-');
-            continue;
-        }
-        let [b] = random.bytes::<1>();
-        // Rejection sampling keeps every character equally likely.
-        if (b as usize) < 256 - 256 % ALPHABET.len() {
-            out.push(ALPHABET[b as usize % ALPHABET.len()] as char);
-        }
-    }
-    out
-}
 
 /// A real hash of a random password, verified against when the operator does not exist.
 pub fn dummy_hash() -> &'static str {
     static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    HASH.get_or_init(|| hash_password(&Password::new(random_password(&crate::platform::OsRandom))))
+    HASH.get_or_init(|| hash_password(&one_time_password(&crate::platform::OsRandom)))
 }
 
 /// Reads one cookie from the request headers.
@@ -221,7 +203,6 @@ impl FromRequestParts<AppState> for SignedIn {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::platform::OsRandom;
 
     #[test]
     fn passwords_hash_and_verify() {
@@ -276,12 +257,5 @@ mod tests {
             "the ticker stood still: {before} -> {after}"
         );
         ticker.abort();
-    }
-
-    #[test]
-    fn generated_passwords_have_four_groups() {
-        let p = random_password(&OsRandom);
-        assert_eq!(p.len(), 19);
-        assert_eq!(p.split('-').count(), 4);
     }
 }

@@ -107,7 +107,7 @@ pub(crate) async fn init(t: &Tessera, spec: &InitSpec) -> Result<Option<Password
     let (password, generated) = match &spec.admin_password {
         Some(p) => (p.clone(), None),
         None => {
-            let p = Password::new(auth::random_password(&*t.services.random));
+            let p = auth::one_time_password(&*t.services.random);
             (p.clone(), Some(p))
         }
     };

@@ -136,7 +136,7 @@ impl From<CoreError> for WebError {
 }
 
 /// Capitalised and ending with a full stop.
-fn sentence(s: &str) -> String {
+pub fn sentence(s: &str) -> String {
     let mut c = s.chars();
     let mut out = match c.next() {
         Some(f) => f.to_uppercase().collect::<String>() + c.as_str(),

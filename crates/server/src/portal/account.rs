@@ -5,7 +5,7 @@
 use super::{render, render_secret, CsrfForm, Nav};
 use crate::app::AppState;
 use crate::auth::SignedIn;
-use crate::web_error::WebError;
+use crate::web_error::{sentence, WebError};
 use askama::Template;
 use axum::extract::State;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -112,12 +112,7 @@ pub async fn change_password(
     match changed {
         Ok(()) => Ok(Redirect::to("/account/next").into_response()),
         Err(tessera_core::CoreError::Invalid(why)) => {
-            let mut message = why;
-            if let Some(first) = message.get_mut(0..1) {
-                first.make_ascii_uppercase();
-            }
-            message.push('.');
-            password_page(&state, &signed_in, Some(message)).await
+            password_page(&state, &signed_in, Some(sentence(&why))).await
         }
         Err(e) => Err(e.into()),
     }
@@ -216,12 +211,7 @@ pub async fn totp_confirm(
     match totp::confirm(&state.tessera.services, &signed_in.operator.id, &f.code).await {
         Ok(codes) => render_secret(&CodesPage { nav: None, codes }),
         Err(tessera_core::CoreError::Invalid(why)) => {
-            let mut message = why;
-            if let Some(first) = message.get_mut(0..1) {
-                first.make_ascii_uppercase();
-            }
-            message.push('.');
-            totp_page(&state, &signed_in, Some(message)).await
+            totp_page(&state, &signed_in, Some(sentence(&why))).await
         }
         Err(e) => Err(e.into()),
     }
