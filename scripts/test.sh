@@ -62,6 +62,13 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 command -v cargo-nextest >/dev/null || cargo install --locked cargo-nextest
 
+# vsmartcard's vpcd listens on 35963 and 35964, which lie in Linux's ephemeral port range: a
+# client socket that happened to get one of them (lingering in TIME_WAIT after an earlier step)
+# makes pcscd fail with "Address already in use". Keep the kernel from handing them out.
+if [ -w /proc/sys/net/ipv4/ip_local_reserved_ports ]; then
+  echo 35963-35964 > /proc/sys/net/ipv4/ip_local_reserved_ports || true
+fi
+
 # --- PostgreSQL ---------------------------------------------------------------------------------
 PG_BIN=$(dirname "$(ls /usr/lib/postgresql/*/bin/initdb | sort -V | tail -n1)")
 if [ -z "${TESSERA_TEST_DATABASE_URL:-}" ]; then
