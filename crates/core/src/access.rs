@@ -13,6 +13,9 @@ use serde::{Deserialize, Serialize};
 #[serde(rename_all = "snake_case")]
 pub enum Permission {
     ViewUsers,
+    /// Create, change, disable and delete people; upload photos; import CSV files and sync the
+    /// directory (those two need a scope of all users).
+    ManageUsers,
     IssueDevice,
     ActivateDevice,
     /// Suspend, resume and terminate cards; reveal a generated initial PIN.
@@ -39,8 +42,9 @@ pub enum Permission {
 }
 
 impl Permission {
-    pub const ALL: [Permission; 16] = [
+    pub const ALL: [Permission; 17] = [
         Self::ViewUsers,
+        Self::ManageUsers,
         Self::IssueDevice,
         Self::ActivateDevice,
         Self::ManageDevices,
@@ -61,6 +65,7 @@ impl Permission {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::ViewUsers => "view_users",
+            Self::ManageUsers => "manage_users",
             Self::IssueDevice => "issue_device",
             Self::ActivateDevice => "activate_device",
             Self::ManageDevices => "manage_devices",
@@ -87,6 +92,7 @@ impl Permission {
     pub fn label(self) -> &'static str {
         match self {
             Self::ViewUsers => "See users and their cards",
+            Self::ManageUsers => "Add, change, disable and import people; photos; directory sync",
             Self::IssueDevice => "Issue and print cards",
             Self::ActivateDevice => "Activate cards",
             Self::ManageDevices => "Suspend, resume and terminate cards; reveal initial PINs",
@@ -153,6 +159,7 @@ impl BuiltinRole {
             Self::Administrator => &Permission::ALL,
             Self::SecurityOfficer => &[
                 ViewUsers,
+                ManageUsers,
                 IssueDevice,
                 ActivateDevice,
                 ManageDevices,

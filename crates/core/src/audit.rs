@@ -86,6 +86,15 @@ events! {
     APPROVAL_GRANTED = 7002, "ApprovalGranted";
     APPROVAL_REJECTED = 7003, "ApprovalRejected";
     APPROVAL_USED = 7004, "ApprovalUsed";
+    USER_CREATED = 8001, "UserCreated";
+    USER_CHANGED = 8002, "UserChanged";
+    USER_DISABLED = 8003, "UserDisabled";
+    USER_ENABLED = 8004, "UserEnabled";
+    USER_DELETED = 8005, "UserDeleted";
+    USER_PHOTO_CHANGED = 8006, "UserPhotoChanged";
+    USERS_IMPORTED = 8007, "UsersImported";
+    DIRECTORY_SYNCED = 8008, "DirectorySynced";
+    DIRECTORY_SYNC_FAILED = 8009, "DirectorySyncFailed";
 }
 
 /// The hash of the first event's predecessor.

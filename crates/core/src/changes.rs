@@ -50,6 +50,16 @@ pub enum LeaseChange {
 /// One write.
 #[derive(Clone, Debug)]
 pub enum Change {
+    /// A person, new or changed (a later import or edit simply writes the whole record).
+    PutUser(User),
+    /// Fails with `NotFound` when there is no such person.
+    DeleteUser(UserId),
+    /// A person's normalised portrait (JPEG).
+    PutPhoto {
+        uid: UserId,
+        photo: Vec<u8>,
+    },
+    DeletePhoto(UserId),
     InsertDevice(Device),
     /// Applied only while the stored device is in state `expected`.
     UpdateDevice {

@@ -22,6 +22,7 @@ pub fn revocation_reason(reason: Reason) -> &'static str {
     match reason {
         Reason::Lost | Reason::Stolen => "keyCompromise",
         Reason::Renew => "superseded",
+        Reason::Left => "affiliationChanged",
         Reason::None | Reason::Damaged | Reason::Forgotten | Reason::Expired | Reason::Failed => {
             "cessationOfOperation"
         }

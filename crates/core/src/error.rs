@@ -39,6 +39,16 @@ pub enum ErrorCode {
     NotInStock,
     /// The two-person rule: a second operator must approve the request first.
     ApprovalRequired,
+    /// An import file that cannot be read at all (encoding, size, no header, no uid column).
+    ImportRefused,
+    /// A person who still has live cards cannot be deleted.
+    UserHasCards,
+    /// A person whose record another source keeps (LDAP, CSV) cannot be changed here.
+    ManagedElsewhere,
+    /// The directory could not be read (unreachable, wrong certificate, refused bind, ...).
+    Directory,
+    /// A photo that is not an acceptable portrait (type, size, dimensions).
+    Photo,
 }
 
 impl ErrorCode {
@@ -60,6 +70,11 @@ impl ErrorCode {
             Self::CardLacksFeature => "CARD0004",
             Self::NotInStock => "STK0001",
             Self::ApprovalRequired => "AUTH0005",
+            Self::ImportRefused => "USR0001",
+            Self::UserHasCards => "USR0002",
+            Self::ManagedElsewhere => "USR0003",
+            Self::Photo => "USR0004",
+            Self::Directory => "DIR0001",
         }
     }
 }
@@ -110,6 +125,21 @@ pub enum CoreError {
         approval: crate::ids::ApprovalId,
         message: String,
     },
+    /// An import file refused whole; nothing was written.
+    #[error("{0}")]
+    ImportRefused(String),
+    /// Deleting a person who still has live cards.
+    #[error("{0}")]
+    UserHasCards(String),
+    /// Changing a person whose record is kept by another source.
+    #[error("{0}")]
+    ManagedElsewhere(String),
+    /// The directory failed; the sentence says how. Nothing was changed.
+    #[error("the directory could not be read, so nothing was changed: {0}")]
+    Directory(PortError),
+    /// A photo refused: the sentence says why.
+    #[error("{0}")]
+    Photo(String),
     #[error("{0} changed meanwhile (another operator, process or server acted on it); nothing was written: reload and try again")]
     Changed(String),
 }
@@ -134,6 +164,11 @@ impl CoreError {
             Self::CardLacksFeature(_) => ErrorCode::CardLacksFeature,
             Self::NotInStock { .. } => ErrorCode::NotInStock,
             Self::ApprovalRequired { .. } => ErrorCode::ApprovalRequired,
+            Self::ImportRefused(_) => ErrorCode::ImportRefused,
+            Self::UserHasCards(_) => ErrorCode::UserHasCards,
+            Self::ManagedElsewhere(_) => ErrorCode::ManagedElsewhere,
+            Self::Directory(_) => ErrorCode::Directory,
+            Self::Photo(_) => ErrorCode::Photo,
         }
     }
 }

@@ -47,7 +47,7 @@ pub fn replacement_of(reason: Reason) -> Option<(Replacement, &'static str)> {
         Reason::Lost | Reason::Stolen => Some((Replacement::Permanent, "keyCompromise")),
         Reason::Damaged => Some((Replacement::Permanent, "superseded")),
         Reason::Forgotten => Some((Replacement::Temporary, "certificateHold")),
-        Reason::None | Reason::Expired | Reason::Renew | Reason::Failed => None,
+        Reason::None | Reason::Expired | Reason::Renew | Reason::Failed | Reason::Left => None,
     }
 }
 

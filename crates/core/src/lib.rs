@@ -24,6 +24,7 @@ pub mod lifecycle;
 pub mod model;
 pub mod operators;
 pub mod passwords;
+pub mod people;
 pub mod policies;
 pub mod ports;
 pub mod refusals;

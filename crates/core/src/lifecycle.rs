@@ -42,6 +42,8 @@ pub enum Reason {
     Expired,
     Renew,
     Failed,
+    /// The holder left: disabled or removed at their source (CSV, directory) or by an operator.
+    Left,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -168,7 +170,7 @@ impl fmt::Display for DeviceState {
 }
 
 impl Reason {
-    pub const ALL: [Reason; 8] = [
+    pub const ALL: [Reason; 9] = [
         Self::None,
         Self::Lost,
         Self::Stolen,
@@ -177,6 +179,7 @@ impl Reason {
         Self::Expired,
         Self::Renew,
         Self::Failed,
+        Self::Left,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -189,6 +192,7 @@ impl Reason {
             Self::Expired => "expired",
             Self::Renew => "renew",
             Self::Failed => "failed",
+            Self::Left => "left",
         }
     }
 

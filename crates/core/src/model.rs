@@ -58,6 +58,14 @@ pub struct User {
     pub attributes: BTreeMap<String, String>,
     /// Whether a photo is stored (the bytes travel separately: they are large).
     pub has_photo: bool,
+    /// A disabled person keeps their record and history but gets no new card; their cards
+    /// followed the deprovisioning rule when they were disabled.
+    #[serde(default)]
+    pub disabled: bool,
+    /// SHA-256 (hex) of the photo as its source gave it, before it was normalised: an import
+    /// or sync that brings the same bytes again changes nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub photo_digest: Option<String>,
 }
 
 /// PIV key reference of a slot (SP 800-73-4 part 1, table 4).
@@ -421,6 +429,10 @@ impl PinDisplayMode {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Settings {
     pub card_printing_enabled: bool,
+    /// How people come from CSV files and the directory, and what happens to their cards when
+    /// they leave.
+    #[serde(default)]
+    pub people: crate::people::PeopleSettings,
     pub initial_pin_mode: PinDisplayMode,
     /// The roles whose operators must sign in with a TOTP code as well as their password.
     #[serde(default)]
@@ -441,6 +453,7 @@ impl Default for Settings {
             initial_pin_mode: PinDisplayMode::Disguised,
             totp_roles: Vec::new(),
             password_min_length: default_password_length(),
+            people: Default::default(),
         }
     }
 }

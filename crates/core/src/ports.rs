@@ -409,6 +409,62 @@ pub trait CardRenderer: Send + Sync {
 }
 
 // ---------------------------------------------------------------------------------------------
+// People: photos and directories
+// ---------------------------------------------------------------------------------------------
+
+/// A rectangle of a photo to keep, in the photo's own pixels (the portal's crop box).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Crop {
+    pub x: u32,
+    pub y: u32,
+    pub width: u32,
+    pub height: u32,
+}
+
+/// Checks and normalises portraits; supplied by `tessera-print`.
+#[async_trait]
+pub trait PhotoProcessor: Send + Sync {
+    /// Accepts a JPEG or PNG within the size and dimension limits, crops it to `crop` when given,
+    /// scales it down to the card's portrait size and returns it as a JPEG with no metadata (the
+    /// EXIF block, location included, is not carried over). The error says, for a person, why the
+    /// photo was refused. Runs off the async workers: decoding is CPU work.
+    async fn normalise(&self, bytes: Vec<u8>, crop: Option<Crop>) -> Result<Vec<u8>, PortError>;
+}
+
+/// A directory of people (LDAP, Active Directory); supplied by `tessera-directory`.
+#[async_trait]
+pub trait Directory: Send + Sync {
+    /// Reads every person the configuration selects, with their groups and photos. Either the
+    /// whole selection is read or the call fails: a partial reading must never look complete,
+    /// or the sync would disable the people it missed.
+    async fn read(&self) -> Result<crate::people::SourceReading, PortError>;
+    /// Where it reads from, for the sync report: `ldaps://dc1:636 ou=people,dc=example,dc=org`.
+    fn describe(&self) -> String;
+}
+
+/// How the Users page sorts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UserSort {
+    #[default]
+    Name,
+    Uid,
+    EmployeeId,
+}
+
+/// A search of the Users page: text found in the name, uid, employee id, email or a group
+/// (case-insensitive, anywhere in the field), one page of it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct UserQuery {
+    pub text: String,
+    pub sort: UserSort,
+    pub offset: u32,
+    pub limit: u32,
+    /// Only members of one of these groups (the operator's scope); `None` for everyone.
+    pub groups: Option<Vec<String>>,
+}
+
+// ---------------------------------------------------------------------------------------------
 // Stations: printers and readers on the operator's desk
 // ---------------------------------------------------------------------------------------------
 
@@ -569,6 +625,14 @@ pub trait Store: Send + Sync {
     async fn put_user(&self, user: &User) -> Result<(), StoreError>;
     async fn user(&self, uid: &UserId) -> Result<User, StoreError>;
     async fn search_users(&self, query: &str, limit: u32) -> Result<Vec<User>, StoreError>;
+    /// One page of the Users page's search, in the query's order.
+    async fn find_users(&self, query: &UserQuery) -> Result<Vec<User>, StoreError>;
+    /// The users among `uids` that exist, in no particular order (an import reads its file's
+    /// people in batches this way).
+    async fn users_by_uid(&self, uids: &[UserId]) -> Result<Vec<User>, StoreError>;
+    /// Every user whose record `source` keeps, with whether they are disabled (a complete import
+    /// or a sync disables those it no longer lists).
+    async fn uids_of_source(&self, source: UserSource) -> Result<Vec<(UserId, bool)>, StoreError>;
     async fn count_users(&self) -> Result<u64, StoreError>;
     async fn put_photo(&self, uid: &UserId, photo: &[u8]) -> Result<(), StoreError>;
     async fn photo(&self, uid: &UserId) -> Result<Option<Vec<u8>>, StoreError>;

@@ -25,6 +25,8 @@ pub struct Services {
     pub attestation: Arc<dyn AttestationVerifier>,
     pub sealer: Arc<dyn Sealer>,
     pub passwords: Arc<dyn Passwords>,
+    /// Checks and normalises portraits (uploads, imports, the directory's photos).
+    pub photos: Arc<dyn PhotoProcessor>,
     pub clock: Arc<dyn Clock>,
     pub random: Arc<dyn Random>,
     /// Caps how many refused attempts of strangers reach the audit log each minute.

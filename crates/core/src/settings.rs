@@ -8,8 +8,11 @@ use crate::model::{Permission, Settings};
 use crate::services::{Actor, AuditContext, Services};
 use serde_json::json;
 
-pub async fn save(svc: &Services, actor: &Actor, settings: Settings) -> Result<(), CoreError> {
+/// Saves the settings form. The CSV column mapping is not on the form: it is kept as the last
+/// import saved it.
+pub async fn save(svc: &Services, actor: &Actor, mut settings: Settings) -> Result<(), CoreError> {
     actor.require(Permission::ManageSettings, "change settings")?;
+    settings.people.csv_mapping = svc.store.settings().await?.people.csv_mapping;
     if !(8..=128).contains(&settings.password_min_length) {
         return Err(CoreError::Invalid(
             "the shortest password must be between 8 and 128 characters".into(),
@@ -27,6 +30,7 @@ pub async fn save(svc: &Services, actor: &Actor, settings: Settings) -> Result<(
             "initial_pin_mode": settings.initial_pin_mode.as_str(),
             "totp_roles": settings.totp_roles,
             "password_min_length": settings.password_min_length,
+            "deprovision": settings.people.deprovision.as_str(),
         }),
     ));
     changes.push(Change::PutSettings(settings));

@@ -62,6 +62,8 @@ fn user() -> User {
         source: UserSource::Local,
         attributes: Default::default(),
         has_photo: false,
+        disabled: false,
+        photo_digest: None,
     }
 }
 

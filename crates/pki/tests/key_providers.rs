@@ -372,6 +372,8 @@ fn request() -> CertificateRequest {
                 source: UserSource::Local,
                 attributes: Default::default(),
                 has_photo: false,
+                disabled: false,
+                photo_digest: None,
             },
             card_uuid: "3F2504E0-4F89-41D3-9A0C-0305E82C3301".into(),
         },

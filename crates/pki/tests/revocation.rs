@@ -65,6 +65,8 @@ async fn leaf(ca: &SoftwareCa, slot: Slot) -> (String, Vec<u8>) {
                     source: UserSource::Local,
                     attributes: Default::default(),
                     has_photo: false,
+                    disabled: false,
+                    photo_digest: None,
                 },
                 card_uuid: "3f2504e0-4f89-41d3-9a0c-0305e82c3301".into(),
             },

@@ -19,6 +19,7 @@ pub mod limits;
 mod pdf;
 pub mod pdf417;
 mod pdf417_tables;
+pub mod photo;
 mod png;
 pub mod portrait;
 mod render;

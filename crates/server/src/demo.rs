@@ -89,6 +89,8 @@ fn demo_user(uid: &str, given: &str, family: &str, department: &str, title: &str
         source: UserSource::Local,
         attributes,
         has_photo: true,
+        disabled: false,
+        photo_digest: None,
     }
 }
 

@@ -108,7 +108,12 @@ impl From<CoreError> for WebError {
     fn from(e: CoreError) -> Self {
         let code = e.code();
         let status = match code {
-            ErrorCode::Invalid | ErrorCode::Lifecycle => StatusCode::BAD_REQUEST,
+            ErrorCode::Invalid
+            | ErrorCode::Lifecycle
+            | ErrorCode::ImportRefused
+            | ErrorCode::Photo => StatusCode::BAD_REQUEST,
+            ErrorCode::UserHasCards | ErrorCode::ManagedElsewhere => StatusCode::CONFLICT,
+            ErrorCode::Directory => StatusCode::BAD_GATEWAY,
             ErrorCode::NotInStock => StatusCode::UNPROCESSABLE_ENTITY,
             ErrorCode::NotFound => StatusCode::NOT_FOUND,
             ErrorCode::Forbidden | ErrorCode::ApprovalRequired => StatusCode::FORBIDDEN,

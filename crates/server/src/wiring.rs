@@ -366,6 +366,7 @@ impl Tessera {
             attestation: Arc::new(attestation_roots(options)?),
             sealer,
             passwords: Arc::new(crate::auth::Argon2Passwords),
+            photos: Arc::new(tessera_print::photo::PhotoNormaliser),
             clock,
             random,
             refusals: Default::default(),

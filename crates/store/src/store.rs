@@ -1,7 +1,7 @@
 //! `SqlStore`: the core's `Store` trait in SQL.
 
 use crate::backend::{backend_error, begin_write, connect, Backend};
-use crate::writes::{self, to_json};
+use crate::writes;
 use async_trait::async_trait;
 use serde::de::DeserializeOwned;
 use sqlx::any::AnyRow;
@@ -12,7 +12,8 @@ use tessera_core::changes::{Changes, Lease};
 use tessera_core::ids::*;
 use tessera_core::model::*;
 use tessera_core::ports::{
-    AuditRecord, CertificateState, Installation, Store, StoreError, StoredSession,
+    AuditRecord, CertificateState, Installation, Store, StoreError, StoredSession, UserQuery,
+    UserSort,
 };
 
 #[derive(Clone)]
@@ -152,24 +153,8 @@ const STOCK_COLUMNS: &str = "serial, model, batch, state, location, imported_at,
 #[async_trait]
 impl Store for SqlStore {
     async fn put_user(&self, user: &User) -> R<()> {
-        let search = format!(
-            "{} {} {} {} {}",
-            user.uid, user.display_name, user.email, user.employee_id, user.department
-        )
-        .to_lowercase();
-        sqlx::query(
-            "INSERT INTO users (uid, display_name, search, data) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (uid) DO UPDATE SET display_name = excluded.display_name, \
-             search = excluded.search, data = excluded.data",
-        )
-        .bind(user.uid.as_str())
-        .bind(&user.display_name)
-        .bind(search)
-        .bind(to_json(user)?)
-        .execute(&self.pool)
-        .await
-        .map_err(backend_error)?;
-        Ok(())
+        let mut c = self.pool.acquire().await.map_err(backend_error)?;
+        writes::put_user(&mut c, user).await
     }
 
     async fn user(&self, uid: &UserId) -> R<User> {
@@ -197,21 +182,75 @@ impl Store for SqlStore {
         docs(&rows)
     }
 
+    async fn find_users(&self, query: &UserQuery) -> R<Vec<User>> {
+        let escaped = query
+            .text
+            .trim()
+            .to_lowercase()
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
+        let order = match query.sort {
+            UserSort::Name => "display_name, uid",
+            UserSort::Uid => "uid",
+            UserSort::EmployeeId => "uid",
+        };
+        let rows = sqlx::query(&format!(
+            "SELECT data FROM users WHERE search LIKE $1 ESCAPE '\\' ORDER BY {order}"
+        ))
+        .bind(format!("%{escaped}%"))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend_error)?;
+        let users: Vec<User> = docs(&rows)?;
+        Ok(users
+            .into_iter()
+            .filter(|u| match &query.groups {
+                None => true,
+                Some(groups) => u.groups.iter().any(|g| groups.contains(g)),
+            })
+            .skip(query.offset as usize)
+            .take(query.limit as usize)
+            .collect())
+    }
+
+    async fn users_by_uid(&self, uids: &[UserId]) -> R<Vec<User>> {
+        let mut found = Vec::new();
+        for chunk in uids.chunks(500) {
+            let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+            let sql = format!(
+                "SELECT data FROM users WHERE uid IN ({})",
+                placeholders.join(", ")
+            );
+            let mut q = sqlx::query(&sql);
+            for uid in chunk {
+                q = q.bind(uid.as_str());
+            }
+            let rows = q.fetch_all(&self.pool).await.map_err(backend_error)?;
+            found.extend(docs::<User>(&rows)?);
+        }
+        Ok(found)
+    }
+
+    async fn uids_of_source(&self, source: UserSource) -> R<Vec<(UserId, bool)>> {
+        let rows = sqlx::query("SELECT data FROM users")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend_error)?;
+        Ok(docs::<User>(&rows)?
+            .into_iter()
+            .filter(|u| u.source == source)
+            .map(|u| (u.uid, u.disabled))
+            .collect())
+    }
+
     async fn count_users(&self) -> R<u64> {
         self.count("users").await
     }
 
     async fn put_photo(&self, uid: &UserId, photo: &[u8]) -> R<()> {
-        sqlx::query(
-            "INSERT INTO photos (uid, photo) VALUES ($1, $2) \
-             ON CONFLICT (uid) DO UPDATE SET photo = excluded.photo",
-        )
-        .bind(uid.as_str())
-        .bind(photo.to_vec())
-        .execute(&self.pool)
-        .await
-        .map_err(backend_error)?;
-        Ok(())
+        let mut c = self.pool.acquire().await.map_err(backend_error)?;
+        writes::put_photo(&mut c, uid, photo).await
     }
 
     async fn photo(&self, uid: &UserId) -> R<Option<Vec<u8>>> {

@@ -22,9 +22,80 @@ pub(crate) fn to_json<T: Serialize>(value: &T) -> R<String> {
     serde_json::to_string(value).map_err(|e| StoreError::Backend(e.to_string()))
 }
 
+/// The text the Users page searches: uid, names, email, employee id, department and groups.
+fn search_text(user: &User) -> String {
+    format!(
+        "{} {} {} {} {} {}",
+        user.uid,
+        user.display_name,
+        user.email,
+        user.employee_id,
+        user.department,
+        user.groups.join(" ")
+    )
+    .to_lowercase()
+}
+
+pub(crate) async fn put_user(c: &mut AnyConnection, user: &User) -> R<()> {
+    sqlx::query(
+        "INSERT INTO users (uid, display_name, search, data) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (uid) DO UPDATE SET display_name = excluded.display_name, \
+         search = excluded.search, data = excluded.data",
+    )
+    .bind(user.uid.as_str())
+    .bind(&user.display_name)
+    .bind(search_text(user))
+    .bind(to_json(user)?)
+    .execute(c)
+    .await
+    .map_err(backend_error)?;
+    Ok(())
+}
+
+async fn delete_user(c: &mut AnyConnection, uid: &UserId) -> R<()> {
+    sqlx::query("DELETE FROM photos WHERE uid = $1")
+        .bind(uid.as_str())
+        .execute(&mut *c)
+        .await
+        .map_err(backend_error)?;
+    let done = sqlx::query("DELETE FROM users WHERE uid = $1")
+        .bind(uid.as_str())
+        .execute(c)
+        .await
+        .map_err(backend_error)?;
+    if done.rows_affected() == 0 {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
+}
+
+pub(crate) async fn put_photo(c: &mut AnyConnection, uid: &UserId, photo: &[u8]) -> R<()> {
+    sqlx::query(
+        "INSERT INTO photos (uid, photo) VALUES ($1, $2) \
+         ON CONFLICT (uid) DO UPDATE SET photo = excluded.photo",
+    )
+    .bind(uid.as_str())
+    .bind(photo.to_vec())
+    .execute(c)
+    .await
+    .map_err(backend_error)?;
+    Ok(())
+}
+
 /// Applies one change of a unit of work.
 pub(crate) async fn apply(c: &mut AnyConnection, change: &Change) -> R<()> {
     match change {
+        Change::PutUser(u) => put_user(c, u).await,
+        Change::DeleteUser(uid) => delete_user(c, uid).await,
+        Change::PutPhoto { uid, photo } => put_photo(c, uid, photo).await,
+        Change::DeletePhoto(uid) => {
+            sqlx::query("DELETE FROM photos WHERE uid = $1")
+                .bind(uid.as_str())
+                .execute(c)
+                .await
+                .map_err(backend_error)?;
+            Ok(())
+        }
         Change::InsertDevice(d) => insert_device(c, d).await,
         Change::UpdateDevice { device, expected } => {
             update_device(c, device, Some(*expected)).await

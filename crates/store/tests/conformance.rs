@@ -28,6 +28,8 @@ fn user(uid: &str, name: &str) -> User {
         source: UserSource::Local,
         attributes: BTreeMap::new(),
         has_photo: false,
+        disabled: false,
+        photo_digest: None,
     }
 }
 
@@ -125,6 +127,7 @@ async fn conformance(store: Arc<SqlStore>) {
         initial_pin_mode: PinDisplayMode::NotDisplayed,
         totp_roles: vec![RoleId::new("help_desk")],
         password_min_length: 16,
+        people: Default::default(),
     };
     one(&store, Change::PutSettings(s.clone())).await.unwrap();
     assert_eq!(store.settings().await.unwrap(), s);

@@ -77,6 +77,19 @@ pub async fn save(
             .trim()
             .parse()
             .map_err(|_| WebError::bad_request("The shortest password must be a number."))?,
+        people: tessera_core::people::PeopleSettings {
+            deprovision: match field("deprovision") {
+                None => Default::default(),
+                Some(rule) => {
+                    tessera_core::people::DeprovisionRule::parse(rule).ok_or_else(|| {
+                        WebError::bad_request(
+                            "Choose what happens to the cards of people who leave from the list.",
+                        )
+                    })?
+                }
+            },
+            ..Default::default()
+        },
     };
     tessera_core::settings::save(&state.tessera.services, &signed_in.actor(), settings).await?;
     Ok(Redirect::to("/settings?saved=1").into_response())

@@ -1,0 +1,442 @@
+//! Reading an HR export: a CSV file with a header row, its columns mapped to Tessera's fields.
+//!
+//! The file must be UTF-8 (a byte-order mark is allowed; Excel's "CSV UTF-8" writes one). A file
+//! that cannot be read at all (another encoding, too large, no header, no uid column) is refused
+//! whole with the reason; a line that cannot be taken (wrong number of fields, no uid, a photo
+//! that is missing) is rejected with its line number while the others go on, and the report lists
+//! it.
+
+use super::source::{Rejected, SourcePerson, SourceReading};
+use crate::error::CoreError;
+use crate::ids::UserId;
+use crate::model::UserSource;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// The largest file an import reads.
+pub const MAX_FILE_BYTES: usize = 256 * 1024 * 1024;
+/// The most people one file may hold.
+pub const MAX_ROWS: usize = 2_000_000;
+
+/// The fields a column can fill.
+pub const FIELDS: [&str; 12] = [
+    "uid",
+    "given_name",
+    "family_name",
+    "display_name",
+    "email",
+    "upn",
+    "employee_id",
+    "department",
+    "title",
+    "groups",
+    "photo",
+    "disabled",
+];
+
+/// Which column fills which field. A field not named here is filled by the column of the same
+/// name, if there is one (case and spaces do not matter); columns named `attr.NAME`, and those
+/// listed in `attributes`, become free attributes that layouts and certificate templates bind as
+/// `user.attributes.NAME`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CsvMapping {
+    /// Field (one of [`FIELDS`]) -> column header.
+    #[serde(default)]
+    pub columns: BTreeMap<String, String>,
+    /// Further columns kept as free attributes under their own (lower-case) name.
+    #[serde(default)]
+    pub attributes: Vec<String>,
+    /// Separates several groups in the groups column; `;` when empty.
+    #[serde(default)]
+    pub group_separator: String,
+}
+
+impl CsvMapping {
+    /// Parses `field=Header` pairs (from `--map` options or the import form).
+    pub fn with_pairs<'a>(
+        mut self,
+        pairs: impl IntoIterator<Item = &'a str>,
+    ) -> Result<Self, CoreError> {
+        for pair in pairs {
+            let (field, header) = pair.split_once('=').ok_or_else(|| {
+                CoreError::Invalid(format!(
+                    "the mapping {pair:?} is not of the form field=Column"
+                ))
+            })?;
+            let field = field.trim().to_lowercase();
+            if field.starts_with("attr.") {
+                self.attributes.push(header.trim().to_owned());
+                continue;
+            }
+            if !FIELDS.contains(&field.as_str()) {
+                return Err(CoreError::Invalid(format!(
+                    "{field:?} is not a field a column can fill; the fields are {}",
+                    FIELDS.join(", ")
+                )));
+            }
+            let header = header.trim();
+            if header.is_empty() {
+                self.columns.remove(&field);
+            } else {
+                self.columns.insert(field, header.to_owned());
+            }
+        }
+        Ok(self)
+    }
+
+    fn separator(&self) -> &str {
+        if self.group_separator.is_empty() {
+            ";"
+        } else {
+            &self.group_separator
+        }
+    }
+}
+
+/// Where the files a photo column names are found: a folder beside the file (CLI) or a ZIP
+/// uploaded with it (portal).
+pub trait PhotoFiles: Send + Sync {
+    /// The bytes of the file `name` (a plain file name, already checked to hold no path), or
+    /// `None` when there is no such file. The error is a sentence (the ZIP is corrupt, say).
+    fn get(&self, name: &str) -> Result<Option<Vec<u8>>, String>;
+}
+
+/// No photo files: a photo column then rejects each line that names a photo.
+pub struct NoPhotos;
+
+impl PhotoFiles for NoPhotos {
+    fn get(&self, _name: &str) -> Result<Option<Vec<u8>>, String> {
+        Ok(None)
+    }
+}
+
+fn normalise(header: &str) -> String {
+    header
+        .trim()
+        .to_lowercase()
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != '_' && *c != '-')
+        .collect()
+}
+
+/// Where each field and attribute is in a row.
+struct Columns {
+    fields: BTreeMap<&'static str, usize>,
+    attributes: Vec<(String, usize)>,
+}
+
+fn locate(headers: &[String], mapping: &CsvMapping) -> Result<Columns, CoreError> {
+    let find = |name: &str| headers.iter().position(|h| normalise(h) == normalise(name));
+    let mut fields = BTreeMap::new();
+    for field in FIELDS {
+        let at = match mapping.columns.get(field) {
+            Some(header) => Some(find(header).ok_or_else(|| {
+                CoreError::ImportRefused(format!(
+                    "the file has no column {header:?} for the field {field}; its columns are {}",
+                    headers.join(", ")
+                ))
+            })?),
+            None => find(field),
+        };
+        if let Some(at) = at {
+            fields.insert(field, at);
+        }
+    }
+    if !fields.contains_key("uid") {
+        return Err(CoreError::ImportRefused(format!(
+            "the file has no uid column: name one (uid=Column); its columns are {}",
+            headers.join(", ")
+        )));
+    }
+    let mut attributes = Vec::new();
+    for (i, h) in headers.iter().enumerate() {
+        let h = h.trim();
+        let name = if let Some(rest) = h.strip_prefix("attr.") {
+            Some(rest.to_lowercase())
+        } else if mapping
+            .attributes
+            .iter()
+            .any(|a| normalise(a) == normalise(h))
+        {
+            Some(h.to_lowercase())
+        } else {
+            None
+        };
+        if let Some(name) = name.filter(|n| !n.is_empty()) {
+            attributes.push((name, i));
+        }
+    }
+    Ok(Columns { fields, attributes })
+}
+
+/// The line and byte of the first byte that is not UTF-8, for the refusal.
+fn first_invalid(bytes: &[u8]) -> Option<(usize, u8)> {
+    let err = std::str::from_utf8(bytes).err()?;
+    let at = err.valid_up_to();
+    let line = bytes[..at].iter().filter(|&&b| b == b'\n').count() + 1;
+    Some((line, bytes[at]))
+}
+
+fn yes(value: &str) -> bool {
+    matches!(
+        value.trim().to_lowercase().as_str(),
+        "1" | "true" | "yes" | "y" | "disabled" | "inactive"
+    )
+}
+
+/// Reads a CSV file with `mapping`; photos named in the photo column come from `photos`.
+pub fn read(
+    bytes: &[u8],
+    mapping: &CsvMapping,
+    photos: &dyn PhotoFiles,
+) -> Result<SourceReading, CoreError> {
+    if bytes.len() > MAX_FILE_BYTES {
+        return Err(CoreError::ImportRefused(format!(
+            "the file is {} MiB, more than the {} MiB an import reads: split it into several files",
+            bytes.len() / (1024 * 1024),
+            MAX_FILE_BYTES / (1024 * 1024)
+        )));
+    }
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    if let Some((line, byte)) = first_invalid(bytes) {
+        return Err(CoreError::ImportRefused(format!(
+            "the file is not UTF-8 text (line {line} has the byte 0x{byte:02X}): save it as \"CSV UTF-8\" and import it again"
+        )));
+    }
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(true)
+        .has_headers(true)
+        .from_reader(bytes);
+    let headers: Vec<String> = reader
+        .headers()
+        .map_err(|e| CoreError::ImportRefused(format!("the header row cannot be read: {e}")))?
+        .iter()
+        .map(str::to_owned)
+        .collect();
+    if headers.iter().all(|h| h.trim().is_empty()) {
+        return Err(CoreError::ImportRefused(
+            "the file is empty or its first line is not a header row".into(),
+        ));
+    }
+    let columns = locate(&headers, mapping)?;
+    let mut reading = SourceReading::new(UserSource::Csv);
+    reading.has_photos = columns.fields.contains_key("photo");
+    // Lines are counted from the record's byte offset (the reader does not count blank lines);
+    // newlines are counted once, as the offsets move forward.
+    let (mut counted_to, mut line_at) = (0usize, 1usize);
+    for record in reader.records() {
+        let offset = match &record {
+            Ok(r) => r.position().map(|p| p.byte() as usize),
+            Err(e) => e.position().map(|p| p.byte() as usize),
+        };
+        if let Some(mut offset) = offset.map(|o| o.min(bytes.len())) {
+            // The position may be that of blank lines the reader skipped before the record.
+            while offset < bytes.len() && matches!(bytes[offset], b'\n' | b'\r') {
+                offset += 1;
+            }
+            if offset > counted_to {
+                line_at += bytes[counted_to..offset]
+                    .iter()
+                    .filter(|&&b| b == b'\n')
+                    .count();
+                counted_to = offset;
+            }
+        }
+        let line = line_at;
+        let at = format!("line {line}");
+        let record = match record {
+            Ok(r) => r,
+            Err(e) => {
+                reading.rejected.push(Rejected {
+                    at,
+                    uid: None,
+                    reason: format!("the line cannot be read as CSV: {e}"),
+                });
+                continue;
+            }
+        };
+        if record.iter().all(|f| f.trim().is_empty()) {
+            continue;
+        }
+        if reading.people.len() + reading.rejected.len() >= MAX_ROWS {
+            return Err(CoreError::ImportRefused(format!(
+                "the file has more than {MAX_ROWS} people: split it into several files"
+            )));
+        }
+        if record.len() != headers.len() {
+            reading.rejected.push(Rejected {
+                at,
+                uid: None,
+                reason: format!(
+                    "the line has {} fields where the header has {} (a quote not closed, or a separator too many?)",
+                    record.len(),
+                    headers.len()
+                ),
+            });
+            continue;
+        }
+        let get = |field: &str| -> String {
+            columns
+                .fields
+                .get(field)
+                .and_then(|&i| record.get(i))
+                .unwrap_or("")
+                .trim()
+                .to_owned()
+        };
+        let uid = get("uid");
+        let mut person = SourcePerson {
+            uid: UserId::new(uid.clone()),
+            given_name: get("given_name"),
+            family_name: get("family_name"),
+            display_name: get("display_name"),
+            email: get("email"),
+            upn: get("upn"),
+            employee_id: get("employee_id"),
+            department: get("department"),
+            title: get("title"),
+            groups: get("groups")
+                .split(mapping.separator())
+                .map(str::trim)
+                .filter(|g| !g.is_empty())
+                .map(str::to_owned)
+                .collect(),
+            attributes: columns
+                .attributes
+                .iter()
+                .filter_map(|(name, i)| {
+                    let v = record.get(*i)?.trim();
+                    (!v.is_empty()).then(|| (name.clone(), v.to_owned()))
+                })
+                .collect(),
+            disabled: yes(&get("disabled")),
+            photo: None,
+            origin: at.clone(),
+        };
+        let photo = get("photo");
+        if !photo.is_empty() {
+            match photo_file(photos, &photo) {
+                Ok(bytes) => person.photo = Some(bytes),
+                Err(reason) => {
+                    reading.rejected.push(Rejected {
+                        at,
+                        uid: Some(uid),
+                        reason,
+                    });
+                    continue;
+                }
+            }
+        }
+        reading.people.push(person);
+    }
+    Ok(reading)
+}
+
+fn photo_file(photos: &dyn PhotoFiles, name: &str) -> Result<Vec<u8>, String> {
+    let plain = !name.contains(['/', '\\']) && name != "." && name != ".." && !name.contains('\0');
+    if !plain {
+        return Err(format!(
+            "the photo {name:?} must be a plain file name, without a folder"
+        ));
+    }
+    match photos.get(name)? {
+        Some(bytes) => Ok(bytes),
+        None => Err(format!("the photo file {name:?} was not found")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Files(BTreeMap<String, Vec<u8>>);
+    impl PhotoFiles for Files {
+        fn get(&self, name: &str) -> Result<Option<Vec<u8>>, String> {
+            Ok(self.0.get(name).cloned())
+        }
+    }
+
+    fn read_str(text: &str) -> Result<SourceReading, CoreError> {
+        read(text.as_bytes(), &CsvMapping::default(), &NoPhotos)
+    }
+
+    #[test]
+    fn reads_fields_groups_and_attributes_with_their_lines() {
+        let r = read_str(
+            "\u{feff}UID,Given Name,family_name,Email,groups,attr.Badge Colour,disabled\n\
+             jdoe,Jane,Doe,jane@example.org,staff; it ,blue,\n\
+             \n\
+             \"asmith\",\"Alan, Jr.\",Smith,,,,yes\n",
+        )
+        .unwrap();
+        assert_eq!(r.people.len(), 2);
+        let jane = &r.people[0];
+        assert_eq!(jane.uid.as_str(), "jdoe");
+        assert_eq!(jane.groups, vec!["staff", "it"]);
+        assert_eq!(jane.attributes["badge colour"], "blue");
+        assert!(!jane.disabled);
+        assert_eq!(jane.origin, "line 2");
+        assert_eq!(r.people[1].given_name, "Alan, Jr.");
+        assert!(r.people[1].disabled);
+        assert_eq!(r.people[1].origin, "line 4");
+        assert!(!r.has_photos);
+    }
+
+    #[test]
+    fn a_mapping_names_other_columns() {
+        let mapping = CsvMapping::default()
+            .with_pairs(["uid=Personnel No", "email=Mail", "attr.x=Cost Centre"])
+            .unwrap();
+        let r = read(
+            b"Personnel No,Mail,Cost Centre\n0042,a@b.c,CC-7\n",
+            &mapping,
+            &NoPhotos,
+        )
+        .unwrap();
+        assert_eq!(r.people[0].uid.as_str(), "0042");
+        assert_eq!(r.people[0].email, "a@b.c");
+        assert_eq!(r.people[0].attributes["cost centre"], "CC-7");
+        assert!(CsvMapping::default().with_pairs(["colour=x"]).is_err());
+    }
+
+    #[test]
+    fn a_file_that_cannot_be_read_is_refused_whole() {
+        let latin1 = b"uid,display_name\njdoe,Jos\xe9\n";
+        let e = read(latin1, &CsvMapping::default(), &NoPhotos).unwrap_err();
+        assert!(matches!(e, CoreError::ImportRefused(_)));
+        assert!(e.to_string().contains("line 2"), "{e}");
+        assert!(read_str("name,email\nJane,j@x\n")
+            .unwrap_err()
+            .to_string()
+            .contains("no uid column"));
+        assert!(read_str("").is_err());
+        let mapping = CsvMapping::default().with_pairs(["uid=Nope"]).unwrap();
+        assert!(read(b"uid\nx\n", &mapping, &NoPhotos).is_err());
+    }
+
+    #[test]
+    fn bad_lines_are_rejected_with_their_numbers() {
+        let r = read_str("uid,display_name\nok,Fine\nshort\nx,\"unclosed,y\nz,Z\n").unwrap();
+        assert_eq!(r.people[0].uid.as_str(), "ok");
+        assert_eq!(r.rejected[0].at, "line 3");
+        assert!(
+            r.rejected[0].reason.contains("1 fields"),
+            "{:?}",
+            r.rejected
+        );
+    }
+
+    #[test]
+    fn photos_come_from_the_files_and_never_from_a_path() {
+        let files = Files(BTreeMap::from([("jd.jpg".to_owned(), vec![1, 2, 3])]));
+        let text = "uid,photo\njdoe,jd.jpg\nasmith,missing.jpg\nevil,../../etc/passwd\nnone,\n";
+        let r = read(text.as_bytes(), &CsvMapping::default(), &files).unwrap();
+        assert!(r.has_photos);
+        assert_eq!(r.people.len(), 2);
+        assert_eq!(r.people[0].photo.as_deref(), Some(&[1u8, 2, 3][..]));
+        assert_eq!(r.people[1].photo, None);
+        assert_eq!(r.rejected.len(), 2);
+        assert!(r.rejected[0].reason.contains("not found"));
+        assert!(r.rejected[1].reason.contains("plain file name"));
+    }
+}
