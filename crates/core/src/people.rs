@@ -9,11 +9,13 @@
 //! one source: another source (or an operator) cannot overwrite them.
 
 pub mod csv_file;
+mod import;
 pub mod local;
 pub mod photos;
 pub mod reconcile;
 mod source;
 
+pub use import::{import_csv, saved_mapping, sync_directory};
 pub use reconcile::{reconcile, ImportOptions, Progress, Report};
 pub use source::{Rejected, SourcePerson, SourceReading};
 
