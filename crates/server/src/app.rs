@@ -14,10 +14,14 @@ pub struct AppState {
     pub crl: std::sync::Arc<tokio::sync::Mutex<Option<crate::pki_http::CachedCrl>>>,
     /// Failed sign-ins per operator name, to lock out guessing.
     pub sign_in: std::sync::Arc<tessera_core::throttle::SignInThrottle>,
+    /// People imports running in the background, and their reports.
+    pub imports: std::sync::Arc<crate::imports::Imports>,
 }
 
 const CSS: &str = include_str!("../static/app.css");
 const JS: &str = include_str!("../static/app.js");
+/// The people pages' script: the photo crop and the import's progress bar.
+const PEOPLE_JS: &str = include_str!("../static/people.js");
 
 async fn css() -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], CSS)
@@ -27,6 +31,13 @@ async fn js() -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
         JS,
+    )
+}
+
+async fn people_js() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        PEOPLE_JS,
     )
 }
 
@@ -59,9 +70,15 @@ async fn security_headers(
     res
 }
 
-/// axum answers an oversized body with a bare 413; a person gets the portal's error page.
+/// axum answers an oversized body with a bare 413; a person gets the portal's error page. A 413
+/// that is a page already (an upload form's own sentence) stays as it is.
 async fn explain_too_large(res: axum::response::Response) -> axum::response::Response {
-    if res.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+    let is_page = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"));
+    if res.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE && !is_page {
         return crate::web_error::WebError::new(
             axum::http::StatusCode::PAYLOAD_TOO_LARGE,
             "REQ0003",
@@ -77,11 +94,13 @@ pub fn router(tessera: Tessera) -> Router {
         tessera,
         crl: Default::default(),
         sign_in: Default::default(),
+        imports: Default::default(),
     };
     Router::new()
         .route("/healthz", get(healthz))
         .route("/static/app.css", get(css))
         .route("/static/app.js", get(js))
+        .route("/static/people.js", get(people_js))
         .merge(portal::routes())
         .nest("/api/v1", api::routes())
         .nest("/pki", pki_http::routes())

@@ -38,6 +38,7 @@ const MATRIX: &[(&str, &str, Access, bool)] = &[
     ("GET", "/healthz", Public, false),
     ("GET", "/static/app.css", Public, false),
     ("GET", "/static/app.js", Public, false),
+    ("GET", "/static/people.js", Public, false),
     ("GET", "/", SignedIn, false),
     ("GET", "/login", Public, false),
     ("POST", "/login", Public, false),
@@ -92,6 +93,22 @@ const MATRIX: &[(&str, &str, Access, bool)] = &[
     ("GET", "/users", Needs(ViewUsers), false),
     ("GET", "/users/{uid}", Needs(ViewUsers), true),
     ("GET", "/users/{uid}/photo", Needs(ViewUsers), true),
+    ("POST", "/users/{uid}/photo", Needs(ManageUsers), true),
+    ("POST", "/users/{uid}/photo/remove", Needs(ManageUsers), true),
+    ("GET", "/users/new", Needs(ManageUsers), false),
+    ("POST", "/users/new", Needs(ManageUsers), false),
+    ("GET", "/users/{uid}/edit", Needs(ManageUsers), true),
+    ("POST", "/users/{uid}/edit", Needs(ManageUsers), true),
+    ("GET", "/users/{uid}/disable", Needs(ManageUsers), true),
+    ("POST", "/users/{uid}/disable", Needs(ManageUsers), true),
+    ("POST", "/users/{uid}/enable", Needs(ManageUsers), true),
+    ("GET", "/users/{uid}/delete", Needs(ManageUsers), true),
+    ("POST", "/users/{uid}/delete", Needs(ManageUsers), true),
+    ("GET", "/users/import", Needs(ManageUsers), false),
+    ("POST", "/users/import", Needs(ManageUsers), false),
+    ("GET", "/users/import/{id}", Needs(ManageUsers), false),
+    ("GET", "/users/import/{id}/progress", Needs(ManageUsers), false),
+    ("POST", "/users/import/{id}/apply", Needs(ManageUsers), false),
     ("GET", "/users/{uid}/issue", Needs(IssueDevice), true),
     ("POST", "/users/{uid}/issue/configure", Needs(IssueDevice), true),
     ("POST", "/users/{uid}/issue/start", Needs(IssueDevice), true),
@@ -258,6 +275,7 @@ fn form(csrf: &str) -> Vec<(&'static str, String)> {
         ("card_printing", "on"),
         ("pin_mode", "disguised"),
         ("password_min_length", "3"),
+        ("cards", "keep"),
     ]
     .into_iter()
     .map(|(k, v)| (k, v.to_owned()))
@@ -329,6 +347,11 @@ async fn every_route_allows_exactly_the_roles_of_its_entry() {
     let job = support::issue(&t, &admin, "piv-standard", "246810").await;
     let device = job.device.clone().unwrap();
     let before = t.store.device(&device).await.unwrap();
+    let jane = t
+        .store
+        .user(&tessera_core::ids::UserId::new("jdoe"))
+        .await
+        .unwrap();
     let base = Portal::start(t.clone()).await;
 
     let mut sessions = Vec::new();
@@ -370,6 +393,7 @@ async fn every_route_allows_exactly_the_roles_of_its_entry() {
         ("/audit", ViewAudit),
         ("/operators", ManageOperators),
         ("/approvals", ApproveRequests),
+        ("/users/import", ManageUsers),
     ];
     for s in sessions.iter().filter(|s| s.permissions.is_some()) {
         let (_, _, page) = s.portal.get("/account/password").await;
@@ -389,9 +413,10 @@ async fn every_route_allows_exactly_the_roles_of_its_entry() {
         }
         for s in &sessions {
             // Operators in scope get ids that exist nowhere, so that what they are allowed to
-            // do changes nothing; the operator out of scope gets Jane's real card and job, which
-            // must stay out of their reach.
+            // do changes nothing; the operator out of scope gets Jane's real card, job and
+            // record, which must stay out of their reach.
             let real = s.out_of_scope || method == "GET";
+            let uid = if real { "jdoe" } else { "no-such-user" };
             let device_id = if real { device.as_str() } else { "no-such-id" };
             let job_id = if real { job.id.as_str() } else { "no-such-job" };
             let id = if pattern.starts_with("/api/v1/jobs/") {
@@ -402,7 +427,7 @@ async fn every_route_allows_exactly_the_roles_of_its_entry() {
                 "no-such-id"
             };
             let path = pattern
-                .replace("{uid}", "jdoe")
+                .replace("{uid}", uid)
                 .replace("{side}", "front.png")
                 .replace("{*request}", "MAA=")
                 .replace("{id}", id)
@@ -458,6 +483,13 @@ async fn every_route_allows_exactly_the_roles_of_its_entry() {
         wrong.len(),
         wrong.join("\n")
     );
-    // Nothing the matrix sent changed a card.
+    // Nothing the matrix sent changed a card, or Jane.
     assert_eq!(t.store.device(&device).await.unwrap(), before);
+    assert_eq!(
+        t.store
+            .user(&tessera_core::ids::UserId::new("jdoe"))
+            .await
+            .unwrap(),
+        jane
+    );
 }

@@ -232,3 +232,30 @@ pub async fn delete(svc: &Services, actor: &Actor, uid: &UserId) -> Result<(), C
     svc.commit(changes).await?;
     Ok(())
 }
+
+/// What disabling or deleting a person touches, for the forms that ask first: the person,
+/// their live cards, and the configured rule (the Disable form's default choice).
+pub struct Leaving {
+    pub user: User,
+    pub live_cards: Vec<Device>,
+    pub rule: DeprovisionRule,
+}
+
+/// Reads [`Leaving`] for `uid`, in the operator's scope.
+pub async fn leaving(svc: &Services, actor: &Actor, uid: &UserId) -> Result<Leaving, CoreError> {
+    actor.require(Permission::ManageUsers, "disable or delete people")?;
+    let user = svc.user_in_scope(actor, uid).await?;
+    let live_cards = svc
+        .store
+        .devices_of_user(uid)
+        .await?
+        .into_iter()
+        .filter(|d| live(d.state))
+        .collect();
+    let rule = svc.store.settings().await?.people.deprovision;
+    Ok(Leaving {
+        user,
+        live_cards,
+        rule,
+    })
+}

@@ -9,7 +9,11 @@ mod help_desk;
 mod issue;
 mod layouts;
 mod login;
+mod multipart_form;
 mod operators;
+mod people;
+mod people_import;
+mod people_photo;
 mod policies;
 mod printers;
 mod settings;
@@ -22,6 +26,7 @@ use crate::app::AppState;
 use crate::auth::SignedIn;
 use crate::web_error::WebError;
 use askama::Template;
+use axum::extract::DefaultBodyLimit;
 use axum::http::HeaderMap;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -44,6 +49,7 @@ pub struct Nav {
     pub views_stock: bool,
     pub manages_operators: bool,
     pub approves: bool,
+    pub manages_users: bool,
     pub operator_name: String,
     pub role: String,
     pub csrf: String,
@@ -60,6 +66,7 @@ impl Nav {
             views_stock: s.may(Permission::ViewStock),
             manages_operators: s.may(Permission::ManageOperators),
             approves: s.may(Permission::ApproveRequests),
+            manages_users: s.may(Permission::ManageUsers),
             operator_name: s.operator.display_name.clone(),
             role: s.actor.role.name.clone(),
             csrf: s.csrf.clone(),
@@ -224,7 +231,36 @@ pub fn routes() -> Router<AppState> {
         .route("/layouts/preview", post(layouts::preview))
         .route("/users", get(users::search))
         .route("/users/{uid}", get(users::page))
-        .route("/users/{uid}/photo", get(users::photo))
+        .route(
+            "/users/{uid}/photo",
+            get(users::photo)
+                .post(people_photo::upload)
+                .layer(DefaultBodyLimit::max(people_photo::PHOTO_BODY_BYTES)),
+        )
+        .route("/users/{uid}/photo/remove", post(people_photo::remove))
+        .route("/users/new", get(people::new_form).post(people::create))
+        .route(
+            "/users/{uid}/edit",
+            get(people::edit_form).post(people::save),
+        )
+        .route(
+            "/users/{uid}/disable",
+            get(people::disable_form).post(people::disable),
+        )
+        .route("/users/{uid}/enable", post(people::enable))
+        .route(
+            "/users/{uid}/delete",
+            get(people::delete_form).post(people::delete),
+        )
+        .route(
+            "/users/import",
+            get(people_import::form)
+                .post(people_import::start)
+                .layer(DefaultBodyLimit::max(people_import::IMPORT_BODY_BYTES)),
+        )
+        .route("/users/import/{id}", get(people_import::run_page))
+        .route("/users/import/{id}/progress", get(people_import::progress))
+        .route("/users/import/{id}/apply", post(people_import::apply))
         .route("/users/{uid}/issue", get(issue::configure_page))
         .route("/users/{uid}/issue/configure", post(issue::configure))
         .route("/users/{uid}/issue/start", post(issue::start))

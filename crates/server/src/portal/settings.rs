@@ -21,6 +21,8 @@ struct SettingsPage {
     settings: Settings,
     /// Every role, for "require an authenticator" per role.
     roles: Vec<Role>,
+    /// What may happen to the cards of people who leave.
+    rules: [tessera_core::people::DeprovisionRule; 3],
     saved: bool,
 }
 
@@ -49,6 +51,7 @@ pub async fn page(
         csrf: signed_in.csrf.clone(),
         settings,
         roles: tessera_core::operators::role_list(&state.tessera.services).await?,
+        rules: tessera_core::people::DeprovisionRule::ALL,
         saved: q.saved.is_some(),
     })
 }

@@ -1,4 +1,5 @@
-//! User search, the User page (attributes, photo, devices with their certificates) and photos.
+//! User search, the User page (attributes, photo, source, devices with their certificates, and
+//! the people actions for `ManageUsers`) and photos.
 
 use super::{render, Nav};
 use crate::app::AppState;
@@ -83,6 +84,8 @@ pub struct DeviceRow {
     pub can_recycle: bool,
     /// The serial of the forgotten card this temporary card stands in for.
     pub temporary_for: Option<String>,
+    /// Suspended because its holder left (disabled, or gone at their source).
+    pub left: bool,
     pub certificates: Vec<CertificateRow>,
 }
 
@@ -94,6 +97,11 @@ struct UserPage {
     user: User,
     devices: Vec<DeviceRow>,
     can_issue: bool,
+    /// `ManageUsers`: edit, disable/enable, delete, photo.
+    manage_users: bool,
+    /// Kept by Tessera (local): the Edit form applies.
+    editable: bool,
+    kept_by: &'static str,
     flash: Option<String>,
 }
 
@@ -109,6 +117,12 @@ fn flash_text(key: &str) -> Option<String> {
         "cancelled" => {
             Some("Issuance cancelled: the card was not activated and stays Pending.".into())
         }
+        "created" => Some("The person was added.".into()),
+        "saved" => Some("The changes were saved.".into()),
+        "disabled" => Some("The person was disabled; their cards followed your choice.".into()),
+        "enabled" => Some("The person was enabled again.".into()),
+        "photo" => Some("The photo was saved.".into()),
+        "photo_removed" => Some("The photo was removed.".into()),
         _ => None,
     }
 }
@@ -191,13 +205,18 @@ pub async fn page(
                 .temporary_for
                 .as_ref()
                 .map(|o| serials.get(&o.0).cloned().unwrap_or_else(|| o.0.clone())),
+            left: d.state == DeviceState::Suspended && d.reason == tessera_core::Reason::Left,
             certificates,
         });
     }
     render(&UserPage {
         nav: Nav::of(&signed_in),
         csrf: signed_in.csrf.clone(),
-        can_issue: actor.may(Permission::IssueDevice),
+        // A disabled person gets no new card.
+        can_issue: actor.may(Permission::IssueDevice) && !view.user.disabled,
+        manage_users: actor.may(Permission::ManageUsers),
+        editable: view.user.source == UserSource::Local,
+        kept_by: super::people::kept_by(view.user.source),
         user: view.user,
         devices,
         flash: q.flash.as_deref().and_then(flash_text),
@@ -241,9 +260,15 @@ pub async fn photo(
     )
     .await?
     .ok_or_else(|| WebError::not_found("The photo"))?;
+    // Portraits are stored as JPEG since the normaliser; older ones may be PNG.
+    let content_type = if photo.starts_with(b"\x89PNG") {
+        "image/png"
+    } else {
+        "image/jpeg"
+    };
     Ok((
         [
-            (header::CONTENT_TYPE, "image/png"),
+            (header::CONTENT_TYPE, content_type),
             (header::CACHE_CONTROL, "private, max-age=300"),
         ],
         photo,
