@@ -159,6 +159,8 @@ step "station: server and station processes, a card in pcscd printed on ippevepr
 # --- the browser ----------------------------------------------------------------------------------
 step "headless Chromium drives the Device Issuance wizard (playwright-core)"
 TESSERA_BIN=$BIN TESSERA_E2E_DIR=$T/e2e node tests/e2e/issuance.mjs
+step "headless Chromium imports people with their photos and prints one's card (playwright-core)"
+TESSERA_BIN=$BIN TESSERA_E2E_DIR=$T/e2e-people node tests/e2e/people.mjs
 
 # --- fuzzing: a short run of every target ---------------------------------------------------------
 # cargo fuzz needs a nightly toolchain, which only rustup can install: where there is none, say so.

@@ -73,7 +73,7 @@ async function run() {
   await page.waitForURL(/\/users$/);
   // A user outside the Security group, as the administrator (who sees everyone) finds them.
   let outsider;
-  for (const href of await page.$$eval("a[href^='/users/']", (a) => a.map((x) => x.getAttribute("href")))) {
+  for (const href of await page.$$eval("main a[href^='/users/']", (a) => a.map((x) => x.getAttribute("href")))) {
     const r = await page.request.get(`${base}${href}`);
     const groups = /<dt>Groups<\/dt><dd>([^<]*)<\/dd>/.exec(await r.text())?.[1] ?? "";
     if (!groups.split(", ").includes("security")) { outsider = href.slice("/users/".length); break; }
@@ -127,7 +127,7 @@ async function run() {
   // --- out of scope: not listed, not found by address
   await page.fill("input[name=q]", "");
   await page.click("form.search button");
-  const listed = await page.$$eval("a[href^='/users/']", (a) => a.map((x) => x.getAttribute("href")));
+  const listed = await page.$$eval("main a[href^='/users/']", (a) => a.map((x) => x.getAttribute("href")));
   assert.ok(listed.includes("/users/jdoe"), "Jane Doe (Security) is listed");
   assert.ok(!listed.includes(`/users/${outsider}`), `${outsider} is not listed`);
   const res = await page.goto(`${base}/users/${outsider}`);

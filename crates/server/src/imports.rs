@@ -212,6 +212,12 @@ impl Imports {
                 Ok(report) => {
                     if run.dry_run {
                         state.kept = Some(upload);
+                        // The files go after their time even if no one looks at a run again.
+                        let run = run.clone();
+                        handle.spawn(async move {
+                            tokio::time::sleep(KEEP_UPLOAD).await;
+                            run.lock().kept = None;
+                        });
                     }
                     Outcome::Done(Arc::new(report))
                 }

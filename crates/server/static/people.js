@@ -34,11 +34,11 @@ function cropper(canvas, picture, fields) {
   }
 
   function publish() {
-    // Rounding may not push the frame past the picture's edge.
-    const w = Math.floor(frame.w);
-    const h = Math.floor(frame.h);
-    const x = Math.min(Math.round(frame.x), W - w);
-    const y = Math.min(Math.round(frame.y), H - h);
+    // Whole pixels, the frame still inside the picture.
+    const w = Math.round(frame.w);
+    const h = Math.min(H, Math.round(w / PORTRAIT));
+    const x = Math.max(0, Math.min(Math.round(frame.x), W - w));
+    const y = Math.max(0, Math.min(Math.round(frame.y), H - h));
     fields.x.value = x;
     fields.y.value = y;
     fields.width.value = w;

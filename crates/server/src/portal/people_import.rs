@@ -136,10 +136,14 @@ pub async fn start(
         .take_file("csv")
         .ok_or_else(|| WebError::bad_request("Choose the CSV file to import."))?;
     let photos = match form.take_file("photos") {
-        Some(zip) => Some(
-            PhotoZip::open(zip.bytes)
-                .map_err(|e| WebError::bad_request(format!("{}: {e}.", zip.file_name)))?,
-        ),
+        Some(zip) => {
+            // Reading a large archive's list of files is CPU work: off the async workers.
+            let name = zip.file_name;
+            let opened = tokio::task::spawn_blocking(move || PhotoZip::open(zip.bytes))
+                .await
+                .map_err(|_| WebError::bad_request("The ZIP of photos could not be read."))?;
+            Some(opened.map_err(|e| WebError::bad_request(format!("{name}: {e}.")))?)
+        }
         None => None,
     };
     let upload = Upload {
