@@ -5,6 +5,7 @@ mod account;
 mod approvals;
 mod audit;
 mod devices;
+mod directory;
 mod help_desk;
 mod issue;
 mod layouts;
@@ -43,6 +44,7 @@ pub struct Nav {
     pub views_audit: bool,
     pub views_stock: bool,
     pub manages_operators: bool,
+    pub manages_users: bool,
     pub approves: bool,
     pub operator_name: String,
     pub role: String,
@@ -59,6 +61,7 @@ impl Nav {
             views_audit: s.may(Permission::ViewAudit),
             views_stock: s.may(Permission::ViewStock),
             manages_operators: s.may(Permission::ManageOperators),
+            manages_users: s.may(Permission::ManageUsers),
             approves: s.may(Permission::ApproveRequests),
             operator_name: s.operator.display_name.clone(),
             role: s.actor.role.name.clone(),
@@ -250,4 +253,6 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/devices/{id}/replace", post(help_desk::replace))
         .route("/devices/{id}/restore", post(help_desk::restore))
+        .route("/directory", get(directory::page))
+        .route("/directory/sync", post(directory::sync))
 }
