@@ -54,9 +54,14 @@ command -v curl >/dev/null || need+=(curl)
 command -v oathtool >/dev/null || need+=(oathtool)
 # The rendering benchmark's reference (scripts/bench-render.sh).
 command -v rsvg-convert >/dev/null || need+=(librsvg2-bin)
+# The directory sync against a real OpenLDAP (scripts/slapd.sh, crates/server/tests/directory_sync.rs);
+# debconf is told to make no database of its own.
+[ -x /usr/sbin/slapd ] || need+=(slapd)
+command -v ldapadd >/dev/null || need+=(ldap-utils)
 if [ ${#need[@]} -gt 0 ]; then
   step "installing ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive
+  echo 'slapd slapd/no_configuration boolean true' | debconf-set-selections
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
@@ -88,6 +93,8 @@ export TESSERA_REQUIRE_POSTGRES=1
 export TESSERA_REQUIRE_SOFTHSM=1
 # The TOTP test takes its codes from oathtool, not from Tessera's own RFC 6238 code.
 export TESSERA_REQUIRE_OATHTOOL=1
+# The directory sync tests run against slapd (scripts/slapd.sh), not skip.
+export TESSERA_REQUIRE_SLAPD=1
 
 # --- static checks ------------------------------------------------------------------------------
 step "cargo fmt --check"

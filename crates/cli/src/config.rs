@@ -37,6 +37,8 @@ pub struct ConfigFile {
     pub server: ServerSection,
     #[serde(default)]
     pub station: StationSection,
+    /// People from LDAP or Active Directory (see `tessera_directory::DirectoryConfig`).
+    pub directory: Option<tessera_server::directory::DirectoryConfig>,
 }
 
 #[derive(Debug, Default, Deserialize)]

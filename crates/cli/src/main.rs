@@ -2,6 +2,7 @@
 
 mod card_sim;
 mod config;
+mod directory_cmd;
 
 mod operators_cmd;
 mod station_cmd;
@@ -270,6 +271,11 @@ enum Command {
     Audit {
         #[command(subcommand)]
         command: AuditCommand,
+    },
+    /// People from the directory of the [directory] section (LDAP, Active Directory).
+    Directory {
+        #[command(subcommand)]
+        command: directory_cmd::DirectoryCommand,
     },
     /// Operators: add, list, change role or scope, disable, reset a password or authenticator.
     Operators {
@@ -933,7 +939,8 @@ async fn serve(
     tls: TlsArgs,
     start: StartMode,
 ) -> Result<(), String> {
-    let file = data.config_file()?.server;
+    let config = data.config_file()?;
+    let (file, directory) = (config.server, config.directory);
     let listen = listen
         .or(file.listen)
         .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
@@ -944,6 +951,7 @@ async fn serve(
         ..demo_trust(start, data.options_with(file)?)
     })
     .await?;
+    let tessera = directory_cmd::attach(tessera, directory)?;
     let scheme = if tls.is_some() { "https" } else { "http" };
     eprintln!("  Operator Portal: {scheme}://{listen}");
     tessera_server::serve::serve(tessera, listen, tls)
@@ -1006,6 +1014,7 @@ async fn run(cli: Cli) -> Result<(), String> {
         Command::Printer { command } => printer_command(command).await,
         Command::Audit { command } => audit_command(command).await,
         Command::Stock { command } => stock_command(command).await,
+        Command::Directory { command } => directory_cmd::directory_command(command).await,
         Command::Operators { command } => operators_cmd::operators_command(command).await,
         Command::Station(cli) => station_cmd::station(cli).await,
         Command::Stations { command } => station_cmd::stations(command).await,

@@ -8,6 +8,7 @@ pub mod app;
 pub mod auth;
 pub mod ca_admin;
 pub mod demo;
+pub mod directory;
 pub mod headless;
 pub mod imports;
 pub mod organisation;

@@ -204,8 +204,11 @@ pub async fn serve(
         .transpose()
         .map_err(std::io::Error::other)?;
     let recovery = tokio::spawn(tessera.runner.clone().recover_forever());
+    // The directory sync on its schedule, when a [directory] section asks for one.
+    let directory_sync = tokio::spawn(crate::directory::run_schedule(tessera.clone()));
     let served = serve_listener(listener, router(tessera), tls, shutdown()).await;
     recovery.abort();
+    directory_sync.abort();
     served
 }
 

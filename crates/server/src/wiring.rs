@@ -92,6 +92,8 @@ pub struct Tessera {
     pub hub: Arc<StationHub>,
     /// Runs this process's issuance jobs under leases in the database.
     pub runner: JobRunner,
+    /// The `[directory]` section's directory, when there is one ([`Tessera::with_directory`]).
+    pub directory: Option<Arc<crate::directory::DirectorySync>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -381,6 +383,7 @@ impl Tessera {
             demo_printer,
             station,
             hub,
+            directory: None,
         })
     }
 }

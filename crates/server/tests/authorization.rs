@@ -144,6 +144,8 @@ const MATRIX: &[(&str, &str, Access, bool)] = &[
     ("POST", "/devices/{id}/restore", Needs(ReplaceDevice), true),
     ("GET", "/api/v1/approvals", SignedIn, false),
     ("POST", "/api/v1/approvals/{id}/{decision}", Needs(ApproveRequests), false),
+    ("GET", "/directory", Needs(ManageUsers), false),
+    ("POST", "/directory/sync", Needs(ManageUsers), false),
 ];
 
 /// The files that build the router, with the prefix each is nested under.
@@ -394,6 +396,7 @@ async fn every_route_allows_exactly_the_roles_of_its_entry() {
         ("/operators", ManageOperators),
         ("/approvals", ApproveRequests),
         ("/users/import", ManageUsers),
+        ("/directory", ManageUsers),
     ];
     for s in sessions.iter().filter(|s| s.permissions.is_some()) {
         let (_, _, page) = s.portal.get("/account/password").await;

@@ -5,6 +5,7 @@ mod account;
 mod approvals;
 mod audit;
 mod devices;
+mod directory;
 mod help_desk;
 mod issue;
 mod layouts;
@@ -48,8 +49,8 @@ pub struct Nav {
     pub views_audit: bool,
     pub views_stock: bool,
     pub manages_operators: bool,
-    pub approves: bool,
     pub manages_users: bool,
+    pub approves: bool,
     pub operator_name: String,
     pub role: String,
     pub csrf: String,
@@ -65,8 +66,8 @@ impl Nav {
             views_audit: s.may(Permission::ViewAudit),
             views_stock: s.may(Permission::ViewStock),
             manages_operators: s.may(Permission::ManageOperators),
-            approves: s.may(Permission::ApproveRequests),
             manages_users: s.may(Permission::ManageUsers),
+            approves: s.may(Permission::ApproveRequests),
             operator_name: s.operator.display_name.clone(),
             role: s.actor.role.name.clone(),
             csrf: s.csrf.clone(),
@@ -286,4 +287,6 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/devices/{id}/replace", post(help_desk::replace))
         .route("/devices/{id}/restore", post(help_desk::restore))
+        .route("/directory", get(directory::page))
+        .route("/directory/sync", post(directory::sync))
 }
