@@ -59,9 +59,14 @@ async fn security_headers(
     res
 }
 
-/// axum answers an oversized body with a bare 413; a person gets the portal's error page.
+/// axum answers an oversized body with a bare 413; a person gets the portal's error page. A 413
+/// that already explains itself in JSON (the API's import) is left as it is.
 async fn explain_too_large(res: axum::response::Response) -> axum::response::Response {
-    if res.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+    let json = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if res.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE && !json {
         return crate::web_error::WebError::new(
             axum::http::StatusCode::PAYLOAD_TOO_LARGE,
             "REQ0003",

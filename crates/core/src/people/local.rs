@@ -232,3 +232,10 @@ pub async fn delete(svc: &Services, actor: &Actor, uid: &UserId) -> Result<(), C
     svc.commit(changes).await?;
     Ok(())
 }
+
+/// The configured rule for the cards of people who leave: what [`disable`] is offered by
+/// default (the portal's form, `tessera users disable` without `--cards`).
+pub async fn deprovision_rule(svc: &Services, actor: &Actor) -> Result<DeprovisionRule, CoreError> {
+    actor.require(Permission::ManageUsers, "disable people")?;
+    Ok(svc.store.settings().await?.people.deprovision)
+}
