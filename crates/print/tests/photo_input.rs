@@ -84,7 +84,8 @@ fn png_bomb(width: u32, height: u32) -> Vec<u8> {
     // zlib: header, one stored block of 1024 zeros, Adler-32 of them.
     let mut idat = vec![0x78, 0x01, 0x01, 0x00, 0x04, 0xFF, 0xFB];
     idat.extend([0u8; 1024]);
-    idat.extend(((1024u32 % 65521) << 16 | 1).to_be_bytes());
+    // Adler-32 of 1024 zeros: a = 1, b = 1024 × 1.
+    idat.extend((1024u32 << 16 | 1).to_be_bytes());
     chunk(&mut png, b"IDAT", &idat);
     chunk(&mut png, b"IEND", &[]);
     png
