@@ -174,11 +174,18 @@ pub async fn users_command(command: UsersCommand) -> Result<(), String> {
                 .await
                 .map_err(coded)?
                 .user;
+            // A display name made from the names is made again from the new names.
+            let made = format!("{} {}", old.given_name, old.family_name);
+            let display_name = if old.display_name == made.trim() {
+                String::new()
+            } else {
+                old.display_name
+            };
             let mut draft = UserDraft {
                 uid: uid.clone(),
                 given_name: old.given_name,
                 family_name: old.family_name,
-                display_name: old.display_name,
+                display_name,
                 email: old.email,
                 upn: old.upn,
                 employee_id: old.employee_id,
@@ -242,7 +249,7 @@ pub async fn users_command(command: UsersCommand) -> Result<(), String> {
             for u in found {
                 println!(
                     "{:<20} {:<28} {:<6} {:<9} {}",
-                    u.uid,
+                    u.uid.as_str(),
                     u.display_name,
                     source_name(u.source),
                     if u.disabled { "disabled" } else { "enabled" },

@@ -171,11 +171,31 @@ fn locate(headers: &[String], mapping: &CsvMapping) -> Result<Columns, CoreError
     Ok(Columns { fields, attributes })
 }
 
+/// How many lines end in `bytes`: at each `\n`, and at each `\r` not followed by one (files
+/// saved by old Macintosh spreadsheets end lines with `\r` alone, and the reader takes those).
+fn line_ends(bytes: &[u8]) -> usize {
+    bytes
+        .iter()
+        .enumerate()
+        .filter(|&(i, &b)| b == b'\n' || (b == b'\r' && bytes.get(i + 1) != Some(&b'\n')))
+        .count()
+}
+
+/// Where the line after the first line of `text` starts, if there is one.
+fn next_line(text: &[u8]) -> Option<usize> {
+    let at = text.iter().position(|&b| b == b'\n' || b == b'\r')?;
+    Some(if text[at..].starts_with(b"\r\n") {
+        at + 2
+    } else {
+        at + 1
+    })
+}
+
 /// The line and byte of the first byte that is not UTF-8, for the refusal.
 fn first_invalid(bytes: &[u8]) -> Option<(usize, u8)> {
     let err = std::str::from_utf8(bytes).err()?;
     let at = err.valid_up_to();
-    let line = bytes[..at].iter().filter(|&&b| b == b'\n').count() + 1;
+    let line = line_ends(&bytes[..at]) + 1;
     Some((line, bytes[at]))
 }
 
@@ -213,23 +233,18 @@ impl LineCounter {
     fn line_of(&mut self, bytes: &[u8], offset: usize) -> usize {
         let offset = offset.min(bytes.len());
         if offset > self.counted_to {
-            self.line += bytes[self.counted_to..offset]
-                .iter()
-                .filter(|&&b| b == b'\n')
-                .count();
+            self.line += line_ends(&bytes[self.counted_to..offset]);
             self.counted_to = offset;
         }
         self.line
     }
 }
 
-/// `256 MiB`, `1.5 MiB`, `64 KiB`.
+/// `256 MiB`, `64 KiB`: rounded up, so that a file over a limit never reads as the limit.
 fn size(bytes: usize) -> String {
     const MIB: usize = 1024 * 1024;
-    if bytes.is_multiple_of(MIB) {
-        format!("{} MiB", bytes / MIB)
-    } else if bytes >= MIB {
-        format!("{:.1} MiB", bytes as f64 / MIB as f64)
+    if bytes >= MIB {
+        format!("{} MiB", bytes.div_ceil(MIB))
     } else {
         format!("{} KiB", bytes.div_ceil(1024))
     }
@@ -329,7 +344,7 @@ fn read_within(
             let spans_lines = text
                 .iter()
                 .rposition(|&b| b != b'\n' && b != b'\r')
-                .is_some_and(|last| text[..last].contains(&b'\n'));
+                .is_some_and(|last| line_ends(&text[..last]) > 0);
             let taken = columns
                 .fields
                 .values()
@@ -340,7 +355,7 @@ fn read_within(
             // A newline in a column not taken (notes, an address) is fine, unless a line inside
             // the field has as many fields as the header: a record swallowed by an open quote.
             let swallows_a_record = || {
-                text.split(|&b| b == b'\n').skip(1).any(|l| {
+                text.split(|&b| b == b'\n' || b == b'\r').skip(1).any(|l| {
                     let mut one = reader_of(l);
                     let mut r = csv::StringRecord::new();
                     matches!(one.read_record(&mut r), Ok(true)) && r.len() == headers.len()
@@ -357,11 +372,7 @@ fn read_within(
                              on their own"
                         .into(),
                 });
-                let next_line = text
-                    .iter()
-                    .position(|&b| b == b'\n')
-                    .map_or(end, |n| offset.min(end) + n + 1);
-                start = next_line;
+                start = offset.min(end) + next_line(text).unwrap_or(text.len());
                 continue 'segments;
             }
             if record.len() != headers.len() {
@@ -573,6 +584,25 @@ mod tests {
     }
 
     #[test]
+    fn lines_end_in_any_of_the_three_ways() {
+        for end in ["\n", "\r\n", "\r"] {
+            let text = ["uid,family_name", "a,A", "b,\"B", "c,C", "", "d,D", ""].join(end);
+            let r = read_str(&text).unwrap();
+            let at: Vec<(&str, &str)> = r
+                .people
+                .iter()
+                .map(|p| (p.uid.as_str(), p.origin.as_str()))
+                .collect();
+            assert_eq!(
+                at,
+                [("a", "line 2"), ("c", "line 4"), ("d", "line 6")],
+                "{end:?}"
+            );
+            assert_eq!(r.rejected[0].at, "line 3", "{end:?}");
+        }
+    }
+
+    #[test]
     fn a_newline_in_a_column_not_taken_is_allowed() {
         let r =
             read_str("uid,notes,email\njdoe,\"two\nlines\",j@x.org\nasmith,,a@x.org\n").unwrap();
@@ -602,14 +632,9 @@ mod tests {
         assert!(e.to_string().contains("more than 9 people"), "{e}");
         let e = within(text.len() - 1, 100).unwrap_err();
         assert!(e.to_string().contains("more than the 1 KiB"), "{e}");
-        assert!(read(
-            &vec![b'a'; MAX_FILE_BYTES + 1],
-            &CsvMapping::default(),
-            &NoPhotos
-        )
-        .unwrap_err()
-        .to_string()
-        .contains("more than the 256 MiB an import reads"));
+        // The real limit, as the refusal states it.
+        assert_eq!(size(MAX_FILE_BYTES), "256 MiB");
+        assert_eq!(size(MAX_FILE_BYTES + 1), "257 MiB");
     }
 
     #[test]

@@ -444,15 +444,14 @@ pub async fn reconcile(
                     });
                 }
             }
+            // The person first: a new person's photo refers to their record.
+            let uid = user.uid.clone();
+            changes.push(Change::PutUser(user));
             match photo_change {
-                Some(Some(jpeg)) => changes.push(Change::PutPhoto {
-                    uid: user.uid.clone(),
-                    photo: jpeg,
-                }),
-                Some(None) => changes.push(Change::DeletePhoto(user.uid.clone())),
+                Some(Some(jpeg)) => changes.push(Change::PutPhoto { uid, photo: jpeg }),
+                Some(None) => changes.push(Change::DeletePhoto(uid)),
                 None => &mut changes,
             };
-            changes.push(Change::PutUser(user));
         }
         done += batch.len();
         progress(Progress {
