@@ -67,7 +67,11 @@ impl CsvMapping {
             })?;
             let field = field.trim().to_lowercase();
             if field.starts_with("attr.") {
-                self.attributes.push(header.trim().to_owned());
+                // Given again at every run, a column is kept once.
+                let header = header.trim().to_owned();
+                if !self.attributes.contains(&header) {
+                    self.attributes.push(header);
+                }
                 continue;
             }
             if !FIELDS.contains(&field.as_str()) {
@@ -523,6 +527,11 @@ mod tests {
         assert_eq!(r.people[0].email, "a@b.c");
         assert_eq!(r.people[0].attributes["cost centre"], "CC-7");
         assert!(CsvMapping::default().with_pairs(["colour=x"]).is_err());
+        let again = mapping.clone().with_pairs(["attr.x=Cost Centre"]).unwrap();
+        assert_eq!(
+            again, mapping,
+            "the same mapping given again changes nothing"
+        );
     }
 
     #[test]
