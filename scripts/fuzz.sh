@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Fuzzes tessera-piv and tessera-pki's key-attestation verifier: runs every cargo-fuzz target of
-# crates/piv/fuzz (all are found with `cargo fuzz list`, so a new [[bin]] target needs no entry
-# here) for SECONDS_PER_TARGET seconds (default 20), one after the other, on the nightly
-# toolchain. Corpora grow in
+# Fuzzes tessera-piv, tessera-pki's key-attestation verifier and the people import's CSV reader
+# (tessera-core): runs every cargo-fuzz target of crates/piv/fuzz (all are found with
+# `cargo fuzz list`, so a new [[bin]] target needs no entry here) for SECONDS_PER_TARGET seconds
+# (default 20), one after the other, on the nightly toolchain. Corpora grow in
 # crates/piv/fuzz/corpus/<target> (seeded from crates/piv/fuzz/seeds/<target>), crashing inputs
 # land in crates/piv/fuzz/artifacts/<target>. Exits non-zero if any target found a crash.
 #

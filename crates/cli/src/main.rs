@@ -6,6 +6,7 @@ mod directory_cmd;
 
 mod operators_cmd;
 mod station_cmd;
+mod users_cmd;
 
 use clap::{Parser, Subcommand};
 use std::net::SocketAddr;
@@ -281,6 +282,11 @@ enum Command {
     Operators {
         #[command(subcommand)]
         command: operators_cmd::OperatorsCommand,
+    },
+    /// People: add, change, disable or delete them, set photos, import a CSV file from HR.
+    Users {
+        #[command(subcommand)]
+        command: users_cmd::UsersCommand,
     },
     /// The card stock: import a vendor's serial list, list the cards, show one card's history.
     Stock {
@@ -1016,6 +1022,7 @@ async fn run(cli: Cli) -> Result<(), String> {
         Command::Stock { command } => stock_command(command).await,
         Command::Directory { command } => directory_cmd::directory_command(command).await,
         Command::Operators { command } => operators_cmd::operators_command(command).await,
+        Command::Users { command } => users_cmd::users_command(command).await,
         Command::Station(cli) => station_cmd::station(cli).await,
         Command::Stations { command } => station_cmd::stations(command).await,
         Command::Unlock {

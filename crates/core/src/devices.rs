@@ -95,9 +95,29 @@ pub async fn suspend(
     .await
 }
 
-/// Resume a Suspended card: its certificates are released from hold.
+/// Resume a Suspended card: its certificates are released from hold. A disabled person's card
+/// stays suspended until they are enabled again.
 pub async fn resume(svc: &Services, actor: &Actor, device: &DeviceId) -> Result<Device, CoreError> {
+    actor.require(Permission::ManageDevices, "manage devices")?;
+    let d = svc.device_in_scope(actor, device).await?;
+    refuse_for_disabled_holder(svc, &d, "their card cannot be resumed").await?;
     manage(svc, actor, device, DeviceCommand::Resume, Grant::none()).await
+}
+
+/// Refuses `what` when the card's holder is disabled (a card without a holder, or whose holder
+/// was deleted, has nobody to refuse).
+pub(crate) async fn refuse_for_disabled_holder(
+    svc: &Services,
+    d: &Device,
+    what: &str,
+) -> Result<(), CoreError> {
+    let Some(uid) = &d.user else {
+        return Ok(());
+    };
+    for user in svc.store.users_by_uid(std::slice::from_ref(uid)).await? {
+        crate::people::refuse_if_disabled(&user, what)?;
+    }
+    Ok(())
 }
 
 /// Terminate a card for good: its certificates are revoked with the reason's CRL reason.
@@ -142,6 +162,7 @@ pub(crate) async fn activation(
     operation: Option<&OperationId>,
 ) -> Result<Device, CoreError> {
     let mut device = svc.device_in_scope(actor, device).await?;
+    refuse_for_disabled_holder(svc, &device, "their card cannot be activated").await?;
     let user = device.user.clone();
     let id = device.id.clone();
     let ctx = AuditContext {

@@ -49,6 +49,8 @@ pub enum ErrorCode {
     Directory,
     /// A photo that is not an acceptable portrait (type, size, dimensions).
     Photo,
+    /// A disabled person gets no new card, and none of their cards is resumed or activated.
+    UserDisabled,
 }
 
 impl ErrorCode {
@@ -74,6 +76,7 @@ impl ErrorCode {
             Self::UserHasCards => "USR0002",
             Self::ManagedElsewhere => "USR0003",
             Self::Photo => "USR0004",
+            Self::UserDisabled => "USR0005",
             Self::Directory => "DIR0001",
         }
     }
@@ -140,6 +143,9 @@ pub enum CoreError {
     /// A photo refused: the sentence says why.
     #[error("{0}")]
     Photo(String),
+    /// A card asked for (issued, resumed, activated) for a disabled person.
+    #[error("{0}")]
+    UserDisabled(String),
     #[error("{0} changed meanwhile (another operator, process or server acted on it); nothing was written: reload and try again")]
     Changed(String),
 }
@@ -169,6 +175,7 @@ impl CoreError {
             Self::ManagedElsewhere(_) => ErrorCode::ManagedElsewhere,
             Self::Directory(_) => ErrorCode::Directory,
             Self::Photo(_) => ErrorCode::Photo,
+            Self::UserDisabled(_) => ErrorCode::UserDisabled,
         }
     }
 }

@@ -183,6 +183,7 @@ pub async fn restore_original(
     actor.require(Permission::ReplaceDevice, "restore replaced cards")?;
     let comment = required_reason(comment)?;
     let mut d = svc.device_in_scope(actor, original).await?;
+    crate::devices::refuse_for_disabled_holder(svc, &d, "their card cannot be restored").await?;
     // Only a card suspended because it was forgotten: resuming a card a security officer
     // suspended for another reason takes the permission to manage cards.
     if d.state != DeviceState::Suspended || d.reason != Reason::Forgotten {

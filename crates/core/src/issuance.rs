@@ -101,6 +101,7 @@ pub async fn start(
 ) -> Result<IssuanceJob, CoreError> {
     actor.require(Permission::IssueDevice, "issue devices")?;
     let user = svc.user_in_scope(actor, &req.user).await?;
+    crate::people::refuse_if_disabled(&user, "no card can be issued to them")?;
     let layouts = svc.store.layouts().await?;
     let layout = layouts
         .iter()
@@ -275,6 +276,8 @@ pub async fn choose_policy(
         ));
     }
     let user = svc.store.user(&job.user).await?;
+    // Checked again: the person may have been disabled (by an import, say) since Start.
+    crate::people::refuse_if_disabled(&user, "no card can be issued to them")?;
     let policy = svc
         .store
         .policies()

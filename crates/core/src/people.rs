@@ -19,6 +19,7 @@ pub use import::{import_csv, saved_mapping, sync_directory};
 pub use reconcile::{reconcile, ImportOptions, Progress, Report};
 pub use source::{Rejected, SourcePerson, SourceReading};
 
+use crate::error::CoreError;
 use crate::lifecycle::Reason;
 use serde::{Deserialize, Serialize};
 
@@ -74,4 +75,17 @@ pub struct PeopleSettings {
     pub csv_mapping: csv_file::CsvMapping,
     #[serde(default)]
     pub deprovision: DeprovisionRule,
+}
+
+/// Refuses `what` (a card issued, resumed or activated) for a disabled person: they keep their
+/// record and history but get no working card until they are enabled again.
+pub(crate) fn refuse_if_disabled(user: &crate::model::User, what: &str) -> Result<(), CoreError> {
+    if !user.disabled {
+        return Ok(());
+    }
+    Err(CoreError::UserDisabled(format!(
+        "{} ({}) is disabled, so {what}: enable them first (a person from a CSV file or the \
+         directory is enabled by their source, at the next import or sync)",
+        user.display_name, user.uid
+    )))
 }

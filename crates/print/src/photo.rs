@@ -41,6 +41,11 @@ pub fn normalise(bytes: &[u8], crop: Option<Crop>) -> Result<Vec<u8>, PortError>
         .ok()
         .filter(|f| matches!(f, ImageFormat::Jpeg | ImageFormat::Png))
         .ok_or_else(|| refuse("the photo is not a JPEG or PNG image"))?;
+    if format == ImageFormat::Jpeg && !jpeg_is_whole(bytes) {
+        return Err(refuse(
+            "the photo cannot be read: the JPEG file is cut short (it stops before its end); copy or export it again",
+        ));
+    }
     let reader = ImageReader::with_format(Cursor::new(bytes), format);
     let (width, height) = reader
         .into_dimensions()
@@ -90,6 +95,19 @@ pub fn normalise(bytes: &[u8], crop: Option<Crop>) -> Result<Vec<u8>, PortError>
         .encode_image(&rgb)
         .map_err(|e| refuse(format!("the photo cannot be encoded: {e}")))?;
     Ok(out)
+}
+
+/// Whether a JPEG ends its last scan with the end-of-image marker. The decoder fills what is
+/// missing from a truncated JPEG with grey instead of failing, and a portrait cut short would be
+/// printed half grey. Inside a scan a 0xFF byte is always followed by 0x00 or a restart marker,
+/// so the markers found here are real ones.
+fn jpeg_is_whole(bytes: &[u8]) -> bool {
+    const START_OF_SCAN: [u8; 2] = [0xFF, 0xDA];
+    const END_OF_IMAGE: [u8; 2] = [0xFF, 0xD9];
+    bytes
+        .windows(2)
+        .rposition(|w| w == START_OF_SCAN)
+        .is_some_and(|at| bytes[at..].windows(2).any(|w| w == END_OF_IMAGE))
 }
 
 #[async_trait]

@@ -1,5 +1,7 @@
 //! The REST API under `/api/v1`: JSON for scripts and the portal's progress bar.
 
+pub mod users;
+
 use crate::app::AppState;
 use crate::auth::SignedIn;
 use crate::web_error::WebError;
@@ -241,4 +243,12 @@ pub fn routes() -> Router<AppState> {
         .route("/stock/summary", get(stock_summary))
         .route("/stock/import", post(stock_import))
         .route("/stock/{serial}", get(stock_card))
+        .route("/users", get(users::list).post(users::create))
+        .route("/users/import", post(users::import))
+        .route(
+            "/users/{uid}",
+            get(users::show).put(users::update).delete(users::delete),
+        )
+        .route("/users/{uid}/disable", post(users::disable))
+        .route("/users/{uid}/enable", post(users::enable))
 }

@@ -71,14 +71,12 @@ async fn security_headers(
 }
 
 /// axum answers an oversized body with a bare 413; a person gets the portal's error page. A 413
-/// that is a page already (an upload form's own sentence) stays as it is.
+/// that explains itself already (an upload form's own page, the API's JSON) stays as it is.
 async fn explain_too_large(res: axum::response::Response) -> axum::response::Response {
-    let is_page = res
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("text/html"));
-    if res.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE && !is_page {
+    let explained = res.headers().get(header::CONTENT_TYPE).is_some_and(|v| {
+        v.as_bytes().starts_with(b"text/html") || v.as_bytes().starts_with(b"application/json")
+    });
+    if res.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE && !explained {
         return crate::web_error::WebError::new(
             axum::http::StatusCode::PAYLOAD_TOO_LARGE,
             "REQ0003",

@@ -112,7 +112,9 @@ impl From<CoreError> for WebError {
             | ErrorCode::Lifecycle
             | ErrorCode::ImportRefused
             | ErrorCode::Photo => StatusCode::BAD_REQUEST,
-            ErrorCode::UserHasCards | ErrorCode::ManagedElsewhere => StatusCode::CONFLICT,
+            ErrorCode::UserHasCards | ErrorCode::ManagedElsewhere | ErrorCode::UserDisabled => {
+                StatusCode::CONFLICT
+            }
             ErrorCode::Directory => StatusCode::BAD_GATEWAY,
             ErrorCode::NotInStock => StatusCode::UNPROCESSABLE_ENTITY,
             ErrorCode::NotFound => StatusCode::NOT_FOUND,

@@ -4,7 +4,9 @@
 //! that cannot be read at all (another encoding, too large, no header, no uid column) is refused
 //! whole with the reason; a line that cannot be taken (wrong number of fields, no uid, a photo
 //! that is missing) is rejected with its line number while the others go on, and the report lists
-//! it.
+//! it. A quote left open loses only its own line: the lines it would swallow are read on their
+//! own, and a rejected line still names its uid, so that a complete import disables nobody
+//! because of a typo.
 
 use super::source::{Rejected, SourcePerson, SourceReading};
 use crate::error::CoreError;
@@ -65,7 +67,11 @@ impl CsvMapping {
             })?;
             let field = field.trim().to_lowercase();
             if field.starts_with("attr.") {
-                self.attributes.push(header.trim().to_owned());
+                // Given again at every run, a column is kept once.
+                let header = header.trim().to_owned();
+                if !self.attributes.contains(&header) {
+                    self.attributes.push(header);
+                }
                 continue;
             }
             if !FIELDS.contains(&field.as_str()) {
@@ -169,11 +175,31 @@ fn locate(headers: &[String], mapping: &CsvMapping) -> Result<Columns, CoreError
     Ok(Columns { fields, attributes })
 }
 
+/// How many lines end in `bytes`: at each `\n`, and at each `\r` not followed by one (files
+/// saved by old Macintosh spreadsheets end lines with `\r` alone, and the reader takes those).
+fn line_ends(bytes: &[u8]) -> usize {
+    bytes
+        .iter()
+        .enumerate()
+        .filter(|&(i, &b)| b == b'\n' || (b == b'\r' && bytes.get(i + 1) != Some(&b'\n')))
+        .count()
+}
+
+/// Where the line after the first line of `text` starts, if there is one.
+fn next_line(text: &[u8]) -> Option<usize> {
+    let at = text.iter().position(|&b| b == b'\n' || b == b'\r')?;
+    Some(if text[at..].starts_with(b"\r\n") {
+        at + 2
+    } else {
+        at + 1
+    })
+}
+
 /// The line and byte of the first byte that is not UTF-8, for the refusal.
 fn first_invalid(bytes: &[u8]) -> Option<(usize, u8)> {
     let err = std::str::from_utf8(bytes).err()?;
     let at = err.valid_up_to();
-    let line = bytes[..at].iter().filter(|&&b| b == b'\n').count() + 1;
+    let line = line_ends(&bytes[..at]) + 1;
     Some((line, bytes[at]))
 }
 
@@ -190,11 +216,57 @@ pub fn read(
     mapping: &CsvMapping,
     photos: &dyn PhotoFiles,
 ) -> Result<SourceReading, CoreError> {
-    if bytes.len() > MAX_FILE_BYTES {
+    read_within(bytes, mapping, photos, MAX_FILE_BYTES, MAX_ROWS)
+}
+
+fn reader_of(bytes: &[u8]) -> csv::Reader<&[u8]> {
+    csv::ReaderBuilder::new()
+        .flexible(true)
+        .has_headers(false)
+        .from_reader(bytes)
+}
+
+/// Counts lines as records are found: the line of a byte offset. Newlines are counted once, as offsets only move
+/// forward.
+struct LineCounter {
+    counted_to: usize,
+    line: usize,
+}
+
+impl LineCounter {
+    fn line_of(&mut self, bytes: &[u8], offset: usize) -> usize {
+        let offset = offset.min(bytes.len());
+        if offset > self.counted_to {
+            self.line += line_ends(&bytes[self.counted_to..offset]);
+            self.counted_to = offset;
+        }
+        self.line
+    }
+}
+
+/// `256 MiB`, `64 KiB`: rounded up, so that a file over a limit never reads as the limit.
+fn size(bytes: usize) -> String {
+    const MIB: usize = 1024 * 1024;
+    if bytes >= MIB {
+        format!("{} MiB", bytes.div_ceil(MIB))
+    } else {
+        format!("{} KiB", bytes.div_ceil(1024))
+    }
+}
+
+/// [`read`] with the limits as parameters, so that tests can reach them with small files.
+fn read_within(
+    bytes: &[u8],
+    mapping: &CsvMapping,
+    photos: &dyn PhotoFiles,
+    max_bytes: usize,
+    max_rows: usize,
+) -> Result<SourceReading, CoreError> {
+    if bytes.len() > max_bytes {
         return Err(CoreError::ImportRefused(format!(
-            "the file is {} MiB, more than the {} MiB an import reads: split it into several files",
-            bytes.len() / (1024 * 1024),
-            MAX_FILE_BYTES / (1024 * 1024)
+            "the file is {}, more than the {} an import reads: split it into several files",
+            size(bytes.len()),
+            size(max_bytes)
         )));
     }
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
@@ -203,17 +275,13 @@ pub fn read(
             "the file is not UTF-8 text (line {line} has the byte 0x{byte:02X}): save it as \"CSV UTF-8\" and import it again"
         )));
     }
-    let mut reader = csv::ReaderBuilder::new()
-        .flexible(true)
-        .has_headers(true)
-        .from_reader(bytes);
-    let headers: Vec<String> = reader
-        .headers()
-        .map_err(|e| CoreError::ImportRefused(format!("the header row cannot be read: {e}")))?
-        .iter()
-        .map(str::to_owned)
-        .collect();
-    if headers.iter().all(|h| h.trim().is_empty()) {
+    let mut reader = reader_of(bytes);
+    let mut record = csv::StringRecord::new();
+    let read_header = reader
+        .read_record(&mut record)
+        .map_err(|e| CoreError::ImportRefused(format!("the header row cannot be read: {e}")))?;
+    let headers: Vec<String> = record.iter().map(str::to_owned).collect();
+    if !read_header || headers.iter().all(|h| h.trim().is_empty()) {
         return Err(CoreError::ImportRefused(
             "the file is empty or its first line is not a header row".into(),
         ));
@@ -221,115 +289,177 @@ pub fn read(
     let columns = locate(&headers, mapping)?;
     let mut reading = SourceReading::new(UserSource::Csv);
     reading.has_photos = columns.fields.contains_key("photo");
-    // Lines are counted from the record's byte offset (the reader does not count blank lines);
-    // newlines are counted once, as the offsets move forward.
-    let (mut counted_to, mut line_at) = (0usize, 1usize);
-    for record in reader.records() {
-        let offset = match &record {
-            Ok(r) => r.position().map(|p| p.byte() as usize),
-            Err(e) => e.position().map(|p| p.byte() as usize),
-        };
-        if let Some(mut offset) = offset.map(|o| o.min(bytes.len())) {
+    let mut lines = LineCounter {
+        counted_to: 0,
+        line: 1,
+    };
+    // The reader starts again after a line whose quote is not closed: without that, the quoted
+    // field would swallow every line after it, and those people would be missing (and, in a
+    // complete import, disabled).
+    let mut start = reader.position().byte() as usize;
+    'segments: loop {
+        let mut reader = reader_of(&bytes[start..]);
+        loop {
+            let read = reader.read_record(&mut record);
+            let at_byte = match &read {
+                Ok(_) => record.position().map(|p| p.byte() as usize),
+                Err(e) => e.position().map(|p| p.byte() as usize),
+            };
+            let mut offset = start + at_byte.unwrap_or(0);
+            let end = start + reader.position().byte() as usize;
             // The position may be that of blank lines the reader skipped before the record.
-            while offset < bytes.len() && matches!(bytes[offset], b'\n' | b'\r') {
+            while offset < end && matches!(bytes[offset], b'\n' | b'\r') {
                 offset += 1;
             }
-            if offset > counted_to {
-                line_at += bytes[counted_to..offset]
-                    .iter()
-                    .filter(|&&b| b == b'\n')
-                    .count();
-                counted_to = offset;
-            }
-        }
-        let line = line_at;
-        let at = format!("line {line}");
-        let record = match record {
-            Ok(r) => r,
-            Err(e) => {
-                reading.rejected.push(Rejected {
-                    at,
-                    uid: None,
-                    reason: format!("the line cannot be read as CSV: {e}"),
-                });
-                continue;
-            }
-        };
-        if record.iter().all(|f| f.trim().is_empty()) {
-            continue;
-        }
-        if reading.people.len() + reading.rejected.len() >= MAX_ROWS {
-            return Err(CoreError::ImportRefused(format!(
-                "the file has more than {MAX_ROWS} people: split it into several files"
-            )));
-        }
-        if record.len() != headers.len() {
-            reading.rejected.push(Rejected {
-                at,
-                uid: None,
-                reason: format!(
-                    "the line has {} fields where the header has {} (a quote not closed, or a separator too many?)",
-                    record.len(),
-                    headers.len()
-                ),
-            });
-            continue;
-        }
-        let get = |field: &str| -> String {
-            columns
-                .fields
-                .get(field)
-                .and_then(|&i| record.get(i))
-                .unwrap_or("")
-                .trim()
-                .to_owned()
-        };
-        let uid = get("uid");
-        let mut person = SourcePerson {
-            uid: UserId::new(uid.clone()),
-            given_name: get("given_name"),
-            family_name: get("family_name"),
-            display_name: get("display_name"),
-            email: get("email"),
-            upn: get("upn"),
-            employee_id: get("employee_id"),
-            department: get("department"),
-            title: get("title"),
-            groups: get("groups")
-                .split(mapping.separator())
-                .map(str::trim)
-                .filter(|g| !g.is_empty())
-                .map(str::to_owned)
-                .collect(),
-            attributes: columns
-                .attributes
-                .iter()
-                .filter_map(|(name, i)| {
-                    let v = record.get(*i)?.trim();
-                    (!v.is_empty()).then(|| (name.clone(), v.to_owned()))
-                })
-                .collect(),
-            disabled: yes(&get("disabled")),
-            photo: None,
-            origin: at.clone(),
-        };
-        let photo = get("photo");
-        if !photo.is_empty() {
-            match photo_file(photos, &photo) {
-                Ok(bytes) => person.photo = Some(bytes),
-                Err(reason) => {
+            let line = lines.line_of(bytes, offset);
+            let at = format!("line {line}");
+            match read {
+                Ok(false) => break 'segments,
+                Ok(true) => {}
+                Err(e) => {
                     reading.rejected.push(Rejected {
                         at,
-                        uid: Some(uid),
-                        reason,
+                        uid: None,
+                        reason: format!("the line cannot be read as CSV: {e}"),
                     });
                     continue;
                 }
             }
+            if record.iter().all(|f| f.trim().is_empty()) {
+                continue;
+            }
+            if reading.people.len() + reading.rejected.len() >= max_rows {
+                return Err(CoreError::ImportRefused(format!(
+                    "the file has more than {max_rows} people: split it into several files"
+                )));
+            }
+            let uid_of = |record: &csv::StringRecord| {
+                columns
+                    .fields
+                    .get("uid")
+                    .and_then(|&i| record.get(i))
+                    .map(str::trim)
+                    .filter(|u| !u.is_empty() && !u.contains(['\n', '\r']))
+                    .map(str::to_owned)
+            };
+            // A record over several lines is a quoted field holding a newline: never right in a
+            // field Tessera takes, and most often a quote left open.
+            let text = &bytes[offset.min(end)..end];
+            let spans_lines = text
+                .iter()
+                .rposition(|&b| b != b'\n' && b != b'\r')
+                .is_some_and(|last| line_ends(&text[..last]) > 0);
+            let taken = columns
+                .fields
+                .values()
+                .chain(columns.attributes.iter().map(|(_, i)| i));
+            let newline_in_taken = taken
+                .filter_map(|&i| record.get(i))
+                .any(|f| f.contains(['\n', '\r']));
+            // A newline in a column not taken (notes, an address) is fine, unless a line inside
+            // the field has as many fields as the header: a record swallowed by an open quote.
+            let swallows_a_record = || {
+                text.split(|&b| b == b'\n' || b == b'\r').skip(1).any(|l| {
+                    let mut one = reader_of(l);
+                    let mut r = csv::StringRecord::new();
+                    matches!(one.read_record(&mut r), Ok(true)) && r.len() == headers.len()
+                })
+            };
+            if spans_lines
+                && (record.len() != headers.len() || newline_in_taken || swallows_a_record())
+            {
+                reading.rejected.push(Rejected {
+                    at,
+                    uid: uid_of(&record),
+                    reason: "a quoted field on this line runs over the next lines (a quote not \
+                             closed?): this line was not taken, and the lines after it were read \
+                             on their own"
+                        .into(),
+                });
+                start = offset.min(end) + next_line(text).unwrap_or(text.len());
+                continue 'segments;
+            }
+            if record.len() != headers.len() {
+                reading.rejected.push(Rejected {
+                    at,
+                    uid: uid_of(&record),
+                    reason: format!(
+                        "the line has {} fields where the header has {} (a quote not closed, or a separator too many?)",
+                        record.len(),
+                        headers.len()
+                    ),
+                });
+                continue;
+            }
+            match person_of(&record, &columns, mapping, photos, &at) {
+                Ok(person) => reading.people.push(person),
+                Err(rejected) => reading.rejected.push(rejected),
+            }
         }
-        reading.people.push(person);
     }
     Ok(reading)
+}
+
+/// The person of a well-formed record; the photo it names is fetched.
+fn person_of(
+    record: &csv::StringRecord,
+    columns: &Columns,
+    mapping: &CsvMapping,
+    photos: &dyn PhotoFiles,
+    at: &str,
+) -> Result<SourcePerson, Rejected> {
+    let get = |field: &str| -> String {
+        columns
+            .fields
+            .get(field)
+            .and_then(|&i| record.get(i))
+            .unwrap_or("")
+            .trim()
+            .to_owned()
+    };
+    let uid = get("uid");
+    let mut person = SourcePerson {
+        uid: UserId::new(uid.clone()),
+        given_name: get("given_name"),
+        family_name: get("family_name"),
+        display_name: get("display_name"),
+        email: get("email"),
+        upn: get("upn"),
+        employee_id: get("employee_id"),
+        department: get("department"),
+        title: get("title"),
+        groups: get("groups")
+            .split(mapping.separator())
+            .map(str::trim)
+            .filter(|g| !g.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        attributes: columns
+            .attributes
+            .iter()
+            .filter_map(|(name, i)| {
+                let v = record.get(*i)?.trim();
+                (!v.is_empty()).then(|| (name.clone(), v.to_owned()))
+            })
+            .collect(),
+        disabled: yes(&get("disabled")),
+        photo: None,
+        origin: at.to_owned(),
+    };
+    let photo = get("photo");
+    if !photo.is_empty() {
+        match photo_file(photos, &photo) {
+            Ok(bytes) => person.photo = Some(bytes),
+            Err(reason) => {
+                return Err(Rejected {
+                    at: at.to_owned(),
+                    uid: Some(uid),
+                    reason,
+                })
+            }
+        }
+    }
+    Ok(person)
 }
 
 fn photo_file(photos: &dyn PhotoFiles, name: &str) -> Result<Vec<u8>, String> {
@@ -397,6 +527,11 @@ mod tests {
         assert_eq!(r.people[0].email, "a@b.c");
         assert_eq!(r.people[0].attributes["cost centre"], "CC-7");
         assert!(CsvMapping::default().with_pairs(["colour=x"]).is_err());
+        let again = mapping.clone().with_pairs(["attr.x=Cost Centre"]).unwrap();
+        assert_eq!(
+            again, mapping,
+            "the same mapping given again changes nothing"
+        );
     }
 
     #[test]
@@ -424,6 +559,91 @@ mod tests {
             "{:?}",
             r.rejected
         );
+    }
+
+    #[test]
+    fn a_quote_left_open_loses_only_its_own_line() {
+        let r = read_str(
+            "uid,given_name,family_name\n\
+             alice,Alice,A\n\
+             bob,Bob,\"Brown\n\
+             carol,Carol,C\n\
+             \n\
+             dave,\"Dave\",D\n",
+        )
+        .unwrap();
+        let uids: Vec<&str> = r.people.iter().map(|p| p.uid.as_str()).collect();
+        assert_eq!(uids, ["alice", "carol", "dave"]);
+        assert_eq!(r.people[1].origin, "line 4");
+        assert_eq!(r.people[2].origin, "line 6");
+        assert_eq!(r.rejected.len(), 1, "{:?}", r.rejected);
+        assert_eq!(r.rejected[0].at, "line 3");
+        assert_eq!(r.rejected[0].uid.as_deref(), Some("bob"), "bob is named");
+        assert!(r.rejected[0].reason.contains("quote"), "{:?}", r.rejected);
+
+        // The open quote swallows lines up to one that closes it: the field count matches, and
+        // still only its first line is rejected.
+        // In a column not taken, too.
+        let r = read_str("uid,a,b\nx,y,\"z\np,q,r\ns,t,\"u\"\nv,w,x\n").unwrap();
+        let uids: Vec<&str> = r.people.iter().map(|p| p.uid.as_str()).collect();
+        assert_eq!(uids, ["p", "s", "v"], "{:?}", r.rejected);
+        assert_eq!(r.rejected.len(), 1, "{:?}", r.rejected);
+        assert_eq!(r.rejected[0].at, "line 2");
+        assert_eq!(r.rejected[0].uid.as_deref(), Some("x"));
+    }
+
+    #[test]
+    fn lines_end_in_any_of_the_three_ways() {
+        for end in ["\n", "\r\n", "\r"] {
+            let text = ["uid,family_name", "a,A", "b,\"B", "c,C", "", "d,D", ""].join(end);
+            let r = read_str(&text).unwrap();
+            let at: Vec<(&str, &str)> = r
+                .people
+                .iter()
+                .map(|p| (p.uid.as_str(), p.origin.as_str()))
+                .collect();
+            assert_eq!(
+                at,
+                [("a", "line 2"), ("c", "line 4"), ("d", "line 6")],
+                "{end:?}"
+            );
+            assert_eq!(r.rejected[0].at, "line 3", "{end:?}");
+        }
+    }
+
+    #[test]
+    fn a_newline_in_a_column_not_taken_is_allowed() {
+        let r =
+            read_str("uid,notes,email\njdoe,\"two\nlines\",j@x.org\nasmith,,a@x.org\n").unwrap();
+        assert!(r.rejected.is_empty(), "{:?}", r.rejected);
+        assert_eq!(r.people[0].email, "j@x.org");
+        assert_eq!(r.people[1].origin, "line 4");
+    }
+
+    #[test]
+    fn the_limits_refuse_the_whole_file() {
+        let mut text = String::from("uid\n");
+        for i in 0..10 {
+            text.push_str(&format!("user{i}\n"));
+        }
+        let within = |bytes: usize, rows: usize| {
+            read_within(
+                text.as_bytes(),
+                &CsvMapping::default(),
+                &NoPhotos,
+                bytes,
+                rows,
+            )
+        };
+        assert_eq!(within(1 << 20, 10).unwrap().people.len(), 10);
+        let e = within(1 << 20, 9).unwrap_err();
+        assert!(matches!(e, CoreError::ImportRefused(_)));
+        assert!(e.to_string().contains("more than 9 people"), "{e}");
+        let e = within(text.len() - 1, 100).unwrap_err();
+        assert!(e.to_string().contains("more than the 1 KiB"), "{e}");
+        // The real limit, as the refusal states it.
+        assert_eq!(size(MAX_FILE_BYTES), "256 MiB");
+        assert_eq!(size(MAX_FILE_BYTES + 1), "257 MiB");
     }
 
     #[test]

@@ -259,3 +259,10 @@ pub async fn leaving(svc: &Services, actor: &Actor, uid: &UserId) -> Result<Leav
         rule,
     })
 }
+
+/// The configured rule for the cards of people who leave: what [`disable`] is offered by
+/// default (the portal's form, `tessera users disable` without `--cards`).
+pub async fn deprovision_rule(svc: &Services, actor: &Actor) -> Result<DeprovisionRule, CoreError> {
+    actor.require(Permission::ManageUsers, "disable people")?;
+    Ok(svc.store.settings().await?.people.deprovision)
+}
