@@ -127,12 +127,21 @@ pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
+/// Uids that name pages of the portal and the API under `/users/`.
+const RESERVED_UIDS: [&str; 2] = ["new", "import"];
+
 /// Checks a person's fields; fills the display name from the names when it is empty. The
 /// error is a sentence naming the field.
 pub(crate) fn check_person(p: &mut SourcePerson) -> Result<(), String> {
     let uid = p.uid.as_str();
     if uid.is_empty() {
         return Err("the uid is empty".into());
+    }
+    // The portal's and the API's own pages sit where a person's page would (`/users/new`).
+    if RESERVED_UIDS.contains(&uid) {
+        return Err(format!(
+            "the uid {uid:?} is a word the portal keeps for its own pages; choose another"
+        ));
     }
     if uid.len() > 64
         || uid.starts_with(['.', '-'])
@@ -551,5 +560,58 @@ pub(crate) fn source_label(source: UserSource) -> &'static str {
         UserSource::Local => "the portal (local)",
         UserSource::Csv => "a CSV import",
         UserSource::Ldap => "the directory (LDAP)",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn person(uid: &str) -> SourcePerson {
+        SourcePerson {
+            uid: UserId::new(uid),
+            given_name: "Ana".into(),
+            family_name: "Lima".into(),
+            groups: vec!["staff".into(), "it".into(), "staff".into()],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_person_is_checked_and_completed() {
+        let mut p = person("ana.lima");
+        check_person(&mut p).unwrap();
+        assert_eq!(p.display_name, "Ana Lima");
+        assert_eq!(p.groups, vec!["it", "staff"]);
+        for bad in [
+            "",
+            "new",
+            "import",
+            "-x",
+            ".x",
+            "a b",
+            "a/b",
+            &"x".repeat(65),
+        ] {
+            assert!(check_person(&mut person(bad)).is_err(), "{bad:?}");
+        }
+        let mut p = person("ok");
+        p.email = "not an address".into();
+        assert!(check_person(&mut p).unwrap_err().contains("email"));
+        let mut p = person("ok");
+        p.title = "a\u{7}b".into();
+        assert!(check_person(&mut p).unwrap_err().contains("control"));
+    }
+
+    #[test]
+    fn differences_name_the_fields() {
+        let mut p = person("ana");
+        check_person(&mut p).unwrap();
+        let old = user_of(&p, UserSource::Csv, None);
+        let mut new = old.clone();
+        assert!(differences(&old, &new).is_empty());
+        new.department = "Finance".into();
+        new.disabled = true;
+        assert_eq!(differences(&old, &new), vec!["department", "disabled"]);
     }
 }
