@@ -21,7 +21,7 @@ const artifacts = path.join(here, "artifacts");
 mkdirSync(artifacts, { recursive: true });
 const bin = process.env.TESSERA_BIN ?? path.join(here, "../../target/debug/tessera");
 const dataDir = process.env.TESSERA_E2E_DIR ?? path.join(artifacts, "people-data");
-const port = 20000 + Math.floor(Math.random() * 20000);
+const port = 20000 + Math.floor(Math.random() * 12000);
 const base = `http://127.0.0.1:${port}`;
 const PIN = "482916";
 

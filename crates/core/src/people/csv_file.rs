@@ -17,6 +17,8 @@ use std::collections::BTreeMap;
 
 /// The largest file an import reads.
 pub const MAX_FILE_BYTES: usize = 256 * 1024 * 1024;
+/// The most photo bytes one import holds (a small ZIP can name one large photo on every line).
+pub const MAX_PHOTO_BYTES_TOTAL: usize = 1024 * 1024 * 1024;
 /// The most people one file may hold.
 pub const MAX_ROWS: usize = 2_000_000;
 
@@ -297,6 +299,7 @@ fn read_within(
     // field would swallow every line after it, and those people would be missing (and, in a
     // complete import, disabled).
     let mut start = reader.position().byte() as usize;
+    let mut photo_bytes = 0usize;
     'segments: loop {
         let mut reader = reader_of(&bytes[start..]);
         loop {
@@ -392,7 +395,16 @@ fn read_within(
                 continue;
             }
             match person_of(&record, &columns, mapping, photos, &at) {
-                Ok(person) => reading.people.push(person),
+                Ok(person) => {
+                    photo_bytes += person.photo.as_ref().map_or(0, Vec::len);
+                    if photo_bytes > MAX_PHOTO_BYTES_TOTAL {
+                        return Err(CoreError::ImportRefused(format!(
+                            "the photos this file names add up to more than {} MiB (at {at}): import it in several parts",
+                            MAX_PHOTO_BYTES_TOTAL / (1024 * 1024)
+                        )));
+                    }
+                    reading.people.push(person)
+                }
                 Err(rejected) => reading.rejected.push(rejected),
             }
         }

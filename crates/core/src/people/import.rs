@@ -30,7 +30,7 @@ pub async fn import_csv(
     options: ImportOptions,
     progress: &(dyn Fn(Progress) + Send + Sync),
 ) -> Result<Report, CoreError> {
-    actor.require(Permission::ManageUsers, "import people")?;
+    super::reconcile::may_import(actor)?;
     let reading = csv_file::read(bytes, &mapping, photos)?;
     let report = reconcile(svc, actor, reading, file_name, options, progress).await?;
     if !options.dry_run {
@@ -54,7 +54,7 @@ pub async fn sync_directory(
     dry_run: bool,
     progress: &(dyn Fn(Progress) + Send + Sync),
 ) -> Result<Report, CoreError> {
-    actor.require(Permission::ManageUsers, "sync the directory")?;
+    super::reconcile::may_import(actor)?;
     let origin = directory.describe();
     let reading = match directory.read().await {
         Ok(reading) => reading,

@@ -161,7 +161,7 @@ pub async fn disable(
         ctx(actor, uid),
         json!({"source": "operator", "cards": cards.as_str()}),
     ));
-    let moved = deprovision_cards(svc, &mut changes, uid, cards, ctx(actor, uid)).await?;
+    let moved = deprovision_cards(svc, actor, &mut changes, uid, cards, ctx(actor, uid)).await?;
     svc.commit(changes).await?;
     Ok(moved)
 }

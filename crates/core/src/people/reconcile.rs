@@ -57,6 +57,8 @@ pub struct CardChange {
     pub serial: String,
     pub from: &'static str,
     pub to: &'static str,
+    /// Why the card moved otherwise than the rule says, when it did.
+    pub note: Option<&'static str>,
 }
 
 /// What an import or a sync did (or, in a dry run, would do).
@@ -255,9 +257,13 @@ pub(crate) fn differences(old: &User, new: &User) -> Vec<&'static str> {
     fields
 }
 
-/// Deprovisions `user`'s cards by `rule` into `changes`; returns what moved.
+/// Deprovisions `user`'s cards by `rule` into `changes`; returns what moved. Moving a card
+/// needs `ManageDevices`, as it does on the User page. A card whose policy puts termination
+/// under the two-person rule is suspended instead of terminated: no one approved it, and a
+/// suspension can be undone; the report says so.
 pub(crate) async fn deprovision_cards(
     svc: &Services,
+    actor: &Actor,
     changes: &mut Changes,
     user: &UserId,
     rule: super::DeprovisionRule,
@@ -268,10 +274,29 @@ pub(crate) async fn deprovision_cards(
     if rule == Rule::Keep {
         return Ok(moved);
     }
+    let guarded: HashSet<PolicyId> = if rule == Rule::Terminate {
+        svc.store
+            .policies()
+            .await?
+            .into_iter()
+            .filter(|p| {
+                p.two_person
+                    .contains(&crate::approvals::TwoPersonAction::Terminate)
+            })
+            .map(|p| p.id)
+            .collect()
+    } else {
+        HashSet::new()
+    };
     for mut device in svc.store.devices_of_user(user).await? {
         let from = device.state;
+        let needs_approval = device.policy.as_ref().is_some_and(|p| guarded.contains(p));
         let command = match (rule, from) {
             (Rule::Suspend, DeviceState::Active) => DeviceCommand::Suspend(Reason::Left),
+            (Rule::Terminate, DeviceState::Active) if needs_approval => {
+                DeviceCommand::Suspend(Reason::Left)
+            }
+            (Rule::Terminate, _) if needs_approval => continue,
             (
                 Rule::Terminate,
                 DeviceState::Assigned
@@ -281,6 +306,10 @@ pub(crate) async fn deprovision_cards(
             ) => DeviceCommand::Terminate(Reason::Left),
             _ => continue,
         };
+        actor.require(
+            Permission::ManageDevices,
+            "suspend or terminate the cards of people who leave",
+        )?;
         svc.change_state(changes, &mut device, command, ctx)?;
         crate::devices::certificates_follow(svc, changes, &device).await?;
         moved.push(CardChange {
@@ -289,6 +318,9 @@ pub(crate) async fn deprovision_cards(
             serial: device.serial.clone(),
             from: from.as_str(),
             to: device.state.as_str(),
+            note: needs_approval.then_some(
+                "its policy puts termination under the two-person rule: suspended instead",
+            ),
         });
     }
     Ok(moved)
@@ -308,9 +340,28 @@ async fn resumable_cards(svc: &Services, user: &UserId) -> Result<Vec<CardChange
             serial: d.serial,
             from: "suspended",
             to: "active",
+            note: None,
         })
         .collect())
 }
+
+/// An import or a sync touches everyone of its source: it needs `ManageUsers` and a scope of
+/// all users. Checked before anything is read.
+pub(crate) fn may_import(actor: &Actor) -> Result<(), CoreError> {
+    actor.require(Permission::ManageUsers, "import people")?;
+    if !matches!(actor.scope, crate::access::Scope::All) {
+        return Err(CoreError::Forbidden(
+            "import or sync people: that needs a scope of all users".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// A complete reading may disable at most this share of its source's enabled people (and
+/// always this many): more looks like a broken export, a wrong mapping or a directory account
+/// that lost its rights, not like people leaving.
+const MASS_DISABLE_PERCENT: usize = 10;
+const MASS_DISABLE_FLOOR: usize = 10;
 
 /// Applies a source's reading: see the module documentation. `origin` names the file or
 /// directory in the report and the audit event; `progress` hears how far the comparison came.
@@ -322,12 +373,7 @@ pub async fn reconcile(
     options: ImportOptions,
     progress: &(dyn Fn(Progress) + Send + Sync),
 ) -> Result<Report, CoreError> {
-    actor.require(Permission::ManageUsers, "import people")?;
-    if !matches!(actor.scope, crate::access::Scope::All) {
-        return Err(CoreError::Forbidden(
-            "import or sync people: that needs a scope of all users".into(),
-        ));
-    }
+    may_import(actor)?;
     let settings = svc.store.settings().await?;
     let rule = settings.people.deprovision;
     let SourceReading {
@@ -353,7 +399,11 @@ pub async fn reconcile(
     };
     let mut disabled_now: Vec<UserId> = Vec::new();
     let mut done = 0;
-    for batch in people.chunks(BATCH) {
+    let mut people = people;
+    while !people.is_empty() {
+        // Taken out of the reading batch by batch, so photo bytes are moved, not copied.
+        let batch: Vec<SourcePerson> = people.drain(..BATCH.min(people.len())).collect();
+        let batch_len = batch.len();
         let uids: Vec<UserId> = batch.iter().map(|p| p.uid.clone()).collect();
         let stored: HashMap<UserId, User> = svc
             .store
@@ -362,8 +412,7 @@ pub async fn reconcile(
             .into_iter()
             .map(|u| (u.uid.clone(), u))
             .collect();
-        for person in batch {
-            let mut person = person.clone();
+        for mut person in batch {
             named.insert(person.uid.clone());
             let (at, uid) = (person.origin.clone(), person.uid.0.clone());
             let reject = |report: &mut Report, reason: String| {
@@ -382,7 +431,24 @@ pub async fn reconcile(
             }
             first_at.insert(person.uid.clone(), person.origin.clone());
             if let Err(reason) = check_person(&mut person) {
-                reject(&mut report, reason);
+                // A record that says its person left still disables them: a bad field must
+                // not keep a leaver's cards working.
+                let leaver = stored
+                    .get(&person.uid)
+                    .filter(|o| o.source == source && person.disabled && !o.disabled);
+                if let Some(old) = leaver {
+                    let mut user = old.clone();
+                    user.disabled = true;
+                    report.disabled.push(user.uid.clone());
+                    disabled_now.push(user.uid.clone());
+                    changes.push(Change::PutUser(user));
+                    reject(
+                        &mut report,
+                        format!("{reason}; the person was disabled as the line says, nothing else changed"),
+                    );
+                } else {
+                    reject(&mut report, reason);
+                }
                 continue;
             }
             let old = stored.get(&person.uid);
@@ -409,10 +475,11 @@ pub async fn reconcile(
                                 user.has_photo = true;
                                 user.photo_digest = Some(digest);
                             }
-                            Err(e) => {
-                                reject(&mut report, format!("the photo was refused: {e}"));
-                                continue;
-                            }
+                            // The rest of the record still applies; the stored photo stays.
+                            Err(e) => reject(
+                                &mut report,
+                                format!("the photo was refused, the person's other fields were taken: {e}"),
+                            ),
                         }
                     }
                 }
@@ -462,7 +529,7 @@ pub async fn reconcile(
                 None => &mut changes,
             };
         }
-        done += batch.len();
+        done += batch_len;
         progress(Progress {
             stage: "checking",
             done,
@@ -470,7 +537,20 @@ pub async fn reconcile(
         });
     }
     if options.complete {
-        for (uid, disabled) in svc.store.uids_of_source(source).await? {
+        let known = svc.store.uids_of_source(source).await?;
+        let enabled = known.iter().filter(|(_, disabled)| !disabled).count();
+        let missing = known
+            .iter()
+            .filter(|(uid, disabled)| !disabled && !named.contains(uid))
+            .count();
+        let allowed = (enabled * MASS_DISABLE_PERCENT / 100).max(MASS_DISABLE_FLOOR);
+        if missing > allowed {
+            return Err(CoreError::ImportRefused(format!(
+                "this reading would disable {missing} of the {enabled} enabled people from {}, more than the {allowed} a complete reading may: nothing was changed. Check the file, its column mapping or the directory's filter and rights; people who really left can be marked disabled at their source (a disabled column) or disabled here one by one",
+                source_label(source)
+            )));
+        }
+        for (uid, disabled) in known {
             if disabled || named.contains(&uid) {
                 continue;
             }
@@ -495,7 +575,7 @@ pub async fn reconcile(
             user_ctx,
             json!({"source": source_label(source), "origin": origin, "cards": rule.as_str()}),
         ));
-        let moved = deprovision_cards(svc, &mut changes, uid, rule, user_ctx).await?;
+        let moved = deprovision_cards(svc, actor, &mut changes, uid, rule, user_ctx).await?;
         report.cards.extend(moved);
     }
     for uid in &report.enabled {
