@@ -486,3 +486,65 @@ async fn a_disabled_person_gets_no_card_until_enabled() {
         done(b).await;
     }
 }
+
+/// A complete file that leaves out most of its source's people looks like a broken export, not
+/// like people leaving: it is refused whole. An importer without `ManageDevices` cannot move a
+/// leaver's cards, and nothing of the import is written then.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_complete_file_missing_most_people_is_refused_and_cards_need_their_permission() {
+    for backend in backends().await {
+        let t = &backend.t;
+        let mut csv = String::from("uid,display_name\n");
+        for i in 0..30 {
+            csv.push_str(&format!("p{i:02},Person {i}\n"));
+        }
+        import(t, csv.as_bytes(), COMPLETE).await.unwrap();
+        let few = "uid,display_name\np00,Person 0\np01,Person 1\n";
+        let err = import(t, few.as_bytes(), COMPLETE).await.unwrap_err();
+        assert_eq!(err.code(), ErrorCode::ImportRefused, "{}", backend.name);
+        assert!(
+            err.to_string().contains("would disable 28 of the 30"),
+            "{err}"
+        );
+        for i in 0..30 {
+            let p = user(t, &format!("p{i:02}")).await.unwrap();
+            assert!(!p.disabled, "{}: p{i:02} was disabled", backend.name);
+        }
+        // 3 of 30 is within the 10 a complete reading may disable.
+        let most: String = csv.lines().take(28).map(|l| format!("{l}\n")).collect();
+        let report = import(t, most.as_bytes(), COMPLETE).await.unwrap();
+        assert_eq!(report.disabled.len(), 3, "{}", backend.name);
+
+        // A custom role that manages people but not cards: a leaver without cards is fine, a
+        // leaver with an Active card is refused (AUTH0001) and stays enabled.
+        let mut role = support::actor(BuiltinRole::Administrator);
+        role.role
+            .permissions
+            .retain(|p| *p != tessera_core::model::Permission::ManageDevices);
+        let holder = "p00";
+        local::disable(
+            &t.services,
+            &role,
+            &UserId::new("p01"),
+            DeprovisionRule::Suspend,
+        )
+        .await
+        .unwrap();
+        let card = issue_active(t, holder).await;
+        let err = local::disable(
+            &t.services,
+            &role,
+            &UserId::new(holder),
+            DeprovisionRule::Suspend,
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(err.code(), ErrorCode::Forbidden, "{}", backend.name);
+        assert!(!user(t, holder).await.unwrap().disabled);
+        assert_eq!(
+            t.store.device(&card).await.unwrap().state,
+            DeviceState::Active
+        );
+        done(backend).await;
+    }
+}
