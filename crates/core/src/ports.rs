@@ -624,7 +624,6 @@ pub trait Store: Send + Sync {
     // users
     async fn put_user(&self, user: &User) -> Result<(), StoreError>;
     async fn user(&self, uid: &UserId) -> Result<User, StoreError>;
-    async fn search_users(&self, query: &str, limit: u32) -> Result<Vec<User>, StoreError>;
     /// One page of the Users page's search, in the query's order.
     async fn find_users(&self, query: &UserQuery) -> Result<Vec<User>, StoreError>;
     /// The users among `uids` that exist, in no particular order (an import reads its file's

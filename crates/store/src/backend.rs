@@ -96,10 +96,11 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (4, "installation"),
     (5, "card stock"),
     (6, "roles and approvals"),
+    (7, "user search"),
 ];
 
 /// The newest schema version this build knows.
-pub const SCHEMA_VERSION: i64 = 6;
+pub const SCHEMA_VERSION: i64 = 7;
 
 /// PostgreSQL advisory lock key that serialises first-start migration across replicas.
 const MIGRATION_LOCK: i64 = 0x7e55_e7a0;
@@ -235,6 +236,8 @@ async fn apply_migration(
                 tx.execute(statement).await.map_err(backend_error)?;
             }
         }
+        // Search columns, groups and the substring index (see `user_index`).
+        7 => crate::user_index::migrate(tx, backend).await?,
         other => {
             return Err(StoreError::Backend(format!(
                 "unknown schema version {other}"
