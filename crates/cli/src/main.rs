@@ -370,7 +370,7 @@ enum Command {
         #[arg(long)]
         postgres_url: Option<String>,
         /// Searches per operator (an Administrator and one scoped to a group).
-        #[arg(long, default_value_t = 450)]
+        #[arg(long, default_value_t = 500)]
         searches: usize,
     },
     /// Measure personalisation and rendering speed on this machine; prints the figures.

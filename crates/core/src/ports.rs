@@ -452,8 +452,9 @@ pub enum UserSort {
     EmployeeId,
 }
 
-/// A search of the Users page: text found in the name, uid, employee id, email or a group
-/// (case-insensitive, anywhere in the field), one page of it.
+/// A search of the Users page: text found in the name, uid, employee id, email, department or a
+/// group (case-insensitive, anywhere in the field; text of one or two characters matches the
+/// beginning of the sort's key instead), one page of it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct UserQuery {
     pub text: String,

@@ -12,8 +12,8 @@ use crate::services::{Actor, Services};
 pub const MAX_PER_PAGE: u32 = 200;
 
 /// What the Users page asks: text found in the name, uid, employee id, email, department or a
-/// group (one or two characters: the start of the name, uid or employee id), the order, and
-/// which page (from 0) of `per_page` users.
+/// group (one or two characters: the start of the key sorted by), the order, and which page
+/// (from 0) of `per_page` users.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct UserSearch {
     pub text: String,

@@ -51,14 +51,19 @@ async fn the_users_page_sorts_pages_and_shows_who_is_disabled() {
     assert!(by_id.contains("Zed Left"), "{by_id}");
     assert!(by_id.contains("value=\"employee_id\" selected"));
 
-    // a search: a fragment of a name, and two characters as a prefix
+    // a search: a fragment of a name, and two characters as a prefix of the sorted column
     let (_, _, found) = portal.get("/users?q=zed+le").await;
     assert!(
         found.contains("zz-left") && !found.contains("jdoe"),
         "{found}"
     );
-    let (_, _, found) = portal.get("/users?q=zz").await;
+    let (_, _, found) = portal.get("/users?q=ze").await;
     assert!(found.contains("zz-left") && !found.contains("id=\"next\""));
+    let (_, _, found) = portal.get("/users?q=zz&sort=uid").await;
+    assert!(
+        found.contains("zz-left") && !found.contains("/users/jdoe"),
+        "{found}"
+    );
     let (_, _, none) = portal.get("/users?q=nobody+at+all").await;
     assert!(none.contains("No user matches"));
 }

@@ -169,10 +169,9 @@ impl Store for SqlStore {
     async fn users_by_uid(&self, uids: &[UserId]) -> R<Vec<User>> {
         let mut found = Vec::new();
         for chunk in uids.chunks(500) {
-            let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
             let sql = format!(
                 "SELECT data FROM users WHERE uid IN ({})",
-                placeholders.join(", ")
+                user_index::uid_list(self.backend, chunk.len())
             );
             let mut q = sqlx::query(&sql);
             for uid in chunk {

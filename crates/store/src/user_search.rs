@@ -5,16 +5,23 @@
 //! Each filter (the text, the operator's groups) can either *drive* the search, listing its
 //! candidates through an index, or be *checked* on each row. A probe first counts, up to
 //! [`CANDIDATES`], the rows each filter's index gives. When one gives at most that many, those
-//! candidates are read, checked against the other filters and sorted: a rare term costs a few
-//! thousand index reads at most. When every filter is common, the search walks the sort order's
-//! index and checks each row until the page is full: a term that matches one person in ten
-//! fills a page of 50 after about 500 rows. (A single `LIKE '%q%' ORDER BY name` leaves the
-//! choice to the planner, which on SQLite walked the name index for a miss too: seconds at a
-//! million users.)
+//! candidates are checked against the other filters and sorted: a rare term costs a few thousand
+//! index reads at most. When every filter is common, the search walks the sort order's index and
+//! checks each row until the page is full: a term that matches one person in ten fills a page of
+//! 50 after about 500 rows. A common term's matches may lie far along the sort order, though (a
+//! common given name, sorted by name): after [`WALK`] rows the walk gives up and the driving
+//! filter's matches are sorted after all. (A single `LIKE '%q%' ORDER BY name` leaves the choice
+//! to the planner, which on SQLite walked the name index for a miss too: seconds at a million
+//! users.) On SQLite the index that maps the trigram index's documents to users also holds the
+//! sort keys, so sorting candidates reads no table row.
 //!
 //! Text of three characters or more is a substring (SQLite: the FTS5 trigram index; PostgreSQL:
-//! `pg_trgm`). Shorter text cannot use trigrams: it matches the beginning of the name, the uid or
-//! the employee id, through those columns' indexes. Either way `%` and `_` are plain characters.
+//! `pg_trgm`). Shorter text cannot use trigrams: it matches the beginning of the key the page is
+//! sorted by (the name, the uid or the employee id), a range of that key's index, which the walk
+//! reads in order from its start, like the letters on the edge of a phone book. (Matching the
+//! beginning of all three keys would mean sorting the matches of the two others: a hundred
+//! thousand people for the letter `m` at a million.) Either way `%` and `_` are plain
+//! characters.
 
 use crate::backend::{backend_error, Backend};
 use sqlx::any::AnyRow;
@@ -67,14 +74,18 @@ impl Sql {
 
 /// What the text asks for.
 enum Text {
-    /// The beginning of the name, uid or employee id: `[from, to)` in the lower-case keys.
-    Prefix { from: String, to: String },
+    /// The beginning of the sort's key (name, uid or employee id): `[from, to)` in `column`.
+    Prefix {
+        column: &'static str,
+        from: String,
+        to: String,
+    },
     /// Anywhere in the searched text.
     Substring(String),
 }
 
 impl Text {
-    fn of(text: &str) -> Option<Self> {
+    fn of(text: &str, sort: UserSort) -> Option<Self> {
         let text = text.trim().to_lowercase();
         if text.is_empty() {
             None
@@ -82,7 +93,11 @@ impl Text {
             // Every key that starts with `text` sorts before `text` + the highest code point,
             // byte by byte (SQLite's BINARY, PostgreSQL's "C").
             let to = format!("{text}{}", char::MAX);
-            Some(Self::Prefix { from: text, to })
+            Some(Self::Prefix {
+                column: sort_key(sort),
+                from: text,
+                to,
+            })
         } else {
             Some(Self::Substring(text))
         }
@@ -134,22 +149,16 @@ impl Filter<'_> {
                     )
                 }
             },
-            Filter::Text(Text::Prefix { from, to }) => {
+            Filter::Text(Text::Prefix { column, from, to }) => {
                 let (a, b) = (
                     sql.bind(Value::Text(from.clone())),
                     sql.bind(Value::Text(to.clone())),
                 );
                 let n = cap(&mut sql);
-                let counts: Vec<String> = ["name_key", "uid_key", "employee_key"]
-                    .iter()
-                    .map(|col| {
-                        format!(
-                            "(SELECT COUNT(*) FROM (SELECT 1 FROM users \
-                             WHERE {col} >= {a} AND {col} < {b} LIMIT {n}) t)"
-                        )
-                    })
-                    .collect();
-                format!("SELECT {} AS n", counts.join(" + "))
+                format!(
+                    "SELECT COUNT(*) AS n FROM (SELECT 1 FROM users \
+                     WHERE {column} >= {a} AND {column} < {b} LIMIT {n}) t"
+                )
             }
             Filter::Groups(groups) => {
                 let list = groups_list(&mut sql, groups);
@@ -163,60 +172,65 @@ impl Filter<'_> {
         sql
     }
 
-    /// The condition that lists this filter's candidates through its index.
-    fn driving(&self, sql: &mut Sql, backend: Backend) -> String {
+    /// Where this filter's candidates come from through its index, and the condition on them:
+    /// `(from, condition)`, the candidates being rows of `users`.
+    fn driving(&self, sql: &mut Sql, backend: Backend) -> (&'static str, String) {
         match self {
             Filter::Text(Text::Substring(t)) => match backend {
                 Backend::Sqlite => {
+                    // The trigram index's documents in order, each to its user through the
+                    // covering index on `doc_id`: no temporary table of candidates.
                     let m = sql.bind(Value::Text(fts_phrase(t)));
-                    format!("doc_id IN (SELECT rowid FROM users_fts WHERE users_fts MATCH {m})")
+                    (
+                        "users_fts CROSS JOIN users ON users.doc_id = users_fts.rowid",
+                        format!("users_fts MATCH {m}"),
+                    )
                 }
                 Backend::Postgres => {
                     let p = sql.bind(Value::Text(like_anywhere(t)));
-                    format!("search LIKE {p} ESCAPE '\\'")
+                    ("users", format!("users.search LIKE {p} ESCAPE '\\'"))
                 }
             },
-            Filter::Text(Text::Prefix { from, to }) => {
+            Filter::Text(Text::Prefix { column, from, to }) => {
                 let (a, b) = (
                     sql.bind(Value::Text(from.clone())),
                     sql.bind(Value::Text(to.clone())),
                 );
-                let parts: Vec<String> = ["name_key", "uid_key", "employee_key"]
-                    .iter()
-                    .map(|col| format!("SELECT uid FROM users WHERE {col} >= {a} AND {col} < {b}"))
-                    .collect();
-                format!("uid IN ({})", parts.join(" UNION "))
+                (
+                    "users",
+                    format!("users.{column} >= {a} AND users.{column} < {b}"),
+                )
             }
             Filter::Groups(groups) => {
                 let list = groups_list(sql, groups);
-                format!("uid IN (SELECT uid FROM user_groups WHERE group_name IN ({list}))")
+                (
+                    "users",
+                    format!(
+                        "users.uid IN (SELECT uid FROM user_groups WHERE group_name IN ({list}))"
+                    ),
+                )
             }
         }
     }
 
-    /// The same condition checked on a row, written so that no index serves it (`col || ''`):
-    /// the planner then keeps to the sort index it is walking.
-    fn checked(&self, sql: &mut Sql) -> String {
+    /// The same condition checked on a row of `table` (`users` or a walked subquery).
+    fn checked(&self, sql: &mut Sql, table: &str) -> String {
         match self {
             Filter::Text(Text::Substring(t)) => {
                 let p = sql.bind(Value::Text(like_anywhere(t)));
-                format!("(search || '') LIKE {p} ESCAPE '\\'")
+                format!("{table}.search LIKE {p} ESCAPE '\\'")
             }
-            Filter::Text(Text::Prefix { from, to }) => {
+            Filter::Text(Text::Prefix { column, from, to }) => {
                 let (a, b) = (
                     sql.bind(Value::Text(from.clone())),
                     sql.bind(Value::Text(to.clone())),
                 );
-                let parts: Vec<String> = ["name_key", "uid_key", "employee_key"]
-                    .iter()
-                    .map(|col| format!("({col} || '' >= {a} AND {col} || '' < {b})"))
-                    .collect();
-                format!("({})", parts.join(" OR "))
+                format!("({table}.{column} >= {a} AND {table}.{column} < {b})")
             }
             Filter::Groups(groups) => {
                 let list = groups_list(sql, groups);
                 format!(
-                    "EXISTS (SELECT 1 FROM user_groups g WHERE g.uid = users.uid \
+                    "EXISTS (SELECT 1 FROM user_groups g WHERE g.uid = {table}.uid \
                      AND g.group_name IN ({list}))"
                 )
             }
@@ -232,17 +246,11 @@ fn groups_list(sql: &mut Sql, groups: &[String]) -> String {
         .join(", ")
 }
 
-/// The sort: walking its index, or sorting candidates (`|| ''` keeps the index out of it).
-fn order_by(sort: UserSort, walking: bool) -> String {
-    let key = match sort {
+fn sort_key(sort: UserSort) -> &'static str {
+    match sort {
         UserSort::Name => "name_key",
         UserSort::Uid => "uid_key",
         UserSort::EmployeeId => "employee_key",
-    };
-    if walking {
-        format!("{key}, uid")
-    } else {
-        format!("{key} || '', uid || ''")
     }
 }
 
@@ -252,7 +260,7 @@ pub(crate) async fn find(pool: &AnyPool, backend: Backend, query: &UserQuery) ->
         return Ok(Vec::new());
     }
     let mut filters = Vec::new();
-    if let Some(text) = Text::of(&query.text) {
+    if let Some(text) = Text::of(&query.text, query.sort) {
         filters.push(Filter::Text(text));
     }
     if let Some(groups) = &query.groups {
@@ -262,7 +270,7 @@ pub(crate) async fn find(pool: &AnyPool, backend: Backend, query: &UserQuery) ->
     let mut tx = pool.begin().await.map_err(backend_error)?;
     if backend == Backend::Postgres {
         // A probe of a miss must use the trigram index, never scan the table hoping to stop
-        // early; the walk is an index scan anyway.
+        // early; a walk is an index scan anyway.
         tx.execute("SET LOCAL enable_seqscan = off")
             .await
             .map_err(backend_error)?;
@@ -277,31 +285,150 @@ pub(crate) async fn find(pool: &AnyPool, backend: Backend, query: &UserQuery) ->
             driver = Some((i, n));
         }
     }
+    let uids = match driver {
+        Some((d, _)) => candidates(&mut tx, backend, &filters, d, query).await?,
+        // Everyone, or a prefix of the sort key alone: every row walked is on the page.
+        None if filters.is_empty()
+            || (filters.len() == 1 && matches!(filters[0], Filter::Text(Text::Prefix { .. }))) =>
+        {
+            walk(&mut tx, backend, &filters, query, None).await?
+        }
+        None => {
+            // Every filter is common: the page is most likely near the start of the sort order.
+            // When the walk's budget runs out first (the matches lie further on, as a common
+            // given name's do in name order), the text's (or the scope's) matches are sorted.
+            let walked = walk(&mut tx, backend, &filters, query, Some(WALK)).await?;
+            if walked.len() == query.limit as usize {
+                walked
+            } else {
+                candidates(&mut tx, backend, &filters, 0, query).await?
+            }
+        }
+    };
+    let users = by_uid(&mut tx, &uids).await?;
+    tx.commit().await.map_err(backend_error)?;
+    Ok(users)
+}
+
+/// Rows a walk of the sort index reads before it gives up on a page.
+const WALK: i64 = 10_000;
+
+/// The page's uids: the sort index walked in order (at most `budget` rows), each row checked.
+async fn walk(
+    c: &mut AnyConnection,
+    backend: Backend,
+    filters: &[Filter<'_>],
+    query: &UserQuery,
+    budget: Option<i64>,
+) -> R<Vec<String>> {
     let mut sql = Sql::default();
+    let key = sort_key(query.sort);
+    // A prefix of the sort key is a range of its index: the walk starts there.
+    let range = filters.iter().find_map(|f| match f {
+        Filter::Text(Text::Prefix { from, to, .. }) => Some((from, to)),
+        _ => None,
+    });
+    let range = match range {
+        Some((from, to)) => {
+            let a = sql.bind(Value::Text(from.clone()));
+            let b = sql.bind(Value::Text(to.clone()));
+            format!(" WHERE {key} >= {a} AND {key} < {b}")
+        }
+        None => String::new(),
+    };
+    let checks: Vec<String> = filters
+        .iter()
+        .filter(|f| !matches!(f, Filter::Text(Text::Prefix { .. })))
+        .map(|f| f.checked(&mut sql, "w"))
+        .collect();
+    let budget = match budget {
+        Some(rows) => format!(" LIMIT {}", sql.bind(Value::Int(rows))),
+        None => String::new(),
+    };
+    let limit = sql.bind(Value::Int(query.limit as i64));
+    let offset = sql.bind(Value::Int(query.offset as i64));
+    // The subquery is read in its order and the outer LIMIT stops it: no sort, no table scan.
+    // SQLite reads a subquery as a co-routine, row after row in its order, and checks each; an
+    // outer ORDER BY would sort all `budget` rows first. PostgreSQL may join the groups check
+    // in another order, so there the order is said again: its planner knows the subquery's
+    // rows come in that order and adds no sort unless its plan needs one.
+    let order = match backend {
+        Backend::Sqlite => String::new(),
+        Backend::Postgres => format!(" ORDER BY w.{key}, w.uid"),
+    };
+    sql.text = format!(
+        "SELECT w.uid FROM (SELECT uid, search, {key} FROM users{range} \
+         ORDER BY {key}, uid{budget}) w{}{}{order} LIMIT {limit} OFFSET {offset}",
+        if checks.is_empty() { "" } else { " WHERE " },
+        checks.join(" AND "),
+    );
+    uids_of(c, &sql).await
+}
+
+/// The page's uids: the candidates of filter `driver` from its index, the others checked on
+/// each, then sorted (`|| ''` keeps the planner off the sort index, which would mean a walk).
+async fn candidates(
+    c: &mut AnyConnection,
+    backend: Backend,
+    filters: &[Filter<'_>],
+    driver: usize,
+    query: &UserQuery,
+) -> R<Vec<String>> {
+    let mut sql = Sql::default();
+    let mut from = "users";
     let mut conditions = Vec::new();
     for (i, filter) in filters.iter().enumerate() {
-        conditions.push(match driver {
-            Some((d, _)) if d == i => filter.driving(&mut sql, backend),
-            _ => filter.checked(&mut sql),
-        });
+        if i == driver {
+            let (source, condition) = filter.driving(&mut sql, backend);
+            from = source;
+            conditions.push(condition);
+        } else {
+            conditions.push(filter.checked(&mut sql, "users"));
+        }
     }
+    let key = sort_key(query.sort);
     let limit = sql.bind(Value::Int(query.limit as i64));
     let offset = sql.bind(Value::Int(query.offset as i64));
     sql.text = format!(
-        "SELECT data FROM users{}{} ORDER BY {} LIMIT {limit} OFFSET {offset}",
-        if conditions.is_empty() { "" } else { " WHERE " },
+        "SELECT users.uid FROM {from} WHERE {} ORDER BY users.{key} || '', users.uid || '' \
+         LIMIT {limit} OFFSET {offset}",
         conditions.join(" AND "),
-        order_by(query.sort, driver.is_none()),
     );
-    let rows = sql
-        .query()
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(backend_error)?;
-    tx.commit().await.map_err(backend_error)?;
-    rows.iter().map(user_of).collect()
+    uids_of(c, &sql).await
 }
 
+async fn uids_of(c: &mut AnyConnection, sql: &Sql) -> R<Vec<String>> {
+    sql.query()
+        .fetch_all(c)
+        .await
+        .map_err(backend_error)?
+        .iter()
+        .map(|r| r.try_get("uid").map_err(backend_error))
+        .collect()
+}
+
+/// The users of `uids`, in that order.
+async fn by_uid(c: &mut AnyConnection, uids: &[String]) -> R<Vec<User>> {
+    if uids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut sql = Sql::default();
+    let list: Vec<String> = uids
+        .iter()
+        .map(|u| sql.bind(Value::Text(u.clone())))
+        .collect();
+    sql.text = format!(
+        "SELECT uid, data FROM users WHERE uid IN ({})",
+        list.join(", ")
+    );
+    let rows = sql.query().fetch_all(c).await.map_err(backend_error)?;
+    let mut found = std::collections::HashMap::new();
+    for row in &rows {
+        let uid: String = row.try_get("uid").map_err(backend_error)?;
+        found.insert(uid, user_of(row)?);
+    }
+    Ok(uids.iter().filter_map(|u| found.remove(u)).collect())
+}
 async fn count(c: &mut AnyConnection, sql: &Sql) -> R<i64> {
     sql.query()
         .fetch_one(c)
@@ -322,16 +449,17 @@ mod tests {
 
     #[test]
     fn short_text_is_a_prefix_and_wildcards_are_literal() {
-        assert!(Text::of("  ").is_none());
-        match Text::of("Ab") {
-            Some(Text::Prefix { from, to }) => {
+        assert!(Text::of("  ", UserSort::Name).is_none());
+        match Text::of("Ab", UserSort::Uid) {
+            Some(Text::Prefix { column, from, to }) => {
+                assert_eq!(column, "uid_key");
                 assert_eq!(from, "ab");
                 assert!(to.as_str() > "abzzz" && to.as_str() > "ab\u{ffff}");
                 assert!(to.as_str() < "ac");
             }
             _ => panic!("two characters are a prefix"),
         }
-        assert!(matches!(Text::of("abc"), Some(Text::Substring(t)) if t == "abc"));
+        assert!(matches!(Text::of("abc", UserSort::Name), Some(Text::Substring(t)) if t == "abc"));
         assert_eq!(like_anywhere("50%_a\\"), "%50\\%\\_a\\\\%");
         assert_eq!(fts_phrase("a\"b"), "\"a\"\"b\"");
     }
