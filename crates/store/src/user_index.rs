@@ -4,8 +4,9 @@
 //! Beside its JSON document a user row holds lower-case keys to sort and prefix-search on
 //! (`name_key`, `uid_key`, `employee_key`), its `source` and `disabled` flag (an import lists a
 //! source's people without reading documents), and `search`, the lower-case text a search looks
-//! into. `user_groups` holds one row per membership, indexed both ways, so that an operator's
-//! scope and a group search are SQL. The substring index is per backend:
+//! into. `user_groups` holds one row per membership, by user and by group, so that an operator's
+//! scope is SQL; with the member's sort keys, so that a group's members in order are a range of
+//! an index. The substring index is per backend:
 //!
 //! - SQLite: `users_fts`, an FTS5 table with the trigram tokenizer, contentless (the text is
 //!   already in `users.search`) with `contentless_delete`, keyed by `users.doc_id`. A row's
@@ -190,24 +191,32 @@ async fn put_chunk(c: &mut AnyConnection, backend: Backend, users: &[&User]) -> 
         }
         q.execute(&mut *c).await.map_err(backend_error)?;
     }
-    let memberships: Vec<(&str, &str)> = users
+    // A membership carries its user's sort keys: an operator scoped to a group pages through
+    // its members in order along the group's own index.
+    let memberships: Vec<(&User, &str)> = users
         .iter()
         .flat_map(|u| {
             let mut groups: Vec<&str> = u.groups.iter().map(String::as_str).collect();
             groups.sort_unstable();
             groups.dedup();
-            groups.into_iter().map(|g| (u.uid.as_str(), g))
+            groups.into_iter().map(move |g| (*u, g))
         })
         .collect();
-    // Two parameters a row; 5,000 rows a statement.
-    for chunk in memberships.chunks(5_000) {
+    // Five parameters a row; 2,000 rows a statement.
+    for chunk in memberships.chunks(2_000) {
         let sql = format!(
-            "INSERT INTO user_groups (uid, group_name) VALUES {}",
-            placeholders(backend, chunk.len(), 2)
+            "INSERT INTO user_groups (uid, group_name, name_key, uid_key, employee_key) \
+             VALUES {}",
+            placeholders(backend, chunk.len(), 5)
         );
         let mut q = sqlx::query(&sql);
-        for (uid, group) in chunk {
-            q = q.bind(*uid).bind(*group);
+        for (u, group) in chunk {
+            q = q
+                .bind(u.uid.as_str())
+                .bind(*group)
+                .bind(u.display_name.to_lowercase())
+                .bind(u.uid.as_str().to_lowercase())
+                .bind(u.employee_id.to_lowercase());
         }
         q.execute(&mut *c).await.map_err(backend_error)?;
     }
@@ -274,9 +283,10 @@ pub(crate) async fn migrate(tx: &mut AnyConnection, backend: Backend) -> R<()> {
             Backend::Postgres => "CREATE UNIQUE INDEX IF NOT EXISTS users_doc_id ON users (doc_id)",
         }
         .into(),
-        "CREATE TABLE IF NOT EXISTS user_groups (uid TEXT NOT NULL, group_name TEXT NOT NULL, \
-         PRIMARY KEY (uid, group_name))"
-            .into(),
+        format!(
+            "CREATE TABLE IF NOT EXISTS user_groups (uid TEXT NOT NULL, group_name TEXT NOT NULL, \
+             name_key {key}, uid_key {key}, employee_key {key}, PRIMARY KEY (uid, group_name))"
+        ),
     ];
     if backend == Backend::Sqlite {
         statements.push(
@@ -320,7 +330,11 @@ pub(crate) async fn migrate(tx: &mut AnyConnection, backend: Backend) -> R<()> {
         "CREATE INDEX IF NOT EXISTS users_uid_key ON users (uid_key, uid)",
         "CREATE INDEX IF NOT EXISTS users_employee_key ON users (employee_key, uid)",
         "CREATE INDEX IF NOT EXISTS users_source ON users (source, uid, disabled)",
-        "CREATE INDEX IF NOT EXISTS user_groups_group ON user_groups (group_name, uid)",
+        "CREATE INDEX IF NOT EXISTS user_groups_name_key \
+         ON user_groups (group_name, name_key, uid)",
+        "CREATE INDEX IF NOT EXISTS user_groups_uid_key ON user_groups (group_name, uid_key, uid)",
+        "CREATE INDEX IF NOT EXISTS user_groups_employee_key \
+         ON user_groups (group_name, employee_key, uid)",
     ];
     if backend == Backend::Postgres {
         create_pg_trgm(tx).await?;

@@ -274,6 +274,11 @@ pub(crate) async fn find(pool: &AnyPool, backend: Backend, query: &UserQuery) ->
         tx.execute("SET LOCAL enable_seqscan = off")
             .await
             .map_err(backend_error)?;
+        // Room for the bitmap of a common term's matches, which otherwise turns lossy and has
+        // every row of its pages checked again.
+        tx.execute("SET LOCAL work_mem = '32MB'")
+            .await
+            .map_err(backend_error)?;
     }
     let mut driver: Option<(usize, i64)> = None;
     for (i, filter) in filters.iter().enumerate() {
@@ -285,23 +290,31 @@ pub(crate) async fn find(pool: &AnyPool, backend: Backend, query: &UserQuery) ->
             driver = Some((i, n));
         }
     }
+    let scope = query.groups.as_deref();
     let uids = match driver {
         Some((d, _)) => candidates(&mut tx, backend, &filters, d, query).await?,
         // Everyone, or a prefix of the sort key alone: every row walked is on the page.
-        None if filters.is_empty()
-            || (filters.len() == 1 && matches!(filters[0], Filter::Text(Text::Prefix { .. }))) =>
+        None if scope.is_none()
+            && filters
+                .iter()
+                .all(|f| matches!(f, Filter::Text(Text::Prefix { .. }))) =>
         {
-            walk(&mut tx, backend, &filters, query, None).await?
+            // Without a budget a walk always ends with its page.
+            walk(&mut tx, backend, &filters, query, None, None)
+                .await?
+                .unwrap_or_default()
         }
         None => {
             // Every filter is common: the page is most likely near the start of the sort order.
-            // When the walk's budget runs out first (the matches lie further on, as a common
-            // given name's do in name order), the text's (or the scope's) matches are sorted.
-            let walked = walk(&mut tx, backend, &filters, query, Some(WALK)).await?;
-            if walked.len() == query.limit as usize {
-                walked
-            } else {
-                candidates(&mut tx, backend, &filters, 0, query).await?
+            // When a walk's budget runs out first (the matches lie further on, as a common given
+            // name's do in name order), the text's (or the scope's) matches are sorted.
+            let walked = match scope {
+                None => walk(&mut tx, backend, &filters, query, Some(WALK), None).await?,
+                Some(groups) => scoped_walk(&mut tx, backend, &filters, query, groups).await?,
+            };
+            match walked {
+                Some(uids) => uids,
+                None => candidates(&mut tx, backend, &filters, 0, query).await?,
             }
         }
     };
@@ -311,58 +324,143 @@ pub(crate) async fn find(pool: &AnyPool, backend: Backend, query: &UserQuery) ->
 }
 
 /// Rows a walk of the sort index reads before it gives up on a page.
-const WALK: i64 = 10_000;
+const WALK: i64 = 3_000;
 
-/// The page's uids: the sort index walked in order (at most `budget` rows), each row checked.
+/// The page's uids from a walk of the sort index (of everyone, or of the members of `group`) in
+/// order, each row checked. With a `budget`, `None` when the walk read that many rows without
+/// filling the page.
 async fn walk(
     c: &mut AnyConnection,
     backend: Backend,
     filters: &[Filter<'_>],
     query: &UserQuery,
     budget: Option<i64>,
-) -> R<Vec<String>> {
+    group: Option<&str>,
+) -> R<Option<Vec<String>>> {
     let mut sql = Sql::default();
     let key = sort_key(query.sort);
+    let mut conditions = Vec::new();
+    let source = match group {
+        None => "users u".to_owned(),
+        Some(group) => {
+            // The groups table holds its members' sort keys: a group's members in order are a
+            // range of its index.
+            let g = sql.bind(Value::Text(group.to_owned()));
+            conditions.push(format!("g.group_name = {g}"));
+            conditions.push("u.uid = g.uid".to_owned());
+            "user_groups g CROSS JOIN users u".to_owned()
+        }
+    };
+    let walked = if group.is_some() { "g" } else { "u" };
     // A prefix of the sort key is a range of its index: the walk starts there.
-    let range = filters.iter().find_map(|f| match f {
-        Filter::Text(Text::Prefix { from, to, .. }) => Some((from, to)),
-        _ => None,
-    });
-    let range = match range {
-        Some((from, to)) => {
+    for filter in filters {
+        if let Filter::Text(Text::Prefix { from, to, .. }) = filter {
             let a = sql.bind(Value::Text(from.clone()));
             let b = sql.bind(Value::Text(to.clone()));
-            format!(" WHERE {key} >= {a} AND {key} < {b}")
+            conditions.push(format!("{walked}.{key} >= {a} AND {walked}.{key} < {b}"));
         }
+    }
+    let budget_sql = match budget {
+        Some(rows) => format!(" LIMIT {}", sql.bind(Value::Int(rows))),
         None => String::new(),
     };
     let checks: Vec<String> = filters
         .iter()
-        .filter(|f| !matches!(f, Filter::Text(Text::Prefix { .. })))
+        .filter(|f| matches!(f, Filter::Text(Text::Substring(_))))
         .map(|f| f.checked(&mut sql, "w"))
         .collect();
-    let budget = match budget {
-        Some(rows) => format!(" LIMIT {}", sql.bind(Value::Int(rows))),
-        None => String::new(),
-    };
     let limit = sql.bind(Value::Int(query.limit as i64));
     let offset = sql.bind(Value::Int(query.offset as i64));
     // The subquery is read in its order and the outer LIMIT stops it: no sort, no table scan.
     // SQLite reads a subquery as a co-routine, row after row in its order, and checks each; an
-    // outer ORDER BY would sort all `budget` rows first. PostgreSQL may join the groups check
-    // in another order, so there the order is said again: its planner knows the subquery's
-    // rows come in that order and adds no sort unless its plan needs one.
+    // outer ORDER BY would sort all `budget` rows first. PostgreSQL may plan otherwise, so there
+    // the order is said again: its planner knows the subquery's rows come in that order and
+    // adds no sort unless its plan needs one.
     let order = match backend {
         Backend::Sqlite => String::new(),
         Backend::Postgres => format!(" ORDER BY w.{key}, w.uid"),
     };
     sql.text = format!(
-        "SELECT w.uid FROM (SELECT uid, search, {key} FROM users{range} \
-         ORDER BY {key}, uid{budget}) w{}{}{order} LIMIT {limit} OFFSET {offset}",
+        "SELECT w.uid FROM (SELECT {walked}.uid AS uid, u.search AS search, \
+         {walked}.{key} AS {key} FROM {source}{}{} ORDER BY {walked}.{key}, {walked}.uid{budget_sql}) w\
+         {}{}{order} LIMIT {limit} OFFSET {offset}",
+        if conditions.is_empty() { "" } else { " WHERE " },
+        conditions.join(" AND "),
         if checks.is_empty() { "" } else { " WHERE " },
         checks.join(" AND "),
     );
-    uids_of(c, &sql).await
+    if backend == Backend::Postgres {
+        // A walk is the sort index read in order. Without statistics (after a bulk import,
+        // before autovacuum analysed the table) PostgreSQL may rather collect a key range with a
+        // bitmap and sort it: all of a letter's 80,000 people for one page.
+        set_walking(c, true).await?;
+    }
+    let uids = uids_of(c, &sql).await;
+    if backend == Backend::Postgres {
+        set_walking(c, false).await?;
+    }
+    let uids = uids?;
+    Ok((budget.is_none() || uids.len() == query.limit as usize).then_some(uids))
+}
+
+/// PostgreSQL: no bitmap scans and no sorting while walking (or again both).
+async fn set_walking(c: &mut AnyConnection, walking: bool) -> R<()> {
+    let value = if walking { "off" } else { "on" };
+    for setting in ["enable_bitmapscan", "enable_sort"] {
+        c.execute(format!("SET LOCAL {setting} = {value}").as_str())
+            .await
+            .map_err(backend_error)?;
+    }
+    Ok(())
+}
+
+/// A walk for an operator scoped to groups: each group's members in order, up to the end of
+/// the page, then the page of them all.
+async fn scoped_walk(
+    c: &mut AnyConnection,
+    backend: Backend,
+    filters: &[Filter<'_>],
+    query: &UserQuery,
+    groups: &[String],
+) -> R<Option<Vec<String>>> {
+    let mut groups: Vec<&str> = groups.iter().map(String::as_str).collect();
+    groups.sort_unstable();
+    groups.dedup();
+    if let [group] = groups[..] {
+        return walk(c, backend, filters, query, Some(WALK), Some(group)).await;
+    }
+    // Each group's first `offset + limit`, then those put in order: someone in two groups
+    // counts once.
+    let to_end = UserQuery {
+        offset: 0,
+        limit: query.offset.saturating_add(query.limit),
+        ..query.clone()
+    };
+    let mut all = Vec::new();
+    for group in groups {
+        match walk(c, backend, filters, &to_end, Some(WALK), Some(group)).await? {
+            Some(uids) => all.extend(uids),
+            // The group's part of the page lies further on than the walk goes.
+            None => return Ok(None),
+        }
+    }
+    all.sort_unstable();
+    all.dedup();
+    let mut sql = Sql::default();
+    let list: Vec<String> = all
+        .iter()
+        .map(|u| sql.bind(Value::Text(u.clone())))
+        .collect();
+    let key = sort_key(query.sort);
+    let limit = sql.bind(Value::Int(query.limit as i64));
+    let offset = sql.bind(Value::Int(query.offset as i64));
+    sql.text = format!(
+        "SELECT uid FROM users WHERE uid IN ({}) ORDER BY {key} || '', uid || '' \
+         LIMIT {limit} OFFSET {offset}",
+        list.join(", ")
+    );
+    let uids = uids_of(c, &sql).await?;
+    Ok((uids.len() == query.limit as usize).then_some(uids))
 }
 
 /// The page's uids: the candidates of filter `driver` from its index, the others checked on

@@ -317,7 +317,13 @@ async fn oracle(store: &SqlStore) {
     commit(store, people.iter().cloned().map(Change::PutUser).collect())
         .await
         .unwrap();
-    let scopes: [Option<&[&str]>; 4] = [None, Some(&["finance"]), Some(&["staff"]), Some(&["vip"])];
+    let scopes: [Option<&[&str]>; 5] = [
+        None,
+        Some(&["finance"]),
+        Some(&["staff"]),
+        Some(&["vip"]),
+        Some(&["engineering", "staff"]),
+    ];
     // common (walks the sort index), rare (reads candidates), short, empty, a miss
     let texts = [
         "",
