@@ -174,13 +174,34 @@ impl Filter<'_> {
 
     /// Where this filter's candidates come from through its index, and the condition on them:
     /// `(from, condition)`, the candidates being rows of `users`.
-    fn driving(&self, sql: &mut Sql, backend: Backend) -> (&'static str, String) {
+    ///
+    /// The searched text holds each user's groups, so an operator's `scope` narrows the text's
+    /// candidates in the trigram index itself (to a superset: a group's name may appear in
+    /// another field, and the scope is checked exactly afterwards). Two common filters whose
+    /// intersection is small, a common name within one site, then cost what the intersection
+    /// costs, not what the larger of them does.
+    fn driving(
+        &self,
+        sql: &mut Sql,
+        backend: Backend,
+        scope: Option<&[String]>,
+    ) -> (&'static str, String) {
+        // Group names of fewer than three characters have no trigram.
+        let scope: Vec<String> = scope
+            .filter(|groups| groups.iter().all(|g| g.chars().count() >= TRIGRAM))
+            .map(|groups| groups.iter().map(|g| g.to_lowercase()).collect())
+            .unwrap_or_default();
         match self {
             Filter::Text(Text::Substring(t)) => match backend {
                 Backend::Sqlite => {
                     // The trigram index's documents in order, each to its user through the
                     // covering index on `doc_id`: no temporary table of candidates.
-                    let m = sql.bind(Value::Text(fts_phrase(t)));
+                    let mut expression = fts_phrase(t);
+                    if !scope.is_empty() {
+                        let any: Vec<String> = scope.iter().map(|g| fts_phrase(g)).collect();
+                        expression = format!("{expression} AND ({})", any.join(" OR "));
+                    }
+                    let m = sql.bind(Value::Text(expression));
                     (
                         "users_fts CROSS JOIN users ON users.doc_id = users_fts.rowid",
                         format!("users_fts MATCH {m}"),
@@ -188,7 +209,18 @@ impl Filter<'_> {
                 }
                 Backend::Postgres => {
                     let p = sql.bind(Value::Text(like_anywhere(t)));
-                    ("users", format!("users.search LIKE {p} ESCAPE '\\'"))
+                    let mut condition = format!("users.search LIKE {p} ESCAPE '\\'");
+                    if !scope.is_empty() {
+                        let any: Vec<String> = scope
+                            .iter()
+                            .map(|g| {
+                                let p = sql.bind(Value::Text(like_anywhere(g)));
+                                format!("users.search LIKE {p} ESCAPE '\\'")
+                            })
+                            .collect();
+                        condition = format!("{condition} AND ({})", any.join(" OR "));
+                    }
+                    ("users", condition)
                 }
             },
             Filter::Text(Text::Prefix { column, from, to }) => {
@@ -477,7 +509,7 @@ async fn candidates(
     let mut conditions = Vec::new();
     for (i, filter) in filters.iter().enumerate() {
         if i == driver {
-            let (source, condition) = filter.driving(&mut sql, backend);
+            let (source, condition) = filter.driving(&mut sql, backend, query.groups.as_deref());
             from = source;
             conditions.push(condition);
         } else {
