@@ -3,9 +3,11 @@
 //! the `tessera bench*` commands print the figures. `issuance` personalises and renders cards and
 //! measures `/healthz` while the heaviest accepted layout is drawn; `ca` signs certificates beside
 //! `openssl speed`; `render` draws cards beside `rsvg-convert`; `station` issues through a station
-//! with an injected network round trip, with and without APDU scripts.
+//! with an injected network round trip, with and without APDU scripts; `people` imports a large
+//! HR export and measures the Users page's search.
 
 pub mod ca;
 pub mod issuance;
+pub mod people;
 pub mod render;
 pub mod station;

@@ -369,6 +369,22 @@ enum Command {
         #[arg(long, value_delimiter = ',', default_value = "0,20,80")]
         delays: Vec<u64>,
     },
+    /// Import a synthetic HR export of N people through the CSV import and measure the Users
+    /// page's search (p50/p99) on SQLite and/or PostgreSQL.
+    BenchUsers {
+        #[arg(long, default_value_t = 1_000_000)]
+        users: usize,
+        /// sqlite, postgres or both.
+        #[arg(long, default_value = "sqlite")]
+        database: String,
+        /// The PostgreSQL server to make a scratch database on (default:
+        /// TESSERA_TEST_DATABASE_URL).
+        #[arg(long)]
+        postgres_url: Option<String>,
+        /// Searches per operator (an Administrator and one scoped to a group).
+        #[arg(long, default_value_t = 500)]
+        searches: usize,
+    },
     /// Measure personalisation and rendering speed on this machine; prints the figures.
     Bench {
         /// How many cards to personalise and render.
@@ -1088,6 +1104,28 @@ async fn run(cli: Cli) -> Result<(), String> {
             let _ = std::fs::remove_dir_all(&dir);
             let figures = figures.map_err(|e| format!("{} {e}", e.code().as_str()))?;
             println!("{}", figures.report());
+            Ok(())
+        }
+        Command::BenchUsers {
+            users,
+            database,
+            postgres_url,
+            searches,
+        } => {
+            let options = tessera_bench::people::Options {
+                users,
+                databases: tessera_bench::people::Databases::parse(&database)?,
+                postgres_url,
+                searches,
+            };
+            let dir =
+                std::env::temp_dir().join(format!("tessera-bench-users-{}", std::process::id()));
+            let figures = tessera_bench::people::run(&dir, &options).await;
+            let _ = std::fs::remove_dir_all(&dir);
+            let figures = figures.map_err(|e| format!("{} {e}", e.code().as_str()))?;
+            for f in figures {
+                println!("{}", f.report());
+            }
             Ok(())
         }
         Command::Bench { iterations } => {

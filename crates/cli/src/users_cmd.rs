@@ -239,9 +239,15 @@ pub async fn users_command(command: UsersCommand) -> Result<(), String> {
         }
         UsersCommand::List { data, query, limit } => {
             let t = open(&data).await?;
-            let found = users::search(&t.services, &actor, &query, limit)
+            let search = users::UserSearch {
+                text: query,
+                per_page: limit,
+                ..Default::default()
+            };
+            let found = users::search(&t.services, &actor, &search)
                 .await
-                .map_err(coded)?;
+                .map_err(coded)?
+                .users;
             println!(
                 "{:<20} {:<28} {:<6} {:<9} GROUPS",
                 "UID", "NAME", "SOURCE", "STATE"

@@ -452,8 +452,9 @@ pub enum UserSort {
     EmployeeId,
 }
 
-/// A search of the Users page: text found in the name, uid, employee id, email or a group
-/// (case-insensitive, anywhere in the field), one page of it.
+/// A search of the Users page: text found in the name, uid, employee id, email, department or a
+/// group (case-insensitive, anywhere in the field; text of one or two characters matches the
+/// beginning of the sort's key instead), one page of it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct UserQuery {
     pub text: String,
@@ -624,7 +625,6 @@ pub trait Store: Send + Sync {
     // users
     async fn put_user(&self, user: &User) -> Result<(), StoreError>;
     async fn user(&self, uid: &UserId) -> Result<User, StoreError>;
-    async fn search_users(&self, query: &str, limit: u32) -> Result<Vec<User>, StoreError>;
     /// One page of the Users page's search, in the query's order.
     async fn find_users(&self, query: &UserQuery) -> Result<Vec<User>, StoreError>;
     /// The users among `uids` that exist, in no particular order (an import reads its file's

@@ -1,37 +1,68 @@
 //! Finding and showing users, within the operator's scope: a user out of scope is not listed,
 //! and asking for them by name answers "not found", as for a user who does not exist.
 
+use crate::access::Scope;
 use crate::error::CoreError;
 use crate::ids::UserId;
 use crate::model::{CertificateRecord, Device, Permission, User};
+use crate::ports::{UserQuery, UserSort};
 use crate::services::{Actor, Services};
 
-/// How many users a search reads before the scope filter, per user it returns: an operator
-/// scoped to a few groups still finds their users among many others.
-const OVERREAD: u32 = 20;
+/// The most users one page holds.
+pub const MAX_PER_PAGE: u32 = 200;
 
-/// Users whose name, uid, email or employee id contains `query`, at most `limit`, in scope.
+/// What the Users page asks: text found in the name, uid, employee id, email, department or a
+/// group (one or two characters: the start of the key sorted by), the order, and which page
+/// (from 0) of `per_page` users.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct UserSearch {
+    pub text: String,
+    pub sort: UserSort,
+    pub page: u32,
+    pub per_page: u32,
+}
+
+/// One page of a search.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UserPage {
+    pub users: Vec<User>,
+    /// The page shown (from 0) and its size, as used (the size is capped).
+    pub page: u32,
+    pub per_page: u32,
+    /// Another page follows.
+    pub has_next: bool,
+}
+
+/// One page of the users that match, among those in the operator's scope (the store filters
+/// the scope, so an operator of a few groups pages through their own people only).
 pub async fn search(
     svc: &Services,
     actor: &Actor,
-    query: &str,
-    limit: u32,
-) -> Result<Vec<User>, CoreError> {
+    search: &UserSearch,
+) -> Result<UserPage, CoreError> {
     actor.require(Permission::ViewUsers, "view users")?;
-    let read = if matches!(actor.scope, crate::access::Scope::All) {
-        limit
-    } else {
-        limit.saturating_mul(OVERREAD)
+    let per_page = search.per_page.clamp(1, MAX_PER_PAGE);
+    let groups = match &actor.scope {
+        Scope::All => None,
+        Scope::Groups(groups) => Some(groups.clone()),
     };
-    let mut users: Vec<User> = svc
-        .store
-        .search_users(query, read)
-        .await?
-        .into_iter()
-        .filter(|u| actor.scope.covers(u))
-        .collect();
-    users.truncate(limit as usize);
-    Ok(users)
+    let query = UserQuery {
+        text: search.text.clone(),
+        sort: search.sort,
+        offset: search.page.saturating_mul(per_page),
+        // One more than a page: whether it comes says whether a next page exists.
+        limit: per_page + 1,
+        groups,
+    };
+    let mut users = svc.store.find_users(&query).await?;
+    let has_next = users.len() > per_page as usize;
+    users.truncate(per_page as usize);
+    Ok(UserPage {
+        users,
+        page: search.page,
+        per_page,
+        has_next,
+    })
 }
 
 /// A card as the User page shows it.

@@ -69,11 +69,22 @@ pub(crate) async fn begin_write(
 pub(crate) async fn connect(url: &str) -> Result<(AnyPool, Backend), StoreError> {
     sqlx::any::install_default_drivers();
     let backend = Backend::of_url(url)?;
-    let options = AnyPoolOptions::new().max_connections(match backend {
+    let mut options = AnyPoolOptions::new().max_connections(match backend {
         // SQLite has one writer; a small pool avoids lock contention without starving readers.
         Backend::Sqlite => 4,
         Backend::Postgres => 16,
     });
+    if backend == Backend::Sqlite {
+        // SQLite caches 2 MiB of pages per connection by default; the user search's indexes
+        // at a million people are some hundreds of MiB, and an import writes into all of them.
+        // 64 MiB a connection keeps their upper levels and hot pages in memory.
+        options = options.after_connect(|conn, _| {
+            Box::pin(async move {
+                conn.execute("PRAGMA cache_size = -65536").await?;
+                Ok(())
+            })
+        });
+    }
     let pool = options.connect(url).await.map_err(backend_error)?;
     if backend == Backend::Sqlite {
         // WAL lets readers go on while the issuance engine writes; it is a property of the file.
@@ -96,10 +107,11 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (4, "installation"),
     (5, "card stock"),
     (6, "roles and approvals"),
+    (7, "user search"),
 ];
 
 /// The newest schema version this build knows.
-pub const SCHEMA_VERSION: i64 = 6;
+pub const SCHEMA_VERSION: i64 = 7;
 
 /// PostgreSQL advisory lock key that serialises first-start migration across replicas.
 const MIGRATION_LOCK: i64 = 0x7e55_e7a0;
@@ -235,6 +247,8 @@ async fn apply_migration(
                 tx.execute(statement).await.map_err(backend_error)?;
             }
         }
+        // Search columns, groups and the substring index (see `user_index`).
+        7 => crate::user_index::migrate(tx, backend).await?,
         other => {
             return Err(StoreError::Backend(format!(
                 "unknown schema version {other}"

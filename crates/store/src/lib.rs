@@ -5,6 +5,8 @@
 
 mod backend;
 mod store;
+mod user_index;
+mod user_search;
 mod writes;
 
 pub use backend::{Backend, SCHEMA_VERSION};

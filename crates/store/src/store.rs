@@ -1,7 +1,7 @@
 //! `SqlStore`: the core's `Store` trait in SQL.
 
 use crate::backend::{backend_error, begin_write, connect, Backend};
-use crate::writes;
+use crate::{user_index, user_search, writes};
 use async_trait::async_trait;
 use serde::de::DeserializeOwned;
 use sqlx::any::AnyRow;
@@ -13,7 +13,6 @@ use tessera_core::ids::*;
 use tessera_core::model::*;
 use tessera_core::ports::{
     AuditRecord, CertificateState, Installation, Store, StoreError, StoredSession, UserQuery,
-    UserSort,
 };
 
 #[derive(Clone)]
@@ -153,8 +152,9 @@ const STOCK_COLUMNS: &str = "serial, model, batch, state, location, imported_at,
 #[async_trait]
 impl Store for SqlStore {
     async fn put_user(&self, user: &User) -> R<()> {
-        let mut c = self.pool.acquire().await.map_err(backend_error)?;
-        writes::put_user(&mut c, user).await
+        let mut tx = begin_write(&self.pool, self.backend).await?;
+        user_index::put_users(&mut tx, self.backend, &[user]).await?;
+        tx.commit().await.map_err(backend_error)
     }
 
     async fn user(&self, uid: &UserId) -> R<User> {
@@ -162,65 +162,16 @@ impl Store for SqlStore {
             .await
     }
 
-    async fn search_users(&self, query: &str, limit: u32) -> R<Vec<User>> {
-        // LIKE wildcards typed by a person are matched literally.
-        let escaped = query
-            .trim()
-            .to_lowercase()
-            .replace('\\', "\\\\")
-            .replace('%', "\\%")
-            .replace('_', "\\_");
-        let rows = sqlx::query(
-            "SELECT data FROM users WHERE search LIKE $1 ESCAPE '\\' \
-             ORDER BY display_name, uid LIMIT $2",
-        )
-        .bind(format!("%{escaped}%"))
-        .bind(limit as i64)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(backend_error)?;
-        docs(&rows)
-    }
-
     async fn find_users(&self, query: &UserQuery) -> R<Vec<User>> {
-        let escaped = query
-            .text
-            .trim()
-            .to_lowercase()
-            .replace('\\', "\\\\")
-            .replace('%', "\\%")
-            .replace('_', "\\_");
-        let order = match query.sort {
-            UserSort::Name => "display_name, uid",
-            UserSort::Uid => "uid",
-            UserSort::EmployeeId => "uid",
-        };
-        let rows = sqlx::query(&format!(
-            "SELECT data FROM users WHERE search LIKE $1 ESCAPE '\\' ORDER BY {order}"
-        ))
-        .bind(format!("%{escaped}%"))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(backend_error)?;
-        let users: Vec<User> = docs(&rows)?;
-        Ok(users
-            .into_iter()
-            .filter(|u| match &query.groups {
-                None => true,
-                Some(groups) => u.groups.iter().any(|g| groups.contains(g)),
-            })
-            .skip(query.offset as usize)
-            .take(query.limit as usize)
-            .collect())
+        user_search::find(&self.pool, self.backend, query).await
     }
 
     async fn users_by_uid(&self, uids: &[UserId]) -> R<Vec<User>> {
         let mut found = Vec::new();
         for chunk in uids.chunks(500) {
-            let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
             let sql = format!(
                 "SELECT data FROM users WHERE uid IN ({})",
-                placeholders.join(", ")
+                user_index::uid_list(self.backend, chunk.len())
             );
             let mut q = sqlx::query(&sql);
             for uid in chunk {
@@ -233,15 +184,19 @@ impl Store for SqlStore {
     }
 
     async fn uids_of_source(&self, source: UserSource) -> R<Vec<(UserId, bool)>> {
-        let rows = sqlx::query("SELECT data FROM users")
+        // The index (source, uid, disabled) answers this alone.
+        let rows = sqlx::query("SELECT uid, disabled FROM users WHERE source = $1 ORDER BY uid")
+            .bind(user_index::source_name(source))
             .fetch_all(&self.pool)
             .await
             .map_err(backend_error)?;
-        Ok(docs::<User>(&rows)?
-            .into_iter()
-            .filter(|u| u.source == source)
-            .map(|u| (u.uid, u.disabled))
-            .collect())
+        rows.iter()
+            .map(|r| {
+                let uid: String = r.try_get("uid").map_err(backend_error)?;
+                let disabled: i64 = r.try_get("disabled").map_err(backend_error)?;
+                Ok((UserId::new(uid), disabled != 0))
+            })
+            .collect()
     }
 
     async fn count_users(&self) -> R<u64> {
@@ -499,10 +454,8 @@ impl Store for SqlStore {
             return Ok(());
         }
         let mut tx = begin_write(&self.pool, self.backend).await?;
-        for change in &changes.list {
-            // An error drops `tx`, which rolls the whole unit back.
-            writes::apply(&mut tx, change).await?;
-        }
+        // An error drops `tx`, which rolls the whole unit back.
+        writes::apply_all(&mut tx, self.backend, &changes.list).await?;
         tx.commit().await.map_err(backend_error)
     }
 

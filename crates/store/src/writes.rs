@@ -5,7 +5,8 @@
 //! `NotFound` when the row does not exist at all), and the caller's transaction is then rolled
 //! back, so a unit of work is never half-written.
 
-use crate::backend::backend_error;
+use crate::backend::{backend_error, Backend};
+use crate::user_index;
 use serde::Serialize;
 use sqlx::{AnyConnection, Row};
 use tessera_core::approvals::{Approval, ApprovalState};
@@ -22,53 +23,6 @@ pub(crate) fn to_json<T: Serialize>(value: &T) -> R<String> {
     serde_json::to_string(value).map_err(|e| StoreError::Backend(e.to_string()))
 }
 
-/// The text the Users page searches: uid, names, email, employee id, department and groups.
-fn search_text(user: &User) -> String {
-    format!(
-        "{} {} {} {} {} {}",
-        user.uid,
-        user.display_name,
-        user.email,
-        user.employee_id,
-        user.department,
-        user.groups.join(" ")
-    )
-    .to_lowercase()
-}
-
-pub(crate) async fn put_user(c: &mut AnyConnection, user: &User) -> R<()> {
-    sqlx::query(
-        "INSERT INTO users (uid, display_name, search, data) VALUES ($1, $2, $3, $4) \
-         ON CONFLICT (uid) DO UPDATE SET display_name = excluded.display_name, \
-         search = excluded.search, data = excluded.data",
-    )
-    .bind(user.uid.as_str())
-    .bind(&user.display_name)
-    .bind(search_text(user))
-    .bind(to_json(user)?)
-    .execute(c)
-    .await
-    .map_err(backend_error)?;
-    Ok(())
-}
-
-async fn delete_user(c: &mut AnyConnection, uid: &UserId) -> R<()> {
-    sqlx::query("DELETE FROM photos WHERE uid = $1")
-        .bind(uid.as_str())
-        .execute(&mut *c)
-        .await
-        .map_err(backend_error)?;
-    let done = sqlx::query("DELETE FROM users WHERE uid = $1")
-        .bind(uid.as_str())
-        .execute(c)
-        .await
-        .map_err(backend_error)?;
-    if done.rows_affected() == 0 {
-        return Err(StoreError::NotFound);
-    }
-    Ok(())
-}
-
 pub(crate) async fn put_photo(c: &mut AnyConnection, uid: &UserId, photo: &[u8]) -> R<()> {
     sqlx::query(
         "INSERT INTO photos (uid, photo) VALUES ($1, $2) \
@@ -82,11 +36,37 @@ pub(crate) async fn put_photo(c: &mut AnyConnection, uid: &UserId, photo: &[u8])
     Ok(())
 }
 
+/// Applies a unit of work's changes in order. Consecutive users are written in batches.
+pub(crate) async fn apply_all(
+    c: &mut AnyConnection,
+    backend: Backend,
+    changes: &[Change],
+) -> R<()> {
+    let mut users: Vec<&User> = Vec::new();
+    for change in changes {
+        if let Change::PutUser(u) = change {
+            users.push(u);
+            continue;
+        }
+        put_users(c, backend, &users).await?;
+        users.clear();
+        apply(c, backend, change).await?;
+    }
+    put_users(c, backend, &users).await
+}
+
+async fn put_users(c: &mut AnyConnection, backend: Backend, users: &[&User]) -> R<()> {
+    for run in user_index::batches(users) {
+        user_index::put_users(c, backend, &run).await?;
+    }
+    Ok(())
+}
+
 /// Applies one change of a unit of work.
-pub(crate) async fn apply(c: &mut AnyConnection, change: &Change) -> R<()> {
+pub(crate) async fn apply(c: &mut AnyConnection, backend: Backend, change: &Change) -> R<()> {
     match change {
-        Change::PutUser(u) => put_user(c, u).await,
-        Change::DeleteUser(uid) => delete_user(c, uid).await,
+        Change::PutUser(u) => user_index::put_users(c, backend, &[u]).await,
+        Change::DeleteUser(uid) => user_index::delete_user(c, backend, uid).await,
         Change::PutPhoto { uid, photo } => put_photo(c, uid, photo).await,
         Change::DeletePhoto(uid) => {
             sqlx::query("DELETE FROM photos WHERE uid = $1")

@@ -9,7 +9,7 @@ use tessera_core::audit;
 use tessera_core::changes::{Change, Changes, LeaseChange};
 use tessera_core::ids::*;
 use tessera_core::model::*;
-use tessera_core::ports::{NewAuditEvent, Store, StoreError, StoredSession};
+use tessera_core::ports::{NewAuditEvent, Store, StoreError, StoredSession, UserQuery};
 use tessera_core::{DeviceState, Reason};
 use tessera_store::SqlStore;
 
@@ -101,14 +101,19 @@ async fn conformance(store: Arc<SqlStore>) {
         store.user(&"nobody".into()).await,
         Err(StoreError::NotFound)
     );
-    let found = store.search_users("DOE", 10).await.unwrap();
+    let find = |text: &str| UserQuery {
+        text: text.into(),
+        limit: 10,
+        ..Default::default()
+    };
+    let found = store.find_users(&find("DOE")).await.unwrap();
     assert_eq!(found.len(), 1);
     assert_eq!(
-        store.search_users("", 10).await.unwrap()[0].uid.as_str(),
+        store.find_users(&find("")).await.unwrap()[0].uid.as_str(),
         "asmith"
     );
-    assert_eq!(store.search_users("_", 10).await.unwrap().len(), 1);
-    assert_eq!(store.search_users("%", 10).await.unwrap().len(), 0);
+    assert_eq!(store.find_users(&find("r_s")).await.unwrap().len(), 1);
+    assert_eq!(store.find_users(&find("r%s")).await.unwrap().len(), 0);
     let mut renamed = user("jdoe", "Jane Q Doe");
     renamed.title = "Chief".into();
     store.put_user(&renamed).await.unwrap();

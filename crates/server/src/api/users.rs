@@ -69,10 +69,13 @@ pub(super) struct ListQuery {
     q: String,
     /// From 1.
     page: Option<u32>,
+    /// `name` (default), `uid` or `employee_id`.
+    #[serde(default)]
+    sort: tessera_core::ports::UserSort,
 }
 
-/// `GET /api/v1/users?q=&page=`: people whose name, uid, email or employee id contains `q`, by
-/// name, [`PAGE_SIZE`] a page; `more` says whether another page follows.
+/// `GET /api/v1/users?q=&sort=&page=`: one page of the Users page's search (the operator's
+/// scope applied by the store), [`PAGE_SIZE`] a page; `more` says whether another page follows.
 pub(super) async fn list(
     State(state): State<AppState>,
     signed_in: Result<SignedIn, WebError>,
@@ -80,22 +83,19 @@ pub(super) async fn list(
 ) -> Result<Response, ApiError> {
     let signed_in = signed_in?;
     let page = q.page.unwrap_or(1).max(1);
-    let skip = (page - 1).saturating_mul(PAGE_SIZE);
     let found = users::search(
         &state.tessera.services,
         &signed_in.actor(),
-        &q.q,
-        skip.saturating_add(PAGE_SIZE + 1),
+        &users::UserSearch {
+            text: q.q,
+            sort: q.sort,
+            page: page - 1,
+            per_page: PAGE_SIZE,
+        },
     )
     .await
     .map_err(WebError::from)?;
-    let more = found.len() as u64 > u64::from(skip) + u64::from(PAGE_SIZE);
-    let users: Vec<_> = found
-        .into_iter()
-        .skip(skip as usize)
-        .take(PAGE_SIZE as usize)
-        .collect();
-    Ok(Json(json!({ "users": users, "page": page, "more": more })).into_response())
+    Ok(Json(json!({ "users": found.users, "page": page, "more": found.has_next })).into_response())
 }
 
 /// A person's fields in a request body; absent fields are empty.

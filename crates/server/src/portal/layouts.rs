@@ -135,13 +135,20 @@ async fn edit_page(
     error: Option<String>,
     preview: Option<(String, Option<String>)>,
 ) -> Result<Response, WebError> {
-    let users = state
-        .tessera
-        .services
-        .store
-        .search_users("", 200)
-        .await
-        .map_err(WebError::from_store)?;
+    // The preview's user picker: the first page of users by name, in the operator's scope (a
+    // designer who may not view users previews with the sample person).
+    let actor = signed_in.actor();
+    let users = if actor.may(tessera_core::model::Permission::ViewUsers) {
+        let first_page = tessera_core::users::UserSearch {
+            per_page: tessera_core::users::MAX_PER_PAGE,
+            ..Default::default()
+        };
+        tessera_core::users::search(&state.tessera.services, &actor, &first_page)
+            .await?
+            .users
+    } else {
+        Vec::new()
+    };
     let (preview_front, preview_back) = match preview {
         Some((f, b)) => (Some(f), b),
         None => (None, None),

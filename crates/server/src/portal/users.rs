@@ -12,13 +12,39 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use tessera_core::ids::UserId;
 use tessera_core::model::*;
-use tessera_core::users::{self, DeviceView};
+use tessera_core::ports::UserSort;
+use tessera_core::users::{self, DeviceView, UserSearch};
 use tessera_core::DeviceState;
+
+/// Users a page lists.
+const PER_PAGE: u32 = 50;
 
 #[derive(Deserialize)]
 pub struct SearchQuery {
     #[serde(default)]
     q: String,
+    /// `name` (the default), `uid` or `employee_id`.
+    #[serde(default)]
+    sort: Option<String>,
+    /// From 1.
+    #[serde(default)]
+    page: Option<u32>,
+}
+
+fn sort_of(text: Option<&str>) -> UserSort {
+    match text {
+        Some("uid") => UserSort::Uid,
+        Some("employee_id") => UserSort::EmployeeId,
+        _ => UserSort::Name,
+    }
+}
+
+fn sort_name(sort: UserSort) -> &'static str {
+    match sort {
+        UserSort::Name => "name",
+        UserSort::Uid => "uid",
+        UserSort::EmployeeId => "employee_id",
+    }
 }
 
 #[derive(Template)]
@@ -26,7 +52,22 @@ pub struct SearchQuery {
 struct UsersPage {
     nav: Option<Nav>,
     query: String,
+    /// `name`, `uid` or `employee_id`.
+    sort: &'static str,
+    /// The page shown, from 1.
+    page: u32,
+    /// Links to the pages before and after, when there are.
+    previous: Option<String>,
+    next: Option<String>,
     users: Vec<User>,
+}
+
+/// A link to page `page` (from 1) of the same search.
+fn page_link(query: &str, sort: &str, page: u32) -> String {
+    format!(
+        "/users?q={}&sort={sort}&page={page}",
+        super::issue::urlencode(query)
+    )
 }
 
 pub async fn search(
@@ -34,11 +75,28 @@ pub async fn search(
     signed_in: SignedIn,
     Query(q): Query<SearchQuery>,
 ) -> Result<Response, WebError> {
-    let users = users::search(&state.tessera.services, &signed_in.actor(), &q.q, 100).await?;
+    let sort = sort_of(q.sort.as_deref());
+    let page = q.page.unwrap_or(1).max(1);
+    let found = users::search(
+        &state.tessera.services,
+        &signed_in.actor(),
+        &UserSearch {
+            text: q.q.clone(),
+            sort,
+            page: page - 1,
+            per_page: PER_PAGE,
+        },
+    )
+    .await?;
+    let sort = sort_name(sort);
     render(&UsersPage {
         nav: Nav::of(&signed_in),
+        previous: (page > 1).then(|| page_link(&q.q, sort, page - 1)),
+        next: found.has_next.then(|| page_link(&q.q, sort, page + 1)),
         query: q.q,
-        users,
+        sort,
+        page,
+        users: found.users,
     })
 }
 
