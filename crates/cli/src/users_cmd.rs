@@ -203,13 +203,14 @@ pub async fn users_command(command: UsersCommand) -> Result<(), String> {
         }
         UsersCommand::Disable { data, uid, cards } => {
             let t = open(&data).await?;
-            let rule = match cards.as_deref().and_then(DeprovisionRule::parse) {
-                Some(rule) => rule,
-                None => local::deprovision_rule(&t.services, &actor)
-                    .await
-                    .map_err(coded)?,
+            // A word that is not a rule is refused, not read as "the configured rule".
+            let rule = match cards.as_deref() {
+                Some(text) => Some(DeprovisionRule::parse(text).ok_or_else(|| {
+                    format!("--cards must be suspend, terminate or keep, not {text:?}")
+                })?),
+                None => None,
             };
-            let moved = local::disable(&t.services, &actor, &UserId::new(&uid), rule)
+            let (rule, moved) = local::disable(&t.services, &actor, &UserId::new(&uid), rule)
                 .await
                 .map_err(coded)?;
             eprintln!("{uid} is disabled; cards: {}", rule.label());

@@ -20,7 +20,6 @@ pub use reconcile::{reconcile, ImportOptions, Progress, Report};
 pub use source::{Rejected, SourcePerson, SourceReading};
 
 use crate::error::CoreError;
-use crate::lifecycle::Reason;
 use serde::{Deserialize, Serialize};
 
 /// What happens to a person's cards when they leave (disabled or gone at their source, or
@@ -59,11 +58,6 @@ impl DeprovisionRule {
             Self::Terminate => "Terminate their cards and revoke the certificates",
             Self::Keep => "Leave their cards as they are",
         }
-    }
-
-    /// The reason the cards carry afterwards.
-    pub fn reason(self) -> Reason {
-        Reason::Left
     }
 }
 

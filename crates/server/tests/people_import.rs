@@ -449,7 +449,7 @@ async fn a_disabled_person_gets_no_card_until_enabled() {
         let card = issue_active(t, "jdoe").await;
         // A wizard opened before she was disabled cannot go on to the policy step either.
         let open_wizard = start(t, "jdoe").await.unwrap();
-        let moved = local::disable(svc, &admin(), &jdoe, DeprovisionRule::Suspend)
+        let (_, moved) = local::disable(svc, &admin(), &jdoe, Some(DeprovisionRule::Suspend))
             .await
             .unwrap();
         assert_eq!(moved.len(), 1, "{}", b.name);
@@ -526,7 +526,7 @@ async fn a_complete_file_missing_most_people_is_refused_and_cards_need_their_per
             &t.services,
             &role,
             &UserId::new("p01"),
-            DeprovisionRule::Suspend,
+            Some(DeprovisionRule::Suspend),
         )
         .await
         .unwrap();
@@ -535,7 +535,7 @@ async fn a_complete_file_missing_most_people_is_refused_and_cards_need_their_per
             &t.services,
             &role,
             &UserId::new(holder),
-            DeprovisionRule::Suspend,
+            Some(DeprovisionRule::Suspend),
         )
         .await
         .unwrap_err();

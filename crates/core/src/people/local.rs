@@ -138,15 +138,20 @@ pub async fn update(
 }
 
 /// Disables a person: they keep their record and history, get no new card, and their cards
-/// follow `cards` (the operator's choice; the configured rule is the form's default).
+/// follow `cards` (the operator's choice), or the configured rule when `None`. Returns the rule
+/// applied and the cards that moved.
 pub async fn disable(
     svc: &Services,
     actor: &Actor,
     uid: &UserId,
-    cards: DeprovisionRule,
-) -> Result<Vec<CardChange>, CoreError> {
+    cards: Option<DeprovisionRule>,
+) -> Result<(DeprovisionRule, Vec<CardChange>), CoreError> {
     actor.require(Permission::ManageUsers, "disable people")?;
     let mut user = svc.user_in_scope(actor, uid).await?;
+    let cards = match cards {
+        Some(rule) => rule,
+        None => svc.store.settings().await?.people.deprovision,
+    };
     if user.disabled {
         return Err(CoreError::Invalid(format!(
             "{} is already disabled",
@@ -163,7 +168,7 @@ pub async fn disable(
     ));
     let moved = deprovision_cards(svc, actor, &mut changes, uid, cards, ctx(actor, uid)).await?;
     svc.commit(changes).await?;
-    Ok(moved)
+    Ok((cards, moved))
 }
 
 /// Enables a disabled person again. Cards suspended when they left stay suspended: the User
@@ -258,11 +263,4 @@ pub async fn leaving(svc: &Services, actor: &Actor, uid: &UserId) -> Result<Leav
         live_cards,
         rule,
     })
-}
-
-/// The configured rule for the cards of people who leave: what [`disable`] is offered by
-/// default (the portal's form, `tessera users disable` without `--cards`).
-pub async fn deprovision_rule(svc: &Services, actor: &Actor) -> Result<DeprovisionRule, CoreError> {
-    actor.require(Permission::ManageUsers, "disable people")?;
-    Ok(svc.store.settings().await?.people.deprovision)
 }

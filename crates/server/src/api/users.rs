@@ -247,17 +247,15 @@ pub(super) async fn disable(
     let body: DisableBody = json_body(&body)?;
     let (svc, actor) = (&state.tessera.services, signed_in.actor());
     let rule = match body.cards.as_deref() {
-        Some(text) => DeprovisionRule::parse(text).ok_or_else(|| {
+        Some(text) => Some(DeprovisionRule::parse(text).ok_or_else(|| {
             WebError::bad_request(format!(
                 "cards must be suspend, terminate or keep, not {text:?}"
             ))
-        })?,
-        None => local::deprovision_rule(svc, &actor)
-            .await
-            .map_err(WebError::from)?,
+        })?),
+        None => None,
     };
     let uid = UserId::new(uid);
-    let cards = local::disable(svc, &actor, &uid, rule)
+    let (rule, cards) = local::disable(svc, &actor, &uid, rule)
         .await
         .map_err(WebError::from)?;
     Ok(Json(json!({ "uid": uid, "disabled": true, "rule": rule, "cards": cards })).into_response())

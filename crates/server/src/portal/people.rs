@@ -366,7 +366,13 @@ pub async fn disable(
         WebError::bad_request("Choose from the list what happens to the person's cards.")
     })?;
     let uid = UserId::new(uid);
-    local::disable(&state.tessera.services, &signed_in.actor(), &uid, rule).await?;
+    local::disable(
+        &state.tessera.services,
+        &signed_in.actor(),
+        &uid,
+        Some(rule),
+    )
+    .await?;
     Ok(Redirect::to(&format!(
         "/users/{}?flash=disabled",
         urlencode(uid.as_str())
