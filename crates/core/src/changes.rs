@@ -47,13 +47,42 @@ pub enum LeaseChange {
     },
 }
 
+/// What a person's stored record must be for a write of it to apply.
+#[derive(Clone, Debug)]
+pub enum UserWas {
+    /// No such person yet: a uid that someone else created meanwhile makes the unit stale.
+    New,
+    /// Stored exactly so: the record as the use case read it.
+    Stored(Box<User>),
+}
+
+impl UserWas {
+    /// The condition for a write of a person read as `old` (`None`: not stored).
+    pub fn from(old: Option<&User>) -> Self {
+        match old {
+            None => Self::New,
+            Some(user) => Self::Stored(Box::new(user.clone())),
+        }
+    }
+}
+
 /// One write.
 #[derive(Clone, Debug)]
 pub enum Change {
-    /// A person, new or changed (a later import or edit simply writes the whole record).
-    PutUser(User),
-    /// Fails with `NotFound` when there is no such person.
-    DeleteUser(UserId),
+    /// A person, new or changed, written whole; applied only while the stored record is as
+    /// `was` says (the use case decided from it).
+    PutUser {
+        user: User,
+        was: UserWas,
+    },
+    /// Deletes a person, only while their record is still `was` and their cards are still
+    /// exactly `cards` (id and state as read): a card issued or resumed meanwhile makes the
+    /// unit stale instead of leaving a card whose holder is gone. Fails with `NotFound` when
+    /// there is no such person.
+    DeleteUser {
+        was: Box<User>,
+        cards: Vec<(DeviceId, DeviceState)>,
+    },
     /// A person's normalised portrait (JPEG).
     PutPhoto {
         uid: UserId,

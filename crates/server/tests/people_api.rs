@@ -259,13 +259,14 @@ async fn a_csv_file_is_imported_over_the_api() {
     assert_eq!(status, StatusCode::OK, "{report}");
     assert_eq!(report["dry_run"], true);
     assert_eq!(report["origin"], "hr.csv");
-    assert_eq!(report["created"], json!(["alice"]));
-    // Photos do not come with a file over the API: a line naming one is rejected.
+    assert_eq!(report["created"], json!(["alice", "bob"]));
+    // Photos do not come with a file over the API: a line naming one is taken without it.
     assert_eq!(report["rejected"][0]["at"], "line 3");
-    assert!(report["rejected"][0]["reason"]
-        .as_str()
-        .unwrap()
-        .contains("not found"));
+    let reason = report["rejected"][0]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("not found") && reason.contains("other fields were taken"),
+        "{reason}"
+    );
     let (status, _) = s.call("GET", "/api/v1/users/alice", None).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "a dry run writes nothing");
 

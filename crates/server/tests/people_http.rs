@@ -801,7 +801,8 @@ async fn photos_come_in_a_zip_beside_the_csv() {
         .await;
     assert_eq!(status, 200, "{page}");
     let page = admin.finish(&run).await;
-    assert!(page.contains("3 created"), "{page}");
+    // p3's and p4's photos cannot be had: they lose only their photos
+    assert!(page.contains("5 created"), "{page}");
     assert!(page.contains("With a ZIP of photos."));
     assert!(
         page.contains("the photo file &quot;missing.jpg&quot; was not found")
@@ -809,7 +810,13 @@ async fn photos_come_in_a_zip_beside_the_csv() {
         "{page}"
     );
     assert!(page.contains("inside a folder (folder/p4.jpg)"), "{page}");
-    for (uid, has) in [("p1", true), ("p2", true), ("p5", false)] {
+    for (uid, has) in [
+        ("p1", true),
+        ("p2", true),
+        ("p3", false),
+        ("p4", false),
+        ("p5", false),
+    ] {
         let u = user(&t, uid).await.unwrap();
         assert_eq!(u.has_photo, has, "{uid}");
         let photo = t.store.photo(&UserId::new(uid)).await.unwrap();
@@ -824,7 +831,6 @@ async fn photos_come_in_a_zip_beside_the_csv() {
         .to_rgb8();
     let [r, g, b] = green.get_pixel(60, 75).0;
     assert!(g > 120 && r < 60 && b < 60, "the PNG's pixels: {r} {g} {b}");
-    assert!(user(&t, "p3").await.is_none() && user(&t, "p4").await.is_none());
 
     // The same files again: the photos are recognised (unchanged).
     let before = (
@@ -836,7 +842,7 @@ async fn photos_come_in_a_zip_beside_the_csv() {
         .await;
     let page = admin.finish(&run).await;
     assert!(
-        page.contains("0 created, 0 updated") && page.contains("3 unchanged"),
+        page.contains("0 created, 0 updated") && page.contains("5 unchanged"),
         "{page}"
     );
     assert_eq!(
@@ -845,6 +851,28 @@ async fn photos_come_in_a_zip_beside_the_csv() {
             user(&t, "p1").await,
             t.store.photo(&UserId::new("p1")).await.unwrap()
         )
+    );
+
+    // A leaver whose photo file went missing still leaves, and keeps the stored photo.
+    let leaving = "uid,display_name,photo,disabled\np1,Pat One,gone.jpg,yes\n";
+    let (_, run, _) = admin
+        .upload(
+            "/users/import",
+            &[("action", "import")],
+            &[
+                ("csv", "people.csv", leaving.as_bytes().to_vec()),
+                ("photos", "photos.zip", files[1].2.clone()),
+            ],
+        )
+        .await;
+    let page = admin.finish(&run).await;
+    assert!(page.contains("stored photo stays"), "{page}");
+    let p1 = user(&t, "p1").await.unwrap();
+    assert!(p1.disabled && p1.has_photo, "{p1:?}");
+    assert_eq!(
+        t.store.photo(&UserId::new("p1")).await.unwrap(),
+        before.1,
+        "the photo is the one stored before"
     );
 
     // A ZIP that is not one is refused before anything runs.

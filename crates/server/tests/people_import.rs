@@ -12,7 +12,7 @@
 
 mod support;
 
-use tessera_core::changes::{Change, Changes};
+use tessera_core::changes::{Change, Changes, UserWas};
 use tessera_core::devices;
 use tessera_core::ids::*;
 use tessera_core::issuance::{self, Actor, StartRequest};
@@ -225,7 +225,10 @@ async fn a_bad_line_loses_only_itself_and_says_why() {
         ldap.uid = UserId::new("lduser");
         ldap.source = UserSource::Ldap;
         let mut changes = Changes::new();
-        changes.push(Change::PutUser(ldap.clone()));
+        changes.push(Change::PutUser {
+            user: ldap.clone(),
+            was: UserWas::New,
+        });
         t.store.commit(&changes).await.unwrap();
         let jdoe = user(t, "jdoe").await.unwrap();
 

@@ -5,6 +5,7 @@
 
 mod backend;
 mod store;
+mod user_conditions;
 mod user_index;
 mod user_search;
 mod writes;

@@ -153,7 +153,7 @@ const STOCK_COLUMNS: &str = "serial, model, batch, state, location, imported_at,
 impl Store for SqlStore {
     async fn put_user(&self, user: &User) -> R<()> {
         let mut tx = begin_write(&self.pool, self.backend).await?;
-        user_index::put_users(&mut tx, self.backend, &[user]).await?;
+        user_index::put_users(&mut tx, self.backend, &[user], &[]).await?;
         tx.commit().await.map_err(backend_error)
     }
 

@@ -73,24 +73,33 @@ pub(crate) const BATCH: usize = 500;
 /// Writes users (insert or replace), their groups and their search index entries. The users of
 /// one call must have distinct uids (PostgreSQL refuses to upsert one row twice in a statement);
 /// [`batches`] cuts a unit of work's users that way.
-pub(crate) async fn put_users(c: &mut AnyConnection, backend: Backend, users: &[&User]) -> R<()> {
+///
+/// `new` names those of `users` who must not be stored yet: on PostgreSQL a row that someone
+/// else inserted after the caller checked (the insert waits for them, then finds it) fails the
+/// write with [`StoreError::Stale`] instead of overwriting it. (SQLite's writers are serialised.)
+pub(crate) async fn put_users(
+    c: &mut AnyConnection,
+    backend: Backend,
+    users: &[&User],
+    new: &[&str],
+) -> R<()> {
     for chunk in users.chunks(BATCH) {
-        put_chunk(c, backend, chunk).await?;
+        put_chunk(c, backend, chunk, new).await?;
     }
     Ok(())
 }
 
-/// Splits `users` into runs without a repeated uid, keeping their order.
-pub(crate) fn batches<'a>(users: &[&'a User]) -> Vec<Vec<&'a User>> {
-    let mut runs: Vec<Vec<&User>> = vec![Vec::new()];
+/// Splits `writes` into runs without a repeated uid, keeping their order.
+pub(crate) fn batches<'a, T: Copy>(writes: &[(&'a User, T)]) -> Vec<Vec<(&'a User, T)>> {
+    let mut runs: Vec<Vec<(&User, T)>> = vec![Vec::new()];
     let mut seen = std::collections::HashSet::new();
-    for &user in users {
+    for &(user, extra) in writes {
         if !seen.insert(user.uid.as_str()) {
             runs.push(Vec::new());
             seen.clear();
             seen.insert(user.uid.as_str());
         }
-        runs.last_mut().expect("never empty").push(user);
+        runs.last_mut().expect("never empty").push((user, extra));
     }
     runs.retain(|r| !r.is_empty());
     runs
@@ -127,7 +136,12 @@ pub(crate) fn uid_list(backend: Backend, count: usize) -> String {
         .join(", ")
 }
 
-async fn put_chunk(c: &mut AnyConnection, backend: Backend, users: &[&User]) -> R<()> {
+async fn put_chunk(
+    c: &mut AnyConnection,
+    backend: Backend,
+    users: &[&User],
+    new: &[&str],
+) -> R<()> {
     if users.is_empty() {
         return Ok(());
     }
@@ -159,8 +173,13 @@ async fn put_chunk(c: &mut AnyConnection, backend: Backend, users: &[&User]) -> 
         .map(|col| format!("{col} = excluded.{col}"))
         .collect();
     updates.push("doc_id = COALESCE(users.doc_id, excluded.doc_id)".into());
+    // PostgreSQL tells an inserted row from an updated one by its `xmax` (0: inserted).
+    let returning = match backend {
+        Backend::Sqlite => "",
+        Backend::Postgres => " RETURNING uid, (xmax::text = '0') AS inserted",
+    };
     let sql = format!(
-        "INSERT INTO users ({}) VALUES {} ON CONFLICT (uid) DO UPDATE SET {}",
+        "INSERT INTO users ({}) VALUES {} ON CONFLICT (uid) DO UPDATE SET {}{returning}",
         COLUMNS.join(", "),
         placeholders(backend, users.len(), COLUMNS.len()),
         updates.join(", ")
@@ -179,7 +198,17 @@ async fn put_chunk(c: &mut AnyConnection, backend: Backend, users: &[&User]) -> 
             .bind(u.disabled as i64)
             .bind(next + i as i64);
     }
-    q.execute(&mut *c).await.map_err(backend_error)?;
+    let rows = q.fetch_all(&mut *c).await.map_err(backend_error)?;
+    let new: std::collections::HashSet<&str> = new.iter().copied().collect();
+    for row in rows {
+        let inserted: bool = row.try_get("inserted").map_err(backend_error)?;
+        let uid: String = row.try_get("uid").map_err(backend_error)?;
+        if !inserted && new.contains(&uid.as_str()) {
+            return Err(StoreError::Stale(format!(
+                "the uid {uid} (someone created a person with it)"
+            )));
+        }
+    }
     if backend == Backend::Sqlite {
         let sql = format!(
             "INSERT INTO users_fts (rowid, search) SELECT doc_id, search FROM users \
@@ -322,7 +351,7 @@ pub(crate) async fn migrate(tx: &mut AnyConnection, backend: Backend) -> R<()> {
             users.push(user);
         }
         let refs: Vec<&User> = users.iter().collect();
-        put_users(tx, backend, &refs).await?;
+        put_users(tx, backend, &refs, &[]).await?;
     }
     let mut indexes = vec![
         "DROP INDEX IF EXISTS users_display_name",

@@ -6,12 +6,13 @@
 //! back, so a unit of work is never half-written.
 
 use crate::backend::{backend_error, Backend};
+use crate::user_conditions;
 use crate::user_index;
 use serde::Serialize;
 use sqlx::{AnyConnection, Row};
 use tessera_core::approvals::{Approval, ApprovalState};
 use tessera_core::audit;
-use tessera_core::changes::{Change, Lease, LeaseChange};
+use tessera_core::changes::{Change, Lease, LeaseChange, UserWas};
 use tessera_core::ids::*;
 use tessera_core::lifecycle::DeviceState;
 use tessera_core::model::*;
@@ -42,10 +43,10 @@ pub(crate) async fn apply_all(
     backend: Backend,
     changes: &[Change],
 ) -> R<()> {
-    let mut users: Vec<&User> = Vec::new();
+    let mut users: Vec<(&User, &UserWas)> = Vec::new();
     for change in changes {
-        if let Change::PutUser(u) = change {
-            users.push(u);
+        if let Change::PutUser { user, was } = change {
+            users.push((user, was));
             continue;
         }
         put_users(c, backend, &users).await?;
@@ -55,9 +56,19 @@ pub(crate) async fn apply_all(
     put_users(c, backend, &users).await
 }
 
-async fn put_users(c: &mut AnyConnection, backend: Backend, users: &[&User]) -> R<()> {
+/// Writes people, each only while stored as its condition says.
+async fn put_users(c: &mut AnyConnection, backend: Backend, users: &[(&User, &UserWas)]) -> R<()> {
     for run in user_index::batches(users) {
-        user_index::put_users(c, backend, &run).await?;
+        for chunk in run.chunks(user_index::BATCH) {
+            user_conditions::check(c, backend, chunk).await?;
+            let people: Vec<&User> = chunk.iter().map(|(u, _)| *u).collect();
+            let new: Vec<&str> = chunk
+                .iter()
+                .filter(|(_, was)| matches!(was, UserWas::New))
+                .map(|(u, _)| u.uid.as_str())
+                .collect();
+            user_index::put_users(c, backend, &people, &new).await?;
+        }
     }
     Ok(())
 }
@@ -65,8 +76,11 @@ async fn put_users(c: &mut AnyConnection, backend: Backend, users: &[&User]) -> 
 /// Applies one change of a unit of work.
 pub(crate) async fn apply(c: &mut AnyConnection, backend: Backend, change: &Change) -> R<()> {
     match change {
-        Change::PutUser(u) => user_index::put_users(c, backend, &[u]).await,
-        Change::DeleteUser(uid) => user_index::delete_user(c, backend, uid).await,
+        Change::PutUser { user, was } => put_users(c, backend, &[(user, was)]).await,
+        Change::DeleteUser { was, cards } => {
+            user_conditions::check_delete(c, backend, was, cards).await?;
+            user_index::delete_user(c, backend, &was.uid).await
+        }
         Change::PutPhoto { uid, photo } => put_photo(c, uid, photo).await,
         Change::DeletePhoto(uid) => {
             sqlx::query("DELETE FROM photos WHERE uid = $1")
@@ -76,7 +90,12 @@ pub(crate) async fn apply(c: &mut AnyConnection, backend: Backend, change: &Chan
                 .map_err(backend_error)?;
             Ok(())
         }
-        Change::InsertDevice(d) => insert_device(c, d).await,
+        Change::InsertDevice(d) => {
+            if let Some(holder) = &d.user {
+                user_conditions::check_holder(c, backend, holder.as_str()).await?;
+            }
+            insert_device(c, d).await
+        }
         Change::UpdateDevice { device, expected } => {
             update_device(c, device, Some(*expected)).await
         }

@@ -816,6 +816,8 @@ async fn upgrade_adds_device_serials(url: &str) {
     let found = store.devices_with_serial("1234").await.unwrap();
     assert_eq!(found.len(), 1);
     assert_eq!(found[0].id.as_str(), "old1");
+    // a card is recorded only for a person who exists
+    store.put_user(&user("jdoe", "Jane Doe")).await.unwrap();
     let mut after = device("new1", "jdoe", 6);
     after.serial = "99".into();
     one(&store, Change::InsertDevice(after)).await.unwrap();

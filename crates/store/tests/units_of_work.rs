@@ -2,7 +2,7 @@
 //! always and on PostgreSQL when `TESSERA_TEST_DATABASE_URL` names a server.
 
 use tessera_core::audit;
-use tessera_core::changes::{Change, Changes, Lease, LeaseChange};
+use tessera_core::changes::{Change, Changes, Lease, LeaseChange, UserWas};
 use tessera_core::ids::*;
 use tessera_core::model::*;
 use tessera_core::ports::{Installation, NewAuditEvent, Store, StoreError};
@@ -75,7 +75,118 @@ async fn audit_count(store: &SqlStore) -> usize {
     store.audit_events(None, 1000).await.unwrap().len()
 }
 
+fn person(uid: &str, name: &str) -> User {
+    User {
+        uid: UserId::new(uid),
+        given_name: name.into(),
+        family_name: "Doe".into(),
+        display_name: format!("{name} Doe"),
+        email: format!("{uid}@example.org"),
+        upn: format!("{uid}@example.org"),
+        employee_id: String::new(),
+        department: String::new(),
+        title: String::new(),
+        groups: vec!["staff".into()],
+        source: UserSource::Local,
+        attributes: Default::default(),
+        has_photo: false,
+        disabled: false,
+        photo_digest: None,
+    }
+}
+
+/// A unit with one person write and one audit event.
+fn put(user: &User, was: UserWas, n: i64) -> Changes {
+    let mut changes = Changes::new();
+    changes.push(Change::PutUser {
+        user: user.clone(),
+        was,
+    });
+    changes.audit(event(n));
+    changes
+}
+
+/// Person writes apply only while the person is stored as the writer read them; a refused
+/// unit writes nothing, its audit event included.
+async fn person_conditions(store: &SqlStore, other: &SqlStore) {
+    let before = audit_count(store).await;
+    let ann = person("ann", "Ann");
+    store.commit(&put(&ann, UserWas::New, 1)).await.unwrap();
+    // a second creation of the uid (another tab, process or replica) is stale
+    let err = other
+        .commit(&put(&person("ann", "Anna"), UserWas::New, 2))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Stale(_)), "{err:?}");
+    assert_eq!(store.user(&ann.uid).await.unwrap().given_name, "Ann");
+
+    // two edits decided from the same read: the first wins, the second is stale
+    let read = store.user(&ann.uid).await.unwrap();
+    let mut renamed = read.clone();
+    renamed.display_name = "Ann Roe".into();
+    let mut disabled = read.clone();
+    disabled.disabled = true;
+    let was = || UserWas::Stored(Box::new(read.clone()));
+    other.commit(&put(&renamed, was(), 3)).await.unwrap();
+    let err = store.commit(&put(&disabled, was(), 4)).await.unwrap_err();
+    assert!(matches!(err, StoreError::Stale(_)), "{err:?}");
+    let now = store.user(&ann.uid).await.unwrap();
+    assert_eq!(now.display_name, "Ann Roe");
+    assert!(!now.disabled, "the stale write left nothing");
+    // a write of a person deleted meanwhile is stale too
+    let err = store
+        .commit(&put(
+            &person("gone", "Gone"),
+            UserWas::Stored(Box::new(person("gone", "Gone"))),
+            5,
+        ))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Stale(_)), "{err:?}");
+
+    // a deletion decided while the person had no card is stale once a card is issued
+    let mut card = device("ann-card", DeviceState::Assigned);
+    card.user = Some(ann.uid.clone());
+    let delete = |cards: Vec<(DeviceId, DeviceState)>| {
+        let mut changes = Changes::new();
+        changes.push(Change::DeleteUser {
+            was: Box::new(now.clone()),
+            cards,
+        });
+        changes.audit(event(6));
+        changes
+    };
+    let mut issue = Changes::new();
+    issue.push(Change::InsertDevice(card.clone()));
+    other.commit(&issue).await.unwrap();
+    let err = store.commit(&delete(Vec::new())).await.unwrap_err();
+    assert!(matches!(err, StoreError::Stale(_)), "{err:?}");
+    assert!(store.user(&ann.uid).await.is_ok());
+    // decided with the card as it is, the deletion goes through
+    store
+        .commit(&delete(vec![(card.id.clone(), DeviceState::Assigned)]))
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.user(&ann.uid).await,
+        Err(StoreError::NotFound)
+    ));
+    // and no card is recorded for a person who is gone
+    let mut late = device("ann-late", DeviceState::Assigned);
+    late.user = Some(ann.uid.clone());
+    let mut issue = Changes::new();
+    issue.push(Change::InsertDevice(late.clone()));
+    issue.audit(event(7));
+    let err = other.commit(&issue).await.unwrap_err();
+    assert!(matches!(err, StoreError::Stale(_)), "{err:?}");
+    assert!(store.device(&late.id).await.is_err());
+    // the units that applied wrote their events (create, rename, delete); none of the others
+    assert_eq!(audit_count(store).await, before + 3);
+}
+
 async fn units_of_work(store: &SqlStore) {
+    // The cards below belong to jdoe.
+    store.put_user(&person("jdoe", "Jane")).await.unwrap();
     // A unit commits whole: the device, its change and the events.
     let mut d = device("d1", DeviceState::Available);
     let mut first = Changes::new();
@@ -326,6 +437,7 @@ async fn sqlite_units_of_work_and_leases() {
     let other = SqlStore::open(&url).await.unwrap();
     units_of_work(&store).await;
     leases(&store, &other).await;
+    person_conditions(&store, &other).await;
 }
 
 #[tokio::test]
@@ -358,6 +470,7 @@ async fn postgres_units_of_work_and_leases() {
     let other = SqlStore::open(&url).await.unwrap();
     units_of_work(&store).await;
     leases(&store, &other).await;
+    person_conditions(&store, &other).await;
     store.close().await;
     other.close().await;
     tessera_store::testing::drop_postgres_database(&base, &url).await;

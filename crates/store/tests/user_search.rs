@@ -5,7 +5,7 @@
 //! of the search's plans (candidates from an index, or a walk of the sort index) are checked.
 
 use std::collections::BTreeMap;
-use tessera_core::changes::{Change, Changes};
+use tessera_core::changes::{Change, Changes, UserWas};
 use tessera_core::ids::UserId;
 use tessera_core::model::{User, UserSource};
 use tessera_core::ports::{Store, StoreError, UserQuery, UserSort};
@@ -28,6 +28,14 @@ fn person(uid: &str, name: &str, employee_id: &str, groups: &[&str]) -> User {
         has_photo: false,
         disabled: false,
         photo_digest: None,
+    }
+}
+
+/// A person written for the first time.
+fn new(user: User) -> Change {
+    Change::PutUser {
+        user,
+        was: UserWas::New,
     }
 }
 
@@ -65,7 +73,7 @@ async fn searches(store: &SqlStore) {
         person("bdoe", "Bob Doe", "E300", &["staff", "finance"]),
         person("zz", "Zoë Zimmer", "", &[]),
     ];
-    commit(store, people.into_iter().map(Change::PutUser).collect())
+    commit(store, people.into_iter().map(new).collect())
         .await
         .unwrap();
     let s = |t: &str| uids(store, query(t));
@@ -195,9 +203,16 @@ async fn searches(store: &SqlStore) {
         store.uids_of_source(UserSource::Csv).await.unwrap()[2],
         (UserId::new("jdoe"), true)
     );
-    commit(store, vec![Change::DeleteUser("bdoe".into())])
-        .await
-        .unwrap();
+    let bdoe = store.user(&UserId::new("bdoe")).await.unwrap();
+    commit(
+        store,
+        vec![Change::DeleteUser {
+            was: Box::new(bdoe),
+            cards: Vec::new(),
+        }],
+    )
+    .await
+    .unwrap();
     assert!(s("bob").await.is_empty());
     assert!(uids(store, scoped("", &["finance"])).await == ["jdoe"]);
     assert!(uids(store, sorted_by("bd", UserSort::Uid)).await.is_empty());
@@ -205,8 +220,11 @@ async fn searches(store: &SqlStore) {
     commit(
         store,
         vec![
-            Change::PutUser(person("twice", "First Try", "T1", &["a"])),
-            Change::PutUser(person("twice", "Second Try", "T2", &["b"])),
+            new(person("twice", "First Try", "T1", &["a"])),
+            Change::PutUser {
+                user: person("twice", "Second Try", "T2", &["b"]),
+                was: UserWas::Stored(Box::new(person("twice", "First Try", "T1", &["a"]))),
+            },
         ],
     )
     .await
@@ -314,7 +332,7 @@ fn expected(people: &[User], q: &UserQuery) -> Vec<String> {
 
 async fn oracle(store: &SqlStore) {
     let people = crowd(12_000);
-    commit(store, people.iter().cloned().map(Change::PutUser).collect())
+    commit(store, people.iter().cloned().map(new).collect())
         .await
         .unwrap();
     let scopes: [Option<&[&str]>; 5] = [

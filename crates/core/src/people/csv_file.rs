@@ -109,7 +109,7 @@ pub trait PhotoFiles: Send + Sync {
     fn get(&self, name: &str) -> Result<Option<Vec<u8>>, String>;
 }
 
-/// No photo files: a photo column then rejects each line that names a photo.
+/// No photo files: each line that names a photo is taken without it, with a note.
 pub struct NoPhotos;
 
 impl PhotoFiles for NoPhotos {
@@ -395,7 +395,8 @@ fn read_within(
                 continue;
             }
             match person_of(&record, &columns, mapping, photos, &at) {
-                Ok(person) => {
+                Ok((person, photo_refused)) => {
+                    reading.rejected.extend(photo_refused);
                     photo_bytes += person.photo.as_ref().map_or(0, Vec::len);
                     if photo_bytes > MAX_PHOTO_BYTES_TOTAL {
                         return Err(CoreError::ImportRefused(format!(
@@ -412,14 +413,16 @@ fn read_within(
     Ok(reading)
 }
 
-/// The person of a well-formed record; the photo it names is fetched.
+/// The person of a well-formed record; the photo it names is fetched. A photo that cannot be
+/// had loses only itself: the person's other fields (a `disabled` among them) still count, and
+/// the note says so.
 fn person_of(
     record: &csv::StringRecord,
     columns: &Columns,
     mapping: &CsvMapping,
     photos: &dyn PhotoFiles,
     at: &str,
-) -> Result<SourcePerson, Rejected> {
+) -> Result<(SourcePerson, Option<Rejected>), Rejected> {
     let get = |field: &str| -> String {
         columns
             .fields
@@ -456,22 +459,27 @@ fn person_of(
             .collect(),
         disabled: yes(&get("disabled")),
         photo: None,
+        photo_missing: false,
         origin: at.to_owned(),
     };
     let photo = get("photo");
+    let mut note = None;
     if !photo.is_empty() {
         match photo_file(photos, &photo) {
             Ok(bytes) => person.photo = Some(bytes),
             Err(reason) => {
-                return Err(Rejected {
+                person.photo_missing = true;
+                note = Some(Rejected {
                     at: at.to_owned(),
                     uid: Some(uid),
-                    reason,
-                })
+                    reason: format!(
+                        "{reason}; the person's other fields were taken and their stored photo stays"
+                    ),
+                });
             }
         }
     }
-    Ok(person)
+    Ok((person, note))
 }
 
 fn photo_file(photos: &dyn PhotoFiles, name: &str) -> Result<Vec<u8>, String> {
@@ -664,10 +672,15 @@ mod tests {
         let text = "uid,photo\njdoe,jd.jpg\nasmith,missing.jpg\nevil,../../etc/passwd\nnone,\n";
         let r = read(text.as_bytes(), &CsvMapping::default(), &files).unwrap();
         assert!(r.has_photos);
-        assert_eq!(r.people.len(), 2);
+        // a photo that cannot be had loses only itself
+        assert_eq!(r.people.len(), 4);
         assert_eq!(r.people[0].photo.as_deref(), Some(&[1u8, 2, 3][..]));
+        assert!(!r.people[0].photo_missing);
         assert_eq!(r.people[1].photo, None);
+        assert!(r.people[1].photo_missing && r.people[2].photo_missing);
+        assert!(!r.people[3].photo_missing, "no photo named, none missing");
         assert_eq!(r.rejected.len(), 2);
+        assert!(r.rejected[0].reason.contains("stored photo stays"));
         assert!(r.rejected[0].reason.contains("not found"));
         assert!(r.rejected[1].reason.contains("plain file name"));
     }

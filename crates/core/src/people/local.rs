@@ -11,7 +11,7 @@ use super::source::SourcePerson;
 use super::DeprovisionRule;
 use crate::access::Scope;
 use crate::audit;
-use crate::changes::{Change, Changes};
+use crate::changes::{Change, Changes, UserWas};
 use crate::error::CoreError;
 use crate::ids::UserId;
 use crate::lifecycle::DeviceState;
@@ -80,7 +80,10 @@ pub async fn create(
         photo_digest: None,
     };
     let mut changes = Changes::new();
-    changes.push(Change::PutUser(user.clone()));
+    changes.push(Change::PutUser {
+        user: user.clone(),
+        was: UserWas::New,
+    });
     changes.audit(svc.event(
         audit::USER_CREATED,
         ctx(actor, &user.uid),
@@ -127,7 +130,10 @@ pub async fn update(
         return Ok(user);
     }
     let mut changes = Changes::new();
-    changes.push(Change::PutUser(user.clone()));
+    changes.push(Change::PutUser {
+        user: user.clone(),
+        was: UserWas::from(Some(&old)),
+    });
     changes.audit(svc.event(
         audit::USER_CHANGED,
         ctx(actor, uid),
@@ -158,9 +164,10 @@ pub async fn disable(
             user.display_name
         )));
     }
+    let was = UserWas::from(Some(&user));
     user.disabled = true;
     let mut changes = Changes::new();
-    changes.push(Change::PutUser(user));
+    changes.push(Change::PutUser { user, was });
     changes.audit(svc.event(
         audit::USER_DISABLED,
         ctx(actor, uid),
@@ -182,9 +189,13 @@ pub async fn enable(svc: &Services, actor: &Actor, uid: &UserId) -> Result<User,
             user.display_name
         )));
     }
+    let was = UserWas::from(Some(&user));
     user.disabled = false;
     let mut changes = Changes::new();
-    changes.push(Change::PutUser(user.clone()));
+    changes.push(Change::PutUser {
+        user: user.clone(),
+        was,
+    });
     changes.audit(svc.event(
         audit::USER_ENABLED,
         ctx(actor, uid),
@@ -212,11 +223,9 @@ fn live(state: DeviceState) -> bool {
 pub async fn delete(svc: &Services, actor: &Actor, uid: &UserId) -> Result<(), CoreError> {
     actor.require(Permission::ManageUsers, "delete people")?;
     let user = svc.user_in_scope(actor, uid).await?;
-    let live_cards: Vec<String> = svc
-        .store
-        .devices_of_user(uid)
-        .await?
-        .into_iter()
+    let cards = svc.store.devices_of_user(uid).await?;
+    let live_cards: Vec<String> = cards
+        .iter()
         .filter(|d| live(d.state))
         .map(|d| format!("{} ({})", d.serial, d.state.as_str()))
         .collect();
@@ -228,7 +237,10 @@ pub async fn delete(svc: &Services, actor: &Actor, uid: &UserId) -> Result<(), C
         )));
     }
     let mut changes = Changes::new();
-    changes.push(Change::DeleteUser(uid.clone()));
+    changes.push(Change::DeleteUser {
+        was: Box::new(user.clone()),
+        cards: cards.iter().map(|d| (d.id.clone(), d.state)).collect(),
+    });
     changes.audit(svc.event(
         audit::USER_DELETED,
         ctx(actor, uid),

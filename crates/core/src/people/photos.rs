@@ -3,7 +3,7 @@
 //! the limits, cropped, scaled, re-encoded without its metadata.
 
 use crate::audit;
-use crate::changes::{Change, Changes};
+use crate::changes::{Change, Changes, UserWas};
 use crate::error::CoreError;
 use crate::ids::UserId;
 use crate::model::*;
@@ -27,6 +27,7 @@ pub async fn set(
         .normalise(bytes, crop)
         .await
         .map_err(|e| CoreError::Photo(e.message))?;
+    let was = UserWas::from(Some(&user));
     user.has_photo = true;
     user.photo_digest = None;
     let mut changes = Changes::new();
@@ -34,7 +35,10 @@ pub async fn set(
         uid: uid.clone(),
         photo: jpeg.clone(),
     });
-    changes.push(Change::PutUser(user.clone()));
+    changes.push(Change::PutUser {
+        user: user.clone(),
+        was,
+    });
     changes.audit(svc.event(
         audit::USER_PHOTO_CHANGED,
         AuditContext {
@@ -52,11 +56,12 @@ pub async fn set(
 pub async fn remove(svc: &Services, actor: &Actor, uid: &UserId) -> Result<(), CoreError> {
     actor.require(Permission::ManageUsers, "change photos")?;
     let mut user = svc.user_in_scope(actor, uid).await?;
+    let was = UserWas::from(Some(&user));
     user.has_photo = false;
     user.photo_digest = None;
     let mut changes = Changes::new();
     changes.push(Change::DeletePhoto(uid.clone()));
-    changes.push(Change::PutUser(user));
+    changes.push(Change::PutUser { user, was });
     changes.audit(svc.event(
         audit::USER_PHOTO_CHANGED,
         AuditContext {

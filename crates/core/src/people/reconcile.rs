@@ -10,7 +10,7 @@
 
 use super::source::{Rejected, SourcePerson, SourceReading};
 use crate::audit::{self, EventKind};
-use crate::changes::{Change, Changes};
+use crate::changes::{Change, Changes, UserWas};
 use crate::error::CoreError;
 use crate::ids::*;
 use crate::lifecycle::{DeviceCommand, DeviceState, Reason};
@@ -441,7 +441,10 @@ pub async fn reconcile(
                     user.disabled = true;
                     report.disabled.push(user.uid.clone());
                     disabled_now.push(user.uid.clone());
-                    changes.push(Change::PutUser(user));
+                    changes.push(Change::PutUser {
+                        user,
+                        was: UserWas::from(Some(old)),
+                    });
                     reject(
                         &mut report,
                         format!("{reason}; the person was disabled as the line says, nothing else changed"),
@@ -485,7 +488,7 @@ pub async fn reconcile(
                 }
                 // The source keeps photos and has none for this person: the one it gave before
                 // goes (a photo an operator uploaded, which has no digest, stays).
-                None if has_photos && user.photo_digest.is_some() => {
+                None if has_photos && user.photo_digest.is_some() && !person.photo_missing => {
                     photo_change = Some(None);
                     user.has_photo = false;
                     user.photo_digest = None;
@@ -522,7 +525,10 @@ pub async fn reconcile(
             }
             // The person first: a photo row refers to its person's row.
             let uid = user.uid.clone();
-            changes.push(Change::PutUser(user));
+            changes.push(Change::PutUser {
+                user,
+                was: UserWas::from(old),
+            });
             match photo_change {
                 Some(Some(jpeg)) => changes.push(Change::PutPhoto { uid, photo: jpeg }),
                 Some(None) => changes.push(Change::DeletePhoto(uid)),
@@ -555,6 +561,7 @@ pub async fn reconcile(
                 continue;
             }
             let mut user = svc.store.user(&uid).await?;
+            let was = UserWas::from(Some(&user));
             user.disabled = true;
             report.disabled.push(uid.clone());
             report.updated.push(Updated {
@@ -562,7 +569,7 @@ pub async fn reconcile(
                 fields: vec!["disabled"],
             });
             disabled_now.push(uid);
-            changes.push(Change::PutUser(user));
+            changes.push(Change::PutUser { user, was });
         }
     }
     for uid in &disabled_now {

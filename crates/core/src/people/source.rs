@@ -24,6 +24,9 @@ pub struct SourcePerson {
     pub disabled: bool,
     /// The photo's bytes as the source holds them (JPEG or PNG), not yet checked.
     pub photo: Option<Vec<u8>>,
+    /// The source named a photo that could not be had (a file missing from the folder or ZIP):
+    /// the stored photo stays, where `photo: None` alone would remove it.
+    pub photo_missing: bool,
     /// Where the person was read, for messages: `line 12`, or the entry's DN.
     pub origin: String,
 }
