@@ -88,6 +88,10 @@ pub struct DirectoryConfig {
     /// incomplete, and the sync fails.
     #[serde(default)]
     pub ignore_referrals: bool,
+    /// Send the bind password over plain (unencrypted) LDAP to a host other than this machine.
+    /// Off: such a configuration is refused, since anyone on the path reads the password.
+    #[serde(default)]
+    pub allow_plain_bind: bool,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
@@ -200,6 +204,25 @@ pub struct Settings {
 impl Settings {
     pub fn uses_tls(&self) -> bool {
         self.url.scheme() == "ldaps" || self.config.start_tls
+    }
+
+    /// Whether the directory runs on this machine (nothing crosses a network).
+    pub fn is_loopback(&self) -> bool {
+        match self.url.host() {
+            // `ldap:` is not a scheme the URL standard knows, so its hosts, addresses too,
+            // come as names.
+            Some(url::Host::Domain(name)) => {
+                name.eq_ignore_ascii_case("localhost")
+                    || name
+                        .trim_start_matches('[')
+                        .trim_end_matches(']')
+                        .parse::<std::net::IpAddr>()
+                        .is_ok_and(|ip| ip.is_loopback())
+            }
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            None => false,
+        }
     }
 
     /// `ldaps://dc1.example.org:636` without anything else the URL might carry.

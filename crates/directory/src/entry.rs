@@ -303,6 +303,7 @@ mod tests {
             free_attributes: vec!["telephoneNumber".into()],
             mapping: Default::default(),
             ignore_referrals: false,
+            allow_plain_bind: false,
         }
         .resolve()
         .unwrap()

@@ -57,7 +57,15 @@ impl LdapDirectory {
             );
         }
         let directory = Self { settings, tls };
-        if directory.password()?.is_some() && !directory.settings.uses_tls() {
+        let plain = directory.password()?.is_some() && !directory.settings.uses_tls();
+        if plain && !directory.settings.is_loopback() && !directory.settings.config.allow_plain_bind
+        {
+            return Err(DirectoryError::Config(format!(
+                "the bind password would travel unencrypted to {}: use ldaps:// or start_tls = true (or, knowing anyone on the way can read it, allow_plain_bind = true)",
+                directory.settings.server()
+            )));
+        }
+        if plain {
             tracing::warn!(
                 url = %directory.settings.server(),
                 "directory: the bind password travels unencrypted: use ldaps:// or start_tls = true"

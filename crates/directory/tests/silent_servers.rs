@@ -29,6 +29,7 @@ fn config(url: String) -> DirectoryConfig {
         free_attributes: Vec::new(),
         mapping: Default::default(),
         ignore_referrals: false,
+        allow_plain_bind: false,
     }
 }
 
@@ -89,4 +90,35 @@ async fn a_port_without_tls_is_named() {
         directory.describe(),
         format!("ldaps://127.0.0.1:{port} ou=people,dc=example,dc=org")
     );
+}
+
+#[test]
+fn a_password_is_not_sent_in_clear_over_a_network() {
+    let file = std::env::temp_dir().join(format!("tessera-bind-{}.pw", std::process::id()));
+    std::fs::write(&file, "secret\n").unwrap();
+    let with_password = |url: &str| DirectoryConfig {
+        bind_dn: Some("cn=tessera,dc=example,dc=org".into()),
+        bind_password_file: Some(file.clone()),
+        ..config(url.into())
+    };
+    let err = LdapDirectory::new(with_password("ldap://ldap.example.org")).unwrap_err();
+    assert!(err.to_string().contains("travel unencrypted"), "{err}");
+    // over TLS, on this machine, or when the administrator says so in the configuration
+    for url in [
+        "ldaps://ldap.example.org",
+        "ldap://127.0.0.1:389",
+        "ldap://localhost",
+        "ldap://[::1]:389",
+    ] {
+        LdapDirectory::new(with_password(url)).unwrap();
+    }
+    let mut allowed = with_password("ldap://ldap.example.org");
+    allowed.allow_plain_bind = true;
+    LdapDirectory::new(allowed).unwrap();
+    let mut start_tls = with_password("ldap://ldap.example.org");
+    start_tls.start_tls = true;
+    LdapDirectory::new(start_tls).unwrap();
+    // anonymous reading sends no password
+    LdapDirectory::new(config("ldap://ldap.example.org".into())).unwrap();
+    std::fs::remove_file(&file).unwrap();
 }

@@ -1,11 +1,13 @@
 //! Portraits as people's sources give them, made safe and uniform: [`PhotoNormaliser`] accepts a
 //! JPEG or PNG within size and dimension limits (checked from the header before anything is
 //! decoded, so a decompression bomb is refused without being inflated), crops it, scales it down
-//! to the card's portrait size and re-encodes it as a JPEG. Re-encoding carries no metadata over:
+//! to the card's portrait size and re-encodes it as a JPEG. A photo whose EXIF says it is turned
+//! (as a phone's often is) is turned upright first; re-encoding then carries no metadata over:
 //! EXIF (camera, location, dates) is gone.
 
 use async_trait::async_trait;
-use image::{ImageFormat, ImageReader};
+use image::metadata::Orientation;
+use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader};
 use std::io::Cursor;
 use tessera_core::ports::{Crop, PhotoProcessor, PortError};
 
@@ -66,9 +68,15 @@ pub fn normalise(bytes: &[u8], crop: Option<Crop>) -> Result<Vec<u8>, PortError>
     limits.max_image_height = Some(MAX_SIDE);
     limits.max_alloc = Some(MAX_PIXELS * 4 + 1024 * 1024);
     reader.limits(limits);
-    let mut picture = reader
-        .decode()
-        .map_err(|e| refuse(format!("the photo cannot be decoded: {e}")))?;
+    let decoding = |e: image::ImageError| refuse(format!("the photo cannot be decoded: {e}"));
+    let mut decoder = reader.into_decoder().map_err(decoding)?;
+    // A phone stores its sensor's rows and says in EXIF how to turn them; the browser shows the
+    // photo turned (where the operator cropped it), and the card must too. An unreadable EXIF
+    // block means no turn, as in a browser.
+    let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
+    let mut picture = DynamicImage::from_decoder(decoder).map_err(decoding)?;
+    picture.apply_orientation(orientation);
+    let (width, height) = (picture.width(), picture.height());
     if let Some(c) = crop {
         let fits = c.width >= MIN_SIDE
             && c.height >= MIN_SIDE

@@ -298,3 +298,69 @@ fn what_comes_out_fits_the_stored_portrait() {
     let message = refusal(&png(40, 200), None);
     assert!(message.contains("smaller than the 60×60"), "{message}");
 }
+
+/// `plain` with an EXIF block whose only entry is the orientation.
+fn with_orientation(plain: &[u8], orientation: u16) -> Vec<u8> {
+    // big-endian TIFF header, one IFD entry: tag 0x0112, SHORT, count 1, the value
+    let mut tiff = b"Exif\0\0MM\0\x2a\0\0\0\x08\0\x01".to_vec();
+    tiff.extend([0x01, 0x12, 0x00, 0x03, 0, 0, 0, 1]);
+    tiff.extend(orientation.to_be_bytes());
+    tiff.extend([0, 0, 0, 0, 0, 0]);
+    let mut out = plain[..2].to_vec();
+    out.extend([0xFF, 0xE1]);
+    out.extend(((tiff.len() + 2) as u16).to_be_bytes());
+    out.extend(&tiff);
+    out.extend(&plain[2..]);
+    out
+}
+
+#[test]
+fn a_photo_turned_by_its_exif_is_stored_upright() {
+    // Stored as the sensor saw it: 200 wide, 100 high, the left half red, the right half blue.
+    let sideways = image::RgbImage::from_fn(200, 100, |x, _| {
+        if x < 100 {
+            image::Rgb([220, 20, 20])
+        } else {
+            image::Rgb([20, 20, 220])
+        }
+    });
+    let mut plain = Vec::new();
+    sideways
+        .write_to(
+            &mut std::io::Cursor::new(&mut plain),
+            image::ImageFormat::Jpeg,
+        )
+        .unwrap();
+    // Orientation 6: shown turned a quarter clockwise, so the left half ends on top.
+    let out = image::load_from_memory(&normalise(&with_orientation(&plain, 6), None).unwrap())
+        .unwrap()
+        .to_rgb8();
+    assert_eq!((out.width(), out.height()), (100, 200));
+    let red = |p: &image::Rgb<u8>| p[0] > 150 && p[2] < 100;
+    let blue = |p: &image::Rgb<u8>| p[2] > 150 && p[0] < 100;
+    assert!(
+        red(out.get_pixel(50, 40)),
+        "the top is red: {:?}",
+        out.get_pixel(50, 40)
+    );
+    assert!(blue(out.get_pixel(50, 160)), "the bottom is blue");
+    // A crop is in the turned picture's pixels, as the browser showed it.
+    let cropped = normalise(
+        &with_orientation(&plain, 6),
+        Some(Crop {
+            x: 0,
+            y: 100,
+            width: 100,
+            height: 100,
+        }),
+    )
+    .unwrap();
+    let cropped = image::load_from_memory(&cropped).unwrap().to_rgb8();
+    assert!(
+        blue(cropped.get_pixel(50, 50)),
+        "the crop took the bottom half"
+    );
+    // Without EXIF nothing turns.
+    let same = image::load_from_memory(&normalise(&plain, None).unwrap()).unwrap();
+    assert_eq!((same.width(), same.height()), (200, 100));
+}

@@ -13,6 +13,7 @@ use crate::photo_zip::PhotoZip;
 use crate::web_error::WebError;
 use axum::http::StatusCode;
 use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tessera_core::ids::OperatorId;
@@ -205,7 +206,26 @@ impl Imports {
         let task_run = run.clone();
         tokio::task::spawn_blocking(move || {
             let run = task_run;
-            let (result, upload) = handle.block_on(execute(&svc, &actor, &run, upload));
+            // A bug that panics must not leave the run "running" for ever (it would also bar
+            // its operator from the next import).
+            let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                handle.block_on(execute(&svc, &actor, &run, upload))
+            }));
+            let (result, upload) = match outcome {
+                Ok(done) => done,
+                Err(_) => {
+                    tracing::error!(run = %run.id, "the import stopped on an internal error");
+                    let mut state = run.lock();
+                    state.finished = Some(Instant::now());
+                    state.outcome = Outcome::Failed {
+                        status: StatusCode::INTERNAL_SERVER_ERROR,
+                        code: tessera_core::ErrorCode::ImportRefused.as_str(),
+                        message: "The import stopped on an internal error. It writes everything in one transaction at its end, so either nothing or all of it was written: the audit log has a UsersImported event if it was. Report this with the time it happened.".into(),
+                        operation: String::new(),
+                    };
+                    return;
+                }
+            };
             let mut state = run.lock();
             state.finished = Some(Instant::now());
             state.outcome = match result {

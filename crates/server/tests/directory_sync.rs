@@ -173,6 +173,7 @@ impl Slapd {
             free_attributes: vec!["telephoneNumber".into()],
             mapping: Default::default(),
             ignore_referrals: false,
+            allow_plain_bind: false,
         }
     }
 }
