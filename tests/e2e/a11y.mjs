@@ -6,12 +6,14 @@
 // new page cannot escape the check. On each page:
 //   - axe-core (injected; the context bypasses our CSP for that script only) at 1280 px and at
 //     390 px: any violation of impact serious or critical fails the test, all of them printed;
-//   - at 390 px the page is no wider than the screen (document.documentElement.scrollWidth);
+//   - at 390 px, and at 640 px (a 1280 px window at 200 % zoom), the page is no wider than the
+//     window (document.documentElement.scrollWidth);
 //   - the first focusable element is the "Skip to content" link, and its target exists;
 //   - the title is the page's own (no two pages share one).
 // The wizard's steps also mark the current step with aria-current="step", put focus on the step's
-// first field or heading, and announce progress in a live region. Screenshots of the three steps
-// at 390 px go to tests/e2e/artifacts/, and with TESSERA_DOCS_SCREENSHOTS=1 to docs/images/.
+// first field or heading, and announce progress in a live region. Every page at 390 px is kept in
+// tests/e2e/artifacts/a11y-page-NN-*.png; the three steps also go, with TESSERA_DOCS_SCREENSHOTS=1,
+// to docs/images/wizard-mobile-*.png.
 import { chromium } from "playwright-core";
 import { spawn } from "node:child_process";
 import { mkdirSync, copyFileSync, readFileSync } from "node:fs";
@@ -33,6 +35,7 @@ const base = `http://127.0.0.1:${port}`;
 const PIN = "482916";
 const DESKTOP = { width: 1280, height: 900 };
 const PHONE = { width: 390, height: 844 };
+const ZOOMED = { width: 640, height: 450 }; // a 1280 x 900 window at 200 % zoom
 
 // GET routes that answer something other than a page (images, JSON, redirects) or that only a
 // card in a browser's certificate store reaches.
@@ -82,6 +85,7 @@ const failures = [];
 const titles = new Map(); // title -> the page that has it
 const visited = new Set(); // route patterns checked
 const shots = {};
+let pageShots = 0;
 
 // Runs axe-core on the page as it is and returns its serious and critical violations.
 async function axe(page) {
@@ -134,18 +138,26 @@ async function check(page, label, { shot, group = label, route: counts = true } 
 
   report(where, DESKTOP.width, await axe(page));
 
-  await page.setViewportSize(PHONE);
-  await sleep(50); // a resize handler (wide tables become focusable) runs
-  const width = await page.evaluate(() => document.documentElement.scrollWidth);
-  if (width > PHONE.width) {
-    const wide = await page.evaluate((max) => [...document.querySelectorAll("body *")]
-      .filter((e) => e.getBoundingClientRect().right > max + 1)
-      .filter((e) => !e.parentElement || e.parentElement.getBoundingClientRect().right <= max + 1)
-      .slice(0, 5).map((e) => `${e.tagName.toLowerCase()}${e.id ? `#${e.id}` : ""}${e.className ? `.${String(e.className).split(" ").join(".")}` : ""}`),
-    PHONE.width);
-    failures.push(`${where}: ${width} px wide at ${PHONE.width} px (too wide: ${wide.join(", ")})`);
+  for (const size of [ZOOMED, PHONE]) {
+    await page.setViewportSize(size);
+    await sleep(50); // a resize handler (wide tables become focusable) runs
+    const width = await page.evaluate(() => document.documentElement.scrollWidth);
+    if (width > size.width) {
+      // The outermost elements that stick out, to name in the failure.
+      const wide = await page.evaluate((max) => [...document.querySelectorAll("body *")]
+        .filter((e) => e.getBoundingClientRect().right > max + 1)
+        .filter((e) => !e.parentElement || e.parentElement.getBoundingClientRect().right <= max + 1)
+        .slice(0, 5).map((e) => `${e.tagName.toLowerCase()}${e.id ? `#${e.id}` : ""}${e.className ? `.${String(e.className).split(" ").join(".")}` : ""}`),
+      size.width);
+      failures.push(`${where}: ${width} px wide at ${size.width} px (too wide: ${wide.join(", ")})`);
+    }
   }
   report(where, PHONE.width, await axe(page));
+  pageShots += 1;
+  const slug = label.replace(/[^A-Za-z0-9]+/g, "-").replace(/^-|-$/g, "").toLowerCase();
+  await page.screenshot({
+    path: path.join(artifacts, `a11y-page-${String(pageShots).padStart(2, "0")}-${slug}.png`), timeout: 10000,
+  });
   if (shot) {
     const file = path.join(artifacts, `a11y-${shot}.png`);
     await page.screenshot({ path: file, timeout: 10000 });
@@ -194,6 +206,17 @@ async function run() {
   await page.click("main button[type=submit]");
   await page.waitForURL(/\/users$/);
 
+  // The keyboard: the first Tab shows the skip link, Enter moves on to the page's content.
+  await page.keyboard.press("Tab");
+  const skip = await page.evaluate(() => {
+    const e = document.activeElement;
+    const r = e.getBoundingClientRect();
+    return { text: e.textContent.trim(), visible: r.top >= 0 && r.bottom <= innerHeight && r.width > 0 };
+  });
+  assert.deepEqual(skip, { text: "Skip to content", visible: true }, "the first Tab shows the skip link");
+  await page.keyboard.press("Enter");
+  assert.equal(await page.evaluate(() => document.activeElement?.id), "content", "the skip link moves focus to the content");
+
   const missing = await page.goto(`${base}/users/no-such-person-a11y`);
   assert.ok(missing.status() >= 400, "an unknown person is an error");
   assert.match(await page.title(), /^Error /, "the error page");
@@ -211,7 +234,7 @@ async function run() {
     await page.waitForSelector("#change-reader");
   }
   await page.selectOption("#layout", { label: "Corporate Badge" });
-  assert.equal(await checkStep(page, "Configure Device"), "select#layout", "the configured step starts on Layouts");
+  assert.match(await checkStep(page, "Configure Device"), /^(select|input|textarea)/, "the configured step starts on a field");
   await check(page, "Configure Device, printer configured", { shot: "configure", group: "Configure Device" });
 
   await page.click("#start");
