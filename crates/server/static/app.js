@@ -33,12 +33,13 @@ document.addEventListener("DOMContentLoaded", () => {
     });
   });
 
-  // Each wizard step puts the operator where the step's work is: on its first field, or, on a step
-  // that has none (progress, printing information), on its heading, so that a screen reader starts
-  // reading at the step and not at the top of the page.
+  // Each wizard step puts the operator where the step's work is: on a field the server refused
+  // (aria-invalid) or chose (autofocus), else on its first field, or, on a step that has none
+  // (progress, printing information), on its heading, so that a screen reader starts reading at
+  // the step and not at the top of the page.
   const wizard = document.querySelector("section.wizard");
   if (wizard) {
-    const field = wizard.querySelector(
+    const field = wizard.querySelector("[aria-invalid=true], [autofocus]") ?? wizard.querySelector(
       "form input:not([type=hidden]):not([disabled]), form select:not([disabled]), form textarea:not([disabled])");
     const heading = wizard.querySelector("h2") ?? wizard.querySelector("h1");
     if (field) {
