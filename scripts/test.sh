@@ -168,6 +168,8 @@ step "headless Chromium drives the Device Issuance wizard (playwright-core)"
 TESSERA_BIN=$BIN TESSERA_E2E_DIR=$T/e2e node tests/e2e/issuance.mjs
 step "headless Chromium imports people with their photos and prints one's card (playwright-core)"
 TESSERA_BIN=$BIN TESSERA_E2E_DIR=$T/e2e-people node tests/e2e/people.mjs
+step "axe-core on every portal page at 1280 and 390 px; none wider than 390 px (playwright-core)"
+TESSERA_BIN=$BIN TESSERA_E2E_DIR=$T/e2e-a11y node tests/e2e/a11y.mjs
 
 # --- fuzzing: a short run of every target ---------------------------------------------------------
 # cargo fuzz needs a nightly toolchain, which only rustup can install: where there is none, say so.
