@@ -121,7 +121,14 @@ document.addEventListener("DOMContentLoaded", () => {
 
   // A PIN the server refused: its field takes the focus, the sentence is already beside it.
   const refused = form.querySelector("input[aria-invalid=true]");
-  if (refused) refused.focus();
+  if (refused) {
+    refused.focus();
+    // The refusal answered the form's POST: the address becomes the step's own again, so a
+    // reload shows the step instead of sending the form once more.
+    if (location.pathname.endsWith("/policy")) {
+      history.replaceState(null, "", location.pathname.slice(0, -"/policy".length));
+    }
+  }
 
   form.addEventListener("submit", (event) => {
     touched.add(pin);
