@@ -10,7 +10,6 @@ use crate::audit;
 use crate::changes::{Change, Changes};
 use crate::error::CoreError;
 use crate::ids::*;
-use crate::issuance::check_pin;
 use crate::lifecycle::{DeviceCommand, DeviceState, Reason};
 use crate::model::*;
 use crate::secret::{Pin, Puk};
@@ -233,12 +232,14 @@ pub struct Unlocked {
 /// at issuance (RESET RETRY COUNTER) and sets `new_pin`; the PUK never leaves the server and stays
 /// escrowed. The card in `reader` must be the device's card (same serial). `reason` (why the
 /// help desk unlocked it: a ticket, "blocked after three tries") goes into the audit event.
+/// `new_pin` must meet the PIN rules of the card's policy (the PIV rule for a card without one)
+/// and equal `confirmation` when the person typed it twice ([`crate::pin_rules`]).
 pub async fn unlock(
     svc: &Services,
     actor: &Actor,
     device: &DeviceId,
     (station, reader): (&StationId, &str),
-    new_pin: &Pin,
+    (new_pin, confirmation): (&Pin, Option<&Pin>),
     reason: &str,
 ) -> Result<Unlocked, CoreError> {
     actor.require(Permission::UnlockDevice, "unlock cards")?;
@@ -263,9 +264,8 @@ pub async fn unlock(
             .find(|p| &p.id == id),
         None => None,
     };
-    if let Some(policy) = &policy {
-        check_pin(&policy.pin, new_pin)?;
-    }
+    let rules = policy.map(|p| p.pin).unwrap_or_default();
+    crate::pin_rules::check(&rules, new_pin, confirmation)?;
     let sealed = svc
         .store
         .device_secret(device, "puk")

@@ -51,6 +51,16 @@ pub enum ErrorCode {
     Photo,
     /// A disabled person gets no new card, and none of their cards is resumed or activated.
     UserDisabled,
+    /// A new PIN of the wrong length (or none at all) for the card's policy.
+    PinLength,
+    /// A new PIN with something other than digits.
+    PinNotDigits,
+    /// A new PIN that is the factory PIN 123456.
+    PinFactory,
+    /// A new PIN that is weak: repeated digits, a run, a common PIN or one the policy refuses.
+    PinWeak,
+    /// The PIN and its confirmation differ.
+    PinMismatch,
 }
 
 impl ErrorCode {
@@ -78,6 +88,11 @@ impl ErrorCode {
             Self::Photo => "USR0004",
             Self::UserDisabled => "USR0005",
             Self::Directory => "DIR0001",
+            Self::PinLength => "PIN0001",
+            Self::PinNotDigits => "PIN0002",
+            Self::PinFactory => "PIN0003",
+            Self::PinWeak => "PIN0004",
+            Self::PinMismatch => "PIN0005",
         }
     }
 }
@@ -148,6 +163,9 @@ pub enum CoreError {
     UserDisabled(String),
     #[error("{0} changed meanwhile (another operator, process or server acted on it); nothing was written: reload and try again")]
     Changed(String),
+    /// A new PIN refused by the PIN rules (see [`crate::pin_rules`]); nothing reached a card.
+    #[error(transparent)]
+    PinRefused(#[from] crate::pin_rules::PinRefusal),
 }
 
 impl CoreError {
@@ -176,6 +194,16 @@ impl CoreError {
             Self::Directory(_) => ErrorCode::Directory,
             Self::Photo(_) => ErrorCode::Photo,
             Self::UserDisabled(_) => ErrorCode::UserDisabled,
+            Self::PinRefused(r) => {
+                use crate::pin_rules::PinRefusal;
+                match r {
+                    PinRefusal::Length { .. } => ErrorCode::PinLength,
+                    PinRefusal::NotDigits => ErrorCode::PinNotDigits,
+                    PinRefusal::Factory => ErrorCode::PinFactory,
+                    PinRefusal::Weak(_) => ErrorCode::PinWeak,
+                    PinRefusal::Mismatch => ErrorCode::PinMismatch,
+                }
+            }
         }
     }
 }

@@ -21,6 +21,7 @@ use crate::ids::*;
 use crate::jobs::{job_transition, JobEvent, JobRunner};
 use crate::lifecycle::DeviceState;
 use crate::model::*;
+use crate::pin_rules;
 use crate::secret::Pin;
 use serde_json::json;
 
@@ -234,22 +235,15 @@ pub async fn start_at_station(
     .await
 }
 
-/// Checks a PIN against the policy: digits only, length within bounds.
-pub fn check_pin(policy: &PinPolicy, pin: &Pin) -> Result<(), CoreError> {
-    let p = pin.expose();
-    let len = p.chars().count();
-    if !p.chars().all(|c| c.is_ascii_digit()) {
-        return Err(CoreError::Invalid(
-            "the PIN must contain digits only".into(),
-        ));
-    }
-    if len < policy.min_length as usize || len > policy.max_length as usize {
-        return Err(CoreError::Invalid(format!(
-            "the PIN must have {} to {} digits",
-            policy.min_length, policy.max_length
-        )));
-    }
-    Ok(())
+/// A PIN for *Not displayed* mode: random digits of the policy's longest length, drawn again
+/// in the rare case the rules refuse them (a run, a repeat), so the card never gets a weak one.
+fn generated_pin(svc: &Services, policy: &PinPolicy) -> Pin {
+    let draw = || Pin::new(svc.random.digits(policy.max_length.max(6) as usize));
+    // Bounded, since the random source is a port: about 1 draw in 10^5 is refused.
+    (0..1000)
+        .map(|_| draw())
+        .find(|pin| pin_rules::check(policy, pin, None).is_ok())
+        .unwrap_or_else(draw)
 }
 
 /// The job's work, running on the runner; its result is the job as it ended (at `Printed`,
@@ -266,6 +260,20 @@ pub async fn choose_policy(
     job: &JobId,
     policy: &PolicyId,
     pin: Option<Pin>,
+) -> Result<(IssuanceJob, Running), CoreError> {
+    choose_policy_confirmed(runner, actor, job, policy, pin, None).await
+}
+
+/// [`choose_policy`] with the PIN's confirmation as the operator typed it (the portal's
+/// *Disguised* mode asks for the PIN twice): a confirmation that differs is refused
+/// ([`crate::pin_rules::PinRefusal::Mismatch`]) and nothing starts.
+pub async fn choose_policy_confirmed(
+    runner: &JobRunner,
+    actor: &Actor,
+    job: &JobId,
+    policy: &PolicyId,
+    pin: Option<Pin>,
+    confirmation: Option<Pin>,
 ) -> Result<(IssuanceJob, Running), CoreError> {
     let svc = &runner.svc;
     actor.require(Permission::IssueDevice, "issue devices")?;
@@ -312,18 +320,14 @@ pub async fn choose_policy(
     }
     let settings = svc.store.settings().await?;
     let pin = match (settings.initial_pin_mode, pin) {
-        (PinDisplayMode::NotDisplayed, _) => {
-            Pin::new(svc.random.digits(policy.pin.max_length.max(6) as usize))
+        (PinDisplayMode::NotDisplayed, _) => generated_pin(svc, &policy.pin),
+        (_, pin) => {
+            // No PIN at all is refused as a PIN of the wrong length (PIN0001).
+            let pin = pin.unwrap_or_else(|| Pin::new(""));
+            pin_rules::check(&policy.pin, &pin, confirmation.as_ref())?;
+            pin
         }
-        (_, Some(pin)) => pin,
-        (_, None) => return Err(CoreError::Invalid("enter the initial PIN".into())),
     };
-    check_pin(&policy.pin, &pin)?;
-    if pin.expose() == Pin::factory_default().expose() {
-        return Err(CoreError::Invalid(
-            "the initial PIN must differ from the factory PIN".into(),
-        ));
-    }
     // The two-person rule is checked here, where the policy is known; an approval is spent in
     // the unit of work that hands the job to the runner.
     let subject = Subject::Issuance {

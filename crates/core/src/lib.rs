@@ -25,6 +25,7 @@ pub mod model;
 pub mod operators;
 pub mod passwords;
 pub mod people;
+pub mod pin_rules;
 pub mod policies;
 pub mod ports;
 pub mod refusals;

@@ -221,6 +221,32 @@ pub struct PinPolicy {
     pub min_length: u8,
     pub max_length: u8,
     pub retries: u8,
+    /// Refuse weak PINs: one digit or a short group repeated, runs up or down, the common PINs
+    /// (see [`crate::pin_rules`]). On unless an administrator turns it off; policies stored
+    /// before the setting existed get it on.
+    #[serde(default = "refuse_weak_default")]
+    pub refuse_weak: bool,
+    /// PINs this policy refuses besides the built-in ones (a site's own guessable PINs: the
+    /// building's door code, the year it opened).
+    #[serde(default)]
+    pub refused: Vec<String>,
+}
+
+fn refuse_weak_default() -> bool {
+    true
+}
+
+impl Default for PinPolicy {
+    /// The PIV rule (SP 800-73-4: 6 to 8 digits), three tries, weak PINs refused.
+    fn default() -> Self {
+        Self {
+            min_length: 6,
+            max_length: 8,
+            retries: 3,
+            refuse_weak: true,
+            refused: Vec::new(),
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,5 +1,5 @@
 //! Managing device policies: a policy is checked as a whole before it is saved (PIN and PUK rules
-//! a PIV card can hold, at least one slot, each slot once, subject templates that close their
+//! a PIV card can hold, refused PINs that are PINs, at least one slot, each slot once, subject templates that close their
 //! bindings) and every save is audited.
 
 use crate::audit;
@@ -19,6 +19,9 @@ pub fn check(policy: &DevicePolicy) -> Result<(), CoreError> {
     let pin = &policy.pin;
     if pin.min_length < 6 || pin.max_length > 8 || pin.min_length > pin.max_length {
         return bad("a PIV PIN has 6 to 8 digits: choose a minimum and maximum within 6-8".into());
+    }
+    if let Err(why) = crate::pin_rules::check_settings(pin) {
+        return bad(why);
     }
     if !(1..=15).contains(&pin.retries) || !(1..=15).contains(&policy.puk.retries) {
         return bad("PIN and PUK tries must be between 1 and 15".into());

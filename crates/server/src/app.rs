@@ -22,6 +22,8 @@ const CSS: &str = include_str!("../static/app.css");
 const JS: &str = include_str!("../static/app.js");
 /// The people pages' script: the photo crop and the import's progress bar.
 const PEOPLE_JS: &str = include_str!("../static/people.js");
+/// The issuance policy step's script: the chosen policy's PIN rules, checked as the PIN is typed.
+const PIN_JS: &str = include_str!("../static/pin.js");
 
 async fn css() -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], CSS)
@@ -38,6 +40,13 @@ async fn people_js() -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
         PEOPLE_JS,
+    )
+}
+
+async fn pin_js() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        PIN_JS,
     )
 }
 
@@ -99,6 +108,7 @@ pub fn router(tessera: Tessera) -> Router {
         .route("/static/app.css", get(css))
         .route("/static/app.js", get(js))
         .route("/static/people.js", get(people_js))
+        .route("/static/pin.js", get(pin_js))
         .merge(portal::routes())
         .nest("/api/v1", api::routes())
         .nest("/pki", pki_http::routes())
@@ -108,5 +118,7 @@ pub fn router(tessera: Tessera) -> Router {
         // The 413 page is made before the security headers are added, so it carries them too.
         .layer(axum::middleware::map_response(explain_too_large))
         .layer(axum::middleware::from_fn(security_headers))
+        // Outermost, so every error page (the 413 one too) knows the page it came from.
+        .layer(axum::middleware::from_fn(crate::back_link::remember))
         .with_state(state)
 }

@@ -139,11 +139,7 @@ fn piv_policy(id: &str, name: &str, algorithm: KeyAlgorithm) -> DevicePolicy {
              keys on {}",
             algorithm.label()
         ),
-        pin: PinPolicy {
-            min_length: 6,
-            max_length: 8,
-            retries: 3,
-        },
+        pin: PinPolicy::default(),
         puk: PukPolicy {
             length: 8,
             retries: 3,

@@ -208,7 +208,7 @@ pub async fn unlock(
         &actor,
         &DeviceId::new(device),
         (&StationId::new(demo::STATION_ID), &reader),
-        &Pin::new(new_pin),
+        (&Pin::new(new_pin), None),
         reason,
     )
     .await?;

@@ -6,6 +6,7 @@
 pub mod api;
 pub mod app;
 pub mod auth;
+pub mod back_link;
 pub mod ca_admin;
 pub mod demo;
 pub mod directory;

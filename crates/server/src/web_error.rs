@@ -28,6 +28,8 @@ struct ErrorPage<'a> {
     message: &'a str,
     operation: &'a str,
     next: Option<(&'static str, &'static str)>,
+    /// The portal page the request came from, for **Go back** (see [`crate::back_link`]).
+    back: Option<String>,
 }
 
 fn operation_id() -> String {
@@ -128,6 +130,12 @@ impl From<CoreError> for WebError {
             ErrorCode::Attestation | ErrorCode::ForeignCard | ErrorCode::CardLacksFeature => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
+            // A PIN the rules refuse: the form is fine, its value is not.
+            ErrorCode::PinLength
+            | ErrorCode::PinNotDigits
+            | ErrorCode::PinFactory
+            | ErrorCode::PinWeak
+            | ErrorCode::PinMismatch => StatusCode::UNPROCESSABLE_ENTITY,
         };
         let mut err = Self::new(status, code.as_str(), sentence(&e.to_string()));
         if code == ErrorCode::ApprovalRequired {
@@ -178,6 +186,7 @@ impl IntoResponse for WebError {
             message: &self.message,
             operation: &self.operation,
             next: self.next,
+            back: crate::back_link::current(),
         };
         match page.render() {
             Ok(html) => (self.status, axum::response::Html(html)).into_response(),

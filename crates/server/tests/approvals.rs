@@ -306,7 +306,7 @@ async fn unlock_needs_a_second_operator() {
                 &actor,
                 &card,
                 (&station, demo::ENCODER),
-                &Pin::new("13572468"),
+                (&Pin::new("13572468"), None),
                 "the holder forgot the PIN (ticket 17)",
             )
             .await

@@ -181,7 +181,7 @@ async fn a_blocked_pin_is_unlocked_with_the_escrowed_puk() {
         &desk,
         &device,
         (&at_encoder().0, at_encoder().1),
-        &Pin::new(NEW_PIN),
+        (&Pin::new(NEW_PIN), None),
         "  ",
     )
     .await;
@@ -191,18 +191,38 @@ async fn a_blocked_pin_is_unlocked_with_the_escrowed_puk() {
         &desk,
         &device,
         (&at_encoder().0, at_encoder().1),
-        &Pin::new("12345"),
+        (&Pin::new("12345"), None),
         "ticket 42",
     )
     .await;
-    assert!(matches!(refused, Err(CoreError::Invalid(_))), "{refused:?}");
+    assert!(
+        matches!(
+            &refused,
+            Err(e @ CoreError::PinRefused(_)) if e.code().as_str() == "PIN0001"
+        ),
+        "{refused:?}"
+    );
+    // A weak PIN is refused at an unlock as at issuance.
+    let refused = devices::unlock(
+        svc,
+        &desk,
+        &device,
+        (&at_encoder().0, at_encoder().1),
+        (&Pin::new("111111"), None),
+        "ticket 42",
+    )
+    .await;
+    assert!(
+        matches!(&refused, Err(e) if e.code().as_str() == "PIN0004"),
+        "{refused:?}"
+    );
 
     let unlocked = devices::unlock(
         svc,
         &desk,
         &device,
         (&at_encoder().0, at_encoder().1),
-        &Pin::new(NEW_PIN),
+        (&Pin::new(NEW_PIN), None),
         "ticket 42: blocked after three tries",
     )
     .await
@@ -625,7 +645,7 @@ async fn out_of_scope_is_not_found_and_without_permission_forbidden() {
                 actor,
                 &device,
                 (&station, reader),
-                &Pin::new(NEW_PIN),
+                (&Pin::new(NEW_PIN), None),
                 "r",
             )
             .await
@@ -736,7 +756,8 @@ async fn the_user_page_offers_the_help_desk_to_those_who_may() {
         }
     };
     let (status, _, page) = unlock(NEW_PIN, "27182819").await;
-    assert_eq!(status, 400, "{page}");
+    assert_eq!(status, 422, "{page}");
+    assert!(page.contains("PIN0005"), "{page}");
     let (status, _, page) = unlock(NEW_PIN, NEW_PIN).await;
     assert_eq!(status, 200, "{page}");
     let serial = svc.store.device(&device).await.unwrap().serial;

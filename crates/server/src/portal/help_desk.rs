@@ -142,18 +142,13 @@ pub async fn unlock(
     Form(f): Form<UnlockForm>,
 ) -> Result<Response, WebError> {
     signed_in.check_csrf(&f.csrf)?;
-    if f.pin != f.pin_confirm {
-        return Err(WebError::bad_request(
-            "The two PINs differ; nothing was sent to the card. Type the new PIN twice.",
-        ));
-    }
     let station = current_station(&state, &headers).await?;
     let unlocked = devices::unlock(
         &state.tessera.services,
         &signed_in.actor(),
         &DeviceId::new(id),
         (&station.id, &f.reader),
-        &Pin::new(f.pin),
+        (&Pin::new(f.pin), Some(&Pin::new(f.pin_confirm))),
         &f.reason,
     )
     .await?;

@@ -5,16 +5,17 @@
 use super::{connected, current_station, render, CsrfForm, Nav};
 use crate::app::AppState;
 use crate::auth::SignedIn;
-use crate::web_error::WebError;
+use crate::web_error::{sentence, WebError};
 use askama::Template;
 use axum::extract::{Path, Query, State};
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
 use serde::Deserialize;
 use tessera_core::ids::*;
 use tessera_core::issuance;
 use tessera_core::model::*;
+use tessera_core::pin_rules::{self, PinField, PinRefusal};
 use tessera_core::{CoreError, Pin};
 
 pub struct PrinterOption {
@@ -264,6 +265,37 @@ struct JobPage {
     print: Option<PrintRecord>,
     device_serial: Option<String>,
     has_back: bool,
+    /// The policy the select shows: the one the operator chose, kept when a PIN is refused.
+    chosen_policy: String,
+    /// The PIN rules of each policy, shown beside the PIN field and mirrored by `pin.js`.
+    pin_rules: Vec<PinRules>,
+    /// A refused PIN's message, next to the PIN field or next to its confirmation.
+    pin_error: Option<FieldError>,
+    confirm_error: Option<FieldError>,
+}
+
+/// One policy's PIN rules as the Configure Device step shows them and its script checks them.
+pub struct PinRules {
+    pub policy: String,
+    pub lines: Vec<String>,
+    pub min: u8,
+    pub max: u8,
+    pub refuse_weak: bool,
+    /// The PINs refused by name, space-separated.
+    pub refused: String,
+}
+
+/// A refusal shown next to the field it concerns.
+pub struct FieldError {
+    pub message: String,
+    pub code: &'static str,
+}
+
+/// What the policy step re-shows after a refused PIN: the policy chosen and why the PIN was
+/// refused (the PIN itself is never sent back).
+struct PinRefused {
+    policy: String,
+    refusal: PinRefusal,
 }
 
 async fn load_job(
@@ -288,6 +320,17 @@ pub async fn job_page(
         .actor()
         .require(Permission::IssueDevice, "issue devices")?;
     let job = load_job(&state, &signed_in, &job).await?;
+    job_view(&state, &signed_in, job, None).await
+}
+
+/// The wizard's page for the job's step; after a refused PIN, the policy step again with the
+/// chosen policy and the refusal next to its field.
+async fn job_view(
+    state: &AppState,
+    signed_in: &SignedIn,
+    job: IssuanceJob,
+    refused: Option<PinRefused>,
+) -> Result<Response, WebError> {
     let svc = &state.tessera.services;
     let user = svc
         .store
@@ -302,7 +345,7 @@ pub async fn job_page(
         .into_iter()
         .find(|l| l.id == job.layout);
     let settings = svc.store.settings().await.map_err(WebError::from_store)?;
-    let policies = svc
+    let policies: Vec<DevicePolicy> = svc
         .store
         .policies()
         .await
@@ -310,6 +353,37 @@ pub async fn job_page(
         .into_iter()
         .filter(|p| allowed_for(&p.allowed_groups, &user))
         .collect();
+    let chosen_policy = refused
+        .as_ref()
+        .map(|r| r.policy.clone())
+        .filter(|id| policies.iter().any(|p| p.id.as_str() == id))
+        .or_else(|| policies.first().map(|p| p.id.0.clone()))
+        .unwrap_or_default();
+    let pin_rules = policies
+        .iter()
+        .map(|p| PinRules {
+            policy: p.id.0.clone(),
+            lines: pin_rules::describe(&p.pin),
+            min: p.pin.min_length,
+            max: p.pin.max_length,
+            refuse_weak: p.pin.refuse_weak,
+            refused: pin_rules::refused_list(&p.pin).join(" "),
+        })
+        .collect();
+    let (pin_error, confirm_error) = match refused.map(|r| r.refusal) {
+        Some(refusal) => {
+            let field = refusal.field();
+            let error = FieldError {
+                code: CoreError::from(refusal.clone()).code().as_str(),
+                message: sentence(&refusal.to_string()),
+            };
+            match field {
+                PinField::Pin => (Some(error), None),
+                PinField::Confirmation => (None, Some(error)),
+            }
+        }
+        None => (None, None),
+    };
     let (print, device_serial) = match &job.device {
         Some(d) => (
             svc.store
@@ -330,8 +404,12 @@ pub async fn job_page(
         JobStep::Completed | JobStep::Cancelled => 4,
     };
     render(&JobPage {
-        nav: Nav::of(&signed_in),
+        nav: Nav::of(signed_in),
         csrf: signed_in.csrf.clone(),
+        chosen_policy,
+        pin_rules,
+        pin_error,
+        confirm_error,
         user,
         wizard_step,
         layout_name: layout.as_ref().map(|l| l.name.clone()).unwrap_or_default(),
@@ -360,32 +438,32 @@ pub async fn choose_policy(
 ) -> Result<Response, WebError> {
     signed_in.check_csrf(&f.csrf)?;
     let job = load_job(&state, &signed_in, &job).await?;
-    let svc = state.tessera.services.clone();
-    let mode = svc
-        .store
-        .settings()
-        .await
-        .map_err(WebError::from_store)?
-        .initial_pin_mode;
     // The PIN lives only in these values until the card has it; it is never logged or stored.
-    let pin = f.pin.filter(|p| !p.is_empty()).map(Pin::new);
-    let confirm = f.pin_confirm.map(Pin::new);
-    if mode == PinDisplayMode::Disguised && pin.is_some() && pin != confirm {
-        return Err(
-            WebError::bad_request("The two PINs differ. Enter the same PIN twice.")
-                .with_operation(job.operation.as_str()),
-        );
-    }
-    let (job, _running) = issuance::choose_policy(
+    let chosen = issuance::choose_policy_confirmed(
         &state.tessera.runner,
         &signed_in.actor(),
         &job.id,
-        &PolicyId::new(f.policy),
-        pin,
+        &PolicyId::new(f.policy.as_str()),
+        f.pin.map(Pin::new),
+        f.pin_confirm.map(Pin::new),
     )
-    .await
-    .map_err(|e| WebError::from(e).with_operation(job.operation.as_str()))?;
-    Ok(Redirect::to(&format!("/issue/{}", job.id)).into_response())
+    .await;
+    match chosen {
+        Ok((job, _running)) => Ok(Redirect::to(&format!("/issue/{}", job.id)).into_response()),
+        // A refused PIN keeps the operator on the form: the same step, the policy still chosen,
+        // the sentence next to the field; only the PIN fields are empty.
+        Err(CoreError::PinRefused(refusal)) => {
+            tracing::info!(operation = %job.operation, code = CoreError::from(refusal.clone()).code().as_str(), "initial PIN refused");
+            let refused = PinRefused {
+                policy: f.policy,
+                refusal,
+            };
+            let mut res = job_view(&state, &signed_in, job, Some(refused)).await?;
+            *res.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+            Ok(res)
+        }
+        Err(e) => Err(WebError::from(e).with_operation(job.operation.as_str())),
+    }
 }
 
 /// What the operator decided on the Print Device step.

@@ -66,8 +66,15 @@ pub async fn list(
                 .collect::<Vec<_>>()
                 .join(", "),
             pin: format!(
-                "{}-{} digits, {} tries",
-                p.pin.min_length, p.pin.max_length, p.pin.retries
+                "{}-{} digits, {} tries{}",
+                p.pin.min_length,
+                p.pin.max_length,
+                p.pin.retries,
+                if p.pin.refuse_weak {
+                    ", weak PINs refused"
+                } else {
+                    ""
+                }
             ),
             groups: if p.allowed_groups.is_empty() {
                 "everyone".into()
@@ -118,6 +125,9 @@ struct EditPage {
     pin_min: u8,
     pin_max: u8,
     pin_retries: u8,
+    pin_refuse_weak: bool,
+    /// The policy's own refused PINs, one per line.
+    pin_refused: String,
     puk_retries: u8,
     card_validity_days: u32,
     require_attestation: bool,
@@ -183,6 +193,8 @@ fn page_of(signed_in: &SignedIn, p: &DevicePolicy, error: Option<String>) -> Edi
         pin_min: p.pin.min_length,
         pin_max: p.pin.max_length,
         pin_retries: p.pin.retries,
+        pin_refuse_weak: p.pin.refuse_weak,
+        pin_refused: p.pin.refused.join("\n"),
         puk_retries: p.puk.retries,
         card_validity_days: p.card_validity_days,
         require_attestation: p.require_attestation,
@@ -269,6 +281,12 @@ fn policy_of(form: &HashMap<String, String>, existing: Option<&DevicePolicy>) ->
             min_length: clamp(number("pin_min", 6)),
             max_length: clamp(number("pin_max", 8)),
             retries: clamp(number("pin_retries", 3)),
+            refuse_weak: on("pin_refuse_weak"),
+            refused: text("pin_refused")
+                .split(|c: char| c == ',' || c.is_whitespace())
+                .filter(|p| !p.is_empty())
+                .map(str::to_owned)
+                .collect(),
         },
         puk: PukPolicy {
             length: 8,

@@ -149,8 +149,10 @@ impl Portal {
                 ],
             )
             .await;
-        assert_eq!(status, 400);
+        // The same step again, the sentence next to the confirmation (PIN0005).
+        assert_eq!(status, 422, "{page}");
         assert!(page.contains("The two PINs differ"));
+        assert!(page.contains("PIN0005") && page.contains("id=\"policy-form\""));
         assert!(
             !page.contains(PIN),
             "the PIN never comes back to the browser"
