@@ -22,6 +22,8 @@ const CSS: &str = include_str!("../static/app.css");
 const JS: &str = include_str!("../static/app.js");
 /// The people pages' script: the photo crop and the import's progress bar.
 const PEOPLE_JS: &str = include_str!("../static/people.js");
+/// The wizard's policy step: the chosen policy's description.
+const POLICY_CHOICE_JS: &str = include_str!("../static/policy_choice.js");
 
 async fn css() -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], CSS)
@@ -38,6 +40,13 @@ async fn people_js() -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
         PEOPLE_JS,
+    )
+}
+
+async fn policy_choice_js() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        POLICY_CHOICE_JS,
     )
 }
 
@@ -99,6 +108,7 @@ pub fn router(tessera: Tessera) -> Router {
         .route("/static/app.css", get(css))
         .route("/static/app.js", get(js))
         .route("/static/people.js", get(people_js))
+        .route("/static/policy_choice.js", get(policy_choice_js))
         .merge(portal::routes())
         .nest("/api/v1", api::routes())
         .nest("/pki", pki_http::routes())

@@ -73,10 +73,6 @@ pub struct ConfigureQuery {
     temporary_for: Option<String>,
 }
 
-fn allowed_for(groups: &[String], user: &User) -> bool {
-    groups.is_empty() || groups.iter().any(|g| user.groups.contains(g))
-}
-
 pub async fn configure_page(
     State(state): State<AppState>,
     signed_in: SignedIn,
@@ -259,7 +255,8 @@ struct JobPage {
     job: IssuanceJob,
     wizard_step: i32,
     layout_name: String,
-    policies: Vec<DevicePolicy>,
+    /// The policies offered, in order, the proposed one marked, each with its description.
+    policies: Vec<tessera_core::policies::PolicyChoice>,
     pin_mode: PinDisplayMode,
     print: Option<PrintRecord>,
     device_serial: Option<String>,
@@ -302,14 +299,8 @@ pub async fn job_page(
         .into_iter()
         .find(|l| l.id == job.layout);
     let settings = svc.store.settings().await.map_err(WebError::from_store)?;
-    let policies = svc
-        .store
-        .policies()
-        .await
-        .map_err(WebError::from_store)?
-        .into_iter()
-        .filter(|p| allowed_for(&p.allowed_groups, &user))
-        .collect();
+    let policies =
+        tessera_core::policies::choices_for_job(svc, &signed_in.actor(), &job.id).await?;
     let (print, device_serial) = match &job.device {
         Some(d) => (
             svc.store
