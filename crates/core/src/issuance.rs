@@ -140,6 +140,7 @@ pub async fn start(
         created_at: now,
         updated_at: now,
         temporary_for: req.temporary_for.clone(),
+        fed_card: None,
     };
     let mut changes = Changes::new();
     changes.push(Change::InsertJob {
@@ -165,7 +166,52 @@ pub async fn start(
         )
         .await?;
     }
-    Ok(job)
+    Ok(record_fed_card(svc, station.as_ref(), job).await)
+}
+
+/// Reads the card now in the job's reader (SELECT: serial, ATR, firmware; nothing is written) and
+/// records it on the job, so that the policy step shows the operator which card was fed before
+/// anything happens to it. A card that cannot be read yet is no error here (a real printer may
+/// feed it only when the job arrives): the job is returned as it was, and personalisation reads
+/// the card again and says why if it still cannot.
+async fn record_fed_card(
+    svc: &Services,
+    station: &dyn crate::ports::StationPort,
+    mut job: IssuanceJob,
+) -> IssuanceJob {
+    let identity = match station.connect(&job.reader).await {
+        Ok(transport) => (svc.piv)(transport).select().await,
+        Err(e) => Err(e),
+    };
+    let identity = match identity {
+        Ok(identity) => identity,
+        Err(e) => {
+            tracing::info!(operation = %job.operation, error = %e, "no card to read at Start");
+            return job;
+        }
+    };
+    let before = job.clone();
+    job.fed_card = Some(FedCard {
+        serial: identity.serial,
+        atr: hex::encode_upper(&identity.atr),
+        firmware: identity.version,
+    });
+    let mut changes = Changes::new();
+    changes.push(Change::UpdateJob {
+        job: job.clone(),
+        expected: JobStep::Started,
+        lease: LeaseChange::Unleased {
+            now_ms: svc.clock.now_ms(),
+        },
+    });
+    match svc.commit(changes).await {
+        Ok(()) => job,
+        Err(e) => {
+            // Moved on or cancelled meanwhile: the stored job stands.
+            tracing::info!(operation = %job.operation, error = %e, "the card read at Start was not recorded");
+            before
+        }
+    }
 }
 
 /// The longest a temporary card (and its certificates) may be valid.

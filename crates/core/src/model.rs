@@ -284,6 +284,10 @@ pub struct DevicePolicy {
     /// [`crate::approvals`]).
     #[serde(default)]
     pub two_person: Vec<crate::approvals::TwoPersonAction>,
+    /// The wizard proposes this policy first to people in these groups (see
+    /// [`crate::policies::default_for`] for the rule when a person's groups disagree).
+    #[serde(default)]
+    pub default_for_groups: Vec<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -466,6 +470,9 @@ pub struct Settings {
     /// The shortest password an operator may choose.
     #[serde(default = "default_password_length")]
     pub password_min_length: usize,
+    /// The policy the wizard proposes when none of the person's groups has a default of its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_policy: Option<PolicyId>,
 }
 
 fn default_password_length() -> usize {
@@ -480,6 +487,7 @@ impl Default for Settings {
             totp_roles: Vec::new(),
             password_min_length: default_password_length(),
             people: Default::default(),
+            default_policy: None,
         }
     }
 }
@@ -513,10 +521,34 @@ impl Device {
     /// What the card is, in the words of its answers at issuance: a YubiKey answers GET VERSION
     /// with its firmware (`YubiKey 5`), other PIV cards do not (`PIV card`).
     pub fn model(&self) -> String {
-        match self.firmware.as_deref().and_then(|v| v.split('.').next()) {
-            Some(major) => format!("YubiKey {major}"),
-            None => "PIV card".into(),
-        }
+        card_model(self.firmware.as_deref())
+    }
+}
+
+/// `YubiKey 5` for a card that answered GET VERSION with `5.x.y`, `PIV card` for any other.
+pub fn card_model(firmware: Option<&str>) -> String {
+    match firmware.and_then(|v| v.split('.').next()) {
+        Some(major) => format!("YubiKey {major}"),
+        None => "PIV card".into(),
+    }
+}
+
+/// The card read in the job's reader right after Start, so that the operator can confirm it is
+/// the card they fed before anything is written to it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FedCard {
+    /// As [`Device::serial`]: decimal from GET SERIAL, else hex of a stable id.
+    pub serial: String,
+    /// Hex, upper case.
+    pub atr: String,
+    /// GET VERSION's answer, when the card gave one.
+    #[serde(default)]
+    pub firmware: Option<String>,
+}
+
+impl FedCard {
+    pub fn model(&self) -> String {
+        card_model(self.firmware.as_deref())
     }
 }
 
@@ -682,6 +714,10 @@ pub struct IssuanceJob {
     /// the card it makes carries it as [`Device::temporary_for`].
     #[serde(default)]
     pub temporary_for: Option<DeviceId>,
+    /// The card found in the reader after Start; None until it was read (or when it could not be
+    /// read then: personalisation reads it again and says why if it still cannot).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fed_card: Option<FedCard>,
 }
 
 /// One print job sent to a printer, kept whatever its outcome.

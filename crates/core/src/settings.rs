@@ -18,6 +18,13 @@ pub async fn save(svc: &Services, actor: &Actor, mut settings: Settings) -> Resu
             "the shortest password must be between 8 and 128 characters".into(),
         ));
     }
+    if let Some(policy) = &settings.default_policy {
+        if !svc.store.policies().await?.iter().any(|p| &p.id == policy) {
+            return Err(CoreError::Invalid(format!(
+                "there is no device policy {policy} to make the default"
+            )));
+        }
+    }
     let mut changes = Changes::new();
     changes.audit(svc.event(
         audit::SETTINGS_CHANGED,
@@ -31,6 +38,7 @@ pub async fn save(svc: &Services, actor: &Actor, mut settings: Settings) -> Resu
             "totp_roles": settings.totp_roles,
             "password_min_length": settings.password_min_length,
             "deprovision": settings.people.deprovision.as_str(),
+            "default_policy": settings.default_policy,
         }),
     ));
     changes.push(Change::PutSettings(settings));

@@ -71,6 +71,10 @@ pub struct DeviceView {
     pub certificates: Vec<CertificateRecord>,
     /// A generated initial PIN is escrowed and can be revealed (once).
     pub pin_escrowed: bool,
+    /// The name of the card's policy (its id when the policy is gone), for people to read.
+    pub policy_name: Option<String>,
+    /// The name of the card's layout, likewise.
+    pub layout_name: Option<String>,
 }
 
 /// A user with their cards.
@@ -82,14 +86,32 @@ pub struct UserView {
 pub async fn view(svc: &Services, actor: &Actor, uid: &UserId) -> Result<UserView, CoreError> {
     actor.require(Permission::ViewUsers, "view users")?;
     let user = svc.user_in_scope(actor, uid).await?;
+    let policies = crate::policies::names(svc).await?;
+    let layouts: std::collections::BTreeMap<_, _> = svc
+        .store
+        .layouts()
+        .await?
+        .into_iter()
+        .map(|l| (l.id, l.name))
+        .collect();
     let mut devices = Vec::new();
     for device in svc.store.devices_of_user(uid).await? {
         let certificates = svc.store.certificates_of_device(&device.id).await?;
         let pin_escrowed = svc.store.device_secret(&device.id, "pin").await?.is_some();
+        let policy_name = device
+            .policy
+            .as_ref()
+            .map(|p| policies.get(p).cloned().unwrap_or_else(|| p.0.clone()));
+        let layout_name = device
+            .layout
+            .as_ref()
+            .map(|l| layouts.get(l).cloned().unwrap_or_else(|| l.0.clone()));
         devices.push(DeviceView {
             device,
             certificates,
             pin_escrowed,
+            policy_name,
+            layout_name,
         });
     }
     Ok(UserView { user, devices })

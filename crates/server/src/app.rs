@@ -24,6 +24,8 @@ const JS: &str = include_str!("../static/app.js");
 const PEOPLE_JS: &str = include_str!("../static/people.js");
 /// The issuance policy step's script: the chosen policy's PIN rules, checked as the PIN is typed.
 const PIN_JS: &str = include_str!("../static/pin.js");
+/// The wizard's policy step: the chosen policy's description.
+const POLICY_CHOICE_JS: &str = include_str!("../static/policy_choice.js");
 
 async fn css() -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], CSS)
@@ -47,6 +49,13 @@ async fn pin_js() -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
         PIN_JS,
+    )
+}
+
+async fn policy_choice_js() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        POLICY_CHOICE_JS,
     )
 }
 
@@ -109,6 +118,7 @@ pub fn router(tessera: Tessera) -> Router {
         .route("/static/app.js", get(js))
         .route("/static/people.js", get(people_js))
         .route("/static/pin.js", get(pin_js))
+        .route("/static/policy_choice.js", get(policy_choice_js))
         .merge(portal::routes())
         .nest("/api/v1", api::routes())
         .nest("/pki", pki_http::routes())

@@ -154,6 +154,7 @@ fn piv_policy(id: &str, name: &str, algorithm: KeyAlgorithm) -> DevicePolicy {
         require_attestation: false,
         require_stock: false,
         two_person: vec![],
+        default_for_groups: vec![],
     }
 }
 

@@ -120,7 +120,13 @@ pub(crate) async fn init(t: &Tessera, spec: &InitSpec) -> Result<Option<Password
     let svc = &t.services;
     let mut changes = Changes::new();
     changes.push(Change::InsertInstallation(installation_of(t, kind)));
-    changes.push(Change::PutSettings(Settings::default()));
+    changes.push(Change::PutSettings(Settings {
+        // The demo proposes PIV Standard, the everyday policy, whatever the list's order.
+        default_policy: spec
+            .demo_content
+            .then(|| tessera_core::ids::PolicyId::new(demo::POLICY_ID)),
+        ..Settings::default()
+    }));
     if spec.demo_content {
         for policy in demo::policies() {
             changes.push(Change::PutPolicy(policy));

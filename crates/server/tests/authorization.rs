@@ -42,6 +42,7 @@ const MATRIX: &[(&str, &str, Access, bool)] = &[
     ("GET", "/static/app.js", Public, false),
     ("GET", "/static/people.js", Public, false),
     ("GET", "/static/pin.js", Public, false),
+    ("GET", "/static/policy_choice.js", Public, false),
     ("GET", "/", SignedIn, false),
     ("GET", "/login", Public, false),
     ("POST", "/login", Public, false),

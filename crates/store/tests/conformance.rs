@@ -133,6 +133,7 @@ async fn conformance(store: Arc<SqlStore>) {
         totp_roles: vec![RoleId::new("help_desk")],
         password_min_length: 16,
         people: Default::default(),
+        default_policy: Some("piv-standard".into()),
     };
     one(&store, Change::PutSettings(s.clone())).await.unwrap();
     assert_eq!(store.settings().await.unwrap(), s);
@@ -451,6 +452,11 @@ async fn conformance(store: Arc<SqlStore>) {
         created_at: Timestamp(1),
         updated_at: Timestamp(1),
         temporary_for: None,
+        fed_card: Some(FedCard {
+            serial: "12345678".into(),
+            atr: "3BF81300".into(),
+            firmware: Some("5.7.2".into()),
+        }),
     };
     one(
         &store,

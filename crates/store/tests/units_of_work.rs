@@ -61,6 +61,7 @@ fn job(id: &str, step: JobStep) -> IssuanceJob {
         created_at: Timestamp(1),
         updated_at: Timestamp(1),
         temporary_for: None,
+        fed_card: None,
     }
 }
 

@@ -74,10 +74,6 @@ pub struct ConfigureQuery {
     temporary_for: Option<String>,
 }
 
-fn allowed_for(groups: &[String], user: &User) -> bool {
-    groups.is_empty() || groups.iter().any(|g| user.groups.contains(g))
-}
-
 pub async fn configure_page(
     State(state): State<AppState>,
     signed_in: SignedIn,
@@ -260,7 +256,8 @@ struct JobPage {
     job: IssuanceJob,
     wizard_step: i32,
     layout_name: String,
-    policies: Vec<DevicePolicy>,
+    /// The policies offered, in order, the proposed one marked, each with its description.
+    policies: Vec<tessera_core::policies::PolicyChoice>,
     pin_mode: PinDisplayMode,
     print: Option<PrintRecord>,
     device_serial: Option<String>,
@@ -345,19 +342,19 @@ async fn job_view(
         .into_iter()
         .find(|l| l.id == job.layout);
     let settings = svc.store.settings().await.map_err(WebError::from_store)?;
-    let policies: Vec<DevicePolicy> = svc
-        .store
-        .policies()
-        .await
-        .map_err(WebError::from_store)?
-        .into_iter()
-        .filter(|p| allowed_for(&p.allowed_groups, &user))
-        .collect();
+    let policies =
+        tessera_core::policies::choices_for_job(svc, &signed_in.actor(), &job.id).await?;
     let chosen_policy = refused
         .as_ref()
         .map(|r| r.policy.clone())
         .filter(|id| policies.iter().any(|p| p.id.as_str() == id))
-        .or_else(|| policies.first().map(|p| p.id.0.clone()))
+        .or_else(|| {
+            policies
+                .iter()
+                .find(|p| p.proposed)
+                .or(policies.first())
+                .map(|p| p.id.0.clone())
+        })
         .unwrap_or_default();
     let pin_rules = policies
         .iter()

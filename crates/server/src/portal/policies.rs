@@ -25,6 +25,8 @@ pub struct PolicyRow {
     pub slots: String,
     pub pin: String,
     pub groups: String,
+    /// The groups this policy is the default of, or empty.
+    pub default_for: String,
     /// The actions under the two-person rule, or empty.
     pub two_person: String,
 }
@@ -87,6 +89,7 @@ pub async fn list(
                 .map(|a| a.label())
                 .collect::<Vec<_>>()
                 .join("; "),
+            default_for: p.default_for_groups.join(", "),
             id: p.id.0,
             name: p.name,
             description: p.description,
@@ -122,6 +125,7 @@ struct EditPage {
     name: String,
     description: String,
     allowed_groups: String,
+    default_for_groups: String,
     pin_min: u8,
     pin_max: u8,
     pin_retries: u8,
@@ -190,6 +194,7 @@ fn page_of(signed_in: &SignedIn, p: &DevicePolicy, error: Option<String>) -> Edi
         name: p.name.clone(),
         description: p.description.clone(),
         allowed_groups: p.allowed_groups.join(", "),
+        default_for_groups: p.default_for_groups.join(", "),
         pin_min: p.pin.min_length,
         pin_max: p.pin.max_length,
         pin_retries: p.pin.retries,
@@ -224,6 +229,7 @@ pub async fn edit(
         p.id = PolicyId::new("");
         p.name = String::new();
         p.description = String::new();
+        p.default_for_groups = Vec::new();
         p
     } else {
         state
@@ -245,6 +251,14 @@ fn policy_of(form: &HashMap<String, String>, existing: Option<&DevicePolicy>) ->
     let text = |k: &str| form.get(k).map(|v| v.trim().to_owned()).unwrap_or_default();
     let number = |k: &str, default: u32| text(k).parse::<u32>().unwrap_or(default);
     let on = |k: &str| form.get(k).is_some_and(|v| v == "on");
+    let groups = |k: &str| -> Vec<String> {
+        text(k)
+            .split(',')
+            .map(str::trim)
+            .filter(|g| !g.is_empty())
+            .map(str::to_owned)
+            .collect()
+    };
     let name = text("name");
     let id = match text("id") {
         id if !id.is_empty() => id,
@@ -297,12 +311,8 @@ fn policy_of(form: &HashMap<String, String>, existing: Option<&DevicePolicy>) ->
         write_ccc: existing.is_none_or(|p| p.write_ccc),
         write_printed_information: existing.is_none_or(|p| p.write_printed_information),
         card_validity_days: number("card_validity_days", 1095),
-        allowed_groups: text("allowed_groups")
-            .split(',')
-            .map(str::trim)
-            .filter(|g| !g.is_empty())
-            .map(str::to_owned)
-            .collect(),
+        allowed_groups: groups("allowed_groups"),
+        default_for_groups: groups("default_for_groups"),
         activation_required: existing.is_none_or(|p| p.activation_required),
         require_attestation: on("require_attestation"),
         require_stock: on("require_stock"),

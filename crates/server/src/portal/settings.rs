@@ -23,6 +23,8 @@ struct SettingsPage {
     roles: Vec<Role>,
     /// What may happen to the cards of people who leave.
     rules: [tessera_core::people::DeprovisionRule; 3],
+    /// Every policy (id, name, whether it is the configured default).
+    policies: Vec<(String, String, bool)>,
     saved: bool,
 }
 
@@ -46,12 +48,21 @@ pub async fn page(
         .settings()
         .await
         .map_err(WebError::from_store)?;
+    let policies = tessera_core::policies::names(&state.tessera.services)
+        .await?
+        .into_iter()
+        .map(|(id, name)| {
+            let default = settings.default_policy.as_ref() == Some(&id);
+            (id.0, name, default)
+        })
+        .collect();
     render(&SettingsPage {
         nav: Nav::of(&signed_in),
         csrf: signed_in.csrf.clone(),
         settings,
         roles: tessera_core::operators::role_list(&state.tessera.services).await?,
         rules: tessera_core::people::DeprovisionRule::ALL,
+        policies,
         saved: q.saved.is_some(),
     })
 }
@@ -93,6 +104,9 @@ pub async fn save(
             },
             ..Default::default()
         },
+        default_policy: field("default_policy")
+            .filter(|p| !p.is_empty())
+            .map(tessera_core::ids::PolicyId::new),
     };
     tessera_core::settings::save(&state.tessera.services, &signed_in.actor(), settings).await?;
     Ok(Redirect::to("/settings?saved=1").into_response())

@@ -121,7 +121,10 @@ pub struct DeviceRow {
     pub attested: bool,
     pub state: &'static str,
     pub state_code: &'static str,
+    /// The policy's name, not its id.
     pub policy: String,
+    /// The layout's name, if the card has a face.
+    pub layout: Option<String>,
     pub created: String,
     pub expires: Option<String>,
     pub can_activate: bool,
@@ -161,6 +164,8 @@ struct UserPage {
     editable: bool,
     kept_by: &'static str,
     flash: Option<String>,
+    /// Back to the Users list, with the search the operator came from.
+    back: String,
 }
 
 #[derive(Deserialize)]
@@ -185,9 +190,25 @@ fn flash_text(key: &str) -> Option<String> {
     }
 }
 
+/// Where the User page's Back leads: the Users list the operator came from (its search, sort and
+/// page, from the Referer the portal's same-origin policy sends), else the Users list. Only a
+/// path of the Users list is taken, so the link cannot lead anywhere else.
+fn back_to_users(headers: &axum::http::HeaderMap) -> String {
+    let from = headers
+        .get(axum::http::header::REFERER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|r| r.split_once("://"))
+        .and_then(|(_, rest)| rest.find('/').map(|i| &rest[i..]));
+    match from {
+        Some(path) if path == "/users" || path.starts_with("/users?") => path.to_owned(),
+        _ => "/users".to_owned(),
+    }
+}
+
 pub async fn page(
     State(state): State<AppState>,
     signed_in: SignedIn,
+    headers: axum::http::HeaderMap,
     Path(uid): Path<String>,
     Query(q): Query<UserQuery>,
 ) -> Result<Response, WebError> {
@@ -205,6 +226,8 @@ pub async fn page(
         device: d,
         certificates: records,
         pin_escrowed,
+        policy_name,
+        layout_name,
     } in view.devices
     {
         let attested = keys_attested(&records);
@@ -229,7 +252,8 @@ pub async fn page(
             attested,
             state: d.state.label(),
             state_code: d.state.as_str(),
-            policy: d.policy.as_ref().map(|p| p.0.clone()).unwrap_or_default(),
+            policy: policy_name.unwrap_or_default(),
+            layout: layout_name,
             created: d.created_at.date(),
             expires: d.expires_at.map(|e| e.date()),
             can_activate: d.state == DeviceState::Pending && actor.may(Permission::ActivateDevice),
@@ -278,6 +302,7 @@ pub async fn page(
         user: view.user,
         devices,
         flash: q.flash.as_deref().and_then(flash_text),
+        back: back_to_users(&headers),
     })
 }
 
