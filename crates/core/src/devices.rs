@@ -344,9 +344,10 @@ pub(crate) async fn card_of(
     let mut card = (svc.piv)(transport);
     let identity = card.select().await?;
     if identity.serial != d.serial {
-        return Err(CoreError::Invalid(format!(
-            "the card in {reader} is card {}, not card {}",
-            identity.serial, d.serial
+        return Err(CoreError::CardExchanged(format!(
+            "the card in {reader} is card {}, not card {}: nothing was sent to it; put in card {} \
+             and try again",
+            identity.serial, d.serial, d.serial
         )));
     }
     Ok(card)

@@ -1,7 +1,8 @@
 //! The core's error type. Every error carries a stable code (`DEV0001`...) that reaches the user
 //! together with an operation id; the sentence is written for a person, internals go to the log.
 
-use crate::lifecycle::TransitionRefused;
+use crate::ids::DeviceId;
+use crate::lifecycle::{DeviceState, TransitionRefused};
 use crate::ports::{CardError, PortError, StoreError};
 
 /// Stable error codes, grouped by area. Never renumber: support articles refer to them.
@@ -15,7 +16,8 @@ pub enum ErrorCode {
     Forbidden,
     /// A lifecycle transition that is not allowed.
     Lifecycle,
-    /// The card, reader or its connection failed.
+    /// The card stopped answering: it was removed from the reader, or the reader or the station's
+    /// connection went away.
     Card,
     /// The certificate authority failed.
     Ca,
@@ -35,6 +37,54 @@ pub enum ErrorCode {
     ForeignCard,
     /// The card cannot do what the policy asks (a key algorithm its firmware lacks).
     CardLacksFeature,
+
+    // One code per cause of the wizard, the card, the station and the printer (issue 15).
+    /// The card already belongs to a live device (Pending, Active, Suspended): refused untouched.
+    CardBelongsToDevice,
+    /// Another issuance is at work on this card.
+    CardInUse,
+    /// No card in the reader (or the printer's encoder).
+    NoCard,
+    /// The card answered a command with an unexpected status word.
+    CardStatus,
+    /// The card's answer could not be understood.
+    CardMalformed,
+    /// The card is not a PIV card.
+    NotPiv,
+    /// The card refused the management key.
+    ManagementKeyRejected,
+    /// The card refused the PIN.
+    WrongPin,
+    /// The card's PIN is blocked.
+    PinBlocked,
+    /// The card refused the PUK.
+    WrongPuk,
+    /// The card in the reader is not the card the operation is about.
+    CardExchanged,
+    /// The station is not connected (or unknown).
+    StationNotConnected,
+    /// The station has no printer of that name.
+    PrinterNotFound,
+    /// The station has no reader of that name.
+    ReaderNotFound,
+    /// The operator has not configured a printer and reader at this station yet.
+    PrinterNotConfigured,
+    /// The printer took the job and did not complete it (aborted, cancelled, stopped).
+    PrinterRefused,
+    /// The card face could not be drawn from its layout.
+    Render,
+    /// The layout is not allowed for the person's groups.
+    LayoutNotAllowed,
+    /// No such layout.
+    LayoutUnknown,
+    /// The device policy is not allowed for the person's groups.
+    PolicyNotAllowed,
+    /// No such device policy.
+    PolicyUnknown,
+    /// A temporary card stands in only for a forgotten card of the same holder.
+    TemporaryNotAllowed,
+    /// A temporary card needs a short-lived policy.
+    TemporaryTooLong,
     /// The policy requires a card from stock and this card is not in stock.
     NotInStock,
     /// The two-person rule: a second operator must approve the request first.
@@ -80,6 +130,29 @@ impl ErrorCode {
             Self::Attestation => "CARD0002",
             Self::ForeignCard => "CARD0003",
             Self::CardLacksFeature => "CARD0004",
+            Self::CardBelongsToDevice => "CARD0005",
+            Self::CardInUse => "CARD0006",
+            Self::NoCard => "CARD0007",
+            Self::CardStatus => "CARD0008",
+            Self::CardMalformed => "CARD0009",
+            Self::NotPiv => "CARD0010",
+            Self::ManagementKeyRejected => "CARD0011",
+            Self::WrongPin => "CARD0012",
+            Self::PinBlocked => "CARD0013",
+            Self::WrongPuk => "CARD0014",
+            Self::CardExchanged => "CARD0015",
+            Self::StationNotConnected => "STN0002",
+            Self::PrinterNotFound => "STN0003",
+            Self::ReaderNotFound => "STN0004",
+            Self::PrinterNotConfigured => "STN0005",
+            Self::PrinterRefused => "PRN0002",
+            Self::Render => "PRN0003",
+            Self::LayoutNotAllowed => "LAY0001",
+            Self::LayoutUnknown => "LAY0002",
+            Self::PolicyNotAllowed => "POL0001",
+            Self::PolicyUnknown => "POL0002",
+            Self::TemporaryNotAllowed => "ISS0001",
+            Self::TemporaryTooLong => "ISS0002",
             Self::NotInStock => "STK0001",
             Self::ApprovalRequired => "AUTH0005",
             Self::ImportRefused => "USR0001",
@@ -128,6 +201,61 @@ pub enum CoreError {
     /// The card cannot do what the policy asks; the sentence says what and why.
     #[error("{0}")]
     CardLacksFeature(String),
+
+    // One variant per cause of the wizard, the station and the printer (issue 15); the card's
+    // own causes are the kinds of `Card`.
+    /// The card belongs to a live device: which, its state, and the sentence saying what to do.
+    #[error("{message}")]
+    CardBelongsToDevice {
+        device: DeviceId,
+        state: DeviceState,
+        message: String,
+    },
+    /// Another issuance is at work on the card.
+    #[error("{0}")]
+    CardInUse(String),
+    /// The card in the reader is not the one the operation is about.
+    #[error("{0}")]
+    CardExchanged(String),
+    /// The station is not connected; the sentence names it.
+    #[error("{0}")]
+    StationNotConnected(String),
+    /// The station has no printer of that name.
+    #[error("the station has no printer named {0:?}: choose one of its printers")]
+    PrinterNotFound(String),
+    /// The station has no reader of that name.
+    #[error("the station has no reader named {0:?}: check that the reader is plugged in, or choose another")]
+    ReaderNotFound(String),
+    /// No printer and reader configured at this station yet.
+    #[error("{0}")]
+    PrinterNotConfigured(String),
+    /// The printer took the job and did not complete it.
+    #[error("the printer did not print the card: {0}")]
+    PrinterRefused(PortError),
+    /// The card face could not be drawn from its layout.
+    #[error("the card face could not be drawn: {0}")]
+    Render(PortError),
+    /// The layout is not allowed for the person.
+    #[error("{0}")]
+    LayoutNotAllowed(String),
+    /// No such layout (its id).
+    #[error("there is no layout {0}: it may have been deleted; reload the page")]
+    LayoutUnknown(String),
+    /// The device policy is not allowed for the person.
+    #[error("{0}")]
+    PolicyNotAllowed(String),
+    /// No such device policy (its id).
+    #[error("there is no device policy {0}: it may have been deleted; reload the page")]
+    PolicyUnknown(String),
+    /// A temporary card asked for a card that is not a forgotten card of the same holder.
+    #[error("{0}")]
+    TemporaryNotAllowed(String),
+    /// A temporary card under a policy that lasts too long.
+    #[error("{0}")]
+    TemporaryTooLong(String),
+    /// An issuance asked for a step it is not at (the sentence says which); code `JOB0001`.
+    #[error("{0}")]
+    WrongStep(String),
     /// A card the policy's stock rule refuses: its serial, its stock state when the stock knows
     /// it, and the sentence that says both.
     #[error("{message}")]
@@ -176,7 +304,7 @@ impl CoreError {
             Self::Forbidden(_) => ErrorCode::Forbidden,
             Self::Lifecycle(_) => ErrorCode::Lifecycle,
             Self::JobStep(_) => ErrorCode::JobStep,
-            Self::Card(_) => ErrorCode::Card,
+            Self::Card(e) => card_code(e),
             Self::Ca(_) => ErrorCode::Ca,
             Self::Print(_) => ErrorCode::Print,
             Self::Station(_) => ErrorCode::Station,
@@ -186,6 +314,22 @@ impl CoreError {
             Self::Attestation(..) => ErrorCode::Attestation,
             Self::ForeignCard(_) => ErrorCode::ForeignCard,
             Self::CardLacksFeature(_) => ErrorCode::CardLacksFeature,
+            Self::CardBelongsToDevice { .. } => ErrorCode::CardBelongsToDevice,
+            Self::CardInUse(_) => ErrorCode::CardInUse,
+            Self::CardExchanged(_) => ErrorCode::CardExchanged,
+            Self::StationNotConnected(_) => ErrorCode::StationNotConnected,
+            Self::PrinterNotFound(_) => ErrorCode::PrinterNotFound,
+            Self::ReaderNotFound(_) => ErrorCode::ReaderNotFound,
+            Self::PrinterNotConfigured(_) => ErrorCode::PrinterNotConfigured,
+            Self::PrinterRefused(_) => ErrorCode::PrinterRefused,
+            Self::Render(_) => ErrorCode::Render,
+            Self::LayoutNotAllowed(_) => ErrorCode::LayoutNotAllowed,
+            Self::LayoutUnknown(_) => ErrorCode::LayoutUnknown,
+            Self::PolicyNotAllowed(_) => ErrorCode::PolicyNotAllowed,
+            Self::PolicyUnknown(_) => ErrorCode::PolicyUnknown,
+            Self::TemporaryNotAllowed(_) => ErrorCode::TemporaryNotAllowed,
+            Self::TemporaryTooLong(_) => ErrorCode::TemporaryTooLong,
+            Self::WrongStep(_) => ErrorCode::JobStep,
             Self::NotInStock { .. } => ErrorCode::NotInStock,
             Self::ApprovalRequired { .. } => ErrorCode::ApprovalRequired,
             Self::ImportRefused(_) => ErrorCode::ImportRefused,
@@ -208,12 +352,79 @@ impl CoreError {
     }
 }
 
+/// Each way a card fails has its code: the operator's next move differs (put the card back,
+/// feed one, use another card, ask for the PUK).
+fn card_code(e: &CardError) -> ErrorCode {
+    match e {
+        CardError::Unreachable(_) => ErrorCode::Card,
+        CardError::NoCard(_) => ErrorCode::NoCard,
+        CardError::NoReader(_) => ErrorCode::ReaderNotFound,
+        CardError::Status { .. } => ErrorCode::CardStatus,
+        CardError::Malformed { .. } => ErrorCode::CardMalformed,
+        CardError::NotPiv => ErrorCode::NotPiv,
+        CardError::ManagementKeyRejected => ErrorCode::ManagementKeyRejected,
+        CardError::WrongPin { .. } => ErrorCode::WrongPin,
+        CardError::PinBlocked => ErrorCode::PinBlocked,
+        CardError::WrongPuk { .. } => ErrorCode::WrongPuk,
+    }
+}
+
 impl From<StoreError> for CoreError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NotFound => Self::NotFound("the record".into()),
             StoreError::Stale(what) => Self::Changed(what),
             other => Self::Store(other),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// The codes `ErrorCode::as_str` gives, read from this file's source so that a new code is
+    /// checked without anyone listing it twice.
+    fn codes() -> Vec<&'static str> {
+        let source = include_str!("error.rs");
+        let start = source.find("pub fn as_str").expect("as_str");
+        let end = start + source[start..].find("\n    }\n").expect("end of as_str");
+        source[start..end]
+            .lines()
+            .filter_map(|l| l.split("=> \"").nth(1))
+            .map(|rest| rest.trim_end_matches("\","))
+            .collect()
+    }
+
+    #[test]
+    fn every_code_is_distinct_and_well_formed() {
+        let codes = codes();
+        assert!(codes.len() > 40, "read {} codes", codes.len());
+        let mut seen = std::collections::BTreeSet::new();
+        for code in &codes {
+            assert!(seen.insert(*code), "{code} is given twice");
+            let digits = code.trim_start_matches(|c: char| c.is_ascii_uppercase());
+            assert!(
+                digits.len() == 4
+                    && digits.chars().all(|c| c.is_ascii_digit())
+                    && digits.len() < code.len(),
+                "{code} is not AREA0000"
+            );
+        }
+    }
+
+    /// Support answers from the operator guide's table: a code that is not in it fails here.
+    #[test]
+    fn the_operator_guide_lists_every_code() {
+        let guide = include_str!("../../../docs/operator-guide.md");
+        let listed: Vec<&str> = guide
+            .lines()
+            .filter_map(|l| l.strip_prefix("| `"))
+            .filter_map(|l| l.split('`').next())
+            .collect();
+        for code in codes() {
+            assert!(
+                listed.contains(&code),
+                "{code} is missing from the error table of docs/operator-guide.md"
+            );
         }
     }
 }

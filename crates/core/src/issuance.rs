@@ -51,17 +51,11 @@ pub async fn configure_printer(
     let station = svc.station(&pairing.station)?;
     let printers = station.printers().await.map_err(CoreError::Station)?;
     if !printers.iter().any(|p| p.name == pairing.printer) {
-        return Err(CoreError::Invalid(format!(
-            "the station has no printer named {:?}",
-            pairing.printer
-        )));
+        return Err(CoreError::PrinterNotFound(pairing.printer.clone()));
     }
     let readers = station.readers().await.map_err(CoreError::Station)?;
     if !readers.contains(&pairing.reader) {
-        return Err(CoreError::Invalid(format!(
-            "the station has no reader named {:?}",
-            pairing.reader
-        )));
+        return Err(CoreError::ReaderNotFound(pairing.reader.clone()));
     }
     let mut changes = Changes::new();
     changes.push(Change::PutPairing(pairing.clone()));
@@ -107,11 +101,13 @@ pub async fn start(
     let layout = layouts
         .iter()
         .find(|l| l.id == req.layout)
-        .ok_or_else(|| CoreError::NotFound(format!("layout {}", req.layout)))?;
+        .ok_or_else(|| CoreError::LayoutUnknown(req.layout.to_string()))?;
     if !group_allowed(&layout.allowed_groups, &user) {
-        return Err(CoreError::Invalid(format!(
-            "the layout {} is not allowed for {}",
-            layout.name, user.display_name
+        return Err(CoreError::LayoutNotAllowed(format!(
+            "the layout {} is not allowed for {}: it is for the groups {}; choose another layout",
+            layout.name,
+            user.display_name,
+            layout.allowed_groups.join(", ")
         )));
     }
     if req.reader.is_empty() {
@@ -231,7 +227,7 @@ async fn temporary_allowed(
         || d.state != DeviceState::Suspended
         || d.reason != crate::lifecycle::Reason::Forgotten
     {
-        return Err(CoreError::Invalid(format!(
+        return Err(CoreError::TemporaryNotAllowed(format!(
             "a temporary card stands in for a forgotten card of the same holder; card {} is {} ({})",
             d.serial,
             d.state,
@@ -260,7 +256,10 @@ pub async fn start_at_station(
             .pairing(&actor.operator, &station)
             .await?
             .ok_or_else(|| {
-                CoreError::Invalid("Configure the printer and its reader first.".into())
+                CoreError::PrinterNotConfigured(
+                    "Configure the printer and its reader first (the printer tile, Configure)."
+                        .into(),
+                )
             })?;
         (pairing.printer, pairing.reader)
     } else {
@@ -325,8 +324,8 @@ pub async fn choose_policy_confirmed(
     actor.require(Permission::IssueDevice, "issue devices")?;
     let mut job = job_in_reach(svc, actor, job).await?;
     if job.step != JobStep::Started {
-        return Err(CoreError::Invalid(
-            "this issuance has already moved past the policy step".into(),
+        return Err(CoreError::WrongStep(
+            "this issuance has already moved past the policy step: reload its page".into(),
         ));
     }
     let user = svc.store.user(&job.user).await?;
@@ -338,11 +337,13 @@ pub async fn choose_policy_confirmed(
         .await?
         .into_iter()
         .find(|p| &p.id == policy)
-        .ok_or_else(|| CoreError::NotFound(format!("device policy {policy}")))?;
+        .ok_or_else(|| CoreError::PolicyUnknown(policy.to_string()))?;
     if !group_allowed(&policy.allowed_groups, &user) {
-        return Err(CoreError::Invalid(format!(
-            "the policy {} is not allowed for {}",
-            policy.name, user.display_name
+        return Err(CoreError::PolicyNotAllowed(format!(
+            "the policy {} is not allowed for {}: it is for the groups {}; choose another policy",
+            policy.name,
+            user.display_name,
+            policy.allowed_groups.join(", ")
         )));
     }
     if let Some(original) = &job.temporary_for {
@@ -357,7 +358,7 @@ pub async fn choose_policy_confirmed(
             .max()
             .unwrap_or(0);
         if longest > TEMPORARY_MAX_DAYS {
-            return Err(CoreError::Invalid(format!(
+            return Err(CoreError::TemporaryTooLong(format!(
                 "a temporary card needs a short-lived policy (at most {TEMPORARY_MAX_DAYS} days); \
                  {} lasts {longest} days: choose PIV Temporary or another short one",
                 policy.name
@@ -395,14 +396,14 @@ pub async fn choose_policy_confirmed(
     job.message = "Connecting to the card".into();
     let running = runner
         .take(&mut job, JobEvent::ChoosePolicy, changes, |runner, mut job, heartbeat| async move {
-            let mut device = None;
-            match personalise::personalise(&runner, &mut job, &policy, &pin, &mut device).await {
+            let mut work = personalise::CardWork::default();
+            match personalise::personalise(&runner, &mut job, &policy, &pin, &mut work).await {
                 Ok(()) => printing::print(&runner, &mut job).await,
                 Err(err) if heartbeat.lost() || matches!(err, CoreError::Changed(_)) => {
                     // Someone else holds the job now (recovery after a stall): leave it to them.
                     tracing::warn!(operation = %job.operation, error = %err, "issuance stopped: the job was taken over");
                 }
-                Err(err) => personalise::fail(&runner, &mut job, device, err).await,
+                Err(err) => personalise::fail(&runner, &mut job, work, err).await,
             }
             job
         })
@@ -443,7 +444,7 @@ pub async fn retry_print(
     actor.require(Permission::IssueDevice, "print devices")?;
     let mut job = job_in_reach(svc, actor, job).await?;
     if job.step != JobStep::PrintFailed {
-        return Err(CoreError::Invalid(
+        return Err(CoreError::WrongStep(
             "only a failed print can be retried".into(),
         ));
     }
@@ -455,9 +456,7 @@ pub async fn retry_print(
             .await
             .map_err(CoreError::Station)?;
         if !printers.iter().any(|p| p.name == printer) {
-            return Err(CoreError::Invalid(format!(
-                "the station has no printer named {printer:?}"
-            )));
+            return Err(CoreError::PrinterNotFound(printer));
         }
         job.printer = printer;
     }
@@ -483,14 +482,14 @@ pub async fn finish(svc: &Services, actor: &Actor, job: &JobId) -> Result<Issuan
     actor.require(Permission::ActivateDevice, "activate devices")?;
     let mut job = job_in_reach(svc, actor, job).await?;
     if job.step != JobStep::Printed {
-        return Err(CoreError::Invalid(
+        return Err(CoreError::WrongStep(
             "the card can be activated once it is printed".into(),
         ));
     }
     let device = job
         .device
         .clone()
-        .ok_or_else(|| CoreError::Invalid("the job has no card".into()))?;
+        .ok_or_else(|| CoreError::WrongStep("the job has no card".into()))?;
     let mut changes = Changes::new();
     crate::devices::activation(svc, actor, &mut changes, &device, Some(&job.operation)).await?;
     let expected = job.step;
@@ -514,7 +513,7 @@ pub async fn cancel(svc: &Services, actor: &Actor, job: &JobId) -> Result<Issuan
     let mut job = job_in_reach(svc, actor, job).await?;
     let expected = job.step;
     job.step = job_transition(expected, JobEvent::Cancel)
-        .map_err(|_| CoreError::Invalid("this issuance cannot be cancelled now".into()))?;
+        .map_err(|_| CoreError::WrongStep("this issuance cannot be cancelled now".into()))?;
     job.message = "Cancelled; the card was not activated".into();
     job.updated_at = svc.clock.now();
     let mut changes = Changes::new();
@@ -555,7 +554,8 @@ pub(crate) async fn close_abandoned(
         let err = CoreError::Card(crate::ports::CardError::Unreachable(
             "the server stopped while the card was being personalised".into(),
         ));
-        personalise::fail(runner, &mut job, device, err).await;
+        let work = personalise::CardWork::recorded(&job, device);
+        personalise::fail(runner, &mut job, work, err).await;
         return Ok(());
     }
     // A job of the previous release may sit at Issuing with its card already Pending.
@@ -567,6 +567,7 @@ pub(crate) async fn close_abandoned(
     job.error = Some(JobError {
         code: crate::ErrorCode::Print.as_str().into(),
         message: "the server stopped while the card was printing; print it again".into(),
+        card_outcome: Some(CardOutcome::Personalised),
     });
     job.message = "Printing was interrupted; the card is personalised and Pending".into();
     job.updated_at = svc.clock.now();
@@ -624,8 +625,8 @@ mod tests {
     fn a_card_is_reset_only_when_every_record_of_it_is_closed() {
         use DeviceState as S;
         let refused = |h: CardHistory| match h {
-            CardHistory::Refused(m) | CardHistory::Foreign(m) => m,
-            other => panic!("not refused: {other:?}"),
+            CardHistory::Foreign(m) => m,
+            other => panic!("not refused as foreign: {other:?}"),
         };
         // Unknown: issued when blank, refused when another system holds its key.
         assert_eq!(card_history(&[], true, true), CardHistory::Fresh);
@@ -659,16 +660,17 @@ mod tests {
             let records = [record("d2", S::Failed), record("d1", live)];
             for factory_key in [true, false] {
                 assert_eq!(
-                    refused(card_history(&records, factory_key, true)),
-                    format!(
-                        "This card is already personalised (device d1, {live}); terminate it first"
-                    )
+                    card_history(&records, factory_key, true),
+                    CardHistory::Live(&records[1])
                 );
             }
         }
         for busy in [S::Available, S::Assigned, S::InProduction] {
-            let m = refused(card_history(&[record("d3", busy)], true, true));
-            assert!(m.contains("being issued") && m.contains("device d3"), "{m}");
+            let records = [record("d3", busy)];
+            assert_eq!(
+                card_history(&records, true, true),
+                CardHistory::Busy(&records[0])
+            );
         }
     }
 }

@@ -688,6 +688,62 @@ impl JobStep {
 pub struct JobError {
     pub code: String,
     pub message: String,
+    /// What happened to the card, from what the job recorded; absent on jobs of earlier
+    /// releases.
+    #[serde(default)]
+    pub card_outcome: Option<CardOutcome>,
+}
+
+/// What a job that ended in error did to the card, derived from its recorded facts (did it
+/// reset the card, did the card get a record, how many certificates were issued and revoked), so
+/// that the message tells the truth about the card.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CardOutcome {
+    /// Nothing was written to the card: it was refused (or lost) before personalisation.
+    Untouched,
+    /// Its reset to the factory state began and did not finish: its PIN and PUK may be blocked;
+    /// nothing else was written.
+    ResetInterrupted,
+    /// It was reset to its factory state, and nothing was written after that.
+    Reset,
+    /// Personalisation had begun: its record is `Failed` and the certificates issued for it
+    /// (this many) are revoked.
+    Failed { revoked: u32 },
+    /// It is personalised and `Pending` (the failure came while printing): nothing is lost.
+    Personalised,
+}
+
+impl CardOutcome {
+    /// The sentence the operator reads about the card, and what to do with it.
+    pub fn sentence(&self) -> String {
+        match self {
+            Self::Untouched => {
+                "Nothing was written to the card: it is as it was before this issuance.".into()
+            }
+            Self::ResetInterrupted => "The card was being reset to its factory state when this \
+                 happened, so its PIN may be blocked; nothing else was written. Put it back into \
+                 the printer and issue it again: Tessera resets it first."
+                .into(),
+            Self::Reset => "The card was reset to its factory state (its earlier record stays \
+                 closed); nothing else was written. It can be issued again."
+                .into(),
+            Self::Failed { revoked: 0 } => "Personalisation had begun: the card is marked \
+                 Failed; no certificate had been issued for it. Put it back into the printer and \
+                 issue it again: Tessera resets it first."
+                .into(),
+            Self::Failed { revoked } => format!(
+                "Personalisation had begun: the card is marked Failed and the {revoked} \
+                 certificate{} issued for it {} revoked. Put it back into the printer and issue \
+                 it again: Tessera resets it first.",
+                if *revoked == 1 { "" } else { "s" },
+                if *revoked == 1 { "is" } else { "are" },
+            ),
+            Self::Personalised => {
+                "The card is personalised and stays Pending: nothing is lost.".into()
+            }
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -718,6 +774,14 @@ pub struct IssuanceJob {
     /// read then: personalisation reads it again and says why if it still cannot).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fed_card: Option<FedCard>,
+}
+
+impl IssuanceJob {
+    /// What its error says happened to the card (`None` without an error, and for a job of an
+    /// earlier release, which did not record it).
+    pub fn card_outcome(&self) -> Option<CardOutcome> {
+        self.error.as_ref().and_then(|e| e.card_outcome)
+    }
 }
 
 /// One print job sent to a printer, kept whatever its outcome.

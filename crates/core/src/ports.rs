@@ -175,6 +175,12 @@ pub enum CardError {
     /// The card or reader went away (pulled card, dead reader, lost station).
     #[error("the card is not reachable: {0}")]
     Unreachable(String),
+    /// No card in the reader (or in the printer's encoder); the sentence names the reader.
+    #[error("{0}")]
+    NoCard(String),
+    /// The reader named is not there (unplugged, renamed, another station's).
+    #[error("{0}")]
+    NoReader(String),
     #[error("wrong PIN, {retries_left} tries left")]
     WrongPin { retries_left: u8 },
     #[error("the PIN is blocked")]

@@ -201,9 +201,12 @@ impl Services {
     }
 
     pub(crate) fn station(&self, id: &StationId) -> Result<Arc<dyn StationPort>, CoreError> {
-        self.stations
-            .station(id)
-            .ok_or_else(|| CoreError::NotFound(format!("station {id}")))
+        self.stations.station(id).ok_or_else(|| {
+            CoreError::StationNotConnected(format!(
+                "the station {id} is not connected: start Tessera Station on that \
+                     workstation (or choose another station), then try again"
+            ))
+        })
     }
 
     /// Applies a lifecycle command to `device` and adds its conditional update (on the state it

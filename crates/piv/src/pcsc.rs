@@ -124,12 +124,12 @@ fn session(
         let card = ctx
             .connect(&name, pcsc::ShareMode::Shared, pcsc::Protocols::ANY)
             .map_err(|e| match e {
-                pcsc::Error::NoSmartcard | pcsc::Error::RemovedCard => {
-                    CardError::Unreachable(format!("no card in the reader {reader}"))
-                }
-                pcsc::Error::UnknownReader => {
-                    CardError::Unreachable(format!("there is no reader named {reader:?}"))
-                }
+                pcsc::Error::NoSmartcard | pcsc::Error::RemovedCard => CardError::NoCard(format!(
+                    "there is no card in the reader {reader}: insert one and try again"
+                )),
+                pcsc::Error::UnknownReader => CardError::NoReader(format!(
+                    "there is no reader named {reader:?}: check that it is plugged in"
+                )),
                 e => unreachable(&format!("cannot connect to the card in {reader}"), e),
             })?;
         Ok::<_, CardError>((ctx, card))

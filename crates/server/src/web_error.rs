@@ -136,6 +136,30 @@ impl From<CoreError> for WebError {
             | ErrorCode::PinFactory
             | ErrorCode::PinWeak
             | ErrorCode::PinMismatch => StatusCode::UNPROCESSABLE_ENTITY,
+            // The card, the station or the printer said no, or is not there.
+            ErrorCode::NoCard
+            | ErrorCode::CardStatus
+            | ErrorCode::CardMalformed
+            | ErrorCode::NotPiv
+            | ErrorCode::ManagementKeyRejected
+            | ErrorCode::WrongPin
+            | ErrorCode::PinBlocked
+            | ErrorCode::WrongPuk
+            | ErrorCode::StationNotConnected
+            | ErrorCode::ReaderNotFound
+            | ErrorCode::PrinterRefused => StatusCode::BAD_GATEWAY,
+            // The card is someone's, or another job's, or not the one asked about.
+            ErrorCode::CardBelongsToDevice | ErrorCode::CardInUse | ErrorCode::CardExchanged => {
+                StatusCode::CONFLICT
+            }
+            ErrorCode::LayoutUnknown | ErrorCode::PolicyUnknown => StatusCode::NOT_FOUND,
+            ErrorCode::PrinterNotFound
+            | ErrorCode::Render
+            | ErrorCode::PrinterNotConfigured
+            | ErrorCode::LayoutNotAllowed
+            | ErrorCode::PolicyNotAllowed
+            | ErrorCode::TemporaryNotAllowed
+            | ErrorCode::TemporaryTooLong => StatusCode::UNPROCESSABLE_ENTITY,
         };
         let mut err = Self::new(status, code.as_str(), sentence(&e.to_string()));
         if code == ErrorCode::ApprovalRequired {

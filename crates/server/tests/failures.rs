@@ -5,7 +5,7 @@
 mod support;
 
 use tessera_core::issuance;
-use tessera_core::model::{BuiltinRole, CertificateStatus, JobStep};
+use tessera_core::model::{BuiltinRole, CardOutcome, CertificateStatus, JobStep};
 use tessera_core::ports::Store;
 use tessera_core::DeviceState;
 use tessera_server::demo;
@@ -17,6 +17,7 @@ async fn a_pulled_card_fails_cleanly_wherever_it_is_pulled() {
     // Pulled before every command of the personalisation in turn, until one pull comes too late
     // to matter (the card was complete).
     let mut after = 0;
+    let mut revoked_seen = 0;
     loop {
         t.demo_printer.set_faults(Faults {
             pull_card_after: Some(after),
@@ -35,6 +36,7 @@ async fn a_pulled_card_fails_cleanly_wherever_it_is_pulled() {
                 after > 10,
                 "a personalisation takes more than {after} commands"
             );
+            assert_eq!(revoked_seen, 4, "a pull after every certificate was issued");
             break;
         }
         assert_eq!(job.step, JobStep::Failed, "pulled after {after} commands");
@@ -42,15 +44,44 @@ async fn a_pulled_card_fails_cleanly_wherever_it_is_pulled() {
         assert_eq!(error.code, "CARD0001");
         assert!(error.message.contains("removed"), "{}", error.message);
         let Some(device) = job.device.clone() else {
-            continue; // pulled before the card said who it is: nothing was written to it
+            // Pulled before the card got a record (a blank card: no reset): nothing was written.
+            assert_eq!(
+                error.card_outcome,
+                Some(CardOutcome::Untouched),
+                "pulled after {after}"
+            );
+            continue;
         };
         let device = t.store.device(&device).await.unwrap();
         assert_eq!(device.state, DeviceState::Failed, "pulled after {after}");
-        for c in t.store.certificates_of_device(&device.id).await.unwrap() {
+        let certificates = t.store.certificates_of_device(&device.id).await.unwrap();
+        for c in &certificates {
             assert_eq!(
                 c.status,
                 CertificateStatus::Revoked,
                 "no live certificate on a failed card"
+            );
+        }
+        // The error says so, with the number of certificates this attempt had issued.
+        let revoked = certificates.len() as u32;
+        assert_eq!(
+            error.card_outcome,
+            Some(CardOutcome::Failed { revoked }),
+            "pulled after {after}"
+        );
+        let sentence = error.card_outcome.unwrap().sentence();
+        assert!(sentence.contains("marked Failed"), "{sentence}");
+        if revoked > 0 {
+            assert!(
+                sentence.contains(&format!("the {revoked} certificate"))
+                    && sentence.contains("revoked"),
+                "{sentence}"
+            );
+            revoked_seen = revoked_seen.max(revoked);
+        } else {
+            assert!(
+                sentence.contains("no certificate had been issued"),
+                "{sentence}"
             );
         }
         let events = t.store.audit_events(None, 500).await.unwrap();
@@ -75,6 +106,12 @@ async fn an_offline_printer_loses_nothing_and_retry_print_succeeds() {
     .await;
     assert_eq!(job.step, JobStep::PrintFailed);
     assert!(job.error.as_ref().unwrap().message.contains("offline"));
+    assert_eq!(job.error.as_ref().unwrap().code, "PRN0001");
+    assert_eq!(
+        job.card_outcome(),
+        Some(CardOutcome::Personalised),
+        "a print failure loses nothing"
+    );
     let device = job.device.clone().unwrap();
     assert_eq!(
         t.store.device(&device).await.unwrap().state,

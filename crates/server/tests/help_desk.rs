@@ -283,7 +283,11 @@ async fn a_forgotten_card_is_replaced_by_a_temporary_one_then_restored() {
         },
     )
     .await;
-    assert!(matches!(early, Err(CoreError::Invalid(_))), "{early:?}");
+    assert!(
+        matches!(early, Err(CoreError::TemporaryNotAllowed(_))),
+        "{early:?}"
+    );
+    assert_eq!(early.unwrap_err().code().as_str(), "ISS0001");
 
     let (suspended, kind) = help_desk::replace(
         svc,
@@ -339,6 +343,7 @@ async fn a_forgotten_card_is_replaced_by_a_temporary_one_then_restored() {
     .await
     .expect_err("a long-lived policy is refused for a temporary card");
     assert!(err.to_string().contains("short-lived policy"), "{err}");
+    assert_eq!(err.code().as_str(), "ISS0002");
     issuance::cancel(svc, &desk, &job.id).await.unwrap();
     t.demo_printer
         .put_in_hopper(t.demo_printer.card_in_encoder().unwrap());

@@ -8,7 +8,9 @@ mod support;
 use std::path::Path;
 use tessera_core::ids::DeviceId;
 use tessera_core::issuance;
-use tessera_core::model::{BuiltinRole, CertificateStatus, IssuanceJob, JobStep, Slot};
+use tessera_core::model::{
+    BuiltinRole, CardOutcome, CertificateStatus, IssuanceJob, JobStep, Slot,
+};
 use tessera_core::ports::{AuditRecord, CardError, PivCard, Store};
 use tessera_core::secret::{ManagementKey, ManagementKeyAlgorithm};
 use tessera_core::{devices, DeviceState, Pin, Reason};
@@ -119,6 +121,12 @@ async fn pull_then_issue_again(t: &Tessera, after: usize, answer_lost: bool) -> 
         assert!(message.contains("removed"), "{at}: {message}");
         assert_eq!(interrupted.device, None, "{at}");
         assert!(events_of(t, &interrupted, "CardReset").await.is_empty());
+        // The error tells that the card was being erased, not that it was untouched.
+        assert_eq!(
+            interrupted.error.as_ref().unwrap().card_outcome,
+            Some(CardOutcome::ResetInterrupted),
+            "{at}"
+        );
     }
 
     // Put back once more, and this time left in the printer.
@@ -209,6 +217,7 @@ async fn a_card_personalised_by_another_system_is_refused_untouched() {
         "This card is personalised by another system; reset it with its own tools"
     );
     assert_eq!(error.code, "CARD0003");
+    assert_eq!(error.card_outcome, Some(CardOutcome::Untouched));
     assert_eq!(job.device, None, "a refused card gets no record");
     assert!(t
         .store
@@ -246,9 +255,16 @@ async fn an_active_card_is_refused_until_it_is_terminated() {
     t.demo_printer.put_in_hopper(card.clone());
     let again = issue(&t, "24681357").await;
     assert_eq!(again.step, JobStep::Failed);
+    let error = again.error.clone().unwrap();
+    assert_eq!(error.code, "CARD0005");
+    assert_eq!(error.card_outcome, Some(CardOutcome::Untouched));
     assert_eq!(
-        again.error.unwrap().message,
-        format!("This card is already personalised (device {device}, Active); terminate it first")
+        error.message,
+        format!(
+            "This card already belongs to device {device} of Jane Doe (jdoe), which is Active; \
+             it was left untouched. Feed a blank card; to reuse this one, terminate that device \
+             on Jane Doe (jdoe)'s page first"
+        )
     );
     assert_eq!(again.device, None);
     assert_eq!(t.store.devices_with_serial(&serial).await.unwrap().len(), 1);

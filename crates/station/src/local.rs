@@ -100,8 +100,8 @@ impl StationPort for LocalStation {
         }
         match &self.readers {
             Some(provider) => provider.connect(reader).await,
-            None => Err(CardError::Unreachable(format!(
-                "this station has no reader named {reader:?}"
+            None => Err(CardError::NoReader(format!(
+                "this station has no reader named {reader:?}: check that it is plugged in"
             ))),
         }
     }

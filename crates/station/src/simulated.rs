@@ -108,9 +108,11 @@ impl SimulatedCardPrinter {
     }
 
     pub fn connect(&self) -> Result<Box<dyn CardTransport>, CardError> {
-        let path = self
-            .card_in_encoder()
-            .ok_or_else(|| CardError::Unreachable("no card in the encoder: press Start".into()))?;
+        let path = self.card_in_encoder().ok_or_else(|| {
+            CardError::NoCard(
+                "there is no card in the printer's encoder: press Start to feed one".into(),
+            )
+        })?;
         let mut card = self.cards.connect(&path)?;
         let faults = self.faults();
         if faults.substitute_generated_keys {

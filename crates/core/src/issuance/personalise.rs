@@ -3,7 +3,8 @@
 //! audit events together with the job's progress, under the runner's lease; the card record and
 //! the move to `InProduction` commit as one, and so do the end of production and the job's move to
 //! printing. A failure ends the job `Failed`, the card `Failed` and its certificates revoked, in
-//! one transaction ([`fail`]).
+//! one transaction ([`fail`]); the job's error then says what happened to the card
+//! ([`CardOutcome`]): untouched, reset, or `Failed` with its certificates revoked.
 
 use crate::audit;
 use crate::changes::{Change, Changes};
@@ -18,6 +19,33 @@ use crate::services::AuditContext;
 use crate::template;
 use serde_json::json;
 
+/// The job's progress while the card is being reset, and once the reset is done: recorded with
+/// the job, so that a job closed after its runner died still tells what happened to the card.
+pub(super) const PROGRESS_RESETTING: u8 = 6;
+pub(super) const PROGRESS_RESET_DONE: u8 = 8;
+
+/// What a personalisation did to the card so far: the facts its failure reports.
+#[derive(Debug, Default)]
+pub(super) struct CardWork {
+    /// The card's record, once it has one.
+    pub device: Option<Device>,
+    /// `Some(false)` once its factory reset began, `Some(true)` once the reset finished.
+    pub reset: Option<bool>,
+}
+
+impl CardWork {
+    /// The facts of a job whose runner is gone, from what it recorded: its card's record and the
+    /// progress it reached.
+    pub(super) fn recorded(job: &IssuanceJob, device: Option<Device>) -> Self {
+        let reset = match job.progress {
+            p if p >= PROGRESS_RESET_DONE => Some(true),
+            p if p >= PROGRESS_RESETTING => Some(false),
+            _ => None,
+        };
+        Self { device, reset }
+    }
+}
+
 /// Personalises the card of `job` (step `Issuing`, leased by `runner`). On success the card is
 /// `Pending` and the job at `Printing`, committed together.
 pub(super) async fn personalise(
@@ -25,7 +53,7 @@ pub(super) async fn personalise(
     job: &mut IssuanceJob,
     policy: &DevicePolicy,
     pin: &Pin,
-    device_slot: &mut Option<Device>,
+    work: &mut CardWork,
 ) -> Result<(), CoreError> {
     let svc = &runner.svc;
     let station = svc.station(&job.station)?;
@@ -35,7 +63,7 @@ pub(super) async fn personalise(
         .await?;
     let transport = station.connect(&job.reader).await?;
     let mut card = (svc.piv)(transport);
-    let (identity, factory_algorithm) = open_card(runner, job, policy, card.as_mut()).await?;
+    let (identity, factory_algorithm) = open_card(runner, job, policy, card.as_mut(), work).await?;
 
     // The card's record, its assignment and the start of production: one commit, so a card is
     // never known to the database without its holder and its audit trail.
@@ -91,7 +119,7 @@ pub(super) async fn personalise(
         }
     );
     runner.progress(changes, job, 10, generating).await?;
-    *device_slot = Some(device.clone());
+    work.device = Some(device.clone());
 
     // Three phases, so that a card behind a station costs few round trips: every key is
     // generated (one APDU script), every certificate is issued, then every write goes to the card
@@ -291,7 +319,7 @@ pub(super) async fn personalise(
     job.progress = 90;
     job.message = "Card personalised".into();
     runner.advance(changes, job, JobEvent::Personalised).await?;
-    *device_slot = Some(device);
+    work.device = Some(device);
     Ok(())
 }
 
@@ -303,9 +331,10 @@ pub(super) enum CardHistory<'a> {
     Fresh,
     /// Reset it to its factory state first; the newest earlier record of the card.
     Reset(&'a Device),
-    /// Refused because Tessera's own records say so (a live card, another job at work on it),
-    /// with the sentence the operator reads.
-    Refused(String),
+    /// Refused: the card belongs to this live device (Pending, Active, Suspended).
+    Live(&'a Device),
+    /// Refused: another job is at work on the card (this record of it is being issued).
+    Busy(&'a Device),
     /// Refused because no key Tessera has opens it: another system holds its management key.
     Foreign(String),
 }
@@ -335,19 +364,13 @@ pub(super) fn card_history(
         .iter()
         .find(|d| matches!(d.state, S::Pending | S::Active | S::Suspended))
     {
-        return CardHistory::Refused(format!(
-            "This card is already personalised (device {}, {}); terminate it first",
-            live.id, live.state
-        ));
+        return CardHistory::Live(live);
     }
     if let Some(busy) = records
         .iter()
         .find(|d| matches!(d.state, S::Available | S::Assigned | S::InProduction))
     {
-        return CardHistory::Refused(format!(
-            "This card is being issued by another job (device {}, {}); wait until it ends",
-            busy.id, busy.state
-        ));
+        return CardHistory::Busy(busy);
     }
     match records.first() {
         None if factory_key => CardHistory::Fresh,
@@ -372,6 +395,7 @@ async fn open_card(
     job: &mut IssuanceJob,
     policy: &DevicePolicy,
     card: &mut dyn PivCard,
+    work: &mut CardWork,
 ) -> Result<(CardIdentity, ManagementKeyAlgorithm), CoreError> {
     let svc = &runner.svc;
     let identity = card.select().await?;
@@ -413,7 +437,14 @@ async fn open_card(
             let algorithm = factory_key.expect("a fresh card opened with a factory key");
             return Ok((identity, algorithm));
         }
-        CardHistory::Refused(message) => return Err(CoreError::Invalid(message)),
+        CardHistory::Live(live) => return Err(belongs(svc, live).await),
+        CardHistory::Busy(busy) => {
+            return Err(CoreError::CardInUse(format!(
+                "This card is being issued by another job (device {}, {}); nothing was written \
+                 to it. Wait until that issuance ends, or feed another card",
+                busy.id, busy.state
+            )))
+        }
         CardHistory::Foreign(message) => return Err(CoreError::ForeignCard(message)),
         CardHistory::Reset(previous) => previous,
     };
@@ -421,11 +452,13 @@ async fn open_card(
         .progress(
             Changes::new(),
             job,
-            6,
+            PROGRESS_RESETTING,
             "Resetting the card to its factory state",
         )
         .await?;
+    work.reset = Some(false);
     card.factory_reset().await?;
+    work.reset = Some(true);
     let mut changes = Changes::new();
     changes.audit(svc.event(
         audit::CARD_RESET,
@@ -439,19 +472,56 @@ async fn open_card(
                "previous_state": previous.state.as_str()}),
     ));
     runner
-        .progress(changes, job, 8, "Authenticating to the card")
+        .progress(
+            changes,
+            job,
+            PROGRESS_RESET_DONE,
+            "Authenticating to the card",
+        )
         .await?;
     let again = card.select().await?;
     if again.serial != identity.serial {
-        return Err(CoreError::Invalid(
-            "the card in the encoder was exchanged while it was being reset".into(),
-        ));
+        return Err(CoreError::CardExchanged(format!(
+            "the card in the encoder was exchanged while it was being reset (card {} became \
+             card {}): feed one card and start again",
+            identity.serial, again.serial
+        )));
     }
     // A card that was reset yet refuses every factory key is broken, not foreign.
     let algorithm = authenticate_factory(card)
         .await?
         .ok_or(CoreError::Card(CardError::ManagementKeyRejected))?;
     Ok((again, algorithm))
+}
+
+/// The refusal of a card that belongs to a live device: whose it is, and what the operator can do
+/// about it. Nothing was written to the card.
+async fn belongs(svc: &crate::services::Services, live: &Device) -> CoreError {
+    let holder = match &live.user {
+        Some(uid) => match svc.store.user(uid).await {
+            Ok(u) => format!("{} ({})", u.display_name, u.uid),
+            Err(_) => uid.to_string(),
+        },
+        None => "no one".into(),
+    };
+    let todo = match live.state {
+        DeviceState::Pending => format!(
+            "If the card reached its holder, activate that device on {holder}'s page; to reuse \
+             the card, terminate that device there first. Or feed a blank card"
+        ),
+        _ => format!(
+            "Feed a blank card; to reuse this one, terminate that device on {holder}'s page first"
+        ),
+    };
+    CoreError::CardBelongsToDevice {
+        device: live.id.clone(),
+        state: live.state,
+        message: format!(
+            "This card already belongs to device {} of {holder}, which is {}; it was left \
+             untouched. {todo}",
+            live.id, live.state
+        ),
+    }
 }
 
 /// Authenticates with the factory management key and returns its algorithm, or `None` when no
@@ -567,16 +637,20 @@ fn truncate(s: &str, max: usize) -> String {
 pub(super) async fn fail(
     runner: &JobRunner,
     job: &mut IssuanceJob,
-    device: Option<Device>,
+    work: CardWork,
     err: CoreError,
 ) {
     let svc = &runner.svc;
     tracing::warn!(operation = %job.operation, error = %err, "issuance failed");
     let mut changes = Changes::new();
-    if let Err(e) = failure(runner, &mut changes, job, device).await {
-        tracing::error!(operation = %job.operation, error = %e, "could not prepare the failure");
-        changes = Changes::new();
-    }
+    let outcome = match failure(runner, &mut changes, job, work).await {
+        Ok(outcome) => Some(outcome),
+        Err(e) => {
+            tracing::error!(operation = %job.operation, error = %e, "could not prepare the failure");
+            changes = Changes::new();
+            None
+        }
+    };
     // The refusals that name their own cause in the audit log, beside the failure.
     match &err {
         CoreError::Attestation(slot, why) => {
@@ -598,11 +672,12 @@ pub(super) async fn fail(
     changes.audit(svc.event(
         audit::ISSUANCE_FAILED,
         AuditContext::of_job(job),
-        json!({"code": err.code().as_str(), "message": err.to_string()}),
+        json!({"code": err.code().as_str(), "message": err.to_string(), "card": outcome}),
     ));
     job.error = Some(JobError {
         code: err.code().as_str().to_owned(),
         message: err.to_string(),
+        card_outcome: outcome,
     });
     job.message = "Issuance failed".into();
     if let Err(e) = runner.advance(changes, job, JobEvent::Fail).await {
@@ -610,25 +685,44 @@ pub(super) async fn fail(
     }
 }
 
-/// The card's part of a failure: `Failed`, certificates revoked.
+/// The card's part of a failure: `Failed`, certificates revoked, when it has a record; and what
+/// that, or the lack of it, means for the card.
 async fn failure(
     runner: &JobRunner,
     changes: &mut Changes,
     job: &IssuanceJob,
-    device: Option<Device>,
-) -> Result<(), CoreError> {
+    work: CardWork,
+) -> Result<CardOutcome, CoreError> {
     let svc = &runner.svc;
-    let Some(mut device) = device else {
-        return Ok(());
+    let Some(mut device) = work.device else {
+        return Ok(match work.reset {
+            None => CardOutcome::Untouched,
+            Some(false) => CardOutcome::ResetInterrupted,
+            Some(true) => CardOutcome::Reset,
+        });
     };
     if matches!(device.state, DeviceState::Failed) {
-        return Ok(());
+        return Ok(CardOutcome::Failed { revoked: 0 });
     }
+    // Counted before they are revoked: the certificates this attempt had issued.
+    let revoked = svc
+        .store
+        .certificates_of_device(&device.id)
+        .await?
+        .iter()
+        .filter(|c| {
+            matches!(
+                c.status,
+                CertificateStatus::Valid | CertificateStatus::OnHold
+            )
+        })
+        .count() as u32;
     let ctx = AuditContext {
         device: None,
         ..AuditContext::of_job(job)
     };
     svc.change_state(changes, &mut device, DeviceCommand::Fail, ctx)?;
     svc.revoke_all(changes, &device.id, "cessationOfOperation")
-        .await
+        .await?;
+    Ok(CardOutcome::Failed { revoked })
 }

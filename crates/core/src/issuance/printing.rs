@@ -83,6 +83,7 @@ pub(super) async fn print(runner: &JobRunner, job: &mut IssuanceJob) {
             job.error = Some(JobError {
                 code: err.code().as_str().to_owned(),
                 message: err.to_string(),
+                card_outcome: Some(CardOutcome::Personalised),
             });
             job.message = "Printing failed; the card is personalised and Pending".into();
             JobEvent::PrintFailed
@@ -154,17 +155,12 @@ async fn print_card(
         .map_err(|e| (None, e.into()))?
         .into_iter()
         .find(|l| l.id == target.layout)
-        .ok_or_else(|| {
-            (
-                None,
-                CoreError::NotFound(format!("layout {}", target.layout)),
-            )
-        })?;
+        .ok_or_else(|| (None, CoreError::LayoutUnknown(target.layout.to_string())))?;
     let data = card_data(svc, &user, device).await.map_err(|e| (None, e))?;
     let rendered = svc
         .renderer
         .render(&layout, &data)
-        .map_err(|e| (None, CoreError::Print(e)))?;
+        .map_err(|e| (None, CoreError::Render(e)))?;
     let station = svc.station(&target.station).map_err(|e| (None, e))?;
     let job_name = format!("{} {}", user.display_name, device.serial);
     let result = station.print(&target.printer, &job_name, &rendered).await;
@@ -190,8 +186,8 @@ async fn print_card(
     let receipt = match result {
         Ok(r) if r.state == "completed" => r,
         Ok(r) => {
-            let err = CoreError::Print(PortError::new(format!(
-                "the printer reported the job {}: {}",
+            let err = CoreError::PrinterRefused(PortError::new(format!(
+                "it reported the job {}: {}",
                 r.state, r.message
             )));
             return Err((Some(record), err));
@@ -225,7 +221,9 @@ pub async fn reprint_at_station(
         .pairing(&actor.operator, station)
         .await?
         .ok_or_else(|| {
-            CoreError::Invalid("configure your printer first (Add Device, printer tile)".into())
+            CoreError::PrinterNotConfigured(
+                "configure your printer first (Add Device, printer tile)".into(),
+            )
         })?;
     reprint(svc, actor, device, station, &pairing.printer, reason).await?;
     Ok(holder)

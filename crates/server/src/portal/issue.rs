@@ -113,10 +113,12 @@ pub async fn configure_page(
             port.readers().await.map_err(CoreError::Station)?,
         ),
         (None, None) => {
-            return Err(WebError::bad_request(format!(
-                "The station {} is not connected.",
+            return Err(CoreError::StationNotConnected(format!(
+                "the station {} is not connected: start Tessera Station on that workstation, or \
+                 choose another station",
                 station.name
-            )))
+            ))
+            .into())
         }
     };
     let settings = svc.store.settings().await.map_err(WebError::from_store)?;
