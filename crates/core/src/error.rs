@@ -51,6 +51,12 @@ pub enum ErrorCode {
     Photo,
     /// A disabled person gets no new card, and none of their cards is resumed or activated.
     UserDisabled,
+    /// The person already has an issuance in progress: resume it or cancel it first.
+    UserIssuanceInProgress,
+    /// The printer (or reader) is busy with another issuance.
+    PrinterBusy,
+    /// A decision (Continue, Cancel, Retry print, the policy) on an issuance that has finished.
+    JobFinished,
 }
 
 impl ErrorCode {
@@ -78,6 +84,9 @@ impl ErrorCode {
             Self::Photo => "USR0004",
             Self::UserDisabled => "USR0005",
             Self::Directory => "DIR0001",
+            Self::UserIssuanceInProgress => "JOB0002",
+            Self::PrinterBusy => "JOB0003",
+            Self::JobFinished => "JOB0004",
         }
     }
 }
@@ -148,6 +157,22 @@ pub enum CoreError {
     UserDisabled(String),
     #[error("{0} changed meanwhile (another operator, process or server acted on it); nothing was written: reload and try again")]
     Changed(String),
+    /// Start for a person who already has an issuance in progress: the job in progress (to
+    /// resume or cancel) and the sentence that describes it. No card was fed.
+    #[error("{message}")]
+    UserIssuanceInProgress {
+        job: Box<crate::issuance::JobInProgress>,
+        message: String,
+    },
+    /// Start at a printer (or reader) that another issuance holds. No card was fed.
+    #[error("{message}")]
+    PrinterBusy {
+        job: Box<crate::issuance::JobInProgress>,
+        message: String,
+    },
+    /// A decision on an issuance that has already finished; nothing was changed.
+    #[error("{0}")]
+    JobFinished(String),
 }
 
 impl CoreError {
@@ -176,6 +201,9 @@ impl CoreError {
             Self::Directory(_) => ErrorCode::Directory,
             Self::Photo(_) => ErrorCode::Photo,
             Self::UserDisabled(_) => ErrorCode::UserDisabled,
+            Self::UserIssuanceInProgress { .. } => ErrorCode::UserIssuanceInProgress,
+            Self::PrinterBusy { .. } => ErrorCode::PrinterBusy,
+            Self::JobFinished(_) => ErrorCode::JobFinished,
         }
     }
 }

@@ -319,7 +319,7 @@ async fn a_forgotten_card_is_replaced_by_a_temporary_one_then_restored() {
     .await
     .expect_err("a long-lived policy is refused for a temporary card");
     assert!(err.to_string().contains("short-lived policy"), "{err}");
-    issuance::cancel(svc, &desk, &job.id).await.unwrap();
+    issuance::cancel(svc, &desk, &job.id, "").await.unwrap();
     t.demo_printer
         .put_in_hopper(t.demo_printer.card_in_encoder().unwrap());
 

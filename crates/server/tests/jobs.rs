@@ -207,7 +207,7 @@ async fn a_person_cannot_decide_for_a_job_that_is_running_or_finished() {
         .await
         .unwrap_err();
     assert!(again.to_string().contains("once it is printed"), "{again}");
-    let cancel = issuance::cancel(&t.services, &actor, &job.id)
+    let cancel = issuance::cancel(&t.services, &actor, &job.id, "")
         .await
         .unwrap_err();
     assert!(

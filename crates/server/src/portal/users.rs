@@ -161,6 +161,8 @@ struct UserPage {
     editable: bool,
     kept_by: &'static str,
     flash: Option<String>,
+    /// The person's issuance in progress, with Resume and Cancel it.
+    in_progress: Option<super::jobs::InProgressView>,
 }
 
 #[derive(Deserialize)]
@@ -175,6 +177,10 @@ fn flash_text(key: &str) -> Option<String> {
         "cancelled" => {
             Some("Issuance cancelled: the card was not activated and stays Pending.".into())
         }
+        "cancelled_blank" => Some(
+            "Issuance cancelled before anything was written to the card; a card fed into a printer was ejected."
+                .into(),
+        ),
         "created" => Some("The person was added.".into()),
         "saved" => Some("The changes were saved.".into()),
         "disabled" => Some("The person was disabled; their cards followed your choice.".into()),
@@ -278,6 +284,12 @@ pub async fn page(
         user: view.user,
         devices,
         flash: q.flash.as_deref().and_then(flash_text),
+        in_progress: view.in_progress.as_ref().map(|j| {
+            super::jobs::InProgressView::of(
+                j,
+                format!("/users/{}", super::issue::urlencode(j.job.user.as_str())),
+            )
+        }),
     })
 }
 
