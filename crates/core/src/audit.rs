@@ -74,6 +74,7 @@ events! {
     DEVICE_RESTORED = 3023, "DeviceRestored";
     DEVICE_RECYCLED = 3024, "DeviceRecycled";
     DEVICE_UNLOCK_STARTED = 3025, "DeviceUnlockStarted";
+    CARD_EJECTED = 3032, "CardEjected";
     KEY_ATTESTED = 3030, "KeyAttested";
     KEY_ATTESTATION_REFUSED = 3031, "KeyAttestationRefused";
     CA_CREATED = 4001, "CaCreated";

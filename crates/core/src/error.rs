@@ -111,6 +111,12 @@ pub enum ErrorCode {
     PinWeak,
     /// The PIN and its confirmation differ.
     PinMismatch,
+    /// The person already has an issuance in progress: resume it or cancel it first.
+    UserIssuanceInProgress,
+    /// The printer (or reader) is busy with another issuance.
+    PrinterBusy,
+    /// A decision (Continue, Cancel, Retry print, the policy) on an issuance that has finished.
+    JobFinished,
 }
 
 impl ErrorCode {
@@ -166,6 +172,9 @@ impl ErrorCode {
             Self::PinFactory => "PIN0003",
             Self::PinWeak => "PIN0004",
             Self::PinMismatch => "PIN0005",
+            Self::UserIssuanceInProgress => "JOB0002",
+            Self::PrinterBusy => "JOB0003",
+            Self::JobFinished => "JOB0004",
         }
     }
 }
@@ -294,6 +303,22 @@ pub enum CoreError {
     /// A new PIN refused by the PIN rules (see [`crate::pin_rules`]); nothing reached a card.
     #[error(transparent)]
     PinRefused(#[from] crate::pin_rules::PinRefusal),
+    /// Start for a person who already has an issuance in progress: the job in progress (to
+    /// resume or cancel) and the sentence that describes it. No card was fed.
+    #[error("{message}")]
+    UserIssuanceInProgress {
+        job: Box<crate::issuance::JobInProgress>,
+        message: String,
+    },
+    /// Start at a printer (or reader) that another issuance holds. No card was fed.
+    #[error("{message}")]
+    PrinterBusy {
+        job: Box<crate::issuance::JobInProgress>,
+        message: String,
+    },
+    /// A decision on an issuance that has already finished; nothing was changed.
+    #[error("{0}")]
+    JobFinished(String),
 }
 
 impl CoreError {
@@ -348,6 +373,9 @@ impl CoreError {
                     PinRefusal::Mismatch => ErrorCode::PinMismatch,
                 }
             }
+            Self::UserIssuanceInProgress { .. } => ErrorCode::UserIssuanceInProgress,
+            Self::PrinterBusy { .. } => ErrorCode::PrinterBusy,
+            Self::JobFinished(_) => ErrorCode::JobFinished,
         }
     }
 }

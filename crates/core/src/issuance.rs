@@ -10,6 +10,7 @@
 //! `Failed` (or that was `Terminated`) is reset first and issued under a new record; a card that
 //! is live in Tessera or personalised by another system is refused untouched.
 
+mod in_progress;
 mod personalise;
 mod printing;
 
@@ -26,6 +27,7 @@ use crate::secret::Pin;
 use serde_json::json;
 
 pub use crate::services::{Actor, AuditContext, Services};
+pub use in_progress::{jobs_in_progress, open_job_of, printer_key, JobInProgress};
 pub use printing::{card_data, card_preview, reprint, reprint_at_station};
 
 /// The wizard's Configure for `user`: the user must be in the operator's scope, then as
@@ -89,6 +91,8 @@ fn group_allowed(allowed: &[String], user: &User) -> bool {
 }
 
 /// Start: checks the choices, opens a job and feeds a blank card into the printer's encoder.
+/// Refused while the person, or the printer, has another issuance in progress
+/// ([`in_progress`]): the database refuses the second of two racing Starts too.
 pub async fn start(
     svc: &Services,
     actor: &Actor,
@@ -138,6 +142,8 @@ pub async fn start(
         temporary_for: req.temporary_for.clone(),
         fed_card: None,
     };
+    let key = printer_key(&job);
+    in_progress::refuse_overlap(svc, actor, &job.user, &key).await?;
     let mut changes = Changes::new();
     changes.push(Change::InsertJob {
         job: job.clone(),
@@ -149,7 +155,17 @@ pub async fn start(
         json!({"job": job.id, "station": job.station, "printer": job.printer, "reader": job.reader, "layout": job.layout,
                "temporary_for": job.temporary_for}),
     ));
-    svc.commit(changes).await?;
+    match svc.commit(changes).await {
+        // Another Start for the person or the printer won the race (another tab, replica):
+        // the database's unique keys refused this one; say which job holds them.
+        Err(CoreError::Store(crate::ports::StoreError::Conflict)) => {
+            in_progress::refuse_overlap(svc, actor, &job.user, &key).await?;
+            return Err(CoreError::Changed(
+                "the person's or the printer's issuances".into(),
+            ));
+        }
+        other => other?,
+    }
     if !req.printer.is_empty() {
         station
             .feed_card(&req.printer)
@@ -323,6 +339,7 @@ pub async fn choose_policy_confirmed(
     let svc = &runner.svc;
     actor.require(Permission::IssueDevice, "issue devices")?;
     let mut job = job_in_reach(svc, actor, job).await?;
+    in_progress::refuse_finished(&job)?;
     if job.step != JobStep::Started {
         return Err(CoreError::WrongStep(
             "this issuance has already moved past the policy step: reload its page".into(),
@@ -443,6 +460,7 @@ pub async fn retry_print(
     let svc = &runner.svc;
     actor.require(Permission::IssueDevice, "print devices")?;
     let mut job = job_in_reach(svc, actor, job).await?;
+    in_progress::refuse_finished(&job)?;
     if job.step != JobStep::PrintFailed {
         return Err(CoreError::WrongStep(
             "only a failed print can be retried".into(),
@@ -481,6 +499,7 @@ pub async fn retry_print(
 pub async fn finish(svc: &Services, actor: &Actor, job: &JobId) -> Result<IssuanceJob, CoreError> {
     actor.require(Permission::ActivateDevice, "activate devices")?;
     let mut job = job_in_reach(svc, actor, job).await?;
+    in_progress::refuse_finished(&job)?;
     if job.step != JobStep::Printed {
         return Err(CoreError::WrongStep(
             "the card can be activated once it is printed".into(),
@@ -507,14 +526,57 @@ pub async fn finish(svc: &Services, actor: &Actor, job: &JobId) -> Result<Issuan
     Ok(job)
 }
 
+/// Why an issuance was cancelled when the operator gave no words: the wizard's own Cancel.
+pub const CANCELLED_BY_OPERATOR: &str = "cancelled by the operator";
+/// Why, when an operator cancels a job left in progress (Cancel it, from a refused Start, the
+/// User page or the Jobs in progress page) without giving a reason.
+pub const ABANDONED: &str = "abandoned";
+
 /// Cancel: the card stays personalised and Pending, not activated; it can be activated later.
-pub async fn cancel(svc: &Services, actor: &Actor, job: &JobId) -> Result<IssuanceJob, CoreError> {
+/// A job cancelled at `Started` has written nothing: its blank card is ejected untouched. One
+/// whose print failed has its personalised card ejected too. `reason` (the operator's words, or
+/// [`ABANDONED`] / [`CANCELLED_BY_OPERATOR`]) goes into the audit event.
+pub async fn cancel(
+    svc: &Services,
+    actor: &Actor,
+    job: &JobId,
+    reason: &str,
+) -> Result<IssuanceJob, CoreError> {
     actor.require(Permission::IssueDevice, "cancel an issuance")?;
     let mut job = job_in_reach(svc, actor, job).await?;
+    in_progress::refuse_finished(&job)?;
     let expected = job.step;
     job.step = job_transition(expected, JobEvent::Cancel)
         .map_err(|_| CoreError::WrongStep("this issuance cannot be cancelled now".into()))?;
-    job.message = "Cancelled; the card was not activated".into();
+    let reason = match reason.trim() {
+        "" => CANCELLED_BY_OPERATOR.to_owned(),
+        r => r.chars().take(500).collect(),
+    };
+    // The card leaves the printer before the job closes, so the record says what happened.
+    let eject =
+        !job.printer.is_empty() && matches!(expected, JobStep::Started | JobStep::PrintFailed);
+    let ejected = if eject {
+        let port = svc.station(&job.station);
+        let done = match port {
+            Ok(port) => port.eject_card(&job.printer).await,
+            Err(e) => Err(crate::ports::PortError::new(e.to_string())),
+        };
+        Some(done.map_err(|e| e.message))
+    } else {
+        None
+    };
+    let written = job.device.is_some();
+    job.message = match (&ejected, written) {
+        (Some(Err(_)), _) => format!(
+            "Cancelled; the station could not eject the card: take it out of {} by hand",
+            job.printer
+        ),
+        (Some(Ok(())), false) => "Cancelled; the blank card was ejected untouched".into(),
+        (Some(Ok(())), true) => {
+            "Cancelled; the card was ejected, personalised but not activated".into()
+        }
+        (None, _) => "Cancelled; the card was not activated".into(),
+    };
     job.updated_at = svc.clock.now();
     let mut changes = Changes::new();
     changes.push(Change::UpdateJob {
@@ -524,13 +586,23 @@ pub async fn cancel(svc: &Services, actor: &Actor, job: &JobId) -> Result<Issuan
             now_ms: svc.clock.now_ms(),
         },
     });
+    let ctx = AuditContext {
+        operator: Some(&actor.operator),
+        ..AuditContext::of_job(&job)
+    };
+    if let Some(Ok(())) = &ejected {
+        changes.audit(svc.event(
+            audit::CARD_EJECTED,
+            ctx,
+            json!({"printer": job.printer, "written": written}),
+        ));
+    }
     changes.audit(svc.event(
         audit::ACTIVATION_CANCELLED,
-        AuditContext {
-            operator: Some(&actor.operator),
-            ..AuditContext::of_job(&job)
-        },
-        json!({"job": job.id}),
+        ctx,
+        json!({"job": job.id, "step": expected.as_str(), "reason": reason,
+               "ejected": ejected.as_ref().map(|e| e.is_ok()),
+               "eject_error": ejected.and_then(|e| e.err())}),
     ));
     svc.commit(changes).await?;
     Ok(job)

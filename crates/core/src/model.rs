@@ -682,6 +682,28 @@ impl JobStep {
     pub fn is_finished(self) -> bool {
         matches!(self, Self::Completed | Self::Cancelled | Self::Failed)
     }
+    /// The steps of a job in progress: it holds its person and its printer (or reader) until it
+    /// finishes. `PrintFailed` counts: its personalised card still sits in the printer.
+    pub const OPEN: [JobStep; 5] = [
+        Self::Started,
+        Self::Issuing,
+        Self::Printing,
+        Self::Printed,
+        Self::PrintFailed,
+    ];
+    /// Where the job is, in the wizard's words, for an operator who finds it in progress.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::Started => "Configure Device, waiting for the device policy and PIN",
+            Self::Issuing => "Issue Device, personalising the card",
+            Self::Printing => "Print Device, printing the card",
+            Self::Printed => "Print Device, waiting for Continue or Cancel",
+            Self::PrintFailed => "Print Device, the print failed (Retry print or Cancel)",
+            Self::Completed => "completed, the card is Active",
+            Self::Cancelled => "cancelled",
+            Self::Failed => "failed",
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -510,6 +510,12 @@ pub trait CardPrinter: Send + Sync {
     async fn feed_card(&self) -> Result<(), PortError> {
         Ok(())
     }
+    /// Cancel: move the card in the encoder out of the printer, untouched by printing. Nothing
+    /// to do by default: a real card printer holds a card only while a job runs, and a card put
+    /// in by hand is taken out by hand.
+    async fn eject_card(&self) -> Result<(), PortError> {
+        Ok(())
+    }
     /// The card in the encoder, when the printer itself provides it (the simulated printer);
     /// None (the default) when the encoder is an ordinary reader.
     async fn connect_encoder(&self) -> Option<Result<Box<dyn CardTransport>, CardError>> {
@@ -529,6 +535,8 @@ pub trait StationPort: Send + Sync {
     async fn readers(&self) -> Result<Vec<String>, PortError>;
     /// Move a blank card from the hopper to the encoder of `printer` (Start).
     async fn feed_card(&self, printer: &str) -> Result<(), PortError>;
+    /// Move the card in the encoder of `printer` out of it (an issuance cancelled).
+    async fn eject_card(&self, printer: &str) -> Result<(), PortError>;
     /// Connect to the card in `reader`.
     async fn connect(&self, reader: &str) -> Result<Box<dyn CardTransport>, CardError>;
     /// Whether a card is in `reader`, when the station can tell.
@@ -721,6 +729,9 @@ pub trait Store: Send + Sync {
     // issuance jobs and print records
     async fn job(&self, id: &JobId) -> Result<IssuanceJob, StoreError>;
     async fn jobs_in_step(&self, step: JobStep) -> Result<Vec<IssuanceJob>, StoreError>;
+    /// Every job in progress (a step of [`JobStep::OPEN`]), oldest first. There are at most as
+    /// many as people or printers being issued to at once.
+    async fn open_jobs(&self) -> Result<Vec<IssuanceJob>, StoreError>;
     async fn prints_of_device(&self, device: &DeviceId) -> Result<Vec<PrintRecord>, StoreError>;
 
     /// Commits every change in one transaction, or none of them: [`StoreError::Stale`] when a

@@ -81,6 +81,9 @@ pub struct DeviceView {
 pub struct UserView {
     pub user: User,
     pub devices: Vec<DeviceView>,
+    /// Their issuance in progress, shown to operators who issue (it may have fed a card and
+    /// been left: resume it or cancel it).
+    pub in_progress: Option<crate::issuance::JobInProgress>,
 }
 
 pub async fn view(svc: &Services, actor: &Actor, uid: &UserId) -> Result<UserView, CoreError> {
@@ -114,7 +117,16 @@ pub async fn view(svc: &Services, actor: &Actor, uid: &UserId) -> Result<UserVie
             layout_name,
         });
     }
-    Ok(UserView { user, devices })
+    let in_progress = if actor.may(Permission::IssueDevice) {
+        crate::issuance::open_job_of(svc, actor, uid).await?
+    } else {
+        None
+    };
+    Ok(UserView {
+        user,
+        devices,
+        in_progress,
+    })
 }
 
 /// A user's photo (PNG), if they have one.

@@ -99,7 +99,7 @@ pub async fn issue(t: &Tessera, args: IssueArgs) -> Result<Value, CoreError> {
         }
     }
     let job = if args.cancel {
-        issuance::cancel(svc, &actor, &job.id).await?
+        issuance::cancel(svc, &actor, &job.id, issuance::CANCELLED_BY_OPERATOR).await?
     } else if job.step == JobStep::PrintFailed {
         // The card is personalised and Pending; `tessera print` retries once the printer is fixed.
         job

@@ -125,7 +125,11 @@ impl From<CoreError> for WebError {
                 StatusCode::BAD_GATEWAY
             }
             ErrorCode::Store => StatusCode::INTERNAL_SERVER_ERROR,
-            ErrorCode::Changed | ErrorCode::JobStep => StatusCode::CONFLICT,
+            ErrorCode::Changed
+            | ErrorCode::JobStep
+            | ErrorCode::UserIssuanceInProgress
+            | ErrorCode::PrinterBusy
+            | ErrorCode::JobFinished => StatusCode::CONFLICT,
             // The card is not acceptable as it is: a request about it cannot succeed unchanged.
             ErrorCode::Attestation | ErrorCode::ForeignCard | ErrorCode::CardLacksFeature => {
                 StatusCode::UNPROCESSABLE_ENTITY

@@ -116,6 +116,7 @@ const MATRIX: &[(&str, &str, Access, bool)] = &[
     ("GET", "/users/{uid}/issue", Needs(IssueDevice), true),
     ("POST", "/users/{uid}/issue/configure", Needs(IssueDevice), true),
     ("POST", "/users/{uid}/issue/start", Needs(IssueDevice), true),
+    ("GET", "/jobs", Needs(IssueDevice), false),
     ("GET", "/issue/{job}", Needs(IssueDevice), true),
     ("POST", "/issue/{job}/policy", Needs(IssueDevice), true),
     ("POST", "/issue/{job}/continue", Needs(ActivateDevice), true),

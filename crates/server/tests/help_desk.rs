@@ -344,9 +344,11 @@ async fn a_forgotten_card_is_replaced_by_a_temporary_one_then_restored() {
     .expect_err("a long-lived policy is refused for a temporary card");
     assert!(err.to_string().contains("short-lived policy"), "{err}");
     assert_eq!(err.code().as_str(), "ISS0002");
-    issuance::cancel(svc, &desk, &job.id).await.unwrap();
-    t.demo_printer
-        .put_in_hopper(t.demo_printer.card_in_encoder().unwrap());
+    // Cancel ejects the blank card; the operator puts it back into the hopper.
+    let card = t.demo_printer.card_in_encoder().unwrap();
+    issuance::cancel(svc, &desk, &job.id, "").await.unwrap();
+    assert!(t.demo_printer.card_in_encoder().is_none());
+    t.demo_printer.put_in_hopper(card);
 
     // The temporary card, under the one-day policy.
     let (temporary, _) = issue_active(&t, &desk, demo::TEMPORARY_POLICY_ID, Some(&original)).await;

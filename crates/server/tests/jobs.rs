@@ -203,15 +203,28 @@ async fn a_person_cannot_decide_for_a_job_that_is_running_or_finished() {
         .await
         .unwrap();
     assert_eq!(done.step, JobStep::Completed);
+    // A decision on a finished job (Back after Continue, a second tab) says so, by its code.
     let again = issuance::finish(&t.services, &actor, &job.id)
         .await
         .unwrap_err();
-    assert!(again.to_string().contains("once it is printed"), "{again}");
-    let cancel = issuance::cancel(&t.services, &actor, &job.id)
+    assert_eq!(
+        again.code(),
+        tessera_core::ErrorCode::JobFinished,
+        "{again}"
+    );
+    assert_eq!(again.code().as_str(), "JOB0004");
+    assert!(
+        again
+            .to_string()
+            .contains("already completed: the card is Active"),
+        "{again}"
+    );
+    let cancel = issuance::cancel(&t.services, &actor, &job.id, "")
         .await
         .unwrap_err();
-    assert!(
-        cancel.to_string().contains("cannot be cancelled"),
+    assert_eq!(
+        cancel.code(),
+        tessera_core::ErrorCode::JobFinished,
         "{cancel}"
     );
 }
@@ -230,7 +243,23 @@ async fn the_job_api_shows_an_operator_only_their_own_issuances() {
     t.store.commit(&changes).await.unwrap();
     let ivy = issuance::Actor::builtin("ivy", BuiltinRole::Issuer);
     let hers = start(&t, &ivy).await;
-    let admins = start(&t, &support::actor(BuiltinRole::Administrator)).await;
+    // Another person, encoded only (the printer is Ivy's now): one issuance per person and
+    // per printer.
+    let other = tessera_server::demo::users()[1].uid.clone();
+    let admins = issuance::start(
+        &t.services,
+        &support::actor(BuiltinRole::Administrator),
+        StartRequest {
+            user: other,
+            station: StationId::new(demo::STATION_ID),
+            printer: String::new(),
+            reader: "Second encoder".into(),
+            layout: LayoutId::new("corporate-badge"),
+            temporary_for: None,
+        },
+    )
+    .await
+    .unwrap();
     let portal = support::portal::Portal::start(t.clone()).await;
     let (_, _, page) = portal.get("/login").await;
     let token = support::portal::csrf(&page);

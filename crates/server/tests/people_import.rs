@@ -485,6 +485,12 @@ async fn a_disabled_person_gets_no_card_until_enabled() {
 
         local::enable(svc, &admin(), &jdoe).await.unwrap();
         devices::resume(svc, &admin(), &card).await.unwrap();
+        // The wizard opened before is still in progress: one at a time per person.
+        let e = start(t, "jdoe").await.unwrap_err();
+        assert_eq!(e.code(), ErrorCode::UserIssuanceInProgress, "{e}");
+        issuance::cancel(svc, &admin(), &open_wizard.id, "")
+            .await
+            .unwrap();
         assert!(start(t, "jdoe").await.is_ok());
         done(b).await;
     }

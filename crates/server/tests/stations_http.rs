@@ -241,6 +241,11 @@ async fn a_remote_station_is_created_enrolled_chosen_and_revoked_from_the_portal
     assert_eq!(status, 200, "{page}");
     let job = url.trim_start_matches("/issue/").to_owned();
     issuer.personalise_and_print(&job, &form).await;
+    // Cancelled, so that Jane Doe has no issuance in progress and the wizard offers Start.
+    let (status, _, page) = issuer
+        .post(&format!("/issue/{job}/cancel"), &[("csrf", &form)])
+        .await;
+    assert_eq!(status, 200, "{page}");
     let printed = std::fs::read_dir(station_dir.join("printed"))
         .unwrap()
         .count();

@@ -471,6 +471,10 @@ impl Agent {
                 Ok(()) => ReplyBody::Fed,
                 Err(e) => ReplyBody::Failed { message: e.message },
             },
+            RequestBody::EjectCard { printer } => match self.port.eject_card(&printer).await {
+                Ok(()) => ReplyBody::Ejected,
+                Err(e) => ReplyBody::Failed { message: e.message },
+            },
             RequestBody::Connect { reader } => match self.port.connect(&reader).await {
                 Ok(card) => {
                     let session = hex::encode(rand::random::<[u8; 12]>());

@@ -277,6 +277,17 @@ impl StationPort for RemoteStation {
         }
     }
 
+    async fn eject_card(&self, printer: &str) -> Result<(), PortError> {
+        let body = RequestBody::EjectCard {
+            printer: printer.to_owned(),
+        };
+        match self.request(body, CARD_TIMEOUT).await {
+            Ok(ReplyBody::Ejected) => Ok(()),
+            Ok(other) => Err(PortError::new(unexpected(&other))),
+            Err(e) => Err(PortError::new(e.to_string())),
+        }
+    }
+
     async fn connect(&self, reader: &str) -> Result<Box<dyn CardTransport>, CardError> {
         let body = RequestBody::Connect {
             reader: reader.to_owned(),

@@ -88,6 +88,10 @@ impl StationPort for LocalStation {
         self.printer(printer)?.feed_card().await
     }
 
+    async fn eject_card(&self, printer: &str) -> Result<(), PortError> {
+        self.printer(printer)?.eject_card().await
+    }
+
     async fn connect(&self, reader: &str) -> Result<Box<dyn CardTransport>, CardError> {
         for p in self
             .all_printers()

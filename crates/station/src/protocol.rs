@@ -97,6 +97,8 @@ pub enum RequestBody {
     Inventory,
     /// Move a blank card into the encoder of a printer.
     FeedCard { printer: String },
+    /// Move the card in the encoder of a printer out of it (an issuance cancelled).
+    EjectCard { printer: String },
     /// Open a card session on a reader; the card stays exclusively ours until `disconnect`.
     Connect { reader: String },
     /// One command APDU.
@@ -131,6 +133,7 @@ impl RequestBody {
         match self {
             Self::Inventory => "inventory",
             Self::FeedCard { .. } => "feed_card",
+            Self::EjectCard { .. } => "eject_card",
             Self::Connect { .. } => "connect",
             Self::Transmit { .. } => "transmit",
             Self::Script { .. } => "script",
@@ -204,6 +207,7 @@ pub struct Reply {
 pub enum ReplyBody {
     Inventory(Inventory),
     Fed,
+    Ejected,
     Connected {
         session: String,
         #[serde(with = "hex_bytes")]

@@ -107,6 +107,12 @@ impl SimulatedCardPrinter {
         Ok(path)
     }
 
+    /// Moves the card out of the encoder to the output tray (Cancel); returns its state file,
+    /// which stays as the card left the encoder.
+    pub fn eject(&self) -> Option<PathBuf> {
+        self.in_encoder.lock().expect("encoder lock").take()
+    }
+
     pub fn connect(&self) -> Result<Box<dyn CardTransport>, CardError> {
         let path = self.card_in_encoder().ok_or_else(|| {
             CardError::NoCard(
@@ -198,6 +204,11 @@ impl CardPrinter for SimulatedCardPrinter {
     // keep the simulator simple (a real printer's driver waits on the network instead).
     async fn feed_card(&self) -> Result<(), PortError> {
         self.feed().map(|_| ())
+    }
+
+    async fn eject_card(&self) -> Result<(), PortError> {
+        self.eject();
+        Ok(())
     }
 
     async fn connect_encoder(&self) -> Option<Result<Box<dyn CardTransport>, CardError>> {

@@ -108,10 +108,11 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (5, "card stock"),
     (6, "roles and approvals"),
     (7, "user search"),
+    (8, "one open job per person and printer"),
 ];
 
 /// The newest schema version this build knows.
-pub const SCHEMA_VERSION: i64 = 7;
+pub const SCHEMA_VERSION: i64 = 8;
 
 /// PostgreSQL advisory lock key that serialises first-start migration across replicas.
 const MIGRATION_LOCK: i64 = 0x7e55_e7a0;
@@ -249,6 +250,8 @@ async fn apply_migration(
         }
         // Search columns, groups and the substring index (see `user_index`).
         7 => crate::user_index::migrate(tx, backend).await?,
+        // The keys that hold one open job per person and printer (see `open_jobs`).
+        8 => crate::open_jobs::migrate(tx).await?,
         other => {
             return Err(StoreError::Backend(format!(
                 "unknown schema version {other}"

@@ -620,6 +620,20 @@ impl Store for SqlStore {
         docs(&rows)
     }
 
+    async fn open_jobs(&self) -> R<Vec<IssuanceJob>> {
+        let sql = format!(
+            "SELECT data FROM jobs WHERE {} ORDER BY id",
+            crate::open_jobs::open_steps_sql()
+        );
+        let rows = sqlx::query(&sql)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend_error)?;
+        let mut jobs: Vec<IssuanceJob> = docs(&rows)?;
+        jobs.sort_by_key(|j| j.created_at);
+        Ok(jobs)
+    }
+
     async fn prints_of_device(&self, device: &DeviceId) -> R<Vec<PrintRecord>> {
         let rows =
             sqlx::query("SELECT data FROM prints WHERE device = $1 ORDER BY created_at DESC, id")

@@ -434,14 +434,18 @@ pub(crate) async fn insert_job(
     job: &IssuanceJob,
     lease: Option<&Lease>,
 ) -> R<()> {
+    let (open_user, open_printer) = crate::open_jobs::keys(job);
     sqlx::query(
-        "INSERT INTO jobs (id, step, data, lease_owner, lease_expires) VALUES ($1, $2, $3, $4, $5)",
+        "INSERT INTO jobs (id, step, data, lease_owner, lease_expires, open_user, open_printer) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
     .bind(job.id.as_str())
     .bind(job.step.as_str())
     .bind(to_json(job)?)
     .bind(lease.map(|l| l.owner.clone()))
     .bind(lease.map(|l| l.expires_ms))
+    .bind(open_user)
+    .bind(open_printer)
     .execute(c)
     .await
     .map_err(backend_error)?;
@@ -455,30 +459,39 @@ pub(crate) async fn update_job(
     expected: JobStep,
     lease: &LeaseChange,
 ) -> R<()> {
-    // $1 id, $2 step, $3 data, $4 the expected step; the lease's own parameters follow.
+    // $1 id, $2 step, $3 data, $4 the expected step, $5 and $6 the open keys; the lease's own
+    // parameters follow.
     let (set, condition) = match lease {
-        LeaseChange::Hold { .. } => ("lease_expires = $6", "lease_owner = $5"),
+        LeaseChange::Hold { .. } => ("lease_expires = $8", "lease_owner = $7"),
         LeaseChange::Release { .. } => (
             "lease_owner = NULL, lease_expires = NULL",
-            "lease_owner = $5",
+            "lease_owner = $7",
         ),
         LeaseChange::Unleased { .. } => (
             "lease_owner = NULL, lease_expires = NULL",
-            "(lease_owner IS NULL OR lease_expires < $5)",
+            "(lease_owner IS NULL OR lease_expires < $7)",
         ),
         LeaseChange::Claim { .. } => (
-            "lease_owner = $6, lease_expires = $7",
-            "(lease_owner IS NULL OR lease_expires < $5)",
+            "lease_owner = $8, lease_expires = $9",
+            "(lease_owner IS NULL OR lease_expires < $7)",
         ),
     };
+    // A key is cleared when the job finishes, and follows the printer of a Retry print; a job
+    // that an older release left overlapping another (NULL key, see `open_jobs`) never gets one.
     let sql = format!(
-        "UPDATE jobs SET step = $2, data = $3, {set} WHERE id = $1 AND step = $4 AND {condition}"
+        "UPDATE jobs SET step = $2, data = $3, \
+         open_user = CASE WHEN open_user IS NULL THEN NULL ELSE CAST($5 AS TEXT) END, \
+         open_printer = CASE WHEN open_printer IS NULL THEN NULL ELSE CAST($6 AS TEXT) END, \
+         {set} WHERE id = $1 AND step = $4 AND {condition}"
     );
+    let (open_user, open_printer) = crate::open_jobs::keys(job);
     let query = sqlx::query(&sql)
         .bind(job.id.as_str())
         .bind(job.step.as_str())
         .bind(to_json(job)?)
-        .bind(expected.as_str());
+        .bind(expected.as_str())
+        .bind(open_user)
+        .bind(open_printer);
     let query = match lease {
         LeaseChange::Hold { owner, expires_ms } => query.bind(owner.clone()).bind(*expires_ms),
         LeaseChange::Release { owner } => query.bind(owner.clone()),

@@ -2,6 +2,7 @@
 //! initial PIN), Issue Device (progress bar) and Print Device (printing information, preview,
 //! Cancel / Continue).
 
+use super::jobs::InProgressView;
 use super::{connected, current_station, render, CsrfForm, Nav};
 use crate::app::AppState;
 use crate::auth::SignedIn;
@@ -51,6 +52,8 @@ struct ConfigurePage {
     ready: bool,
     /// The forgotten card a temporary card is issued for (help desk), carried to Start.
     temporary_for: Option<TemporaryFor>,
+    /// The person's issuance in progress: offered to resume or cancel instead of a second Start.
+    in_progress: Option<InProgressView>,
 }
 
 /// The card a temporary card stands in for, as the wizard shows it.
@@ -85,6 +88,10 @@ pub async fn configure_page(
     actor.require(Permission::IssueDevice, "issue devices")?;
     let svc = &state.tessera.services;
     let user = svc.user_in_scope(&actor, &UserId::new(uid)).await?;
+    let back = format!("/users/{}/issue", urlencode(user.uid.as_str()));
+    let in_progress = issuance::open_job_of(svc, &actor, &user.uid)
+        .await?
+        .map(|j| InProgressView::of(&j, back));
     let temporary_for = match q.temporary_for.as_deref().filter(|t| !t.is_empty()) {
         Some(id) => {
             let d = svc.device_in_scope(&actor, &DeviceId::new(id)).await?;
@@ -172,6 +179,7 @@ pub async fn configure_page(
         layouts,
         user,
         temporary_for,
+        in_progress,
     })
 }
 
@@ -236,17 +244,63 @@ pub async fn start(
 ) -> Result<Response, WebError> {
     signed_in.check_csrf(&f.csrf)?;
     let station = current_station(&state, &headers).await?;
-    let job = issuance::start_at_station(
+    let started = issuance::start_at_station(
         &state.tessera.services,
         &signed_in.actor(),
-        UserId::new(uid),
+        UserId::new(uid.as_str()),
         station.id,
         LayoutId::new(f.layout),
         f.reader,
         f.temporary_for.filter(|t| !t.is_empty()).map(DeviceId::new),
     )
-    .await?;
-    Ok(Redirect::to(&format!("/issue/{}", job.id)).into_response())
+    .await;
+    match started {
+        Ok(job) => Ok(Redirect::to(&format!("/issue/{}", job.id)).into_response()),
+        // Another issuance holds the person or the printer: show it, with Resume and Cancel it.
+        Err(e @ (CoreError::UserIssuanceInProgress { .. } | CoreError::PrinterBusy { .. })) => {
+            in_progress_refusal(&signed_in, &uid, e)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "issue_in_progress.html")]
+struct InProgressPage {
+    nav: Option<Nav>,
+    csrf: String,
+    user_uid: String,
+    user_name: String,
+    code: &'static str,
+    message: String,
+    j: InProgressView,
+}
+
+/// The refused Start: the code and sentence, and the job in progress with its actions.
+fn in_progress_refusal(
+    signed_in: &SignedIn,
+    uid: &str,
+    e: CoreError,
+) -> Result<Response, WebError> {
+    let code = e.code().as_str();
+    let message = crate::web_error::sentence(&e.to_string());
+    let (CoreError::UserIssuanceInProgress { job, .. } | CoreError::PrinterBusy { job, .. }) = e
+    else {
+        return Err(e.into());
+    };
+    tracing::info!(code, job = %job.job.id, "a second issuance was refused");
+    let back = format!("/users/{}/issue", urlencode(uid));
+    let mut res = render(&InProgressPage {
+        nav: Nav::of(signed_in),
+        csrf: signed_in.csrf.clone(),
+        user_uid: uid.to_owned(),
+        user_name: job.user_name.clone(),
+        code,
+        message,
+        j: InProgressView::of(&job, back),
+    })?;
+    *res.status_mut() = axum::http::StatusCode::CONFLICT;
+    Ok(res)
 }
 
 #[derive(Template)]
@@ -480,12 +534,34 @@ async fn decide(
     csrf: String,
     decision: Decision,
 ) -> Result<Response, WebError> {
+    decide_with(state, signed_in, job, csrf, decision, None, None).await
+}
+
+/// A decision; for Cancel, the operator's reason (None from the wizard's own Cancel) and the
+/// page to come back to (a local path).
+async fn decide_with(
+    state: AppState,
+    signed_in: SignedIn,
+    job: String,
+    csrf: String,
+    decision: Decision,
+    reason: Option<String>,
+    back: Option<String>,
+) -> Result<Response, WebError> {
     signed_in.check_csrf(&csrf)?;
     let job = load_job(&state, &signed_in, &job).await?;
     let (svc, actor) = (&state.tessera.services, signed_in.actor());
     let done = match decision {
         Decision::Continue => issuance::finish(svc, &actor, &job.id).await,
-        Decision::Cancel => issuance::cancel(svc, &actor, &job.id).await,
+        Decision::Cancel => {
+            // Cancel it, on a job found in progress, names why; empty means abandoned.
+            let reason = match reason.as_deref().map(str::trim) {
+                None => issuance::CANCELLED_BY_OPERATOR,
+                Some("") => issuance::ABANDONED,
+                Some(r) => r,
+            };
+            issuance::cancel(svc, &actor, &job.id, reason).await
+        }
         Decision::RetryPrint => issuance::retry_print(&state.tessera.runner, &actor, &job.id, None)
             .await
             .map(|(job, _running)| job),
@@ -494,7 +570,11 @@ async fn decide(
     let user = urlencode(done.user.as_str());
     let to = match decision {
         Decision::Continue => format!("/users/{user}?flash=activated"),
-        Decision::Cancel => format!("/users/{user}?flash=cancelled"),
+        Decision::Cancel => match back.filter(|b| b.starts_with('/') && !b.starts_with("//")) {
+            Some(back) => back,
+            None if done.device.is_none() => format!("/users/{user}?flash=cancelled_blank"),
+            None => format!("/users/{user}?flash=cancelled"),
+        },
         Decision::RetryPrint => format!("/issue/{}", done.id),
     };
     Ok(Redirect::to(&to).into_response())
@@ -509,13 +589,33 @@ pub async fn finish(
     decide(state, signed_in, job, f.csrf, Decision::Continue).await
 }
 
+#[derive(Deserialize)]
+pub struct CancelForm {
+    csrf: String,
+    /// Present on Cancel it (a job found in progress): why, empty for abandoned.
+    #[serde(default)]
+    reason: Option<String>,
+    /// Where Cancel it comes back to.
+    #[serde(default)]
+    back: Option<String>,
+}
+
 pub async fn cancel(
     State(state): State<AppState>,
     signed_in: SignedIn,
     Path(job): Path<String>,
-    Form(f): Form<CsrfForm>,
+    Form(f): Form<CancelForm>,
 ) -> Result<Response, WebError> {
-    decide(state, signed_in, job, f.csrf, Decision::Cancel).await
+    decide_with(
+        state,
+        signed_in,
+        job,
+        f.csrf,
+        Decision::Cancel,
+        f.reason,
+        f.back,
+    )
+    .await
 }
 
 pub async fn retry_print(

@@ -8,6 +8,7 @@ mod devices;
 mod directory;
 mod help_desk;
 mod issue;
+mod jobs;
 mod layouts;
 mod login;
 mod multipart_form;
@@ -50,6 +51,8 @@ pub struct Nav {
     pub views_stock: bool,
     pub manages_operators: bool,
     pub manages_users: bool,
+    /// `IssueDevice`: the Jobs in progress page.
+    pub issues: bool,
     pub approves: bool,
     pub operator_name: String,
     pub role: String,
@@ -67,6 +70,7 @@ impl Nav {
             views_stock: s.may(Permission::ViewStock),
             manages_operators: s.may(Permission::ManageOperators),
             manages_users: s.may(Permission::ManageUsers),
+            issues: s.may(Permission::IssueDevice),
             approves: s.may(Permission::ApproveRequests),
             operator_name: s.operator.display_name.clone(),
             role: s.actor.role.name.clone(),
@@ -164,6 +168,16 @@ pub fn connected(state: &AppState, station: &Station) -> bool {
             .hub
             .remote(&station.id)
             .is_some_and(|l| l.is_connected())
+}
+
+/// No portal page is kept by the browser or a proxy: Back after Continue asks the server again,
+/// and sees the step as it is now (a finished job shows no live buttons); a signed-out browser's
+/// history shows nobody's data. A response that chose its own caching keeps it.
+async fn no_store(mut res: Response) -> Response {
+    res.headers_mut()
+        .entry(axum::http::header::CACHE_CONTROL)
+        .or_insert(axum::http::HeaderValue::from_static("no-store"));
+    res
 }
 
 async fn home() -> Redirect {
@@ -265,6 +279,7 @@ pub fn routes() -> Router<AppState> {
         .route("/users/{uid}/issue", get(issue::configure_page))
         .route("/users/{uid}/issue/configure", post(issue::configure))
         .route("/users/{uid}/issue/start", post(issue::start))
+        .route("/jobs", get(jobs::page))
         .route("/issue/{job}", get(issue::job_page))
         .route("/issue/{job}/policy", post(issue::choose_policy))
         .route("/issue/{job}/continue", post(issue::finish))
@@ -289,4 +304,5 @@ pub fn routes() -> Router<AppState> {
         .route("/devices/{id}/restore", post(help_desk::restore))
         .route("/directory", get(directory::page))
         .route("/directory/sync", post(directory::sync))
+        .layer(axum::middleware::map_response(no_store))
 }

@@ -166,6 +166,8 @@ struct UserPage {
     flash: Option<String>,
     /// Back to the Users list, with the search the operator came from.
     back: String,
+    /// The person's issuance in progress, with Resume and Cancel it.
+    in_progress: Option<super::jobs::InProgressView>,
 }
 
 #[derive(Deserialize)]
@@ -180,6 +182,10 @@ fn flash_text(key: &str) -> Option<String> {
         "cancelled" => {
             Some("Issuance cancelled: the card was not activated and stays Pending.".into())
         }
+        "cancelled_blank" => Some(
+            "Issuance cancelled before anything was written to the card; a card fed into a printer was ejected."
+                .into(),
+        ),
         "created" => Some("The person was added.".into()),
         "saved" => Some("The changes were saved.".into()),
         "disabled" => Some("The person was disabled; their cards followed your choice.".into()),
@@ -303,6 +309,12 @@ pub async fn page(
         devices,
         flash: q.flash.as_deref().and_then(flash_text),
         back: back_to_users(&headers),
+        in_progress: view.in_progress.as_ref().map(|j| {
+            super::jobs::InProgressView::of(
+                j,
+                format!("/users/{}", super::issue::urlencode(j.job.user.as_str())),
+            )
+        }),
     })
 }
 

@@ -48,6 +48,16 @@ pub async fn issue_at(
     pin: &str,
 ) -> IssuanceJob {
     let svc = &t.services;
+    // One issuance at a time per person: the one an earlier call left at Print Device is
+    // cancelled first (its card stays Pending, as before this rule).
+    for open in svc.store.open_jobs().await.unwrap() {
+        if open.user.as_str() == "jdoe" && !tessera_core::jobs::is_running(open.step) {
+            let admin = self::actor(BuiltinRole::Administrator);
+            issuance::cancel(svc, &admin, &open.id, "the test issues again")
+                .await
+                .unwrap();
+        }
+    }
     let job = issuance::start(
         svc,
         actor,
