@@ -4,7 +4,8 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 use tessera_core::ports::CardData;
-use tessera_print::{corporate_badge, portrait_png, SvgRenderer};
+use tessera_print::portrait::{Gender, Sitter};
+use tessera_print::{corporate_badge, SvgRenderer};
 
 fn main() {
     let out = std::env::args().nth(1).unwrap_or_else(|| "/tmp".into());
@@ -24,7 +25,14 @@ fn main() {
     .collect();
     let data = CardData {
         fields,
-        photo: Some(portrait_png(42)),
+        photo: Some(
+            Sitter {
+                seed: 1,
+                gender: Gender::Female,
+                age: 41,
+            }
+            .png(),
+        ),
     };
     let renderer = SvgRenderer::new();
     let layout = corporate_badge();
@@ -73,13 +81,22 @@ fn main() {
     let card = renderer.render_card(&layout, &edge).expect("renders");
     std::fs::write(format!("{out}/card-edge-front.png"), &card.front_png).unwrap();
 
-    // A contact sheet of portraits, 6 x 2 at half size.
+    // A contact sheet of portraits, 6 x 2 at half size: women above, men below, from 24 to 64.
     use base64::Engine as _;
     let mut sheet = String::from(
         r#"<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" width="900" height="400">"#,
     );
     for seed in 0..12u64 {
-        let png = portrait_png(seed);
+        let png = Sitter {
+            seed,
+            gender: if seed < 6 {
+                Gender::Female
+            } else {
+                Gender::Male
+            },
+            age: 24 + (seed % 6) as u8 * 8,
+        }
+        .png();
         let b64 = base64::engine::general_purpose::STANDARD.encode(&png);
         sheet.push_str(&format!(
             r#"<image x="{}" y="{}" width="150" height="200" xlink:href="data:image/png;base64,{b64}"/>"#,

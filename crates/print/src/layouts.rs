@@ -3,8 +3,9 @@
 use tessera_core::ids::LayoutId;
 use tessera_core::model::Layout;
 
-/// Corporate Badge, front: header band with the company name, photo, name, title, department,
-/// employee id as Code 128, expiry date.
+/// Corporate Badge, front: header band with the company name; the chip's place left clear on the
+/// left, name, title and department beside it, the photo on the right, the employee id as
+/// Code 128 below the chip, the expiry date in the footer.
 pub const CORPORATE_BADGE_FRONT: &str = include_str!("layouts/corporate-badge-front.svg");
 /// Corporate Badge, back: QR code of the user id, return-if-found notice, card serial.
 pub const CORPORATE_BADGE_BACK: &str = include_str!("layouts/corporate-badge-back.svg");
@@ -24,6 +25,12 @@ pub fn corporate_badge() -> Layout {
         default_for_groups: Vec::new(),
         version: 1,
     }
+}
+
+/// Every layout that ships with Tessera. Each front leaves the contact chip clear
+/// ([`crate::chip::CHIP_KEEP_OUT`]); `tests/chip_area.rs` checks every one listed here.
+pub fn built_in() -> Vec<Layout> {
+    vec![corporate_badge()]
 }
 
 /// A layout at every limit of [`crate::limits`] at once, on both sides: the most that a layout

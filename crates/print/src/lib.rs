@@ -9,6 +9,7 @@
 //! printers ([`spool::SpoolPrinter`]) that write each job's PDF and PNGs into a folder.
 
 mod barcode;
+pub mod chip;
 pub mod code128;
 mod error;
 mod fill;
@@ -25,6 +26,7 @@ pub mod portrait;
 mod render;
 pub mod spool;
 
+pub use chip::{ChipOverlap, MmRect, CHIP_KEEP_OUT, ISO7816_CONTACTS};
 pub use error::PrintError;
 pub use ipp::{IppCapabilities, IppLimits, IppPrinter};
 pub use layouts::{corporate_badge, CORPORATE_BADGE_BACK, CORPORATE_BADGE_FRONT};

@@ -161,6 +161,18 @@ impl SvgRenderer {
         self.side(svg, data).and_then(|s| png(&s))
     }
 
+    /// The elements of a side, filled with `data`, that are drawn where the contact chip sits
+    /// ([`crate::chip::keep_out`]); the card's ground does not count. Empty for a side that
+    /// leaves the chip clear.
+    pub fn chip_overlaps(
+        &self,
+        svg: &str,
+        data: &CardData,
+    ) -> Result<Vec<crate::chip::ChipOverlap>, PrintError> {
+        let side = self.side(svg, data)?;
+        Ok(crate::chip::overlaps(&side.tree, side.orientation))
+    }
+
     /// Both sides as PNGs and a PDF with one page per side, each page exactly CR80.
     pub fn render_card(
         &self,

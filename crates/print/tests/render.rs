@@ -33,7 +33,15 @@ fn jane() -> CardData {
             ("device.serial", "31337042"),
             ("device.expires_on", "2027-11-24"),
         ]),
-        photo: Some(portrait_png(42)),
+        // The demo's Jane Doe: a woman of 41.
+        photo: Some(
+            tessera_print::portrait::Sitter {
+                seed: 1,
+                gender: tessera_print::portrait::Gender::Female,
+                age: 41,
+            }
+            .png(),
+        ),
     }
 }
 

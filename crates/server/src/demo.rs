@@ -6,6 +6,7 @@ use crate::wiring::ORGANISATION;
 use std::collections::BTreeMap;
 use tessera_core::ids::*;
 use tessera_core::model::*;
+use tessera_print::portrait::{Gender, Sitter};
 
 pub const STATION_ID: &str = "local";
 pub const STATION_NAME: &str = "This workstation";
@@ -13,10 +14,33 @@ pub const PRINTER: &str = "Demo Card Printer";
 pub const ENCODER: &str = "Demo Card Printer Encoder";
 pub const POLICY_ID: &str = "piv-standard";
 
-const GIVEN: [&str; 24] = [
-    "Amelia", "Ben", "Chloe", "Daniel", "Elena", "Farid", "Grace", "Hiro", "Isla", "Jonas", "Kira",
-    "Liam", "Maya", "Noah", "Olga", "Pedro", "Quinn", "Rosa", "Samir", "Tara", "Umar", "Vera",
-    "Wei", "Yara",
+/// Given names and the gender each usually goes with: a demo user's drawn portrait follows it.
+const GIVEN: [(&str, Gender); 24] = [
+    ("Amelia", Gender::Female),
+    ("Ben", Gender::Male),
+    ("Chloe", Gender::Female),
+    ("Daniel", Gender::Male),
+    ("Elena", Gender::Female),
+    ("Farid", Gender::Male),
+    ("Grace", Gender::Female),
+    ("Hiro", Gender::Male),
+    ("Isla", Gender::Female),
+    ("Jonas", Gender::Male),
+    ("Kira", Gender::Female),
+    ("Liam", Gender::Male),
+    ("Maya", Gender::Female),
+    ("Noah", Gender::Male),
+    ("Olga", Gender::Female),
+    ("Pedro", Gender::Male),
+    // Quentin, not Quinn: a name that is given to both would leave the portrait a guess.
+    ("Quentin", Gender::Male),
+    ("Rosa", Gender::Female),
+    ("Samir", Gender::Male),
+    ("Tara", Gender::Female),
+    ("Umar", Gender::Male),
+    ("Vera", Gender::Female),
+    ("Wei", Gender::Male),
+    ("Yara", Gender::Female),
 ];
 const FAMILY: [&str; 24] = [
     "Adams", "Berg", "Costa", "Dubois", "Eriksen", "Fischer", "Garcia", "Hansen", "Ito", "Jensen",
@@ -94,20 +118,34 @@ fn demo_user(uid: &str, given: &str, family: &str, department: &str, title: &str
     }
 }
 
-/// The fifty demo users, Jane Doe first.
-pub fn users() -> Vec<User> {
-    let mut out = vec![demo_user(
-        "jdoe",
-        "Jane",
-        "Doe",
-        "Security",
-        "Security Officer",
-        1,
-    )];
+/// A demo user and the sitter of their drawn portrait.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DemoPerson {
+    pub user: User,
+    /// The portrait's gender is the usual one of the given name; its age is the person's.
+    pub sitter: Sitter,
+}
+
+/// An age from 24 to 63 for the `n`th person, from a stream of its own so that the names and
+/// departments drawn from the main stream stay what they have always been.
+fn age_of(n: u64) -> u8 {
+    24 + (SplitMix(0xA6E5_0000 ^ n).next() % 40) as u8
+}
+
+/// The fifty demo people, Jane Doe (41) first; each portrait is drawn from the seed `n`.
+pub fn people() -> Vec<DemoPerson> {
+    let mut out = vec![DemoPerson {
+        user: demo_user("jdoe", "Jane", "Doe", "Security", "Security Officer", 1),
+        sitter: Sitter {
+            seed: 1,
+            gender: Gender::Female,
+            age: 41,
+        },
+    }];
     let mut rng = SplitMix(0x7E55_E2A0);
     let mut taken = std::collections::BTreeSet::from(["jdoe".to_owned()]);
     while out.len() < 50 {
-        let given = *rng.pick(&GIVEN);
+        let (given, gender) = *rng.pick(&GIVEN);
         let family = *rng.pick(&FAMILY);
         let uid = format!("{}{}", &given[..1], family).to_lowercase();
         if !taken.insert(uid.clone()) {
@@ -116,9 +154,21 @@ pub fn users() -> Vec<User> {
         let (dept, titles) = rng.pick(&DEPARTMENTS);
         let title = *rng.pick(titles);
         let n = out.len() as u64 + 1;
-        out.push(demo_user(&uid, given, family, dept, title, n));
+        out.push(DemoPerson {
+            user: demo_user(&uid, given, family, dept, title, n),
+            sitter: Sitter {
+                seed: n,
+                gender,
+                age: age_of(n),
+            },
+        });
     }
     out
+}
+
+/// The fifty demo users, Jane Doe first.
+pub fn users() -> Vec<User> {
+    people().into_iter().map(|p| p.user).collect()
 }
 
 /// A PIV policy with all four slots on one algorithm: PIN 6-8 digits, PUK 8 digits.
@@ -225,5 +275,47 @@ mod tests {
         let uids: std::collections::BTreeSet<_> = u.iter().map(|x| x.uid.clone()).collect();
         assert_eq!(uids.len(), 50);
         assert_eq!(users(), u, "the same on every run");
+    }
+
+    /// Every portrait is of the gender the first name usually goes with and of a working age,
+    /// and the drawing shows it: a woman's hair and no beard, or a man's hair and no lashes.
+    #[test]
+    fn portraits_match_the_people() {
+        use tessera_print::portrait::Hair;
+        let usual: std::collections::BTreeMap<&str, Gender> = GIVEN.into_iter().collect();
+        let people = people();
+        let mut ages = std::collections::BTreeSet::new();
+        for p in &people {
+            let expected = if p.user.given_name == "Jane" {
+                Gender::Female
+            } else {
+                usual[p.user.given_name.as_str()]
+            };
+            assert_eq!(p.sitter.gender, expected, "{}", p.user.display_name);
+            assert!((22..=65).contains(&p.sitter.age), "{}", p.user.display_name);
+            ages.insert(p.sitter.age / 10);
+            let f = p.sitter.features();
+            match expected {
+                Gender::Female => {
+                    assert!(
+                        Hair::FEMININE.contains(&f.hair) && !f.beard,
+                        "{}",
+                        p.user.uid
+                    )
+                }
+                Gender::Male => {
+                    assert!(
+                        Hair::MASCULINE.contains(&f.hair) && !f.lashes,
+                        "{}",
+                        p.user.uid
+                    )
+                }
+            }
+        }
+        assert!(ages.len() >= 4, "ages spread over the decades: {ages:?}");
+        // Both genders are there, and no two people share a portrait.
+        let seeds: std::collections::BTreeSet<_> = people.iter().map(|p| p.sitter.seed).collect();
+        assert_eq!(seeds.len(), people.len());
+        assert!(people.iter().any(|p| p.sitter.gender == Gender::Male));
     }
 }

@@ -92,12 +92,13 @@ pub(crate) async fn init(t: &Tessera, spec: &InitSpec) -> Result<Option<Password
     if spec.demo_content {
         // Users and photos are many rows outside the unit of work; they are upserts, so a
         // second attempt after a failure simply writes them again.
-        for (i, user) in demo::users().iter().enumerate() {
+        for person in demo::people() {
+            let user = &person.user;
             store
                 .put_user(user)
                 .await
                 .map_err(|e| fail(e.to_string()))?;
-            let photo = tessera_print::portrait_png(i as u64 + 1);
+            let photo = person.sitter.png();
             store
                 .put_photo(&user.uid, &photo)
                 .await

@@ -143,6 +143,18 @@ async fn layouts_are_checked_previewed_and_versioned() {
         .await;
     assert_eq!(status, 200, "{page}");
     assert!(page.contains("layout-preview-front"), "{page}");
+    // The front preview shows where the chip sits (tessera_print::CHIP_KEEP_OUT, and the ISO
+    // contacts inside it) as an overlay of the page, over a landscape card in millimetres.
+    assert!(
+        page.contains(r#"id="chip-guide" viewBox="0 0 85.6 53.98""#),
+        "{page}"
+    );
+    assert!(
+        page.contains(r#"x="7.5" y="16.5" width="15" height="15""#),
+        "{page}"
+    );
+    assert!(page.contains(r#"x="10.25" y="19.23""#), "{page}");
+    assert!(page.contains("The outline is not printed."), "{page}");
 
     for expected_version in [1, 2] {
         let (status, url, page) = portal

@@ -70,6 +70,36 @@ struct EditPage {
     preview_user: String,
     preview_front: Option<String>,
     preview_back: Option<String>,
+    chip_guide: Option<ChipGuide>,
+}
+
+/// The dashed outline drawn over the front preview where the contact chip sits: an overlay in
+/// the page, never part of the rendered card (the PNG and the PDF that go to the printer).
+struct ChipGuide {
+    /// The card in millimetres: `85.6 53.98` landscape, `53.98 85.6` portrait.
+    width: f32,
+    height: f32,
+    keep_out: tessera_print::MmRect,
+    contacts: tessera_print::MmRect,
+}
+
+impl ChipGuide {
+    /// The guide for a front preview of this PNG (its proportions give the orientation).
+    fn for_front(png: &[u8]) -> Option<Self> {
+        let (w, h) = tessera_print::png_dimensions(png)?;
+        let orientation = if w >= h {
+            tessera_print::Orientation::Landscape
+        } else {
+            tessera_print::Orientation::Portrait
+        };
+        let (width, height) = orientation.size_mm();
+        Some(Self {
+            width,
+            height,
+            keep_out: tessera_print::chip::keep_out(orientation),
+            contacts: tessera_print::chip::contacts(orientation),
+        })
+    }
 }
 
 /// The layout form as submitted (and as shown again after an error or a preview).
@@ -133,7 +163,7 @@ async fn edit_page(
     form: LayoutForm,
     version: Option<i64>,
     error: Option<String>,
-    preview: Option<(String, Option<String>)>,
+    preview: Option<(String, Option<String>, Option<ChipGuide>)>,
 ) -> Result<Response, WebError> {
     // The preview's user picker: the first page of users by name, in the operator's scope (a
     // designer who may not view users previews with the sample person).
@@ -149,9 +179,9 @@ async fn edit_page(
     } else {
         Vec::new()
     };
-    let (preview_front, preview_back) = match preview {
-        Some((f, b)) => (Some(f), b),
-        None => (None, None),
+    let (preview_front, preview_back, chip_guide) = match preview {
+        Some((f, b, g)) => (Some(f), b, g),
+        None => (None, None, None),
     };
     render(&EditPage {
         nav: Nav::of(signed_in),
@@ -178,6 +208,7 @@ async fn edit_page(
         users,
         preview_front,
         preview_back,
+        chip_guide,
     })
 }
 
@@ -296,7 +327,11 @@ pub async fn preview(
     let b64 = |png: &[u8]| base64::engine::general_purpose::STANDARD.encode(png);
     match rendered {
         Ok(card) => {
-            let preview = (b64(&card.front_png), card.back_png.as_deref().map(b64));
+            let preview = (
+                b64(&card.front_png),
+                card.back_png.as_deref().map(b64),
+                ChipGuide::for_front(&card.front_png),
+            );
             edit_page(&state, &signed_in, form, None, None, Some(preview)).await
         }
         Err(e) => {
