@@ -73,6 +73,26 @@ portal_issue() {
   curl -sf -b "$jar" -c "$jar" -o /dev/null --data-urlencode "csrf=$token" "$base/issue/$job/$decision" || return 1
 }
 
+# cancel_open BASE JAR: cancels, as an operator on the Jobs in progress page would, every issuance a
+# kill left waiting for a person (Started with a card fed, Printed, Print failed). One issuance at a
+# time per person and per printer: until they are cancelled the next Start would be refused.
+cancel_open() {
+  local base=$1 jar=$2 page token id
+  page=$(curl -sf -b "$jar" -c "$jar" "$base/jobs") || return 1
+  if ! grep -q 'name="csrf"' <<<"$page"; then
+    page=$(curl -sf -b "$jar" -c "$jar" "$base/login") || return 1
+    token=$(csrf <<<"$page")
+    curl -sf -b "$jar" -c "$jar" -o /dev/null --data-urlencode "csrf=$token" \
+      --data-urlencode operator=admin --data-urlencode "password=$PASSWORD" "$base/login" || return 1
+    page=$(curl -sf -b "$jar" -c "$jar" "$base/jobs") || return 1
+  fi
+  token=$(csrf <<<"$page")
+  for id in $(grep -o 'data-job="[^"]*"' <<<"$page" | sed 's/data-job="//; s/"$//'); do
+    curl -sf -b "$jar" -c "$jar" -o /dev/null --data-urlencode "csrf=$token" \
+      --data-urlencode "reason=left by a kill -9" "$base/issue/$id/cancel" || return 1
+  done
+}
+
 # --- one backend ------------------------------------------------------------------------------------
 # crash_backend NAME [DATABASE_URL]
 crash_backend() {
@@ -104,7 +124,19 @@ crash_backend() {
   echo "$name: one headless issuance takes ${span} ms; killing at random points within it"
 
   start_server
+  # settle: the jobs a kill left personalising or printing end (their leases run out and the
+  # server takes them over), and those left waiting for a person are cancelled.
+  settle() {
+    local busy
+    for _ in $(seq 1 150); do
+      busy=$(sql "SELECT COUNT(*) FROM jobs WHERE step IN ('issuing','printing')")
+      [ "$busy" = 0 ] && break
+      sleep 0.05
+    done
+    cancel_open "$base" "$T/$name.jar" 2>>"$T/$name-portal.log" || true
+  }
   for i in $(seq 1 "$N"); do
+    settle
     if (( i % 2 )); then
       headless=$((headless + 1))
       "$BIN" issue --data "$D" "${db[@]}" --user jdoe --policy piv-standard --layout corporate-badge \
@@ -168,6 +200,9 @@ crash_backend() {
 
   # --- a live issuance beside `audit check` and a second replica ----------------------------------
   local before after job replica port2 failed_events device state certs
+  cancel_open "$base" "$T/$name.jar" 2>>"$T/$name-portal.log" || fail "$name: cancelling the issuances left in progress"
+  [ "$(sql "SELECT COUNT(*) FROM jobs WHERE step IN ('started','printed','print_failed')")" = 0 ] \
+    || fail "$name: issuances still in progress after Cancel it: $(sql "SELECT id || ' ' || step FROM jobs WHERE step IN ('started','printed','print_failed')")"
   before=$(sql "SELECT COUNT(*) FROM audit WHERE name = 'IssuanceFailed'")
   rm -f "$T/$name.jar.job"
   portal_issue "$base" "$T/$name.jar" piv-rsa3072 continue >/dev/null 2>>"$T/$name-portal.log" &

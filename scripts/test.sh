@@ -168,6 +168,8 @@ step "headless Chromium drives the Device Issuance wizard (playwright-core)"
 TESSERA_BIN=$BIN TESSERA_E2E_DIR=$T/e2e node tests/e2e/issuance.mjs
 step "headless Chromium: wrong initial PINs refused next to the field, as typed and by the server (playwright-core)"
 TESSERA_BIN=$BIN TESSERA_E2E_DIR=$T/e2e-pin node tests/e2e/wizard_pin.mjs
+step "headless Chromium: two tabs, Back then Start, Back after Continue: one issuance at a time (playwright-core)"
+TESSERA_BIN=$BIN TESSERA_E2E_DIR=$T/e2e-overlap node tests/e2e/wizard_overlap.mjs
 step "headless Chromium imports people with their photos and prints one's card (playwright-core)"
 TESSERA_BIN=$BIN TESSERA_E2E_DIR=$T/e2e-people node tests/e2e/people.mjs
 step "axe-core on every portal page at 1280 and 390 px; none wider than 390 px (playwright-core)"

@@ -257,10 +257,11 @@ async function run() {
     const img = document.querySelector("#preview-front");
     return img && img.complete && img.naturalWidth > 0;
   });
-  // The Corporate Badge's photo slot: x 4, y 15.2, 22.5 x 30 mm on the 85.6 mm card; a 4:5
-  // portrait fills it by height (0.05 mm per photo pixel), centred: the quarters' middles are
-  // at photo pixels (120|360, 150|450), card millimetres (9.25|21.25, 22.7|37.7).
-  const points = [[9.25, 22.7], [21.25, 22.7], [9.25, 37.7], [21.25, 37.7]];
+  // The Corporate Badge's photo slot (on the right, clear of the chip): x 59.1, y 15.2,
+  // 22.5 x 30 mm on the 85.6 mm card; a 4:5 portrait fills it by height (0.05 mm per photo
+  // pixel), centred: the quarters' middles are at photo pixels (120|360, 150|450), card
+  // millimetres (64.35|76.35, 22.7|37.7).
+  const points = [[64.35, 22.7], [76.35, 22.7], [64.35, 37.7], [76.35, 37.7]];
   const seen = await page.evaluate((points) => {
     const img = document.querySelector("#preview-front");
     const c = document.createElement("canvas");

@@ -199,6 +199,8 @@ async fn personalise_cards(
                 job.step, job.error
             )));
         }
+        // One issuance at a time per person: the card is decided (not timed) before the next.
+        issuance::cancel(svc, actor, &job.id, "benchmark").await?;
     }
     Ok(personalise)
 }

@@ -151,7 +151,11 @@ async fn personalise(t: &Tessera, actor: &Actor, station: &StationId) -> Result<
         .await
         .map_err(|e| CoreError::Invalid(e.to_string()))?;
     match job.step {
-        JobStep::Printed | JobStep::Completed => Ok(()),
+        // One issuance at a time per person: the printed card is decided before the next.
+        JobStep::Printed => issuance::cancel(svc, actor, &job.id, "benchmark")
+            .await
+            .map(|_| ()),
+        JobStep::Completed => Ok(()),
         other => Err(CoreError::Invalid(format!(
             "the bench issuance ended in {other:?}: {:?}",
             job.error

@@ -214,6 +214,17 @@ impl Browser {
         b
     }
 
+    /// Cancel on the Print Device step: the card stays Pending, and jdoe may be issued again
+    /// (one issuance at a time per person).
+    async fn cancel(&self, job: &serde_json::Value) {
+        let id = job["id"].as_str().unwrap();
+        let (_, _, page) = self.get(&format!("/issue/{id}")).await;
+        let (status, _, page) = self
+            .post(&format!("/issue/{id}/cancel"), &[("csrf", &csrf(&page))])
+            .await;
+        assert_eq!(status, 200, "{page}");
+    }
+
     /// The wizard from Add Device to the end of personalisation and printing; returns the job.
     async fn issue(&self, hw: &Hardware) -> serde_json::Value {
         let (_, _, page) = self.get("/users/jdoe/issue").await;
@@ -317,12 +328,15 @@ async fn a_card_is_issued_through_a_station_process_and_its_deaths_fail_cleanly(
     let job = b.issue(&hw).await;
     assert_eq!(job["step"], "printed", "{job}");
     let good = job["device"].as_str().unwrap().to_owned();
+    b.cancel(&job).await;
     drop(station);
 
-    // The station process killed at APDU 3 (in SELECT's script), 5 (mutual authentication),
-    // 9 (key generation) and 15 (the writes): each card ends Failed with no live certificate.
+    // Start reads the fed card first (SELECT, GET SERIAL, GET VERSION: APDUs 1-3); then the
+    // station process is killed at APDU 6 (in personalisation's SELECT script), 8 (mutual
+    // authentication), 12 (key generation) and 18 (the writes): each card ends Failed with no
+    // live certificate.
     let mut failed = Vec::new();
-    for at in ["3", "5", "9", "15"] {
+    for at in ["6", "8", "12", "18"] {
         let station = start_station(&server, dir.path(), &hw, &["--exit-after-apdus", at]);
         wait_connected(&b).await;
         let job = b.issue(&hw).await;
@@ -332,11 +346,11 @@ async fn a_card_is_issued_through_a_station_process_and_its_deaths_fail_cleanly(
             .unwrap_or_default()
             .to_owned();
         assert!(message.contains("station"), "killed at {at}: {message}");
-        // The card gets its record after SELECT and authentication (APDU 5): later deaths
+        // The card gets its record after SELECT and authentication (APDU 8): later deaths
         // leave a Failed device behind, earlier ones none.
         match job["device"].as_str() {
             Some(device) => failed.push(device.to_owned()),
-            None => assert!(at == "3" || at == "5", "killed at {at}: no device record"),
+            None => assert!(at == "6" || at == "8", "killed at {at}: no device record"),
         }
         drop(station);
     }

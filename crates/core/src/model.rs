@@ -682,8 +682,19 @@ impl JobStep {
     pub fn is_finished(self) -> bool {
         matches!(self, Self::Completed | Self::Cancelled | Self::Failed)
     }
-    /// The steps of a job in progress: it holds its person and its printer (or reader) until it
-    /// finishes. `PrintFailed` counts: its personalised card still sits in the printer.
+    /// Whether a job at this step holds its printer (or reader): from Start until its card has
+    /// left the printer. At `Printed` the printed card is out (in the output hopper) and the job
+    /// waits only for the operator's Continue or Cancel, so the printer takes the next card; the
+    /// job still holds its person.
+    pub fn holds_printer(self) -> bool {
+        matches!(
+            self,
+            Self::Started | Self::Issuing | Self::Printing | Self::PrintFailed
+        )
+    }
+    /// The steps of a job in progress: it holds its person (and, see [`Self::holds_printer`], its
+    /// printer or reader) until it finishes. `PrintFailed` counts: its personalised card still
+    /// sits in the printer.
     pub const OPEN: [JobStep; 5] = [
         Self::Started,
         Self::Issuing,

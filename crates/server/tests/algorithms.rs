@@ -18,7 +18,7 @@ async fn every_algorithm_is_issued_and_verifies() {
         ("piv-rsa2048", "rsaEncryption", "Public-Key: (2048 bit)"),
         ("piv-rsa3072", "rsaEncryption", "Public-Key: (3072 bit)"),
     ] {
-        let job = support::issue(&t, &issuer, policy, "11223344").await;
+        let job = support::issue(&t, &issuer, policy, "48291637").await;
         assert_eq!(job.step, JobStep::Printed, "{policy}: {:?}", job.error);
         let certs = t
             .store

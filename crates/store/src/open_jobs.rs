@@ -1,7 +1,8 @@
 //! One issuance in progress per person and per printer, held by the database. Beside its JSON
 //! document a job row keeps two keys while the job is open (a step of `JobStep::OPEN`):
 //! `open_user`, the person's uid, and `open_printer`, the station and printer (or reader) it holds
-//! (`tessera_core::issuance::printer_key`). Each has a unique index; both are NULL once the job
+//! (`tessera_core::issuance::printer_key`) while its card is in the printer (not once printed:
+//! `JobStep::holds_printer`). Each has a unique index; both are NULL once the job
 //! finishes, and NULLs never collide, so a finished job holds nothing. Two Starts racing (two
 //! tabs, two replicas) both pass the core's check, and the second insert is refused here
 //! (`StoreError::Conflict`).
@@ -24,7 +25,8 @@ pub(crate) fn keys(job: &IssuanceJob) -> (Option<String>, Option<String>) {
     if job.step.is_finished() {
         (None, None)
     } else {
-        (Some(job.user.to_string()), Some(printer_key(job)))
+        let printer = job.step.holds_printer().then(|| printer_key(job));
+        (Some(job.user.to_string()), printer)
     }
 }
 

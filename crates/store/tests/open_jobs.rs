@@ -115,6 +115,17 @@ async fn one_open_job_per_person_and_printer(store: &SqlStore) {
             ("j8".to_owned(), JobStep::Started),
         ]
     );
+
+    // Printed, the card is out of the printer: the printer takes the next card, the person
+    // still waits for Continue or Cancel.
+    let mut printed = job("j6", "asmith", "P1", 6);
+    printed.step = JobStep::Printed;
+    update(store, &printed, JobStep::Started).await.unwrap();
+    insert(store, &job("j9", "egray", "P1", 9)).await.unwrap();
+    assert_eq!(
+        insert(store, &job("j10", "asmith", "P4", 10)).await,
+        Err(StoreError::Conflict)
+    );
 }
 
 #[tokio::test]

@@ -1,6 +1,6 @@
 //! One issuance at a time per person and per printer. A job in progress (a step of
-//! [`JobStep::OPEN`]) holds its person and its printer (or, with card printing off, its reader)
-//! until it finishes; a second Start for either is refused with the job in progress described,
+//! [`JobStep::OPEN`]) holds its person until it finishes, and its printer (or, with card printing
+//! off, its reader) while its card is in it ([`JobStep::holds_printer`]); a second Start for either is refused with the job in progress described,
 //! so the operator can resume it or cancel it. The database holds the same rule (unique keys on
 //! the open jobs), so two tabs or two replicas racing cannot both win; this module turns what the
 //! database refused back into the sentence.
@@ -130,7 +130,11 @@ pub(crate) async fn refuse_overlap(
             message,
         });
     }
-    if let Some(job) = open.iter().find(|j| printer_key(j) == key).cloned() {
+    if let Some(job) = open
+        .iter()
+        .find(|j| j.step.holds_printer() && printer_key(j) == key)
+        .cloned()
+    {
         let job = described(svc, actor, job).await?;
         let message = format!(
             "the {} is busy with the issuance for {}, {}. Finish or cancel that one first; no card was fed",
