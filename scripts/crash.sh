@@ -39,16 +39,23 @@ rand_ms() { awk -v r="$RANDOM$RANDOM" -v m="$1" 'BEGIN { printf "%.3f", (r % (m 
 # portal_issue BASE JAR POLICY [continue|cancel|none]: signs in when needed, runs the wizard, follows
 # the progress, and decides. Exits non-zero when the server goes away.
 csrf() { grep -o 'name="csrf" value="[^"]*"' | head -n1 | sed 's/.*value="//; s/"$//'; }
-portal_issue() {
-  local base=$1 jar=$2 policy=$3 decision=${4:-continue} page token url job step
-  page=$(curl -sf -b "$jar" -c "$jar" "$base/users/jdoe/issue") || return 1
-  if ! grep -q 'Demo Card Printer' <<<"$page"; then
+# portal_page BASE JAR PATH: the page at PATH, signing in as admin first when the session is gone
+# (a signed-in page has the Sign out form; a signed-out request is redirected, with no body).
+portal_page() {
+  local base=$1 jar=$2 path=$3 page token
+  page=$(curl -sf -b "$jar" -c "$jar" "$base$path") || return 1
+  if ! grep -q 'action="/logout"' <<<"$page"; then
     page=$(curl -sf -b "$jar" -c "$jar" "$base/login") || return 1
     token=$(csrf <<<"$page")
     curl -sf -b "$jar" -c "$jar" -o /dev/null --data-urlencode "csrf=$token" \
       --data-urlencode operator=admin --data-urlencode "password=$PASSWORD" "$base/login" || return 1
-    page=$(curl -sf -b "$jar" -c "$jar" "$base/users/jdoe/issue") || return 1
+    page=$(curl -sf -b "$jar" -c "$jar" "$base$path") || return 1
   fi
+  printf '%s' "$page"
+}
+portal_issue() {
+  local base=$1 jar=$2 policy=$3 decision=${4:-continue} page token url job step
+  page=$(portal_page "$base" "$jar" /users/jdoe/issue) || return 1
   token=$(csrf <<<"$page")
   if ! grep -q 'id="change-reader"' <<<"$page"; then
     curl -sf -b "$jar" -c "$jar" -o /dev/null --data-urlencode "csrf=$token" \
@@ -78,14 +85,7 @@ portal_issue() {
 # time per person and per printer: until they are cancelled the next Start would be refused.
 cancel_open() {
   local base=$1 jar=$2 page token id
-  page=$(curl -sf -b "$jar" -c "$jar" "$base/jobs") || return 1
-  if ! grep -q 'name="csrf"' <<<"$page"; then
-    page=$(curl -sf -b "$jar" -c "$jar" "$base/login") || return 1
-    token=$(csrf <<<"$page")
-    curl -sf -b "$jar" -c "$jar" -o /dev/null --data-urlencode "csrf=$token" \
-      --data-urlencode operator=admin --data-urlencode "password=$PASSWORD" "$base/login" || return 1
-    page=$(curl -sf -b "$jar" -c "$jar" "$base/jobs") || return 1
-  fi
+  page=$(portal_page "$base" "$jar" /jobs) || return 1
   token=$(csrf <<<"$page")
   for id in $(grep -o 'data-job="[^"]*"' <<<"$page" | sed 's/data-job="//; s/"$//'); do
     curl -sf -b "$jar" -c "$jar" -o /dev/null --data-urlencode "csrf=$token" \
