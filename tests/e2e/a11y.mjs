@@ -14,8 +14,7 @@
 // first field or heading, and announce progress in a live region. Every page at 390 px is kept in
 // tests/e2e/artifacts/a11y-page-NN-*.png; the three steps also go, with TESSERA_DOCS_SCREENSHOTS=1,
 // to docs/images/wizard-mobile-*.png.
-import { chromium } from "playwright-core";
-import { spawn } from "node:child_process";
+import { launchChromium, startDemo } from "./demo.mjs";
 import { mkdirSync, copyFileSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -28,10 +27,8 @@ const require = createRequire(import.meta.url);
 const axePath = require.resolve("axe-core/axe.min.js");
 const artifacts = path.join(here, "artifacts");
 mkdirSync(artifacts, { recursive: true });
-const bin = process.env.TESSERA_BIN ?? path.join(here, "../../target/debug/tessera");
-const dataDir = process.env.TESSERA_E2E_DIR ?? path.join(artifacts, "data-a11y");
-const port = 20000 + Math.floor(Math.random() * 20000);
-const base = `http://127.0.0.1:${port}`;
+const demo = startDemo("data-a11y");
+const { base, stop } = demo;
 const PIN = "482916";
 const DESKTOP = { width: 1280, height: 900 };
 const PHONE = { width: 390, height: 844 };
@@ -62,24 +59,6 @@ const routes = [...routeSource.matchAll(/\.route\(\s*"([^"]+)",\s*get\(/g)].map(
 assert.ok(routes.length > 20, "the portal's routes were read from portal/mod.rs");
 const routeOf = (pathname) => routes.find((r) => r.re.test(pathname))?.pattern;
 
-const server = spawn(bin, ["demo", "--data", dataDir, "--listen", `127.0.0.1:${port}`], {
-  stdio: ["ignore", "inherit", "pipe"],
-});
-let log = "";
-server.stderr.on("data", (d) => { log += d.toString(); });
-const stop = () => { try { server.kill("SIGTERM"); } catch (_) {} };
-process.on("exit", stop);
-
-async function waitForPortal() {
-  for (let i = 0; i < 300; i++) {
-    try {
-      const r = await fetch(`${base}/healthz`);
-      if (r.ok) return;
-    } catch (_) { /* not up yet */ }
-    await sleep(100);
-  }
-  throw new Error(`tessera demo did not start:\n${log}`);
-}
 
 const failures = [];
 const titles = new Map(); // title -> the page that has it
@@ -181,15 +160,9 @@ async function checkStep(page, name) {
 }
 
 async function run() {
-  await waitForPortal();
-  const password = /Password: (\S+)/.exec(log)?.[1];
-  assert.ok(password, `the first start prints the admin password:\n${log}`);
+  const password = await demo.ready();
 
-  const browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-    args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-      "--disable-component-update", "--disable-sync", "--no-first-run"],
-  });
+  const browser = await launchChromium();
   // The portal's CSP allows no script but its own; axe-core is injected, so this context bypasses
   // the CSP (the other browser tests run with it and fail on any violation).
   const context = await browser.newContext({ viewport: DESKTOP, bypassCSP: true });
@@ -357,7 +330,7 @@ async function run() {
 
 run().then(() => { stop(); process.exit(0); }, (e) => {
   console.error(e.message ?? e);
-  if (!(e.message ?? "").includes("accessibility or small-screen")) console.error(log);
+  if (!(e.message ?? "").includes("accessibility or small-screen")) console.error(demo.log);
   stop();
   process.exit(1);
 });

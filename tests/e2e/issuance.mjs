@@ -2,10 +2,8 @@
 // Starts `tessera demo` on a free loopback port with a fresh data folder, signs in with the
 // one-time admin password it prints, issues a card to Jane Doe with Continue (Active) and another
 // with Cancel (Pending), and keeps a screenshot of every wizard step in tests/e2e/artifacts/.
-import { chromium } from "playwright-core";
-import { spawn } from "node:child_process";
+import { launchChromium, startDemo } from "./demo.mjs";
 import { mkdirSync, copyFileSync } from "node:fs";
-import { setTimeout as sleep } from "node:timers/promises";
 import assert from "node:assert/strict";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -13,30 +11,10 @@ import { fileURLToPath } from "node:url";
 const here = path.dirname(fileURLToPath(import.meta.url));
 const artifacts = path.join(here, "artifacts");
 mkdirSync(artifacts, { recursive: true });
-const bin = process.env.TESSERA_BIN ?? path.join(here, "../../target/debug/tessera");
-const dataDir = process.env.TESSERA_E2E_DIR ?? path.join(artifacts, "data");
-const port = 20000 + Math.floor(Math.random() * 20000);
-const base = `http://127.0.0.1:${port}`;
+const demo = startDemo("data");
+const { base, stop } = demo;
 const PIN = "482916";
 
-const server = spawn(bin, ["demo", "--data", dataDir, "--listen", `127.0.0.1:${port}`], {
-  stdio: ["ignore", "inherit", "pipe"],
-});
-let log = "";
-server.stderr.on("data", (d) => { log += d.toString(); });
-const stop = () => { try { server.kill("SIGTERM"); } catch (_) {} };
-process.on("exit", stop);
-
-async function waitForPortal() {
-  for (let i = 0; i < 300; i++) {
-    try {
-      const r = await fetch(`${base}/healthz`);
-      if (r.ok) return;
-    } catch (_) { /* not up yet */ }
-    await sleep(100);
-  }
-  throw new Error(`tessera demo did not start:\n${log}`);
-}
 
 let shot = 0;
 async function snap(page, name) {
@@ -47,15 +25,9 @@ async function snap(page, name) {
 }
 
 async function run() {
-  await waitForPortal();
-  const password = /Password: (\S+)/.exec(log)?.[1];
-  assert.ok(password, `the first start prints the admin password:\n${log}`);
+  const password = await demo.ready();
 
-  const browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-    args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-      "--disable-component-update", "--disable-sync", "--no-first-run"],
-  });
+  const browser = await launchChromium();
   const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
   const errors = [];
   page.on("pageerror", (e) => errors.push(e.message));
@@ -144,7 +116,7 @@ async function run() {
 
 run().then(() => { stop(); process.exit(0); }, (e) => {
   console.error(e);
-  console.error(log);
+  console.error(demo.log);
   stop();
   process.exit(1);
 });

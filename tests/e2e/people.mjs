@@ -7,11 +7,9 @@
 // crop frame, dragged and resized with the mouse; the stored portrait has the frame's size.
 // Screenshots of the import form, the dry run's report and the person form go to
 // tests/e2e/artifacts/ (and docs/images/ with TESSERA_DOCS_SCREENSHOTS=1).
-import { chromium } from "playwright-core";
-import { spawn } from "node:child_process";
+import { launchChromium, startDemo } from "./demo.mjs";
 import { mkdirSync, copyFileSync } from "node:fs";
 import { deflateRawSync } from "node:zlib";
-import { setTimeout as sleep } from "node:timers/promises";
 import assert from "node:assert/strict";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -19,10 +17,8 @@ import { fileURLToPath } from "node:url";
 const here = path.dirname(fileURLToPath(import.meta.url));
 const artifacts = path.join(here, "artifacts");
 mkdirSync(artifacts, { recursive: true });
-const bin = process.env.TESSERA_BIN ?? path.join(here, "../../target/debug/tessera");
-const dataDir = process.env.TESSERA_E2E_DIR ?? path.join(artifacts, "people-data");
-const port = 20000 + Math.floor(Math.random() * 12000);
-const base = `http://127.0.0.1:${port}`;
+const demo = startDemo("people-data");
+const { base, stop } = demo;
 const PIN = "482916";
 
 // The people of the HR export, each with the colours of their portrait's four quarters.
@@ -35,24 +31,6 @@ const PEOPLE = [
     quarters: ["#ff595e", "#3a86ff", "#06d6a0", "#8338ec"] },
 ];
 
-const server = spawn(bin, ["demo", "--data", dataDir, "--listen", `127.0.0.1:${port}`], {
-  stdio: ["ignore", "inherit", "pipe"],
-});
-let log = "";
-server.stderr.on("data", (d) => { log += d.toString(); });
-const stop = () => { try { server.kill("SIGTERM"); } catch (_) {} };
-process.on("exit", stop);
-
-async function waitForPortal() {
-  for (let i = 0; i < 300; i++) {
-    try {
-      const r = await fetch(`${base}/healthz`);
-      if (r.ok) return;
-    } catch (_) { /* not up yet */ }
-    await sleep(100);
-  }
-  throw new Error(`tessera demo did not start:\n${log}`);
-}
 
 let shot = 0;
 async function snap(page, name) {
@@ -161,15 +139,9 @@ async function portrait(page, quarters, width = 480, height = 600) {
 }
 
 async function run() {
-  await waitForPortal();
-  const password = /Password: (\S+)/.exec(log)?.[1];
-  assert.ok(password, `the first start prints the admin password:\n${log}`);
+  const password = await demo.ready();
 
-  const browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-    args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-      "--disable-component-update", "--disable-sync", "--no-first-run"],
-  });
+  const browser = await launchChromium();
   const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
   const errors = [];
   page.on("pageerror", (e) => errors.push(e.message));
@@ -368,7 +340,7 @@ async function run() {
 
 run().then(() => { stop(); process.exit(0); }, (e) => {
   console.error(e);
-  console.error(log);
+  console.error(demo.log);
   stop();
   process.exit(1);
 });

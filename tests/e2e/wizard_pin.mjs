@@ -7,10 +7,8 @@
 // its code next to the field, the policy still chosen, both PIN fields empty. The rules beside the
 // field follow the chosen policy. A good PIN then proceeds; an error page's Go back is a link
 // that works under the portal's Content-Security-Policy.
-import { chromium } from "playwright-core";
-import { spawn } from "node:child_process";
+import { launchChromium, startDemo } from "./demo.mjs";
 import { mkdirSync } from "node:fs";
-import { setTimeout as sleep } from "node:timers/promises";
 import assert from "node:assert/strict";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -18,32 +16,12 @@ import { fileURLToPath } from "node:url";
 const here = path.dirname(fileURLToPath(import.meta.url));
 const artifacts = path.join(here, "artifacts");
 mkdirSync(artifacts, { recursive: true });
-const bin = process.env.TESSERA_BIN ?? path.join(here, "../../target/debug/tessera");
-const dataDir = process.env.TESSERA_E2E_DIR ?? path.join(artifacts, "data-pin");
-const port = 20000 + Math.floor(Math.random() * 20000);
-const base = `http://127.0.0.1:${port}`;
+const demo = startDemo("data-pin");
+const { base, stop } = demo;
 const GOOD = "482916";
 // The policy the operator picks: not the first in the list, so "still chosen" means something.
 const POLICY = "piv-rsa2048";
 
-const server = spawn(bin, ["demo", "--data", dataDir, "--listen", `127.0.0.1:${port}`], {
-  stdio: ["ignore", "inherit", "pipe"],
-});
-let log = "";
-server.stderr.on("data", (d) => { log += d.toString(); });
-const stop = () => { try { server.kill("SIGTERM"); } catch (_) {} };
-process.on("exit", stop);
-
-async function waitForPortal() {
-  for (let i = 0; i < 300; i++) {
-    try {
-      const r = await fetch(`${base}/healthz`);
-      if (r.ok) return;
-    } catch (_) { /* not up yet */ }
-    await sleep(100);
-  }
-  throw new Error(`tessera demo did not start:\n${log}`);
-}
 
 const text = (page, sel) => page.$eval(sel, (e) => e.textContent.trim());
 const attr = (page, sel, name) => page.$eval(sel, (e, n) => e.getAttribute(n), name);
@@ -112,15 +90,9 @@ async function startWizard(page) {
 }
 
 async function run() {
-  await waitForPortal();
-  const password = /Password: (\S+)/.exec(log)?.[1];
-  assert.ok(password, `the first start prints the admin password:\n${log}`);
+  const password = await demo.ready();
 
-  const browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-    args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-      "--disable-component-update", "--disable-sync", "--no-first-run"],
-  });
+  const browser = await launchChromium();
   const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
   const errors = [];
   page.on("pageerror", (e) => errors.push(e.message));
@@ -211,7 +183,7 @@ async function run() {
 
 run().then(() => { stop(); process.exit(0); }, (e) => {
   console.error(e);
-  console.error(log);
+  console.error(demo.log);
   stop();
   process.exit(1);
 });
