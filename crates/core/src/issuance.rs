@@ -192,7 +192,13 @@ async fn record_fed_card(
     mut job: IssuanceJob,
 ) -> IssuanceJob {
     let identity = match station.connect(&job.reader).await {
-        Ok(transport) => (svc.piv)(transport).select().await,
+        Ok(transport) => {
+            let mut card = (svc.piv)(transport);
+            let identity = card.select().await;
+            // Personalisation connects again soon: this connection must have ended by then.
+            card.close().await;
+            identity
+        }
         Err(e) => Err(e),
     };
     let identity = match identity {

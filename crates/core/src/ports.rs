@@ -95,6 +95,10 @@ pub trait CardTransport: Send {
     fn extended_length(&self) -> bool {
         false
     }
+    /// Ends the connection now and waits until it has ended, so that the next connection to the
+    /// same reader cannot meet this one's end (a relay's session is otherwise closed in the
+    /// background when the transport is dropped). Dropping is enough where that is synchronous.
+    async fn close(&mut self) {}
     /// Runs commands in order and returns their responses, stopping after the first response whose
     /// status word the command does not expect (that response is the last one returned). A relay
     /// overrides this to send the whole script in one round trip.
@@ -228,6 +232,8 @@ pub struct PrintedInformation {
 pub trait PivCard: Send {
     /// SELECT the PIV application; read serial and version where the card offers them.
     async fn select(&mut self) -> Result<CardIdentity, CardError>;
+    /// Ends the connection to the card and waits until it has ended ([`CardTransport::close`]).
+    async fn close(&mut self) {}
     /// Mutual authentication with the card management key (GENERAL AUTHENTICATE, key 9B).
     async fn authenticate(&mut self, key: &ManagementKey) -> Result<(), CardError>;
     /// GENERATE ASYMMETRIC KEY PAIR on the card; returns the public key as a DER SubjectPublicKeyInfo.

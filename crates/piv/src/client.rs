@@ -406,6 +406,10 @@ fn puk_result(operation: &str, sw_: u16) -> Result<(), CardError> {
 
 #[async_trait]
 impl PivCard for PivClient {
+    async fn close(&mut self) {
+        self.transport.close().await
+    }
+
     async fn select(&mut self) -> Result<CardIdentity, CardError> {
         let apdu = CommandApdu::new(0, ins::SELECT, 0x04, 0x00)
             .with_data(objects::PIV_AID.to_vec())

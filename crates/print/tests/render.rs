@@ -955,7 +955,8 @@ fn portraits_are_deterministic() {
     assert_eq!(png_dimensions(&portrait_png(3)), Some((300, 400)));
 }
 
-/// The worked example of docs/layouts.md is a layout that Tessera accepts and renders.
+/// The worked example of docs/layouts.md is a layout that Tessera accepts and renders, clear of
+/// the chip.
 #[test]
 fn the_documented_example_renders() {
     let doc = include_str!("../../../docs/layouts.md");
@@ -970,6 +971,9 @@ fn the_documented_example_renders() {
     assert_eq!(png_dimensions(&card.front_png).map(|(_, h)| h), Some(638));
     let filled = renderer.fill(svg, &jane()).unwrap();
     assert!(filled.contains("JANE DOE"), "{filled}");
+    // and it keeps the contact chip's area clear, as the docs say a layout should
+    let over = renderer.chip_overlaps(svg, &jane()).unwrap();
+    assert!(over.is_empty(), "drawn over the chip: {over:?}");
 }
 
 /// Decodes a PNG into RGBA pixels.

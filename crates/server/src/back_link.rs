@@ -43,15 +43,43 @@ fn same_origin_referer(headers: &HeaderMap, uri: &Uri) -> Option<String> {
     if !authority.eq_ignore_ascii_case(host) {
         return None;
     }
-    // Without the fragment; a path that starts with `//` would be read as another host.
+    // Without the fragment.
     let path = path.split('#').next().unwrap_or("/");
-    (path.starts_with('/') && !path.starts_with("//")).then(|| path.to_owned())
+    is_local_path(path).then(|| path.to_owned())
+}
+
+/// Whether `path` leads to a page of this server whatever the browser makes of it: it starts
+/// with one `/`, and holds no `\`, which browsers read as `/` (so `/\evil.example` would be
+/// `//evil.example`, another host), and no control character, which could split a header or
+/// hide where it leads.
+pub fn is_local_path(path: &str) -> bool {
+    path.starts_with('/')
+        && !path.starts_with("//")
+        && !path.contains('\\')
+        && !path.chars().any(char::is_control)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use axum::http::HeaderValue;
+
+    #[test]
+    fn only_paths_of_this_server_are_local() {
+        for good in ["/", "/users?q=doe", "/issue/x"] {
+            assert!(is_local_path(good), "{good}");
+        }
+        for bad in [
+            "//evil.example",
+            "/\\evil.example",
+            "https://evil.example/",
+            "users",
+            "",
+            "/users\r\nSet-Cookie: x",
+        ] {
+            assert!(!is_local_path(bad), "{bad}");
+        }
+    }
 
     fn back(referer: &str, host: &str) -> Option<String> {
         let mut h = HeaderMap::new();

@@ -370,6 +370,16 @@ impl CardTransport for RelayTransport {
         self.extended_length
     }
 
+    async fn close(&mut self) {
+        // The station resets the card as it closes the session; waiting for that keeps the next
+        // connection to the reader from meeting the reset.
+        let session = std::mem::take(&mut self.session);
+        if !session.is_empty() {
+            let body = RequestBody::Disconnect { session };
+            let _ = self.link.request(body, Duration::from_secs(10)).await;
+        }
+    }
+
     async fn run_script(&mut self, script: &[ScriptCommand]) -> Result<Vec<Vec<u8>>, CardError> {
         let body = RequestBody::Script {
             session: self.session.clone(),
@@ -387,6 +397,9 @@ impl Drop for RelayTransport {
         // Closing the session resets the card at the station; nobody waits for the answer.
         let link = self.link.clone();
         let session = std::mem::take(&mut self.session);
+        if session.is_empty() {
+            return; // closed already
+        }
         if let Ok(handle) = tokio::runtime::Handle::try_current() {
             handle.spawn(async move {
                 let body = RequestBody::Disconnect { session };

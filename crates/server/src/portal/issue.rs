@@ -570,7 +570,7 @@ async fn decide_with(
     let user = urlencode(done.user.as_str());
     let to = match decision {
         Decision::Continue => format!("/users/{user}?flash=activated"),
-        Decision::Cancel => match back.filter(|b| b.starts_with('/') && !b.starts_with("//")) {
+        Decision::Cancel => match back.filter(|b| crate::back_link::is_local_path(b)) {
             Some(back) => back,
             None if done.device.is_none() => format!("/users/{user}?flash=cancelled_blank"),
             None => format!("/users/{user}?flash=cancelled"),

@@ -42,14 +42,7 @@ pub struct ChoiceQuery {
 /// control characters that could split a header or hide where it leads) is dropped.
 fn safe_back(back: Option<&str>) -> String {
     match back {
-        Some(b)
-            if b.starts_with('/')
-                && !b.starts_with("//")
-                && !b.contains('\\')
-                && !b.chars().any(char::is_control) =>
-        {
-            b.to_owned()
-        }
+        Some(b) if crate::back_link::is_local_path(b) => b.to_owned(),
         _ => String::new(),
     }
 }
