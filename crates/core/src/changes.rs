@@ -171,6 +171,21 @@ pub enum Change {
     InsertInstallation(crate::ports::Installation),
     /// Appended to the audit hash chain, in the order given.
     Audit(NewAuditEvent),
+    /// A refused attempt of someone not signed in ([`crate::refusals`]): counted in its minute
+    /// (of `event.at`) for every replica together, and appended to the chain only while the
+    /// minute has written fewer than `per_minute` of them; otherwise counted as left out, by
+    /// the event's name.
+    AuditRefusal {
+        event: NewAuditEvent,
+        per_minute: u32,
+    },
+    /// Writes one `RefusalsSummarised` event (stamped `now`) for each minute before `now`'s that
+    /// left refusals out, and forgets the counts of those minutes. The first unit of work to
+    /// apply it writes the summaries; a unit of another replica at the same moment finds
+    /// nothing left to summarise.
+    SummariseRefusals {
+        now: Timestamp,
+    },
 }
 
 /// The writes of one step, committed together by [`crate::ports::Store::commit`].
@@ -201,7 +216,7 @@ impl Changes {
     pub fn audit_events(&self) -> usize {
         self.list
             .iter()
-            .filter(|c| matches!(c, Change::Audit(_)))
+            .filter(|c| matches!(c, Change::Audit(_) | Change::AuditRefusal { .. }))
             .count()
     }
 }

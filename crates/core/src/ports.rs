@@ -692,6 +692,24 @@ pub trait Store: Send + Sync {
     ) -> Result<Option<StoredSession>, StoreError>;
     async fn delete_session(&self, token_hash: &str) -> Result<(), StoreError>;
 
+    // failed sign-ins, shared by every replica (see `crate::throttle`)
+    /// The record of a name's failed sign-ins, by [`crate::throttle::key`], if there is one.
+    async fn sign_in_record(
+        &self,
+        key: &str,
+    ) -> Result<Option<crate::throttle::FailureRecord>, StoreError>;
+    /// Counts a failed sign-in at `now`: the name's record becomes what
+    /// [`crate::throttle::after_failure`] makes of it, read and written in one transaction that
+    /// holds the record against every other writer (so concurrent failures on several replicas
+    /// are all counted). Records whose time to be forgotten has come are deleted.
+    async fn sign_in_failed(
+        &self,
+        key: &str,
+        now: i64,
+    ) -> Result<crate::throttle::Failure, StoreError>;
+    /// Deletes the name's record (a good sign-in).
+    async fn sign_in_succeeded(&self, key: &str) -> Result<(), StoreError>;
+
     // the two-person rule
     async fn approval(&self, id: &ApprovalId) -> Result<crate::approvals::Approval, StoreError>;
     /// The requests in `state` made at `since` or later, oldest first.

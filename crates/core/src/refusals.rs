@@ -3,25 +3,22 @@
 //! script cannot flood the audit log, at most [`PER_MINUTE`] of them are written in each minute
 //! of the clock; the rest are counted, and one `RefusalsSummarised` event, written with the next
 //! event after that minute, says how many of each kind were left out.
+//!
+//! The counts are kept in the database, in the same transaction as the audit events, so the
+//! cap holds for all server replicas on one database together: a refusal is a
+//! [`Change::AuditRefusal`], which the store writes only while the minute's count is under the
+//! cap, and every unit of work that writes an event starts with a
+//! [`Change::SummariseRefusals`], which writes the summary of an ended minute once (whichever
+//! replica comes first) and deletes that minute's counts.
 
+use crate::audit;
+use crate::changes::{Change, Changes};
+use crate::model::Timestamp;
+use crate::ports::NewAuditEvent;
 use std::collections::BTreeMap;
-use std::sync::Mutex;
 
 /// Refusals written one by one in each minute.
 pub const PER_MINUTE: u32 = 30;
-
-#[derive(Default)]
-pub struct RefusalLimiter {
-    window: Mutex<Window>,
-}
-
-#[derive(Default)]
-struct Window {
-    /// Unix minute this window counts.
-    minute: i64,
-    written: u32,
-    left_out: BTreeMap<&'static str, u64>,
-}
 
 /// The refusals a minute left out of the audit log, by event name.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -29,10 +26,19 @@ pub struct Summary {
     /// Unix seconds: the minute's start and end.
     pub from: i64,
     pub to: i64,
-    pub left_out: BTreeMap<&'static str, u64>,
+    pub left_out: BTreeMap<String, u64>,
 }
 
 impl Summary {
+    /// The summary of the Unix minute `minute` (not seconds).
+    pub fn of_minute(minute: i64, left_out: BTreeMap<String, u64>) -> Self {
+        Self {
+            from: minute * 60,
+            to: minute * 60 + 60,
+            left_out,
+        }
+    }
+
     pub fn details(&self) -> serde_json::Value {
         serde_json::json!({
             "from": self.from,
@@ -41,48 +47,46 @@ impl Summary {
             "total": self.left_out.values().sum::<u64>(),
         })
     }
-}
 
-impl Window {
-    /// Moves to `now`'s minute; the summary of the minute that ended, if it left any out.
-    fn roll(&mut self, now: i64) -> Option<Summary> {
-        let minute = now.div_euclid(60);
-        if minute == self.minute {
-            return None;
+    /// The `RefusalsSummarised` event written at `at`.
+    pub fn event(&self, at: Timestamp) -> NewAuditEvent {
+        NewAuditEvent {
+            at,
+            code: audit::REFUSALS_SUMMARISED.code,
+            name: audit::REFUSALS_SUMMARISED.name,
+            operator: None,
+            user: None,
+            device: None,
+            operation: None,
+            details: self.details(),
         }
-        let ended = std::mem::replace(
-            self,
-            Window {
-                minute,
-                ..Default::default()
-            },
-        );
-        (!ended.left_out.is_empty()).then(|| Summary {
-            from: ended.minute * 60,
-            to: ended.minute * 60 + 60,
-            left_out: ended.left_out,
-        })
     }
 }
 
-impl RefusalLimiter {
-    /// A summary that is due because its minute has ended.
-    pub fn due(&self, now: i64) -> Option<Summary> {
-        self.window.lock().expect("refusal window").roll(now)
-    }
+/// The Unix minute of a time.
+pub fn minute_of(at: Timestamp) -> i64 {
+    at.0.div_euclid(60)
+}
 
-    /// Whether a refusal named `name` is written now, and a summary due before it.
-    pub fn admit(&self, name: &'static str, now: i64) -> (bool, Option<Summary>) {
-        let mut window = self.window.lock().expect("refusal window");
-        let summary = window.roll(now);
-        if window.written < PER_MINUTE {
-            window.written += 1;
-            (true, summary)
-        } else {
-            *window.left_out.entry(name).or_default() += 1;
-            (false, summary)
-        }
+/// Puts the summaries due at `now` first in a unit that writes audit events, so the log keeps
+/// its order.
+pub fn summarise_first(changes: &mut Changes, now: Timestamp) {
+    if changes.audit_events() > 0 {
+        changes.list.insert(0, Change::SummariseRefusals { now });
     }
+}
+
+/// The unit of work of one refusal: the summaries due, then the refusal's event, written only
+/// within the minute's share.
+pub fn refusal(event: NewAuditEvent) -> Changes {
+    let now = event.at;
+    let mut changes = Changes::new();
+    changes.push(Change::AuditRefusal {
+        event,
+        per_minute: PER_MINUTE,
+    });
+    summarise_first(&mut changes, now);
+    changes
 }
 
 #[cfg(test)]
@@ -90,44 +94,46 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_minute_writes_its_first_refusals_and_counts_the_rest() {
-        let l = RefusalLimiter::default();
-        let base = 1_000 * 60;
-        for i in 0..PER_MINUTE {
-            assert_eq!(l.admit("A", base + (i as i64 % 60)), (true, None));
-        }
-        assert_eq!(l.admit("A", base + 59), (false, None));
-        assert_eq!(l.admit("B", base + 59), (false, None));
-        assert_eq!(l.admit("A", base + 59), (false, None));
-        assert_eq!(l.due(base + 59), None, "the minute has not ended");
-        let summary = l.due(base + 60).expect("due once the minute ended");
-        assert_eq!(summary.from, base);
-        assert_eq!(summary.to, base + 60);
-        assert_eq!(summary.left_out, BTreeMap::from([("A", 2), ("B", 1)]));
-        assert_eq!(summary.details()["total"], 3);
-        assert_eq!(l.due(base + 61), None, "a summary is given once");
-        assert_eq!(
-            l.admit("A", base + 61),
-            (true, None),
-            "a new minute writes again"
+    fn a_summary_covers_its_minute() {
+        let s = Summary::of_minute(
+            1_000,
+            BTreeMap::from([("A".to_owned(), 2), ("B".to_owned(), 1)]),
         );
+        assert_eq!((s.from, s.to), (60_000, 60_060));
+        let details = s.details();
+        assert_eq!(details["total"], 3);
+        assert_eq!(details["left_out"]["A"], 2);
+        let event = s.event(Timestamp(60_061));
+        assert_eq!(event.code, audit::REFUSALS_SUMMARISED.code);
+        assert_eq!(event.at, Timestamp(60_061));
     }
 
     #[test]
-    fn a_refusal_after_the_minute_brings_the_summary() {
-        let l = RefusalLimiter::default();
-        for _ in 0..=PER_MINUTE {
-            l.admit("A", 0);
-        }
-        let (written, summary) = l.admit("A", 600);
-        assert!(written);
-        assert_eq!(summary.unwrap().left_out, BTreeMap::from([("A", 1)]));
+    fn a_refusal_is_preceded_by_the_summaries_due() {
+        let event = Summary::of_minute(0, BTreeMap::new()).event(Timestamp(125));
+        let changes = refusal(event);
+        assert!(matches!(
+            changes.list[0],
+            Change::SummariseRefusals {
+                now: Timestamp(125)
+            }
+        ));
+        assert!(matches!(
+            changes.list[1],
+            Change::AuditRefusal {
+                per_minute: PER_MINUTE,
+                ..
+            }
+        ));
+        assert_eq!(minute_of(Timestamp(125)), 2);
+        assert_eq!(minute_of(Timestamp(-1)), -1);
     }
 
     #[test]
-    fn a_quiet_minute_owes_nothing() {
-        let l = RefusalLimiter::default();
-        l.admit("A", 0);
-        assert_eq!(l.due(120), None);
+    fn only_units_with_events_look_for_summaries() {
+        let mut quiet = Changes::new();
+        quiet.push(Change::DeletePhoto(crate::ids::UserId::new("ann")));
+        summarise_first(&mut quiet, Timestamp(0));
+        assert_eq!(quiet.list.len(), 1);
     }
 }

@@ -29,8 +29,6 @@ pub struct Services {
     pub photos: Arc<dyn PhotoProcessor>,
     pub clock: Arc<dyn Clock>,
     pub random: Arc<dyn Random>,
-    /// Caps how many refused attempts of strangers reach the audit log each minute.
-    pub refusals: Arc<crate::refusals::RefusalLimiter>,
 }
 
 /// Who is acting: the signed-in operator, their role and their scope.
@@ -113,18 +111,9 @@ impl Services {
     }
 
     /// Commits a unit of work; a refusal summary that is due goes in first, so the log keeps
-    /// its order.
+    /// its order (see [`crate::refusals`]).
     pub async fn commit(&self, mut changes: Changes) -> Result<(), CoreError> {
-        if changes.audit_events() > 0 {
-            if let Some(summary) = self.refusals.due(self.clock.now().0) {
-                let event = self.event(
-                    audit::REFUSALS_SUMMARISED,
-                    AuditContext::default(),
-                    summary.details(),
-                );
-                changes.list.insert(0, Change::Audit(event));
-            }
-        }
+        crate::refusals::summarise_first(&mut changes, self.clock.now());
         self.store.commit(&changes).await?;
         Ok(())
     }
@@ -149,18 +138,7 @@ impl Services {
         ctx: AuditContext<'_>,
         details: serde_json::Value,
     ) -> Result<(), CoreError> {
-        let (write, summary) = self.refusals.admit(kind.name, self.clock.now().0);
-        let mut changes = Changes::new();
-        if let Some(summary) = summary {
-            changes.audit(self.event(
-                audit::REFUSALS_SUMMARISED,
-                AuditContext::default(),
-                summary.details(),
-            ));
-        }
-        if write {
-            changes.audit(self.event(kind, ctx, details));
-        }
+        let changes = crate::refusals::refusal(self.event(kind, ctx, details));
         self.store.commit(&changes).await?;
         Ok(())
     }

@@ -10,7 +10,7 @@ use crate::model::Timestamp;
 use crate::ports::Random;
 use crate::secret::Password;
 use crate::services::{AuditContext, Services};
-use crate::throttle::{wait_sentence, Failure, SignInThrottle, FAILURES_BEFORE_LOCK};
+use crate::throttle::{self, wait_sentence, Failure, FAILURES_BEFORE_LOCK};
 use crate::totp;
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -76,14 +76,13 @@ pub fn token_hash(token: &str) -> String {
 /// strangers, see [`crate::refusals`]) and counted toward a lock; a success opens a session.
 pub async fn sign_in(
     svc: &Services,
-    throttle: &SignInThrottle,
     name: &str,
     password: Password,
     code: Option<&str>,
 ) -> Result<Result<Session, Refused>, CoreError> {
     let id = OperatorId::new(name.trim());
     let now = svc.clock.now();
-    if let Some(seconds) = throttle.locked(id.as_str(), now.0) {
+    if let Some(seconds) = throttle::locked(&*svc.store, id.as_str(), now.0).await? {
         return Ok(Err(Refused::Locked { seconds }));
     }
     let operator = svc.store.operator(&id).await.ok().filter(|o| o.enabled);
@@ -111,20 +110,22 @@ pub async fn sign_in(
             json!({"operator": id.as_str()}),
         )
         .await?;
-        return Ok(Err(match throttle.failed(id.as_str(), now.0) {
-            Failure::Counted { .. } => Refused::Wrong,
-            Failure::Locked { seconds } => {
-                svc.audit_refusal(
+        return Ok(Err(
+            match throttle::failed(&*svc.store, id.as_str(), now.0).await? {
+                Failure::Counted { .. } => Refused::Wrong,
+                Failure::Locked { seconds } => {
+                    svc.audit_refusal(
                     audit::OPERATOR_LOCKED_OUT,
                     AuditContext::default(),
                     json!({"operator": id.as_str(), "failures": FAILURES_BEFORE_LOCK, "seconds": seconds}),
                 )
                 .await?;
-                Refused::NowLocked { seconds }
-            }
-        }));
+                    Refused::NowLocked { seconds }
+                }
+            },
+        ));
     }
-    throttle.succeeded(id.as_str());
+    throttle::succeeded(&*svc.store, id.as_str()).await?;
     open_session(svc, id, method, None, changes).await.map(Ok)
 }
 

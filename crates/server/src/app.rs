@@ -12,8 +12,6 @@ pub struct AppState {
     pub tessera: Tessera,
     /// The last CRL served, rebuilt when a certificate's status has changed.
     pub crl: std::sync::Arc<tokio::sync::Mutex<Option<crate::pki_http::CachedCrl>>>,
-    /// Failed sign-ins per operator name, to lock out guessing.
-    pub sign_in: std::sync::Arc<tessera_core::throttle::SignInThrottle>,
     /// People imports running in the background, and their reports.
     pub imports: std::sync::Arc<crate::imports::Imports>,
 }
@@ -109,7 +107,6 @@ pub fn router(tessera: Tessera) -> Router {
     let state = AppState {
         tessera,
         crl: Default::default(),
-        sign_in: Default::default(),
         imports: Default::default(),
     };
     Router::new()

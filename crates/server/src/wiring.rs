@@ -371,7 +371,6 @@ impl Tessera {
             photos: Arc::new(tessera_print::photo::PhotoNormaliser),
             clock,
             random,
-            refusals: Default::default(),
         };
         let runner = JobRunner::new(services.clone(), options.job_lease);
         Ok(Self {

@@ -459,6 +459,18 @@ impl Store for SqlStore {
         tx.commit().await.map_err(backend_error)
     }
 
+    async fn sign_in_record(&self, key: &str) -> R<Option<tessera_core::throttle::FailureRecord>> {
+        crate::counters::sign_in_record(&self.pool, key).await
+    }
+
+    async fn sign_in_failed(&self, key: &str, now: i64) -> R<tessera_core::throttle::Failure> {
+        crate::counters::sign_in_failed(&self.pool, self.backend, key, now).await
+    }
+
+    async fn sign_in_succeeded(&self, key: &str) -> R<()> {
+        crate::counters::sign_in_succeeded(&self.pool, key).await
+    }
+
     async fn renew_lease(&self, job: &JobId, owner: &str, expires_ms: i64) -> R<bool> {
         let done =
             sqlx::query("UPDATE jobs SET lease_expires = $3 WHERE id = $1 AND lease_owner = $2")

@@ -194,6 +194,10 @@ pub(crate) async fn apply(c: &mut AnyConnection, backend: Backend, change: &Chan
             Ok(())
         }
         Change::Audit(e) => append_audit(c, e).await.map(|_| ()),
+        Change::AuditRefusal { event, per_minute } => {
+            crate::counters::audit_refusal(c, event, *per_minute).await
+        }
+        Change::SummariseRefusals { now } => crate::counters::summarise_refusals(c, *now).await,
     }
 }
 

@@ -103,7 +103,6 @@ pub async fn submit(
     }
     let signed_in = sign_in::sign_in(
         svc,
-        &state.sign_in,
         &f.operator,
         Password::new(f.password),
         f.code.as_deref(),
