@@ -54,7 +54,16 @@ async fn a_job_started_on_one_replica_runs_on_the_replica_holding_the_station() 
     let bind = || tokio::net::TcpListener::bind("127.0.0.1:0");
     let (la, lb) = (bind().await.unwrap(), bind().await.unwrap());
     let (a, a_url) = replica(&url, dir.path(), la).await;
-    let (b, _) = replica(&url, dir.path(), lb).await;
+    let (b, b_url) = replica(&url, dir.path(), lb).await;
+    // The forwarding endpoints answer only a replica: the shared secret, not a session.
+    let http = reqwest::Client::new();
+    for secret in [None, Some("a guess")] {
+        let mut req = http.get(format!("{b_url}/cluster/stations/any/inventory"));
+        if let Some(s) = secret {
+            req = req.header("x-tessera-cluster", s);
+        }
+        assert_eq!(req.send().await.unwrap().status(), 403);
+    }
     let admin = support::actor(BuiltinRole::Administrator);
 
     // The station enrols and connects at replica A only.
