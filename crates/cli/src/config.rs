@@ -59,6 +59,9 @@ pub struct ServerSection {
     /// PEM files of key attestation roots to trust besides Yubico's.
     #[serde(default)]
     pub attestation_roots: Vec<PathBuf>,
+    /// Several replicas: where the others reach this one, and the file of their shared secret.
+    pub cluster_url: Option<String>,
+    pub cluster_secret_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -69,6 +69,14 @@ pub(crate) struct DataArgs {
     /// require attestation accept keys attested up to them.
     #[arg(long = "attestation-root", value_name = "PEM")]
     attestation_roots: Vec<PathBuf>,
+    /// One of several replicas on one PostgreSQL: the URL the other replicas reach this one at
+    /// (`http://10.0.0.5:8080`), to forward requests for the stations connected here.
+    #[arg(long, env = "TESSERA_CLUSTER_URL", requires = "cluster_secret_file")]
+    cluster_url: Option<String>,
+    /// A file holding the secret every replica shares; replicas send it with each forwarded
+    /// request (also `TESSERA_CLUSTER_SECRET_FILE`).
+    #[arg(long, env = "TESSERA_CLUSTER_SECRET_FILE")]
+    cluster_secret_file: Option<PathBuf>,
 }
 
 /// HTTPS for the portal, the REST API and the stations' WebSockets.
@@ -174,6 +182,19 @@ impl DataArgs {
                 self.attestation_roots.clone()
             },
             trust_virtual_card_attestation: false,
+            cluster: match (
+                self.cluster_url.clone().or(file.cluster_url),
+                self.cluster_secret_file
+                    .clone()
+                    .or(file.cluster_secret_file),
+            ) {
+                (Some(url), Some(path)) => Some(tessera_server::wiring::ClusterOptions {
+                    url,
+                    secret: config::read_secret(&path, "cluster secret")?,
+                }),
+                (None, None) => None,
+                _ => return Err("the cluster URL and the cluster secret file go together".into()),
+            },
         })
     }
 }

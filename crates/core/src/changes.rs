@@ -45,6 +45,15 @@ pub enum LeaseChange {
         now_ms: i64,
         expires_ms: i64,
     },
+    /// The job must have no live lease at `now_ms`; it waits in `queue` (its station's, see
+    /// [`crate::dispatch`]) until `expires_ms` for the replica holding that station, with the
+    /// sealed `handover`. A wait that runs out is an expired lease: recovery closes the job.
+    Queue {
+        queue: String,
+        now_ms: i64,
+        expires_ms: i64,
+        handover: Option<Vec<u8>>,
+    },
 }
 
 /// What a person's stored record must be for a write of it to apply.

@@ -117,6 +117,8 @@ pub enum ErrorCode {
     PrinterBusy,
     /// A decision (Continue, Cancel, Retry print, the policy) on an issuance that has finished.
     JobFinished,
+    /// An issuance handed over from another server replica arrived without what it needs.
+    HandoverLost,
 }
 
 impl ErrorCode {
@@ -175,6 +177,7 @@ impl ErrorCode {
             Self::UserIssuanceInProgress => "JOB0002",
             Self::PrinterBusy => "JOB0003",
             Self::JobFinished => "JOB0004",
+            Self::HandoverLost => "JOB0005",
         }
     }
 }
@@ -319,6 +322,11 @@ pub enum CoreError {
     /// A decision on an issuance that has already finished; nothing was changed.
     #[error("{0}")]
     JobFinished(String),
+    /// A job queued for its station's replica (see [`crate::dispatch`]) arrived there without
+    /// what it needs (its policy, or a PIN that replica can open); it ends `Failed` before any
+    /// card command.
+    #[error("{0}")]
+    HandoverLost(String),
 }
 
 impl CoreError {
@@ -376,6 +384,7 @@ impl CoreError {
             Self::UserIssuanceInProgress { .. } => ErrorCode::UserIssuanceInProgress,
             Self::PrinterBusy { .. } => ErrorCode::PrinterBusy,
             Self::JobFinished(_) => ErrorCode::JobFinished,
+            Self::HandoverLost(_) => ErrorCode::HandoverLost,
         }
     }
 }

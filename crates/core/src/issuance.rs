@@ -17,9 +17,10 @@ mod printing;
 use crate::approvals::{self, Subject, TwoPersonAction};
 use crate::audit;
 use crate::changes::{Change, Changes, LeaseChange};
+use crate::dispatch::Work;
 use crate::error::CoreError;
 use crate::ids::*;
-use crate::jobs::{job_transition, JobEvent, JobRunner};
+use crate::jobs::{job_transition, Heartbeat, JobEvent, JobRunner};
 use crate::lifecycle::DeviceState;
 use crate::model::*;
 use crate::pin_rules;
@@ -418,7 +419,29 @@ pub async fn choose_policy_confirmed(
     job.policy = Some(policy.id.clone());
     job.message = "Connecting to the card".into();
     let running = runner
-        .take(&mut job, JobEvent::ChoosePolicy, changes, |runner, mut job, heartbeat| async move {
+        .take(
+            &mut job,
+            JobEvent::ChoosePolicy,
+            changes,
+            Work::Issue {
+                policy: Box::new(policy),
+                pin,
+            },
+        )
+        .await?;
+    Ok((job, running))
+}
+
+/// Does `work` on `job`, which `runner` holds (see [`JobRunner::take`] and
+/// [`crate::dispatch`]); returns the job as the work left it.
+pub(crate) async fn run(
+    runner: JobRunner,
+    mut job: IssuanceJob,
+    work: Work,
+    heartbeat: Heartbeat,
+) -> IssuanceJob {
+    match work {
+        Work::Issue { policy, pin } => {
             let mut work = personalise::CardWork::default();
             match personalise::personalise(&runner, &mut job, &policy, &pin, &mut work).await {
                 Ok(()) => printing::print(&runner, &mut job).await,
@@ -428,10 +451,15 @@ pub async fn choose_policy_confirmed(
                 }
                 Err(err) => personalise::fail(&runner, &mut job, work, err).await,
             }
-            job
-        })
-        .await?;
-    Ok((job, running))
+        }
+        Work::Print => printing::print(&runner, &mut job).await,
+    }
+    job
+}
+
+/// Fails a job that `runner` holds before any card command (a queued job that cannot be run).
+pub(crate) async fn fail_before_card(runner: &JobRunner, job: &mut IssuanceJob, err: CoreError) {
+    personalise::fail(runner, job, personalise::CardWork::default(), err).await
 }
 
 /// An issuance as `actor` may see it: operators see their own; those who manage devices see all.
@@ -487,15 +515,7 @@ pub async fn retry_print(
     job.error = None;
     job.message = format!("Printing on {}", job.printer);
     let running = runner
-        .take(
-            &mut job,
-            JobEvent::RetryPrint,
-            Changes::new(),
-            |runner, mut job, _heartbeat| async move {
-                printing::print(&runner, &mut job).await;
-                job
-            },
-        )
+        .take(&mut job, JobEvent::RetryPrint, Changes::new(), Work::Print)
         .await?;
     Ok((job, running))
 }

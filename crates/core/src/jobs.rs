@@ -111,6 +111,12 @@ impl JobRunner {
     /// A runner with a fresh instance id.
     pub fn new(svc: Services, lease: Duration) -> Self {
         let instance = format!("runner-{}", svc.random.uuid());
+        Self::named(svc, lease, instance)
+    }
+
+    /// A runner whose instance id is `instance` (a replica's name, shared with its presence
+    /// rows: see [`crate::dispatch`]).
+    pub fn named(svc: Services, lease: Duration, instance: String) -> Self {
         Self {
             svc,
             instance: instance.into(),
@@ -232,34 +238,42 @@ impl JobRunner {
         }
     }
 
-    /// Takes `job` (in a step nobody works on) by `event` under this runner's lease, committed
-    /// together with `changes` (what the step that hands the job over writes too), and runs
-    /// `work` on it in a task of its own, with a heartbeat that renews the lease until the work
-    /// ends. The work gets the heartbeat to tell whether the lease was lost meanwhile.
-    pub(crate) async fn take<W, F>(
+    /// Takes `job` (in a step nobody works on) by `event`, committed together with `changes`
+    /// (what the step that hands the job over writes too), and has `work` done on it. When this
+    /// process holds the job's station, it takes the job under its own lease and runs the work
+    /// in a task of its own, with a heartbeat that renews the lease until the work ends. When
+    /// another replica holds the station, the job is queued for that replica instead (see
+    /// [`crate::dispatch`]) and the returned task only hands back the job as committed.
+    pub(crate) async fn take(
         &self,
         job: &mut IssuanceJob,
         event: JobEvent,
         mut changes: Changes,
-        work: W,
-    ) -> Result<tokio::task::JoinHandle<IssuanceJob>, crate::CoreError>
-    where
-        W: FnOnce(JobRunner, IssuanceJob, Heartbeat) -> F + Send + 'static,
-        F: std::future::Future<Output = IssuanceJob> + Send + 'static,
-    {
+        work: crate::dispatch::Work,
+    ) -> Result<tokio::task::JoinHandle<IssuanceJob>, crate::CoreError> {
         let expected = job.step;
         job.step = job_transition(expected, event)?;
         job.updated_at = self.svc.clock.now();
+        let here = self.svc.stations.is_here(&job.station);
+        let lease = if here {
+            self.claim()
+        } else {
+            self.queue(job, &work)
+        };
         changes.push(crate::changes::Change::UpdateJob {
             job: job.clone(),
             expected,
-            lease: self.claim(),
+            lease,
         });
         self.svc.commit(changes).await?;
         let (runner, started) = (self.clone(), job.clone());
+        if !here {
+            tracing::info!(job = %started.id, station = %started.station, "issuance queued for the replica holding its station");
+            return Ok(tokio::spawn(async move { started }));
+        }
         Ok(tokio::spawn(async move {
             let heartbeat = runner.heartbeat(&started);
-            work(runner, started, heartbeat).await
+            crate::issuance::run(runner, started, work, heartbeat).await
         }))
     }
 

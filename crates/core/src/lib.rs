@@ -14,6 +14,7 @@ pub mod audit_log;
 pub mod card_sign_in;
 pub mod changes;
 pub mod devices;
+pub mod dispatch;
 pub mod error;
 pub mod help_desk;
 pub mod ids;

@@ -561,6 +561,16 @@ pub trait StationPort: Send + Sync {
 /// Finds the station hardware by station id (in-process demo station, or connected stations).
 pub trait StationDirectory: Send + Sync {
     fn station(&self, id: &StationId) -> Option<Arc<dyn StationPort>>;
+    /// Whether this process holds the station's connection (or runs it in process), so that
+    /// it runs the station's jobs. One process alone holds every station it can reach.
+    fn is_here(&self, id: &StationId) -> bool {
+        self.station(id).is_some()
+    }
+    /// The stations whose connection this process holds now, for the job dispatcher; only a
+    /// directory that may hold part of the stations (a replica's) lists them.
+    fn here(&self) -> Vec<StationId> {
+        Vec::new()
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -640,6 +650,26 @@ pub struct Installation {
 /// one conformance suite runs against both. Everything that a use case changes goes through
 /// [`Store::commit`], so a state change never reaches the database without its audit events;
 /// the few direct writes left are for data without a lifecycle (users, photos, sessions).
+/// Which replica of the server holds a station's connection (see [`crate::dispatch`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StationPresence {
+    pub station: StationId,
+    /// The replica's instance id.
+    pub replica: String,
+    /// Where the other replicas forward the station's requests.
+    pub url: String,
+    /// The connection's number at that replica.
+    pub generation: u64,
+    pub since_ms: i64,
+}
+
+/// A job taken from a station's queue, with what the replica that queued it handed over.
+pub struct QueuedJob {
+    pub job: IssuanceJob,
+    /// Sealed; None when the job needs nothing beyond its document.
+    pub handover: Option<Vec<u8>>,
+}
+
 #[async_trait]
 pub trait Store: Send + Sync {
     // users
@@ -781,6 +811,28 @@ pub trait Store: Send + Sync {
         expires_ms: i64,
         limit: u32,
     ) -> Result<Vec<IssuanceJob>, StoreError>;
+    /// Takes up to `limit` jobs queued in one of `queues` (see [`crate::dispatch`]) whose wait
+    /// has not run out at `now_ms`: `owner` holds them until `expires_ms`. Each comes with its
+    /// handover, which the claim clears.
+    async fn claim_queued_jobs(
+        &self,
+        queues: &[String],
+        owner: &str,
+        now_ms: i64,
+        expires_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<QueuedJob>, StoreError>;
+    /// Records that a replica holds a station's connection now.
+    async fn put_presence(&self, presence: &StationPresence) -> Result<(), StoreError>;
+    /// Forgets a station's presence, if it is still that of `replica`'s connection `generation`.
+    async fn clear_presence(
+        &self,
+        station: &StationId,
+        replica: &str,
+        generation: u64,
+    ) -> Result<(), StoreError>;
+    /// Which replica holds the station's connection, if any does.
+    async fn presence(&self, station: &StationId) -> Result<Option<StationPresence>, StoreError>;
     /// The organisation this database belongs to, once `tessera init` (or the demo) made it.
     async fn installation(&self) -> Result<Option<Installation>, StoreError>;
 

@@ -120,6 +120,7 @@ pub fn router(tessera: Tessera) -> Router {
         .nest("/api/v1", api::routes())
         .nest("/pki", pki_http::routes())
         .merge(station_http::routes())
+        .merge(crate::cluster::routes())
         // Two layout sides of up to 2 MB each, with room for form encoding.
         .layer(axum::extract::DefaultBodyLimit::max(8 * 1024 * 1024))
         // The 413 page is made before the security headers are added, so it carries them too.

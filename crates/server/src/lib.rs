@@ -8,6 +8,7 @@ pub mod app;
 pub mod auth;
 pub mod back_link;
 pub mod ca_admin;
+pub mod cluster;
 pub mod demo;
 pub mod directory;
 pub mod headless;

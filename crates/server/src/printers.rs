@@ -297,7 +297,7 @@ impl PrinterView {
 pub async fn overview(t: &Tessera, station_id: &StationId) -> Result<Vec<PrinterView>, CoreError> {
     let station = station_record(t, station_id).await?;
     if !in_process(station_id) {
-        return Ok(remote_overview(t, station));
+        return Ok(remote_overview(t, station).await);
     }
     let mut out = Vec::new();
     for config in station.printers {
@@ -377,14 +377,14 @@ pub async fn overview(t: &Tessera, station_id: &StationId) -> Result<Vec<Printer
 
 /// A remote station's configured printers with the state the station last reported, and the
 /// printers of its own command line (which it reports but the server does not configure).
-fn remote_overview(t: &Tessera, station: Station) -> Vec<PrinterView> {
-    let link = t.hub.remote(&station.id).filter(|l| l.is_connected());
+async fn remote_overview(t: &Tessera, station: Station) -> Vec<PrinterView> {
+    let inventory = t.hub.inventory(&station.id).await;
     // A configured printer the station has not reported: not connected, or just sent to it.
-    let unreported = match &link {
+    let unreported = match &inventory {
         Some(_) => "Sent to the station; waiting for it to report the printer".to_owned(),
         None => format!("The station {} is not connected", station.name),
     };
-    let reported = link.map(|l| l.inventory().printers).unwrap_or_default();
+    let reported = inventory.map(|i| i.printers).unwrap_or_default();
     let mut out: Vec<PrinterView> = station
         .printers
         .into_iter()

@@ -204,10 +204,14 @@ pub async fn serve(
         .transpose()
         .map_err(std::io::Error::other)?;
     let recovery = tokio::spawn(tessera.runner.clone().recover_forever());
+    // Jobs that another replica (or this one, while their station was away) queued for the
+    // stations connected here.
+    let dispatch = tokio::spawn(tessera.runner.clone().dispatch_forever());
     // The directory sync on its schedule, when a [directory] section asks for one.
     let directory_sync = tokio::spawn(crate::directory::run_schedule(tessera.clone()));
     let served = serve_listener(listener, router(tessera), tls, shutdown()).await;
     recovery.abort();
+    dispatch.abort();
     directory_sync.abort();
     served
 }

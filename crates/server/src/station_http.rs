@@ -149,6 +149,11 @@ async fn serve(state: AppState, station: Station, socket: WebSocket) {
     let printers_out = out.clone();
     let generation = link.attach(&station.name, &instance, out);
     let svc = &state.tessera.services;
+    if let Some(peers) = &state.tessera.peers {
+        peers
+            .arrived(&station.id, generation, svc.clock.now_ms())
+            .await;
+    }
     let _ =
         stations::audit_connection(svc, &station, true, serde_json::json!({"agent": agent})).await;
     tracing::info!(station = %station.name, %agent, "station connected");
@@ -191,6 +196,9 @@ async fn serve(state: AppState, station: Station, socket: WebSocket) {
         }
     }
     link.detach(generation);
+    if let Some(peers) = &state.tessera.peers {
+        peers.left(&station.id, generation).await;
+    }
     let _ = stations::audit_connection(svc, &station, false, serde_json::json!({})).await;
     tracing::info!(station = %station.name, "station disconnected");
 }

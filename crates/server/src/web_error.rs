@@ -124,7 +124,7 @@ impl From<CoreError> for WebError {
             ErrorCode::Card | ErrorCode::Ca | ErrorCode::Print | ErrorCode::Station => {
                 StatusCode::BAD_GATEWAY
             }
-            ErrorCode::Store => StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorCode::Store | ErrorCode::HandoverLost => StatusCode::INTERNAL_SERVER_ERROR,
             ErrorCode::Changed
             | ErrorCode::JobStep
             | ErrorCode::UserIssuanceInProgress

@@ -45,6 +45,26 @@ pub struct Options {
     /// Trust the virtual card's simulated attestation root. Its key is public (it is a test
     /// root), so only the demo and tests turn this on.
     pub trust_virtual_card_attestation: bool,
+    /// One of several replicas on one database (see `cluster`); None when alone.
+    pub cluster: Option<ClusterOptions>,
+}
+
+/// How replicas of the server reach each other.
+#[derive(Clone)]
+pub struct ClusterOptions {
+    /// Where the other replicas reach this one (`http://10.0.0.5:8080`).
+    pub url: String,
+    /// Shared by every replica; sent with each forwarded request.
+    pub secret: String,
+}
+
+impl std::fmt::Debug for ClusterOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The secret stays out of logs.
+        f.debug_struct("ClusterOptions")
+            .field("url", &self.url)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Options {
@@ -61,6 +81,7 @@ impl Options {
             start: StartMode::Demo,
             attestation_roots: Vec::new(),
             trust_virtual_card_attestation: false,
+            cluster: None,
         }
     }
 }
@@ -94,6 +115,8 @@ pub struct Tessera {
     pub runner: JobRunner,
     /// The `[directory]` section's directory, when there is one ([`Tessera::with_directory`]).
     pub directory: Option<Arc<crate::directory::DirectorySync>>,
+    /// The other replicas, when this process is one of several (`cluster`).
+    pub peers: Option<Arc<crate::cluster::Peers>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -355,6 +378,19 @@ impl Tessera {
         let station = Arc::new(station);
         let mut hub = StationHub::new(options.station_reconnect_wait);
         hub.insert_local(StationId::new(demo::STATION_ID), station.clone());
+        // The replica's name: its runner's lease owner and its presence rows' replica.
+        let instance = format!("runner-{}", random.uuid());
+        let peers = options.cluster.as_ref().map(|c| {
+            Arc::new(crate::cluster::Peers::new(
+                store.clone(),
+                instance.clone(),
+                c.url.clone(),
+                c.secret.clone(),
+            ))
+        });
+        if let Some(peers) = &peers {
+            hub.set_elsewhere(peers.clone());
+        }
         let hub = Arc::new(hub);
         let services = Services {
             store: store.clone(),
@@ -372,7 +408,7 @@ impl Tessera {
             clock,
             random,
         };
-        let runner = JobRunner::new(services.clone(), options.job_lease);
+        let runner = JobRunner::named(services.clone(), options.job_lease, instance);
         Ok(Self {
             runner,
             services,
@@ -383,6 +419,7 @@ impl Tessera {
             station,
             hub,
             directory: None,
+            peers,
         })
     }
 }

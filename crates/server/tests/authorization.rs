@@ -23,6 +23,9 @@ enum Access {
     Public,
     /// A station's own endpoints (its enrolment token or credential, never a session).
     Station,
+    /// The other replicas' forwarding (the cluster's shared secret, never a session; see
+    /// tests/cluster.rs).
+    Replica,
     /// Any signed-in operator.
     SignedIn,
     /// Signed-in operators with this permission.
@@ -159,6 +162,8 @@ const MATRIX: &[(&str, &str, Access, bool)] = &[
     ("DELETE", "/api/v1/users/{uid}", Needs(ManageUsers), true),
     ("POST", "/api/v1/users/{uid}/disable", Needs(ManageUsers), true),
     ("POST", "/api/v1/users/{uid}/enable", Needs(ManageUsers), true),
+    ("POST", "/cluster/stations/{id}/request", Replica, false),
+    ("GET", "/cluster/stations/{id}/inventory", Replica, false),
 ];
 
 /// The files that build the router, with the prefix each is nested under.
@@ -168,6 +173,7 @@ const ROUTER_SOURCES: &[(&str, &str)] = &[
     ("src/api.rs", "/api/v1"),
     ("src/pki_http.rs", "/pki"),
     ("src/station_http.rs", ""),
+    ("src/cluster.rs", ""),
 ];
 
 /// Every (method, path) the router serves, read from its source.
@@ -424,8 +430,10 @@ async fn every_route_allows_exactly_the_roles_of_its_entry() {
     let mut wrong = Vec::new();
     let mut checked = 0;
     for &(method, pattern, access, scoped) in MATRIX {
-        if access == Station || pattern == "/logout" {
-            continue; // the station's endpoints have their own tests; logout would end the session
+        if access == Station || access == Replica || pattern == "/logout" {
+            // The station's and the replicas' endpoints have their own tests; logout would end
+            // the session.
+            continue;
         }
         for s in &sessions {
             // Operators in scope get ids that exist nowhere, so that what they are allowed to
@@ -485,7 +493,7 @@ async fn every_route_allows_exactly_the_roles_of_its_entry() {
                 (SignedIn, Some(_)) => true,
                 (Needs(p), Some(perms)) => perms.contains(&p),
                 (NeedsEveryone(p), Some(perms)) => perms.contains(&p) && !s.out_of_scope,
-                (Station, _) => unreachable!(),
+                (Station | Replica, _) => unreachable!(),
             };
             checked += 1;
             if passed != expected_pass {

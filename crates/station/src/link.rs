@@ -241,25 +241,95 @@ fn unexpected(reply: &ReplyBody) -> String {
     }
 }
 
-/// A remote station as the issuance engine sees it.
-pub struct RemoteStation(pub Arc<StationLink>);
+/// Whatever carries a station's requests: its own connection to this process
+/// ([`StationLink`]), or another replica that holds the connection (see [`Elsewhere`]).
+#[async_trait]
+pub trait Requester: Send + Sync {
+    /// Sends a request and waits for its reply.
+    async fn request(&self, body: RequestBody, timeout: Duration) -> Result<ReplyBody, LinkError>;
+    /// The readers and printers the station last reported.
+    async fn inventory(&self) -> Inventory;
+}
 
-impl std::ops::Deref for RemoteStation {
-    type Target = Arc<StationLink>;
-    fn deref(&self) -> &Self::Target {
-        &self.0
+#[async_trait]
+impl Requester for StationLink {
+    async fn request(&self, body: RequestBody, timeout: Duration) -> Result<ReplyBody, LinkError> {
+        StationLink::request(self, body, timeout).await
+    }
+
+    async fn inventory(&self) -> Inventory {
+        StationLink::inventory(self)
+    }
+}
+
+/// The other replicas of the server, for the stations whose connection one of them holds.
+#[async_trait]
+pub trait Elsewhere: Send + Sync {
+    /// The requests of `station` through the replica that holds its connection, when another
+    /// replica (not this process) does.
+    async fn holder(&self, station: &StationId) -> Option<Arc<dyn Requester>>;
+}
+
+/// A station as this process reaches it: through its own connection here when it has one, else
+/// through the replica that holds it, else by waiting for it to come back here.
+struct Routed {
+    id: StationId,
+    link: Option<Arc<StationLink>>,
+    elsewhere: Option<Arc<dyn Elsewhere>>,
+}
+
+impl Routed {
+    async fn route(&self) -> Result<Arc<dyn Requester>, LinkError> {
+        if let Some(link) = self.link.as_ref().filter(|l| l.is_connected()) {
+            return Ok(link.clone());
+        }
+        if let Some(elsewhere) = &self.elsewhere {
+            if let Some(holder) = elsewhere.holder(&self.id).await {
+                return Ok(holder);
+            }
+        }
+        match &self.link {
+            // Connected here before: a request waits for it to come back.
+            Some(link) => Ok(link.clone()),
+            None => Err(LinkError::Away(self.id.to_string())),
+        }
+    }
+}
+
+#[async_trait]
+impl Requester for Routed {
+    async fn request(&self, body: RequestBody, timeout: Duration) -> Result<ReplyBody, LinkError> {
+        self.route().await?.request(body, timeout).await
+    }
+
+    async fn inventory(&self) -> Inventory {
+        match self.route().await {
+            Ok(r) => r.inventory().await,
+            Err(_) => Inventory::default(),
+        }
+    }
+}
+
+/// A remote station as the issuance engine sees it.
+pub struct RemoteStation(pub Arc<dyn Requester>);
+
+impl RemoteStation {
+    async fn request(&self, body: RequestBody, timeout: Duration) -> Result<ReplyBody, LinkError> {
+        self.0.request(body, timeout).await
     }
 }
 
 #[async_trait]
 impl StationPort for RemoteStation {
     async fn printers(&self) -> Result<Vec<PrinterInfo>, PortError> {
-        Ok(self.inventory().printers)
+        Ok(self.0.inventory().await.printers)
     }
 
     async fn readers(&self) -> Result<Vec<String>, PortError> {
         Ok(self
+            .0
             .inventory()
+            .await
             .readers
             .into_iter()
             .map(|r| r.name)
@@ -332,7 +402,7 @@ impl StationPort for RemoteStation {
 
 /// A card at a remote station: APDUs and APDU scripts relayed through the link.
 pub struct RelayTransport {
-    link: Arc<StationLink>,
+    link: Arc<dyn Requester>,
     session: String,
     atr: Vec<u8>,
     extended_length: bool,
@@ -414,6 +484,8 @@ pub struct StationHub {
     local: HashMap<StationId, Arc<dyn StationPort>>,
     remote: RwLock<HashMap<StationId, Arc<StationLink>>>,
     reconnect_wait: Duration,
+    /// The other replicas, when this process is one of several.
+    elsewhere: Option<Arc<dyn Elsewhere>>,
 }
 
 impl StationHub {
@@ -422,6 +494,35 @@ impl StationHub {
             local: HashMap::new(),
             remote: RwLock::new(HashMap::new()),
             reconnect_wait,
+            elsewhere: None,
+        }
+    }
+
+    /// Reaches the stations that other replicas hold through `elsewhere`.
+    pub fn set_elsewhere(&mut self, elsewhere: Arc<dyn Elsewhere>) {
+        self.elsewhere = Some(elsewhere);
+    }
+
+    /// Whether the station can be reached now: connected here or at another replica.
+    pub async fn reachable(&self, id: &StationId) -> bool {
+        if self.remote(id).is_some_and(|l| l.is_connected()) {
+            return true;
+        }
+        match &self.elsewhere {
+            Some(e) => e.holder(id).await.is_some(),
+            None => false,
+        }
+    }
+
+    /// The inventory a remote station last reported, here or at the replica that holds it;
+    /// None when it is connected nowhere.
+    pub async fn inventory(&self, id: &StationId) -> Option<Inventory> {
+        if let Some(link) = self.remote(id).filter(|l| l.is_connected()) {
+            return Some(link.inventory());
+        }
+        match &self.elsewhere {
+            Some(e) => Some(e.holder(id).await?.inventory().await),
+            None => None,
         }
     }
 
@@ -448,8 +549,42 @@ impl StationDirectory for StationHub {
         if let Some(local) = self.local.get(id) {
             return Some(local.clone());
         }
-        self.remote(id)
-            .map(|link| Arc::new(RemoteStation(link)) as Arc<dyn StationPort>)
+        let link = self.remote(id);
+        if link.is_none() && self.elsewhere.is_none() {
+            return None;
+        }
+        let routed = Routed {
+            id: id.clone(),
+            link,
+            elsewhere: self.elsewhere.clone(),
+        };
+        Some(Arc::new(RemoteStation(Arc::new(routed))) as Arc<dyn StationPort>)
+    }
+
+    fn is_here(&self, id: &StationId) -> bool {
+        if self.local.contains_key(id) {
+            return true;
+        }
+        match &self.elsewhere {
+            // One of several replicas: only a connection here makes the station this one's.
+            Some(_) => self.remote(id).is_some_and(|l| l.is_connected()),
+            // Alone: every station is this process's, connected now or coming back.
+            None => self.remote(id).is_some(),
+        }
+    }
+
+    fn here(&self) -> Vec<StationId> {
+        let remote = self.remote.read().expect("stations lock");
+        self.local
+            .keys()
+            .cloned()
+            .chain(
+                remote
+                    .iter()
+                    .filter(|(_, l)| l.is_connected())
+                    .map(|(id, _)| id.clone()),
+            )
+            .collect()
     }
 }
 

@@ -109,11 +109,12 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (6, "roles and approvals"),
     (7, "user search"),
     (8, "one open job per person and printer"),
-    (9, "sign-in failures and refusal counts shared by replicas"),
+    (9, "station presence and job handover"),
+    (10, "sign-in failures and refusal counts shared by replicas"),
 ];
 
 /// The newest schema version this build knows.
-pub const SCHEMA_VERSION: i64 = 9;
+pub const SCHEMA_VERSION: i64 = 10;
 
 /// PostgreSQL advisory lock key that serialises first-start migration across replicas.
 const MIGRATION_LOCK: i64 = 0x7e55_e7a0;
@@ -253,8 +254,10 @@ async fn apply_migration(
         7 => crate::user_index::migrate(tx, backend).await?,
         // The keys that hold one open job per person and printer (see `open_jobs`).
         8 => crate::open_jobs::migrate(tx).await?,
+        // Where each station is connected, and the queue's handover (see `cluster`).
+        9 => crate::cluster::migrate(tx, backend).await?,
         // The counters every replica shares (see `counters`).
-        9 => crate::counters::migrate(tx).await?,
+        10 => crate::counters::migrate(tx).await?,
         other => {
             return Err(StoreError::Backend(format!(
                 "unknown schema version {other}"

@@ -21,7 +21,7 @@ use tessera_core::throttle::{after_failure, Failure, FailureRecord};
 
 type R<T> = Result<T, StoreError>;
 
-/// Schema version 9: the tables of the shared counters.
+/// Schema version 10: the tables of the shared counters.
 pub(crate) async fn migrate(tx: &mut AnyConnection) -> R<()> {
     for sql in [
         "CREATE TABLE IF NOT EXISTS sign_in_failures (name TEXT PRIMARY KEY, \

@@ -12,7 +12,8 @@ use tessera_core::changes::{Changes, Lease};
 use tessera_core::ids::*;
 use tessera_core::model::*;
 use tessera_core::ports::{
-    AuditRecord, CertificateState, Installation, Store, StoreError, StoredSession, UserQuery,
+    AuditRecord, CertificateState, Installation, QueuedJob, StationPresence, Store, StoreError,
+    StoredSession, UserQuery,
 };
 
 #[derive(Clone)]
@@ -528,18 +529,53 @@ impl Store for SqlStore {
                 .map_err(backend_error)?;
             for row in rows {
                 let id: String = row.try_get("id").map_err(backend_error)?;
-                sqlx::query("UPDATE jobs SET lease_owner = $2, lease_expires = $3 WHERE id = $1")
-                    .bind(&id)
-                    .bind(owner)
-                    .bind(expires_ms)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(backend_error)?;
+                sqlx::query(
+                    "UPDATE jobs SET lease_owner = $2, lease_expires = $3, handover = NULL \
+                     WHERE id = $1",
+                )
+                .bind(&id)
+                .bind(owner)
+                .bind(expires_ms)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend_error)?;
                 claimed.push(doc(&row)?);
             }
         }
         tx.commit().await.map_err(backend_error)?;
         Ok(claimed)
+    }
+
+    async fn claim_queued_jobs(
+        &self,
+        queues: &[String],
+        owner: &str,
+        now_ms: i64,
+        expires_ms: i64,
+        limit: u32,
+    ) -> R<Vec<QueuedJob>> {
+        crate::cluster::claim_queued(
+            &self.pool,
+            self.backend,
+            queues,
+            owner,
+            now_ms,
+            expires_ms,
+            limit,
+        )
+        .await
+    }
+
+    async fn put_presence(&self, presence: &StationPresence) -> R<()> {
+        crate::cluster::put_presence(&self.pool, presence).await
+    }
+
+    async fn clear_presence(&self, station: &StationId, replica: &str, generation: u64) -> R<()> {
+        crate::cluster::clear_presence(&self.pool, station, replica, generation).await
+    }
+
+    async fn presence(&self, station: &StationId) -> R<Option<StationPresence>> {
+        crate::cluster::presence(&self.pool, station).await
     }
 
     async fn installation(&self) -> R<Option<Installation>> {

@@ -465,18 +465,23 @@ pub(crate) async fn update_job(
 ) -> R<()> {
     // $1 id, $2 step, $3 data, $4 the expected step, $5 and $6 the open keys; the lease's own
     // parameters follow.
+    // Only a queued job keeps a handover (see `cluster`): every other lease change clears it.
     let (set, condition) = match lease {
-        LeaseChange::Hold { .. } => ("lease_expires = $8", "lease_owner = $7"),
+        LeaseChange::Hold { .. } => ("lease_expires = $8, handover = NULL", "lease_owner = $7"),
         LeaseChange::Release { .. } => (
-            "lease_owner = NULL, lease_expires = NULL",
+            "lease_owner = NULL, lease_expires = NULL, handover = NULL",
             "lease_owner = $7",
         ),
         LeaseChange::Unleased { .. } => (
-            "lease_owner = NULL, lease_expires = NULL",
+            "lease_owner = NULL, lease_expires = NULL, handover = NULL",
             "(lease_owner IS NULL OR lease_expires < $7)",
         ),
         LeaseChange::Claim { .. } => (
-            "lease_owner = $8, lease_expires = $9",
+            "lease_owner = $8, lease_expires = $9, handover = NULL",
+            "(lease_owner IS NULL OR lease_expires < $7)",
+        ),
+        LeaseChange::Queue { .. } => (
+            "lease_owner = $8, lease_expires = $9, handover = $10",
             "(lease_owner IS NULL OR lease_expires < $7)",
         ),
     };
@@ -505,6 +510,16 @@ pub(crate) async fn update_job(
             now_ms,
             expires_ms,
         } => query.bind(*now_ms).bind(owner.clone()).bind(*expires_ms),
+        LeaseChange::Queue {
+            queue,
+            now_ms,
+            expires_ms,
+            handover,
+        } => query
+            .bind(*now_ms)
+            .bind(queue.clone())
+            .bind(*expires_ms)
+            .bind(handover.clone()),
     };
     let done = query.execute(&mut *c).await.map_err(backend_error)?;
     if done.rows_affected() == 0 {

@@ -103,8 +103,9 @@ pub async fn configure_page(
         None => None,
     };
     let station = current_station(&state, &headers).await?;
+    let is_connected = connected(&state, &station).await;
     let offline = match &station.access {
-        Some(_) if !connected(&state, &station) => Some(match station.access {
+        Some(_) if !is_connected => Some(match station.access {
             Some(StationAccess {
                 credential_hash: None,
                 ..

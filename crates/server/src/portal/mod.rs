@@ -122,7 +122,7 @@ pub fn usable(station: &Station) -> bool {
 /// connected remote ones, then the others, each group by name. Without a choice of its own, a
 /// browser works at the first.
 pub async fn usable_stations(state: &AppState) -> Result<Vec<Station>, WebError> {
-    let mut stations: Vec<Station> = state
+    let stations: Vec<Station> = state
         .tessera
         .services
         .store
@@ -132,14 +132,17 @@ pub async fn usable_stations(state: &AppState) -> Result<Vec<Station>, WebError>
         .into_iter()
         .filter(usable)
         .collect();
-    stations.sort_by_cached_key(|s| {
-        (
+    let mut keyed = Vec::with_capacity(stations.len());
+    for s in stations {
+        let key = (
             s.access.is_some(),
-            !connected(state, s),
+            !connected(state, &s).await,
             s.name.to_lowercase(),
-        )
-    });
-    Ok(stations)
+        );
+        keyed.push((key, s));
+    }
+    keyed.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(keyed.into_iter().map(|(_, s)| s).collect())
 }
 
 /// The station this browser chose (its cookie), when it is still usable.
@@ -160,14 +163,10 @@ pub async fn current_station(state: &AppState, headers: &HeaderMap) -> Result<St
         })
 }
 
-/// Whether a remote station has its connection open now (in-process stations always do).
-pub fn connected(state: &AppState, station: &Station) -> bool {
-    station.access.is_none()
-        || state
-            .tessera
-            .hub
-            .remote(&station.id)
-            .is_some_and(|l| l.is_connected())
+/// Whether a remote station has its connection open now, here or at another replica
+/// (in-process stations always do).
+pub async fn connected(state: &AppState, station: &Station) -> bool {
+    station.access.is_none() || state.tessera.hub.reachable(&station.id).await
 }
 
 /// No portal page is kept by the browser or a proxy: Back after Continue asks the server again,

@@ -56,19 +56,20 @@ pub async fn options(
     let current = chosen(&stations, headers)
         .or_else(|| stations.first())
         .map(|s| s.id.clone());
-    Ok(stations
-        .iter()
-        .map(|s| StationOption {
+    let mut options = Vec::with_capacity(stations.len());
+    for s in &stations {
+        options.push(StationOption {
             id: s.id.as_str().to_owned(),
             name: s.name.clone(),
-            connection: match (s.access.is_some(), connected(state, s)) {
+            connection: match (s.access.is_some(), connected(state, s).await) {
                 (false, _) => "in this server".into(),
                 (true, true) => "connected".into(),
                 (true, false) => "not connected".into(),
             },
             selected: current.as_ref() == Some(&s.id),
-        })
-        .collect())
+        });
+    }
+    Ok(options)
 }
 
 pub async fn page(

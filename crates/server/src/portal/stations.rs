@@ -97,7 +97,7 @@ fn enrolment(station: &Station, now: Timestamp) -> String {
 }
 
 async fn row(state: &AppState, station: &Station, now: Timestamp) -> StationRow {
-    let is_connected = connected(state, station);
+    let is_connected = connected(state, station).await;
     let (printers, readers) = match &station.access {
         // The in-process station answers from this process.
         None => match state.tessera.services.stations.station(&station.id) {
@@ -107,9 +107,8 @@ async fn row(state: &AppState, station: &Station, now: Timestamp) -> StationRow 
             ),
             None => (Vec::new(), Vec::new()),
         },
-        Some(_) => match state.tessera.hub.remote(&station.id) {
-            Some(link) if is_connected => {
-                let inventory = link.inventory();
+        Some(_) => match state.tessera.hub.inventory(&station.id).await {
+            Some(inventory) if is_connected => {
                 let readers = inventory
                     .readers
                     .into_iter()
