@@ -24,6 +24,9 @@ pub struct Figures {
     pub personalise: Vec<Duration>,
     /// The same under PIV Attested: the card attests its 4 keys, the server verifies each chain.
     pub personalise_attested: Vec<Duration>,
+    /// Write transactions the store committed for each card of `personalise`, from Start to
+    /// the end of the runner's work (printing is off here; Continue would add one).
+    pub commits: Vec<u64>,
     pub render: Vec<Duration>,
     /// The layout at every limit, both sides, PNG and PDF, through the server's renderer.
     pub render_worst: Vec<Duration>,
@@ -81,6 +84,16 @@ impl Figures {
                 "personalise one card, keys attested (PIV Attested)",
                 &self.personalise_attested,
             ),
+            format!(
+                "{:<48} n={:<4} {}",
+                "store commits per card (Start to Printed)",
+                self.commits.len(),
+                self.commits
+                    .iter()
+                    .map(u64::to_string)
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            ),
             summary(
                 "render one card (front+back PNG 300 dpi, PDF)",
                 &self.render,
@@ -125,8 +138,9 @@ pub async fn run(dir: &std::path::Path, iterations: usize) -> Result<Figures, Co
         ..Settings::default()
     };
     tessera_core::settings::save(svc, &actor, settings).await?;
-    let personalise = personalise_cards(&t, &actor, demo::POLICY_ID, iterations).await?;
-    let personalise_attested = personalise_cards(&t, &actor, "piv-attested", iterations).await?;
+    let (personalise, commits) = personalise_cards(&t, &actor, demo::POLICY_ID, iterations).await?;
+    let (personalise_attested, _) =
+        personalise_cards(&t, &actor, "piv-attested", iterations).await?;
     let user = svc.store.user(&UserId::new("jdoe")).await?;
     let device = svc
         .store
@@ -149,21 +163,25 @@ pub async fn run(dir: &std::path::Path, iterations: usize) -> Result<Figures, Co
     Ok(Figures {
         personalise,
         personalise_attested,
+        commits,
         render,
         ..under_load
     })
 }
 
-/// Personalises `iterations` blank cards in the demo printer's encoder under `policy`.
+/// Personalises `iterations` blank cards in the demo printer's encoder under `policy`; returns
+/// the time of each and the write transactions each committed.
 async fn personalise_cards(
     t: &Tessera,
     actor: &Actor,
     policy: &str,
     iterations: usize,
-) -> Result<Vec<Duration>, CoreError> {
+) -> Result<(Vec<Duration>, Vec<u64>), CoreError> {
     let svc = &t.services;
     let mut personalise = Vec::with_capacity(iterations);
+    let mut commits = Vec::with_capacity(iterations);
     for _ in 0..iterations {
+        let before = t.store.committed_writes();
         t.demo_printer
             .feed()
             .map_err(|e| CoreError::Invalid(e.to_string()))?;
@@ -193,6 +211,7 @@ async fn personalise_cards(
             .await
             .map_err(|e| CoreError::Invalid(e.to_string()))?;
         personalise.push(started.elapsed());
+        commits.push(t.store.committed_writes() - before);
         if job.step != JobStep::Printed {
             return Err(CoreError::Invalid(format!(
                 "benchmark issuance ended in {:?}: {:?}",
@@ -202,7 +221,7 @@ async fn personalise_cards(
         // One issuance at a time per person: the card is decided (not timed) before the next.
         issuance::cancel(svc, actor, &job.id, "benchmark").await?;
     }
-    Ok(personalise)
+    Ok((personalise, commits))
 }
 
 /// Serves the portal on a loopback port and measures `/healthz` idle, while the layout at every
@@ -283,6 +302,7 @@ async fn under_load(t: &Tessera) -> Result<Figures, CoreError> {
     Ok(Figures {
         personalise: Vec::new(),
         personalise_attested: Vec::new(),
+        commits: Vec::new(),
         render: Vec::new(),
         render_worst,
         healthz_idle,

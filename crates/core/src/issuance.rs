@@ -167,31 +167,42 @@ pub async fn start(
         }
         other => other?,
     }
-    if !req.printer.is_empty() {
+    let fed = if req.printer.is_empty() {
+        None
+    } else {
         station
             .feed_card(&req.printer)
             .await
             .map_err(CoreError::Station)?;
-        svc.audit(
+        Some(svc.event(
             audit::CARD_FED,
             AuditContext::of_job(&job),
             json!({"printer": job.printer}),
-        )
-        .await?;
-    }
-    Ok(record_fed_card(svc, station.as_ref(), job).await)
+        ))
+    };
+    record_fed_card(svc, station.as_ref(), job, fed).await
 }
 
 /// Reads the card now in the job's reader (SELECT: serial, ATR, firmware; nothing is written) and
 /// records it on the job, so that the policy step shows the operator which card was fed before
-/// anything happens to it. A card that cannot be read yet is no error here (a real printer may
-/// feed it only when the job arrives): the job is returned as it was, and personalisation reads
-/// the card again and says why if it still cannot.
+/// anything happens to it; `fed`, the event of the printer's feed, commits with it. A card that
+/// cannot be read yet is no error here (a real printer may feed it only when the job arrives):
+/// the job is returned as it was (with the feed's event written on its own), and
+/// personalisation reads the card again and says why if it still cannot.
 async fn record_fed_card(
     svc: &Services,
     station: &dyn crate::ports::StationPort,
     mut job: IssuanceJob,
-) -> IssuanceJob {
+    fed: Option<crate::ports::NewAuditEvent>,
+) -> Result<IssuanceJob, CoreError> {
+    // The feed's event alone, when the card read is not recorded.
+    let fed_alone = |fed: Option<crate::ports::NewAuditEvent>| async move {
+        let mut changes = Changes::new();
+        if let Some(event) = fed {
+            changes.audit(event);
+        }
+        svc.commit(changes).await
+    };
     let identity = match station.connect(&job.reader).await {
         Ok(transport) => {
             let mut card = (svc.piv)(transport);
@@ -206,7 +217,8 @@ async fn record_fed_card(
         Ok(identity) => identity,
         Err(e) => {
             tracing::info!(operation = %job.operation, error = %e, "no card to read at Start");
-            return job;
+            fed_alone(fed).await?;
+            return Ok(job);
         }
     };
     let before = job.clone();
@@ -223,12 +235,16 @@ async fn record_fed_card(
             now_ms: svc.clock.now_ms(),
         },
     });
+    if let Some(event) = fed.clone() {
+        changes.audit(event);
+    }
     match svc.commit(changes).await {
-        Ok(()) => job,
+        Ok(()) => Ok(job),
         Err(e) => {
-            // Moved on or cancelled meanwhile: the stored job stands.
+            // Moved on or cancelled meanwhile: the stored job stands; the feed happened.
             tracing::info!(operation = %job.operation, error = %e, "the card read at Start was not recorded");
-            before
+            fed_alone(fed).await?;
+            Ok(before)
         }
     }
 }

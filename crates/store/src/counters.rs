@@ -11,7 +11,7 @@
 //! written (or, when it left nothing out, with the next event after it).
 
 use crate::backend::{backend_error, begin_write, Backend};
-use crate::writes::append_audit;
+use crate::writes::append_audits;
 use sqlx::{AnyConnection, AnyPool, Executor, Row};
 use std::collections::BTreeMap;
 use tessera_core::model::Timestamp;
@@ -137,6 +137,7 @@ async fn hold_audit_head(c: &mut AnyConnection) -> R<()> {
 /// within its share, counts it as left out otherwise.
 pub(crate) async fn audit_refusal(
     c: &mut AnyConnection,
+    backend: Backend,
     event: &NewAuditEvent,
     per_minute: u32,
 ) -> R<()> {
@@ -153,7 +154,7 @@ pub(crate) async fn audit_refusal(
     .try_get("seen")
     .map_err(backend_error)?;
     if seen <= per_minute as i64 {
-        return append_audit(c, event).await.map(|_| ());
+        return append_audits(c, backend, &[event]).await;
     }
     sqlx::query(
         "INSERT INTO refusals_left_out (minute, kind, count) VALUES ($1, $2, 1) \
@@ -171,7 +172,11 @@ pub(crate) async fn audit_refusal(
 /// first, and the ended minutes' counts deleted. It comes first in its unit, holding nothing
 /// yet: a unit of another replica summarising at the same moment makes it wait on the deleted
 /// rows, after which it finds them gone and writes nothing.
-pub(crate) async fn summarise_refusals(c: &mut AnyConnection, now: Timestamp) -> R<()> {
+pub(crate) async fn summarise_refusals(
+    c: &mut AnyConnection,
+    backend: Backend,
+    now: Timestamp,
+) -> R<()> {
     let minute = minute_of(now);
     // Most units find nothing to summarise: they read, lock nothing, and go on.
     let due = sqlx::query("SELECT 1 AS one FROM refusals_left_out WHERE minute < $1 LIMIT 1")
@@ -198,7 +203,7 @@ pub(crate) async fn summarise_refusals(c: &mut AnyConnection, now: Timestamp) ->
             *minutes.entry(m).or_default().entry(kind).or_default() += count as u64;
         }
         for (m, left_out) in minutes {
-            append_audit(c, &Summary::of_minute(m, left_out).event(now)).await?;
+            append_audits(c, backend, &[&Summary::of_minute(m, left_out).event(now)]).await?;
         }
     }
     sqlx::query("DELETE FROM refusal_minutes WHERE minute < $1")

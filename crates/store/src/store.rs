@@ -7,6 +7,8 @@ use serde::de::DeserializeOwned;
 use sqlx::any::AnyRow;
 use sqlx::AnyPool;
 use sqlx::Row;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use tessera_core::approvals::{Approval, ApprovalState};
 use tessera_core::changes::{Changes, Lease};
 use tessera_core::ids::*;
@@ -20,6 +22,16 @@ use tessera_core::ports::{
 pub struct SqlStore {
     pool: AnyPool,
     backend: Backend,
+    /// Write transactions committed so far, shared by every clone: each costs the database a
+    /// flush of its log, so how many a card takes bounds how many cards an hour it can issue.
+    writes: Arc<AtomicU64>,
+    /// SQLite has one writer at a time. This process's writers wait for their turn here, in
+    /// the order they came, and each is woken the moment the one before it commits. Left to
+    /// SQLite, a writer that finds the database locked sleeps in its busy handler and tries
+    /// again (1, 2, 5 ... up to 100 ms a sleep), so under load the lock sits free while
+    /// writers sleep. Other processes on the same file (a CLI command beside the server) still
+    /// meet the busy handler. PostgreSQL locks rows and needs no turn.
+    turn: Arc<tokio::sync::Mutex<()>>,
 }
 
 type R<T> = Result<T, StoreError>;
@@ -41,7 +53,33 @@ impl SqlStore {
     /// Connects to `sqlite://path?mode=rwc` or `postgres://...` and brings the schema up to date.
     pub async fn open(url: &str) -> R<Self> {
         let (pool, backend) = connect(url).await?;
-        Ok(Self { pool, backend })
+        Ok(Self {
+            pool,
+            backend,
+            writes: Arc::default(),
+            turn: Arc::default(),
+        })
+    }
+
+    /// Waits for this process's turn to write (SQLite; see `turn`). Hold the guard until the
+    /// write transaction has committed or rolled back.
+    async fn turn(&self) -> Option<tokio::sync::OwnedMutexGuard<()>> {
+        match self.backend {
+            Backend::Sqlite => Some(self.turn.clone().lock_owned().await),
+            Backend::Postgres => None,
+        }
+    }
+
+    /// How many write transactions this store (and its clones) committed since it was opened:
+    /// units of work, lease renewals and the direct writes (sessions, people, photos). Reads
+    /// are not counted; neither are the migrations of `open`.
+    pub fn committed_writes(&self) -> u64 {
+        self.writes.load(Ordering::Relaxed)
+    }
+
+    /// Counts a committed write transaction.
+    fn wrote(&self) {
+        self.writes.fetch_add(1, Ordering::Relaxed);
     }
 
     pub fn backend(&self) -> Backend {
@@ -153,9 +191,12 @@ const STOCK_COLUMNS: &str = "serial, model, batch, state, location, imported_at,
 #[async_trait]
 impl Store for SqlStore {
     async fn put_user(&self, user: &User) -> R<()> {
+        let _turn = self.turn().await;
         let mut tx = begin_write(&self.pool, self.backend).await?;
         user_index::put_users(&mut tx, self.backend, &[user], &[]).await?;
-        tx.commit().await.map_err(backend_error)
+        tx.commit().await.map_err(backend_error)?;
+        self.wrote();
+        Ok(())
     }
 
     async fn user(&self, uid: &UserId) -> R<User> {
@@ -205,8 +246,11 @@ impl Store for SqlStore {
     }
 
     async fn put_photo(&self, uid: &UserId, photo: &[u8]) -> R<()> {
+        let _turn = self.turn().await;
         let mut c = self.pool.acquire().await.map_err(backend_error)?;
-        writes::put_photo(&mut c, uid, photo).await
+        writes::put_photo(&mut c, uid, photo).await?;
+        self.wrote();
+        Ok(())
     }
 
     async fn photo(&self, uid: &UserId) -> R<Option<Vec<u8>>> {
@@ -322,6 +366,7 @@ impl Store for SqlStore {
         expires: Timestamp,
         card: Option<&str>,
     ) -> R<()> {
+        let _turn = self.turn().await;
         sqlx::query(
             "INSERT INTO sessions (token_hash, operator, csrf, expires, card_serial) \
              VALUES ($1, $2, $3, $4, $5)",
@@ -334,6 +379,7 @@ impl Store for SqlStore {
         .execute(&self.pool)
         .await
         .map_err(backend_error)?;
+        self.wrote();
         Ok(())
     }
 
@@ -358,11 +404,13 @@ impl Store for SqlStore {
     }
 
     async fn delete_session(&self, token_hash: &str) -> R<()> {
+        let _turn = self.turn().await;
         sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
             .bind(token_hash)
             .execute(&self.pool)
             .await
             .map_err(backend_error)?;
+        self.wrote();
         Ok(())
     }
 
@@ -454,10 +502,13 @@ impl Store for SqlStore {
         if changes.is_empty() {
             return Ok(());
         }
+        let _turn = self.turn().await;
         let mut tx = begin_write(&self.pool, self.backend).await?;
         // An error drops `tx`, which rolls the whole unit back.
         writes::apply_all(&mut tx, self.backend, &changes.list).await?;
-        tx.commit().await.map_err(backend_error)
+        tx.commit().await.map_err(backend_error)?;
+        self.wrote();
+        Ok(())
     }
 
     async fn sign_in_record(&self, key: &str) -> R<Option<tessera_core::throttle::FailureRecord>> {
@@ -473,6 +524,7 @@ impl Store for SqlStore {
     }
 
     async fn renew_lease(&self, job: &JobId, owner: &str, expires_ms: i64) -> R<bool> {
+        let _turn = self.turn().await;
         let done =
             sqlx::query("UPDATE jobs SET lease_expires = $3 WHERE id = $1 AND lease_owner = $2")
                 .bind(job.as_str())
@@ -481,6 +533,7 @@ impl Store for SqlStore {
                 .execute(&self.pool)
                 .await
                 .map_err(backend_error)?;
+        self.wrote();
         Ok(done.rows_affected() == 1)
     }
 
@@ -507,6 +560,7 @@ impl Store for SqlStore {
         expires_ms: i64,
         limit: u32,
     ) -> R<Vec<IssuanceJob>> {
+        let _turn = self.turn().await;
         let mut tx = begin_write(&self.pool, self.backend).await?;
         let mut claimed = Vec::new();
         for step in steps {
@@ -543,6 +597,7 @@ impl Store for SqlStore {
             }
         }
         tx.commit().await.map_err(backend_error)?;
+        self.wrote();
         Ok(claimed)
     }
 

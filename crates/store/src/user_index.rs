@@ -116,7 +116,7 @@ fn param(backend: Backend, n: usize) -> String {
 }
 
 /// `(p, p, ...), (p, p, ...)`: `rows` rows of `per_row` parameters.
-fn placeholders(backend: Backend, rows: usize, per_row: usize) -> String {
+pub(crate) fn placeholders(backend: Backend, rows: usize, per_row: usize) -> String {
     (0..rows)
         .map(|r| {
             let row: Vec<String> = (0..per_row)

@@ -16,7 +16,7 @@ use tessera_core::changes::{Change, Lease, LeaseChange, UserWas};
 use tessera_core::ids::*;
 use tessera_core::lifecycle::DeviceState;
 use tessera_core::model::*;
-use tessera_core::ports::{AuditRecord, NewAuditEvent, StoreError};
+use tessera_core::ports::{NewAuditEvent, StoreError};
 
 type R<T> = Result<T, StoreError>;
 
@@ -37,23 +37,35 @@ pub(crate) async fn put_photo(c: &mut AnyConnection, uid: &UserId, photo: &[u8])
     Ok(())
 }
 
-/// Applies a unit of work's changes in order. Consecutive users are written in batches.
+/// Applies a unit of work's changes in order. Consecutive users are written in batches; the
+/// audit events are appended last, together, in their order ([`append_audits`]): they commit
+/// with the rest or not at all, so where in the transaction they are written changes nothing
+/// but how long the chain's head is held.
 pub(crate) async fn apply_all(
     c: &mut AnyConnection,
     backend: Backend,
     changes: &[Change],
 ) -> R<()> {
     let mut users: Vec<(&User, &UserWas)> = Vec::new();
+    let mut events: Vec<&NewAuditEvent> = Vec::new();
     for change in changes {
-        if let Change::PutUser { user, was } = change {
-            users.push((user, was));
-            continue;
+        match change {
+            Change::PutUser { user, was } => {
+                users.push((user, was));
+                continue;
+            }
+            Change::Audit(e) => {
+                events.push(e);
+                continue;
+            }
+            _ => {}
         }
         put_users(c, backend, &users).await?;
         users.clear();
         apply(c, backend, change).await?;
     }
-    put_users(c, backend, &users).await
+    put_users(c, backend, &users).await?;
+    append_audits(c, backend, &events).await
 }
 
 /// Writes people, each only while stored as its condition says.
@@ -193,11 +205,13 @@ pub(crate) async fn apply(c: &mut AnyConnection, backend: Backend, change: &Chan
                 .map_err(backend_error)?;
             Ok(())
         }
-        Change::Audit(e) => append_audit(c, e).await.map(|_| ()),
+        Change::Audit(e) => append_audits(c, backend, &[e]).await,
         Change::AuditRefusal { event, per_minute } => {
-            crate::counters::audit_refusal(c, event, *per_minute).await
+            crate::counters::audit_refusal(c, backend, event, *per_minute).await
         }
-        Change::SummariseRefusals { now } => crate::counters::summarise_refusals(c, *now).await,
+        Change::SummariseRefusals { now } => {
+            crate::counters::summarise_refusals(c, backend, *now).await
+        }
     }
 }
 
@@ -640,54 +654,68 @@ pub(crate) async fn insert_print(c: &mut AnyConnection, record: &PrintRecord) ->
     Ok(())
 }
 
-/// Appends an event to the hash chain. The head row is locked first (its `UPDATE`), so appends
-/// from any process or replica chain one after the other.
-pub(crate) async fn append_audit(c: &mut AnyConnection, e: &NewAuditEvent) -> R<AuditRecord> {
-    sqlx::query("UPDATE audit_head SET seq = seq + 1 WHERE id = 1")
-        .execute(&mut *c)
-        .await
-        .map_err(backend_error)?;
-    let head = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1")
+/// Events a single `INSERT` appends (11 parameters each; SQLite allows 32,766 in a statement).
+const AUDIT_BATCH: usize = 64;
+
+/// Appends a unit of work's events to the hash chain, in the order given. The head row is
+/// taken once for all of them (its `UPDATE` moves the sequence past the whole batch and locks
+/// the row until the transaction ends), so appends from any process or replica chain one after
+/// the other; the rows then go in with one `INSERT` per [`AUDIT_BATCH`] events, and the head gets
+/// the last hash. A unit's events are the last thing it writes (see [`apply_all`]): the head is
+/// held only from there to the commit, not while the unit's other rows are written.
+pub(crate) async fn append_audits(
+    c: &mut AnyConnection,
+    backend: Backend,
+    events: &[&NewAuditEvent],
+) -> R<()> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let head = sqlx::query("UPDATE audit_head SET seq = seq + $1 WHERE id = 1 RETURNING seq, hash")
+        .bind(events.len() as i64)
         .fetch_one(&mut *c)
         .await
         .map_err(backend_error)?;
-    let seq: i64 = head.try_get("seq").map_err(backend_error)?;
-    let prev_hash: String = head.try_get("hash").map_err(backend_error)?;
-    let hash = audit::chain_hash(&prev_hash, &audit::canonical(seq, e));
-    sqlx::query(
-        "INSERT INTO audit (seq, at, code, name, operator, user_id, device, operation, \
-         details, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-    )
-    .bind(seq)
-    .bind(e.at.0)
-    .bind(e.code as i64)
-    .bind(e.name)
-    .bind(e.operator.as_ref().map(|x| x.0.clone()))
-    .bind(e.user.as_ref().map(|x| x.0.clone()))
-    .bind(e.device.as_ref().map(|x| x.0.clone()))
-    .bind(e.operation.as_ref().map(|x| x.0.clone()))
-    .bind(e.details.to_string())
-    .bind(&prev_hash)
-    .bind(&hash)
-    .execute(&mut *c)
-    .await
-    .map_err(backend_error)?;
+    let last: i64 = head.try_get("seq").map_err(backend_error)?;
+    let mut prev_hash: String = head.try_get("hash").map_err(backend_error)?;
+    let first = last - events.len() as i64 + 1;
+    let mut rows = Vec::with_capacity(events.len());
+    for (seq, e) in (first..).zip(events) {
+        let hash = audit::chain_hash(&prev_hash, &audit::canonical(seq, e));
+        rows.push((
+            seq,
+            *e,
+            std::mem::replace(&mut prev_hash, hash.clone()),
+            hash,
+        ));
+    }
+    for chunk in rows.chunks(AUDIT_BATCH) {
+        let sql = format!(
+            "INSERT INTO audit (seq, at, code, name, operator, user_id, device, operation, \
+             details, prev_hash, hash) VALUES {}",
+            user_index::placeholders(backend, chunk.len(), 11)
+        );
+        let mut query = sqlx::query(&sql);
+        for (seq, e, prev, hash) in chunk {
+            query = query
+                .bind(*seq)
+                .bind(e.at.0)
+                .bind(e.code as i64)
+                .bind(e.name)
+                .bind(e.operator.as_ref().map(|x| x.0.clone()))
+                .bind(e.user.as_ref().map(|x| x.0.clone()))
+                .bind(e.device.as_ref().map(|x| x.0.clone()))
+                .bind(e.operation.as_ref().map(|x| x.0.clone()))
+                .bind(e.details.to_string())
+                .bind(prev.clone())
+                .bind(hash.clone());
+        }
+        query.execute(&mut *c).await.map_err(backend_error)?;
+    }
     sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1")
-        .bind(&hash)
+        .bind(&prev_hash)
         .execute(&mut *c)
         .await
         .map_err(backend_error)?;
-    Ok(AuditRecord {
-        seq,
-        at: e.at,
-        code: e.code,
-        name: e.name.to_owned(),
-        operator: e.operator.as_ref().map(|x| x.0.clone()),
-        user: e.user.as_ref().map(|x| x.0.clone()),
-        device: e.device.as_ref().map(|x| x.0.clone()),
-        operation: e.operation.as_ref().map(|x| x.0.clone()),
-        details: e.details.clone(),
-        prev_hash,
-        hash,
-    })
+    Ok(())
 }

@@ -545,6 +545,94 @@ async fn conformance(store: Arc<SqlStore>) {
 
     stock(&store).await;
     approvals(&store).await;
+    audit_units(store.clone()).await;
+}
+
+/// Units of work with many events, committed at once from many tasks: each unit's events land
+/// together, in the unit's order, on one intact chain; a unit that fails appends none; a unit
+/// longer than one `INSERT` of events chains across them; each commit is counted once.
+async fn audit_units(store: Arc<SqlStore>) {
+    let event = |unit: i64, n: i64| NewAuditEvent {
+        at: Timestamp(1_000 + unit),
+        code: audit::DEVICE_STATE_CHANGED.code,
+        name: audit::DEVICE_STATE_CHANGED.name,
+        operator: None,
+        user: None,
+        device: Some(DeviceId::new(format!("unit-{unit}"))),
+        operation: None,
+        details: serde_json::json!({"unit": unit, "n": n}),
+    };
+    let before = store.audit_events(None, 1).await.unwrap()[0].clone();
+    let commits = store.committed_writes();
+    // Unit u has 1 + u % 4 events; unit 0 has 150.
+    let size = |u: i64| if u == 0 { 150 } else { 1 + u % 4 };
+    let mut tasks = Vec::new();
+    for unit in 0..10 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut changes = Changes::new();
+            for n in 0..size(unit) {
+                changes.audit(event(unit, n));
+            }
+            store.commit(&changes).await.unwrap();
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    // A unit whose other change fails: none of its events is written.
+    let mut failing = Changes::new();
+    failing.audit(event(99, 0));
+    failing.push(Change::SetCertificateStatus {
+        serial: "no-such-certificate".into(),
+        expected: CertificateStatus::Valid,
+        status: CertificateStatus::Revoked,
+        reason: None,
+        at: Timestamp(0),
+    });
+    assert!(store.commit(&failing).await.is_err());
+    assert_eq!(store.committed_writes() - commits, 10);
+
+    let total: i64 = (0..10).map(size).sum();
+    let mut events = store.audit_events(None, 1_000).await.unwrap();
+    events.retain(|e| e.seq > before.seq);
+    events.reverse();
+    assert_eq!(events.len() as i64, total);
+    let mut prev = before.hash.clone();
+    let mut seen: Vec<(String, i64)> = Vec::new();
+    for (i, e) in events.iter().enumerate() {
+        assert_eq!(e.seq, before.seq + 1 + i as i64);
+        assert_eq!(e.prev_hash, prev);
+        let recomputed = audit::chain_hash(
+            &prev,
+            &audit::canonical(
+                e.seq,
+                &NewAuditEvent {
+                    at: e.at,
+                    code: e.code,
+                    name: audit::DEVICE_STATE_CHANGED.name,
+                    operator: None,
+                    user: None,
+                    device: e.device.clone().map(DeviceId),
+                    operation: None,
+                    details: e.details.clone(),
+                },
+            ),
+        );
+        assert_eq!(e.hash, recomputed, "event {} is chained", e.seq);
+        prev = e.hash.clone();
+        seen.push((e.device.clone().unwrap(), e.details["n"].as_i64().unwrap()));
+    }
+    // Each unit's events are consecutive and in its order.
+    let mut at = 0;
+    while at < seen.len() {
+        let unit = seen[at].0.clone();
+        let n = size(unit.trim_start_matches("unit-").parse().unwrap());
+        let run: Vec<i64> = seen[at..at + n as usize].iter().map(|(_, n)| *n).collect();
+        assert!(seen[at..at + n as usize].iter().all(|(u, _)| *u == unit));
+        assert_eq!(run, (0..n).collect::<Vec<_>>(), "{unit}");
+        at += n as usize;
+    }
 }
 
 fn approval(id: &str, at: i64) -> Approval {

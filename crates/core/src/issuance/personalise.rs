@@ -1,10 +1,12 @@
 //! The personalisation step of a job: the card from blank to `Pending`, with its keys,
 //! certificates, data objects, PIN, PUK and management key. Each phase commits its records and
-//! audit events together with the job's progress, under the runner's lease; the card record and
-//! the move to `InProduction` commit as one, and so do the end of production and the job's move to
-//! printing. A failure ends the job `Failed`, the card `Failed` and its certificates revoked, in
-//! one transaction ([`fail`]); the job's error then says what happened to the card
-//! ([`CardOutcome`]): untouched, reset, or `Failed` with its certificates revoked.
+//! audit events together with the job's progress, under the runner's lease, at the milestones
+//! only: the card record and the move to `InProduction`; the keys generated; the certificates
+//! issued (with the escrowed secrets, before anything reaches the card); the end of production
+//! with the job's move to printing. A reset of a card adds its own two. A failure ends the job
+//! `Failed`, the card `Failed` and its certificates revoked, in one transaction ([`fail`]); the
+//! job's error then says what happened to the card ([`CardOutcome`]): untouched, reset, or
+//! `Failed` with its certificates revoked.
 
 use crate::audit;
 use crate::changes::{Change, Changes};
@@ -58,9 +60,8 @@ pub(super) async fn personalise(
     let svc = &runner.svc;
     let station = svc.station(&job.station)?;
     let user = svc.store.user(&job.user).await?;
-    runner
-        .progress(Changes::new(), job, 2, "Connecting to the card")
-        .await?;
+    // The job already says "Connecting to the card" (the hand-over to the runner wrote it): the
+    // progress is written at the milestones that carry records, not at every small step.
     let transport = station.connect(&job.reader).await?;
     let mut card = (svc.piv)(transport);
     let (identity, factory_algorithm) = open_card(runner, job, policy, card.as_mut(), work).await?;
@@ -134,6 +135,7 @@ pub(super) async fn personalise(
             detail: "the card returned a different number of keys".into(),
         }));
     }
+    // Milestone: the keys are on the card.
     let mut changes = Changes::new();
     for (slot, algorithm) in &wanted {
         changes.audit(svc.event(
@@ -142,6 +144,13 @@ pub(super) async fn personalise(
             json!({"slot": slot.code(), "algorithm": algorithm}),
         ));
     }
+    let issuing = format!(
+        "Issuing {}",
+        match slots {
+            1 => "the certificate".to_owned(),
+            n => format!("{n} certificates"),
+        }
+    );
     let attestations = if policy.require_attestation {
         runner
             .progress(changes, job, 15, "Checking the card's key attestations")
@@ -162,26 +171,17 @@ pub(super) async fn personalise(
         }
         attestations.into_iter().map(Some).collect()
     } else {
+        runner.progress(changes, job, 20, issuing).await?;
+        changes = Changes::new();
         vec![None; wanted.len()]
     };
+    // Every certificate is issued, then all of them are recorded in one commit (with the
+    // attestations, when checked, and the escrowed secrets), before any of them reaches the card.
     let mut issued_certificates = Vec::with_capacity(slots);
-    for (i, ((slot_policy, public_key), attestation)) in policy
-        .slots
-        .iter()
-        .zip(public_keys)
-        .zip(attestations)
-        .enumerate()
+    for ((slot_policy, public_key), attestation) in
+        policy.slots.iter().zip(public_keys).zip(attestations)
     {
         let slot = slot_policy.slot;
-        changes = if changes.is_empty() {
-            changes
-        } else {
-            let label = format!("Issuing the {} certificate", slot.label());
-            runner
-                .progress(changes, job, 20 + (40 * i / slots) as u8, label)
-                .await?;
-            Changes::new()
-        };
         let issued = svc
             .ca
             .issue(&CertificateRequest {
@@ -219,7 +219,7 @@ pub(super) async fn personalise(
         issued_certificates.push((slot, issued));
     }
 
-    // Escrowed before the card gets them (and committed with the last certificate): losing the
+    // Escrowed before the card gets them (and committed with the certificates): losing the
     // PUK or the management key would make the card unrecoverable.
     let puk = Puk::new(svc.random.digits(policy.puk.length as usize));
     changes.push(Change::PutDeviceSecret {
@@ -317,7 +317,13 @@ pub(super) async fn personalise(
     )?;
     crate::stock::mark_issued(svc, &mut changes, job, policy, &device.serial).await?;
     job.progress = 90;
-    job.message = "Card personalised".into();
+    // The print follows at once: this commit says so, and the print step writes nothing more
+    // until the printer answers.
+    job.message = if job.printer.is_empty() {
+        "Card personalised".into()
+    } else {
+        format!("Card personalised; printing on {}", job.printer)
+    };
     runner.advance(changes, job, JobEvent::Personalised).await?;
     work.device = Some(device);
     Ok(())
@@ -428,9 +434,6 @@ async fn open_card(
         }
     }
     let records = svc.store.devices_with_serial(&identity.serial).await?;
-    runner
-        .progress(Changes::new(), job, 4, "Authenticating to the card")
-        .await?;
     let factory_key = authenticate_factory(card).await?;
     let previous = match card_history(&records, factory_key.is_some(), identity.version.is_some()) {
         CardHistory::Fresh => {

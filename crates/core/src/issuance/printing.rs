@@ -96,7 +96,7 @@ pub(super) async fn print(runner: &JobRunner, job: &mut IssuanceJob) {
 
 type PrintFailure = (Option<PrintRecord>, CoreError);
 
-async fn try_print(runner: &JobRunner, job: &mut IssuanceJob) -> Result<Changes, PrintFailure> {
+async fn try_print(runner: &JobRunner, job: &IssuanceJob) -> Result<Changes, PrintFailure> {
     let svc = &runner.svc;
     if job.printer.is_empty() {
         return Ok(Changes::new());
@@ -105,11 +105,8 @@ async fn try_print(runner: &JobRunner, job: &mut IssuanceJob) -> Result<Changes,
         .device
         .clone()
         .ok_or_else(|| (None, CoreError::Invalid("the job has no card yet".into())))?;
-    let message = format!("Printing on {}", job.printer);
-    runner
-        .progress(Changes::new(), job, 92, message)
-        .await
-        .map_err(|e| (None, e))?;
+    // No commit of its own before the print: the job's move to `Printing` (or Retry print's
+    // hand-over) already says where it prints, and the print's outcome commits with its record.
     let device = svc
         .store
         .device(&device_id)
