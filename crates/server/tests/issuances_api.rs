@@ -90,7 +90,10 @@ async fn a_card_is_issued_and_activated_through_the_api() {
     // A second Start for the same person is refused while this one is open.
     let (status, refused) = api.call("POST", "/issuances", Some(start_body())).await;
     assert_eq!(status, 409, "{refused}");
-    assert!(refused["error"]["code"].as_str().unwrap().starts_with("JOB"));
+    assert!(refused["error"]["code"]
+        .as_str()
+        .unwrap()
+        .starts_with("JOB"));
 
     // A confirmation that differs is refused and nothing starts.
     let (status, refused) = api
@@ -101,7 +104,10 @@ async fn a_card_is_issued_and_activated_through_the_api() {
         )
         .await;
     assert_eq!(status, 422, "{refused}");
-    assert!(refused["error"]["code"].as_str().unwrap().starts_with("PIN"));
+    assert!(refused["error"]["code"]
+        .as_str()
+        .unwrap()
+        .starts_with("PIN"));
     let (_, still) = api.call("GET", &format!("/jobs/{id}"), None).await;
     assert_eq!(still["step"], "started");
 
