@@ -240,8 +240,7 @@ fn uid(station: usize, n: usize) -> String {
 }
 
 /// Makes a person; a write that lost a race with another (PostgreSQL answers 500 DB0001 to two
-/// people added at the same moment today: their rows in the search tables collide) is tried
-/// again.
+/// people added at the same moment today, a unique-key conflict) is tried again.
 async fn create_person(api: &Api, uid: &str) -> Result<(), String> {
     let mut tries = 0;
     loop {
