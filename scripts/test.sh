@@ -175,6 +175,10 @@ TESSERA_BIN=$BIN TESSERA_E2E_DIR=$T/e2e-people node tests/e2e/people.mjs
 step "axe-core on every portal page at 1280 and 390 px; none wider than 390 px (playwright-core)"
 TESSERA_BIN=$BIN TESSERA_E2E_DIR=$T/e2e-a11y node tests/e2e/a11y.mjs
 
+# --- scale-out under load -------------------------------------------------------------------------
+step "scale: bench-load on PostgreSQL (2 replicas behind HAProxy, one killed -9) and SQLite; the database checked after"
+TESSERA_BIN=$BIN ./scripts/scale.sh
+
 # --- fuzzing: a short run of every target ---------------------------------------------------------
 # cargo fuzz needs a nightly toolchain, which only rustup can install: where there is none, say so.
 if rustup toolchain list 2>/dev/null | grep -q '^nightly'; then

@@ -390,6 +390,36 @@ enum Command {
         #[arg(long, value_delimiter = ',', default_value = "0,20,80")]
         delays: Vec<u64>,
     },
+    /// The whole system under many stations: R replicas of `tessera serve` (HAProxy in front when
+    /// R > 1) on one database, N simulated stations, cards issued back to back through the REST
+    /// API; prints throughput, latency and CPU per card, then checks the database (exit status 1
+    /// when an issuance is lost, duplicated or inconsistent).
+    BenchLoad {
+        /// sqlite or postgres.
+        #[arg(long, default_value = "sqlite")]
+        backend: String,
+        /// The PostgreSQL server to make the run's fresh database on (default:
+        /// TESSERA_TEST_DATABASE_URL).
+        #[arg(long)]
+        database_url: Option<String>,
+        /// Replicas of `tessera serve` (SQLite: 1).
+        #[arg(long, default_value_t = 1)]
+        replicas: usize,
+        #[arg(long, default_value_t = 200)]
+        stations: usize,
+        /// Seconds during which cards are started [default: 60].
+        #[arg(long, conflicts_with = "cards")]
+        duration: Option<u64>,
+        /// Issue this many cards instead of running for a time.
+        #[arg(long)]
+        cards: Option<usize>,
+        /// Kill -9 one replica (not the last) this many seconds into the run.
+        #[arg(long)]
+        kill_replica_at: Option<u64>,
+        /// Keep the scratch folder (logs of the replicas, data) and the database.
+        #[arg(long)]
+        keep: bool,
+    },
     /// Import a synthetic HR export of N people through the CSV import and measure the Users
     /// page's search (p50/p99) on SQLite and/or PostgreSQL.
     BenchUsers {
@@ -1126,6 +1156,40 @@ async fn run(cli: Cli) -> Result<(), String> {
             let figures = figures.map_err(|e| format!("{} {e}", e.code().as_str()))?;
             println!("{}", figures.report());
             Ok(())
+        }
+        Command::BenchLoad {
+            backend,
+            database_url,
+            replicas,
+            stations,
+            duration,
+            cards,
+            kill_replica_at,
+            keep,
+        } => {
+            let options = tessera_bench::load::Options {
+                exe: std::env::current_exe().map_err(|e| e.to_string())?,
+                backend: tessera_bench::load::Backend::parse(&backend)?,
+                database_url: database_url
+                    .or_else(|| std::env::var("TESSERA_TEST_DATABASE_URL").ok()),
+                replicas,
+                stations,
+                budget: match cards {
+                    Some(n) => tessera_bench::load::Budget::Cards(n),
+                    None => tessera_bench::load::Budget::Seconds(duration.unwrap_or(60)),
+                },
+                kill_replica_at,
+                dir: std::env::temp_dir()
+                    .join(format!("tessera-bench-load-{}", std::process::id())),
+                keep,
+            };
+            let report = tessera_bench::load::run(&options).await?;
+            println!("{}", report.render());
+            if report.sound() {
+                Ok(())
+            } else {
+                Err("the database is not sound after the run: see above".into())
+            }
         }
         Command::BenchUsers {
             users,

@@ -1,5 +1,6 @@
 //! The REST API under `/api/v1`: JSON for scripts and the portal's progress bar.
 
+mod issuances;
 pub mod users;
 
 use crate::app::AppState;
@@ -58,12 +59,17 @@ async fn job(
     )
     .await
     .map_err(WebError::from)?;
-    Ok(Json(json!({
+    Ok(Json(job_json(&job)).into_response())
+}
+
+/// An issuance job as the API gives it.
+fn job_json(job: &tessera_core::model::IssuanceJob) -> serde_json::Value {
+    json!({
         "id": job.id, "operation": job.operation, "step": job.step.as_str(),
         "progress": job.progress, "message": job.message, "error": job.error,
-        "device": job.device, "user": job.user,
-    }))
-    .into_response())
+        "device": job.device, "user": job.user, "station": job.station,
+        "policy": job.policy,
+    })
 }
 
 #[derive(Deserialize)]
@@ -238,6 +244,10 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/approvals", get(approvals_list))
         .route("/approvals/{id}/{decision}", post(approvals_decide))
+        .route("/issuances", post(issuances::start))
+        .route("/issuances/{id}/policy", post(issuances::policy))
+        .route("/issuances/{id}/continue", post(issuances::finish))
+        .route("/issuances/{id}/cancel", post(issuances::cancel))
         .route("/jobs/{id}", get(job))
         .route("/stock", get(stock_list))
         .route("/stock/summary", get(stock_summary))

@@ -133,6 +133,10 @@ const MATRIX: &[(&str, &str, Access, bool)] = &[
     ("POST", "/devices/{id}/terminate", Needs(ManageDevices), true),
     ("GET", "/devices/{id}/preview/{side}", Needs(ViewUsers), true),
     ("GET", "/api/v1/jobs/{id}", Needs(IssueDevice), true),
+    ("POST", "/api/v1/issuances", Needs(IssueDevice), false),
+    ("POST", "/api/v1/issuances/{id}/policy", Needs(IssueDevice), true),
+    ("POST", "/api/v1/issuances/{id}/continue", Needs(ActivateDevice), true),
+    ("POST", "/api/v1/issuances/{id}/cancel", Needs(IssueDevice), true),
     ("GET", "/api/v1/stock", Needs(ViewStock), false),
     ("GET", "/api/v1/stock/summary", Needs(ViewStock), false),
     ("POST", "/api/v1/stock/import", Needs(ManageStock), false),
@@ -443,7 +447,9 @@ async fn every_route_allows_exactly_the_roles_of_its_entry() {
             let uid = if real { "jdoe" } else { "no-such-user" };
             let device_id = if real { device.as_str() } else { "no-such-id" };
             let job_id = if real { job.id.as_str() } else { "no-such-job" };
-            let id = if pattern.starts_with("/api/v1/jobs/") {
+            let id = if pattern.starts_with("/api/v1/jobs/")
+                || pattern.starts_with("/api/v1/issuances/")
+            {
                 job_id
             } else if pattern.starts_with("/devices/") {
                 device_id
@@ -463,13 +469,16 @@ async fn every_route_allows_exactly_the_roles_of_its_entry() {
                 "GET" => s.portal.http.get(&url),
                 // The people API reads JSON (an import reads `{}` as a CSV file without a uid
                 // column, and refuses it).
-                _ if pattern.starts_with("/api/v1/users") => s
-                    .portal
-                    .http
-                    .request(method.parse().unwrap(), &url)
-                    .header("x-csrf-token", &s.csrf)
-                    .header("content-type", "application/json")
-                    .body("{}"),
+                _ if pattern.starts_with("/api/v1/users")
+                    || pattern.starts_with("/api/v1/issuances") =>
+                {
+                    s.portal
+                        .http
+                        .request(method.parse().unwrap(), &url)
+                        .header("x-csrf-token", &s.csrf)
+                        .header("content-type", "application/json")
+                        .body("{}")
+                }
                 _ => s
                     .portal
                     .http

@@ -26,7 +26,7 @@ use tessera_core::users;
 /// People per page of `GET /api/v1/users`.
 pub const PAGE_SIZE: u32 = 50;
 
-fn check_csrf(signed_in: &SignedIn, headers: &HeaderMap) -> Result<(), WebError> {
+pub(super) fn check_csrf(signed_in: &SignedIn, headers: &HeaderMap) -> Result<(), WebError> {
     let sent = headers
         .get("x-csrf-token")
         .and_then(|v| v.to_str().ok())
@@ -135,7 +135,9 @@ impl PersonBody {
 }
 
 /// The JSON body, or a sentence saying why it is not the JSON expected.
-fn json_body<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> Result<T, WebError> {
+pub(super) fn json_body<T: serde::de::DeserializeOwned + Default>(
+    body: &[u8],
+) -> Result<T, WebError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }
