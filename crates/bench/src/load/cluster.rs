@@ -88,7 +88,15 @@ impl Cluster {
     ) -> Result<Self, String> {
         let logs = options.dir.join("logs");
         std::fs::create_dir_all(&logs).map_err(|e| e.to_string())?;
-        let secret = random_hex(32);
+        // The replicas' shared secret, in a file of the owner's only, as `serve` takes it.
+        let secret_file = options.dir.join("cluster-secret");
+        std::fs::write(&secret_file, random_hex(32)).map_err(|e| e.to_string())?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&secret_file, std::fs::Permissions::from_mode(0o600))
+                .map_err(|e| e.to_string())?;
+        }
         let mut cluster = Self {
             replicas: Vec::new(),
             haproxy: None,
@@ -107,8 +115,9 @@ impl Cluster {
                 .args(["--listen", &format!("127.0.0.1:{port}")])
                 // A killed replica's jobs are taken over this soon.
                 .args(["--job-lease-secs", "5"])
-                .env("TESSERA_CLUSTER_URL", format!("http://127.0.0.1:{port}"))
-                .env("TESSERA_CLUSTER_SECRET", &secret)
+                .args(["--cluster-url", &format!("http://127.0.0.1:{port}")])
+                .arg("--cluster-secret-file")
+                .arg(&secret_file)
                 .env(
                     "RUST_LOG",
                     std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()),
