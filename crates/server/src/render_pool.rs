@@ -33,8 +33,11 @@ use tessera_core::ports::{CardData, CardRenderer, PortError, RenderedCard};
 /// How many cards are drawn at once: one per core of the small servers Tessera runs on. More would
 /// only share the same cores, and leave none to the async workers.
 pub const THREADS: usize = 2;
-/// How many drawings may wait for a thread before callers are told the renderer is busy.
-pub const QUEUE: usize = 16;
+/// How many drawings may wait for a thread before callers are told the renderer is busy. A
+/// replica serving hundreds of stations has about as many cards coming to print at a burst; at
+/// ~30 ms a card on two threads the last of 256 waits about 4 s, well within the budget, where a
+/// shorter queue turned a burst into Print failed cards (`tessera bench-load`, 200 stations).
+pub const QUEUE: usize = 256;
 /// How long a drawing (or a layout check) may take, and how long one may wait for a thread.
 pub const BUDGET: Duration = Duration::from_secs(20);
 /// usvg and resvg recurse once per level of nesting; the limits bound the levels, this leaves

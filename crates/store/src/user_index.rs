@@ -28,6 +28,9 @@ type R<T> = Result<T, StoreError>;
 
 /// Separates the fields in `search`, so that a search never matches across two fields. Nobody
 /// types it.
+/// PostgreSQL advisory lock key that serialises the numbering of new people's documents.
+const DOC_ID_LOCK: i64 = 0x7e55_d0c1;
+
 const FIELD_SEPARATOR: char = '\u{1f}';
 
 /// The text a search looks into: uid, display name, email, employee id, department and groups.
@@ -162,6 +165,16 @@ async fn put_chunk(
     }
     // A new user takes the next document number; one stored keeps its own, so the numbers
     // handed to those are simply never used. (A row the upgrade to version 7 fills has none.)
+    // On PostgreSQL two transactions adding people at once would read the same MAX and collide
+    // on the unique index; a transaction-scoped advisory lock makes them take turns (SQLite's
+    // `BEGIN IMMEDIATE` already does).
+    if backend == Backend::Postgres {
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(DOC_ID_LOCK)
+            .execute(&mut *c)
+            .await
+            .map_err(backend_error)?;
+    }
     let next: i64 = sqlx::query("SELECT COALESCE(MAX(doc_id), 0) + 1 AS next FROM users")
         .fetch_one(&mut *c)
         .await
