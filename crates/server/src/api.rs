@@ -18,30 +18,35 @@ use tessera_core::ids::{ApprovalId, JobId, StationId};
 use tessera_core::model::{StockFilter, StockState};
 use tessera_core::stock;
 
-/// API errors are JSON with the same code, message and operation id as the portal shows.
-struct ApiError(WebError);
+/// API errors are JSON with the same code, message and operation id as the portal shows, and
+/// the issuance they are about when there is one (a Start refused for an issuance in progress).
+struct ApiError(WebError, Option<String>);
+
+impl ApiError {
+    fn naming_job(e: WebError, job: Option<String>) -> Self {
+        Self(e, job)
+    }
+}
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let e = self.0;
+        let (e, job) = (self.0, self.1);
         let status = if e.sign_in {
             StatusCode::UNAUTHORIZED
         } else {
             e.status
         };
-        (
-            status,
-            Json(
-                json!({"error": {"code": e.code, "message": e.message, "operation": e.operation}}),
-            ),
-        )
-            .into_response()
+        let mut error = json!({"code": e.code, "message": e.message, "operation": e.operation});
+        if let Some(job) = job {
+            error["job"] = json!(job);
+        }
+        (status, Json(json!({ "error": error }))).into_response()
     }
 }
 
 impl From<WebError> for ApiError {
     fn from(e: WebError) -> Self {
-        Self(e)
+        Self(e, None)
     }
 }
 

@@ -97,6 +97,18 @@ impl Api {
     }
 
     async fn call(&self, method: &str, path: &str, body: Option<Value>) -> Result<Value, String> {
+        self.call_detailed(method, path, body)
+            .await
+            .map_err(|(code, _)| code)
+    }
+
+    /// [`Api::call`], with the error's JSON beside its code.
+    async fn call_detailed(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value, (String, Value)> {
         let mut request = self
             .http
             .request(
@@ -107,14 +119,15 @@ impl Api {
         if let Some(body) = body {
             request = request.json(&body);
         }
-        let res = request.send().await.map_err(|_| "HTTP".to_owned())?;
+        let lost = |_| ("HTTP".to_owned(), Value::Null);
+        let res = request.send().await.map_err(lost)?;
         let status = res.status();
-        let text = res.text().await.map_err(|_| "HTTP".to_owned())?;
+        let text = res.text().await.map_err(lost)?;
         let value: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
         if status.is_success() {
             Ok(value)
         } else {
-            Err(code_of(status, &value))
+            Err((code_of(status, &value), value))
         }
     }
 
@@ -393,7 +406,7 @@ impl Results {
 async fn one_card(api: &Api, station: &str, person: &str, results: &Mutex<Results>) -> Outcome {
     let began = Instant::now();
     let job = match api
-        .call(
+        .call_detailed(
             "POST",
             "/issuances",
             Some(json!({
@@ -404,8 +417,17 @@ async fn one_card(api: &Api, station: &str, person: &str, results: &Mutex<Result
         .await
     {
         Ok(job) => job,
-        // A transport error may hide a job that was started: that person is not used again.
-        Err(code) => return Outcome::Failed(format!("start:{code}"), code != "HTTP"),
+        Err((code, body)) => {
+            // An issuance in progress holds the person or the printer (one whose Start answer
+            // was lost with a killed replica, say): cancelled, as an operator would from the
+            // refusal page, and the person tried again.
+            if let Some(open) = body["error"]["job"].as_str() {
+                cancel(api, open, "an abandoned issuance holds the printer").await;
+                return Outcome::Failed(format!("start:{code}"), true);
+            }
+            // A transport error may hide a job that was started: that person is not used again.
+            return Outcome::Failed(format!("start:{code}"), code != "HTTP");
+        }
     };
     let Some(id) = job["id"].as_str().map(str::to_owned) else {
         return Outcome::Failed("start:no id".into(), false);
@@ -470,13 +492,23 @@ async fn one_card(api: &Api, station: &str, person: &str, results: &Mutex<Result
 }
 
 async fn cancel(api: &Api, job: &str, reason: &str) {
-    let _ = api
-        .call(
-            "POST",
-            &format!("/issuances/{job}/cancel"),
-            Some(json!({ "reason": reason })),
-        )
-        .await;
+    // Asked again while the answer is lost (a replica killed under it) or a runner still holds
+    // the job (JOB0001 until its step ends).
+    for _ in 0..10 {
+        match api
+            .call(
+                "POST",
+                &format!("/issuances/{job}/cancel"),
+                Some(json!({ "reason": reason })),
+            )
+            .await
+        {
+            Err(code) if code == "HTTP" || code.starts_with("HTTP5") || code == "DB0002" => {
+                tokio::time::sleep(Duration::from_secs(1)).await
+            }
+            _ => return,
+        }
+    }
 }
 
 /// `/healthz` through the balancer about ten times a second until `stop`: the latencies of the

@@ -16,7 +16,7 @@ use axum::Json;
 use serde::Deserialize;
 use tessera_core::ids::{JobId, LayoutId, PolicyId, StationId, UserId};
 use tessera_core::issuance::{self, StartRequest};
-use tessera_core::Pin;
+use tessera_core::{CoreError, Pin};
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
@@ -70,9 +70,24 @@ pub(super) async fn start(
             )
             .await
         }
+    };
+    match started {
+        Ok(job) => Ok((StatusCode::CREATED, Json(job_json(&job))).into_response()),
+        Err(e) => Err(in_progress_refusal(e)),
     }
-    .map_err(WebError::from)?;
-    Ok((StatusCode::CREATED, Json(job_json(&started))).into_response())
+}
+
+/// A Start refused because the person or the printer already has an issuance in progress
+/// (JOB0002, JOB0003) names that job as `error.job`, so that a script can resume or cancel it as
+/// the portal's refusal page offers; any other error is answered as usual.
+fn in_progress_refusal(e: CoreError) -> ApiError {
+    let job = match &e {
+        CoreError::UserIssuanceInProgress { job, .. } | CoreError::PrinterBusy { job, .. } => {
+            Some(job.job.id.to_string())
+        }
+        _ => None,
+    };
+    ApiError::naming_job(WebError::from(e), job)
 }
 
 #[derive(Deserialize, Default)]
