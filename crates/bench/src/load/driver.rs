@@ -38,6 +38,12 @@ fn code_of(status: reqwest::StatusCode, body: &Value) -> String {
         .unwrap_or_else(|| format!("HTTP{}", status.as_u16()))
 }
 
+/// A portal page's HTML.
+async fn page_text(http: &reqwest::Client, url: &str) -> Result<String, String> {
+    let res = http.get(url).send().await.map_err(|e| e.to_string())?;
+    res.text().await.map_err(|e| e.to_string())
+}
+
 fn csrf_in(html: &str) -> Option<String> {
     let at = html.find("name=\"csrf\" value=\"")? + 19;
     Some(html[at..at + html[at..].find('"')?].to_owned())
@@ -55,14 +61,7 @@ impl Api {
         let mut last = String::new();
         // Through a balancer the form and its answer may reach different replicas: try again.
         for _ in 0..5 {
-            let page = http
-                .get(format!("{base}/login"))
-                .send()
-                .await
-                .map_err(|e| e.to_string())?
-                .text()
-                .await
-                .map_err(|e| e.to_string())?;
+            let page = page_text(&http, &format!("{base}/login")).await?;
             let csrf = csrf_in(&page).ok_or("the sign-in page has no CSRF field")?;
             let res = http
                 .post(format!("{base}/login"))
@@ -76,14 +75,7 @@ impl Api {
                 .map_err(|e| e.to_string())?;
             let landed = res.url().path().to_owned();
             if res.status().is_success() && landed != "/login" {
-                let page = http
-                    .get(format!("{base}/account/password"))
-                    .send()
-                    .await
-                    .map_err(|e| e.to_string())?
-                    .text()
-                    .await
-                    .map_err(|e| e.to_string())?;
+                let page = page_text(&http, &format!("{base}/account/password")).await?;
                 let csrf = csrf_in(&page).ok_or("the account page has no CSRF field")?;
                 return Ok(Self {
                     base: base.to_owned(),
