@@ -142,6 +142,7 @@ fn request(now: Timestamp, card_key: &[u8]) -> CertificateRequest {
         subject: CertificateSubject {
             user: user(),
             card_uuid: "3F2504E0-4F89-41D3-9A0C-0305E82C3301".into(),
+            fasc_n: None,
         },
         not_before: now,
     }

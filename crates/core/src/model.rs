@@ -27,6 +27,17 @@ impl Timestamp {
     pub fn compact_date(self) -> String {
         self.date().replace('-', "")
     }
+    /// `20261124130502Z`, the form of a CBEFF header's creation date and validity period.
+    pub fn cbeff_time(self) -> String {
+        let t = self.datetime();
+        format!(
+            "{}{:02}{:02}{:02}Z",
+            self.compact_date(),
+            t.hour(),
+            t.minute(),
+            t.second()
+        )
+    }
     /// `2026-11-24 13:05 UTC`
     pub fn date_time(self) -> String {
         let t = self.datetime();
@@ -207,6 +218,18 @@ pub struct CertificateProfile {
     /// Put `urn:uuid:<card GUID>` into the subject alternative name (FIPS 201 requires it for 9A/9E).
     pub san_card_uuid: bool,
     pub validity_days: u32,
+    /// certificatePolicies: policy OIDs (dotted); empty means the organisation's own arc for the
+    /// slot (see `tessera-pki`'s profiles).
+    #[serde(default)]
+    pub policy_oids: Vec<String>,
+    /// The pivInterim extension (2.16.840.1.101.3.6.9.1, interim_indicator FALSE): PIV
+    /// Authentication and Card Authentication certificates carry it.
+    #[serde(default)]
+    pub piv_interim: bool,
+    /// Put the card's FASC-N (otherName 2.16.840.1.101.3.6.6) into the subject alternative name:
+    /// the Federal Common Policy profile asks for it.
+    #[serde(default)]
+    pub san_fasc_n: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -266,6 +289,18 @@ pub struct DevicePolicy {
     pub write_chuid: bool,
     pub write_ccc: bool,
     pub write_printed_information: bool,
+    /// Write the facial image (5FC108) made from the holder's photo, when there is one.
+    #[serde(default)]
+    pub write_facial_image: bool,
+    /// Write the fingerprints (5FC103) from the holder's enrolment data, when there are some.
+    #[serde(default)]
+    pub write_fingerprints: bool,
+    /// Refuse to issue to a person without enrolled fingerprints.
+    #[serde(default)]
+    pub require_fingerprints: bool,
+    /// Write a Security Object (5FC106) with the hashes of the signed objects.
+    #[serde(default)]
+    pub write_security_object: bool,
     /// Card validity (CHUID expiry, printed expiry date) in days from issuance.
     pub card_validity_days: u32,
     /// User groups allowed to receive this policy; empty means everyone.
@@ -473,6 +508,9 @@ pub struct Settings {
     /// The policy the wizard proposes when none of the person's groups has a default of its own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default_policy: Option<PolicyId>,
+    /// The issuer type and FASC-N (see [`crate::fips201`]).
+    #[serde(default)]
+    pub fips201: crate::fips201::Fips201Settings,
 }
 
 fn default_password_length() -> usize {
@@ -488,6 +526,7 @@ impl Default for Settings {
             password_min_length: default_password_length(),
             people: Default::default(),
             default_policy: None,
+            fips201: Default::default(),
         }
     }
 }

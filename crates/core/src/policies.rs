@@ -339,6 +339,9 @@ mod tests {
             san_email: false,
             san_card_uuid: false,
             validity_days: 1095,
+            policy_oids: vec![],
+            piv_interim: false,
+            san_fasc_n: false,
         };
         DevicePolicy {
             id: PolicyId::new(id),
@@ -365,6 +368,10 @@ mod tests {
             write_chuid: true,
             write_ccc: true,
             write_printed_information: true,
+            write_facial_image: false,
+            write_fingerprints: false,
+            require_fingerprints: false,
+            write_security_object: false,
             card_validity_days: 1095,
             allowed_groups: vec![],
             activation_required: true,

@@ -252,6 +252,15 @@ pub trait PivCard: Send {
         &mut self,
         info: &PrintedInformation,
     ) -> Result<(), CardError>;
+    /// Encodes the data objects of `objects` (CHUID, CCC, printed information, facial image,
+    /// fingerprints, Security Object), signs those FIPS 201 signs with `signer`, and PUT DATAs
+    /// them (deferred like the other writes after [`PivCard::defer_writes`]). Returns what was
+    /// written, in order.
+    async fn write_data_objects(
+        &mut self,
+        objects: &crate::fips201::CardObjects,
+        signer: &dyn crate::fips201::ContentSigner,
+    ) -> Result<Vec<crate::fips201::WrittenObject>, CardError>;
     /// CHANGE REFERENCE DATA of the PIN (key 80).
     async fn change_pin(&mut self, current: &Pin, new: &Pin) -> Result<(), CardError>;
     /// CHANGE REFERENCE DATA of the PUK (key 81).
@@ -363,6 +372,8 @@ pub struct CertificateSubject {
     pub user: User,
     /// The card's GUID as a UUID string (for the `urn:uuid:` SAN).
     pub card_uuid: String,
+    /// The card's encoded FASC-N, for the SAN of a profile with `san_fasc_n`.
+    pub fasc_n: Option<[u8; 25]>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -392,6 +403,8 @@ pub trait CertificateAuthority: Send + Sync {
     async fn issue(&self, request: &CertificateRequest) -> Result<IssuedCertificate, PortError>;
     /// Issuing CA certificate followed by the root, PEM.
     fn chain_pem(&self) -> String;
+    /// The signer of the cards' signed data objects (CHUID, biometrics, Security Object).
+    fn content_signer(&self) -> Arc<dyn crate::fips201::ContentSigner>;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -538,6 +538,54 @@ impl PivCard for PivClient {
         .await
     }
 
+    async fn write_data_objects(
+        &mut self,
+        objects: &tessera_core::fips201::CardObjects,
+        _signer: &dyn tessera_core::fips201::ContentSigner,
+    ) -> Result<Vec<tessera_core::fips201::WrittenObject>, CardError> {
+        // First step of issue 17: the objects of before, unsigned; the signed ones follow.
+        if objects.facial_image.is_some() || objects.fingerprints.is_some() {
+            return Err(malformed(
+                "PUT DATA",
+                "biometric objects are not written yet",
+            ));
+        }
+        let mut written = Vec::new();
+        let mut put = |name: &str, tag: u32, value: Vec<u8>| {
+            written.push(tessera_core::fips201::WrittenObject {
+                name: name.into(),
+                tag: format!("{tag:06X}"),
+                length: value.len(),
+                signed: false,
+            });
+            (tag, value)
+        };
+        let mut values = Vec::new();
+        if objects.chuid {
+            values.push(put(
+                "chuid",
+                objects::CHUID,
+                data_objects::chuid(objects.guid, &objects.expires),
+            ));
+        }
+        if objects.ccc {
+            let mut card_id = [0u8; 14];
+            card_id.copy_from_slice(&objects.guid[..14]);
+            values.push(put("ccc", objects::CCC, data_objects::ccc(card_id)));
+        }
+        if let Some(info) = &objects.printed_information {
+            values.push(put(
+                "printed_information",
+                objects::PRINTED_INFORMATION,
+                data_objects::printed_information(info),
+            ));
+        }
+        for (tag, value) in values {
+            self.put_data(tag, &value).await?;
+        }
+        Ok(written)
+    }
+
     async fn change_pin(&mut self, current: &Pin, new: &Pin) -> Result<(), CardError> {
         let mut data = pin_block(current.expose());
         data.extend_from_slice(&pin_block(new.expose()));

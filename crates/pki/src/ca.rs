@@ -597,6 +597,26 @@ impl CertificateAuthority for Ca {
     fn chain_pem(&self) -> String {
         Ca::chain_pem(self)
     }
+
+    fn content_signer(&self) -> Arc<dyn tessera_core::fips201::ContentSigner> {
+        Arc::new(NoContentSigner)
+    }
+}
+
+/// First step of issue 17: the content signer is not made yet.
+struct NoContentSigner;
+
+impl tessera_core::fips201::ContentSigner for NoContentSigner {
+    fn sign(
+        &self,
+        _request: &tessera_core::fips201::ContentToSign<'_>,
+    ) -> Result<Vec<u8>, PortError> {
+        Err(PortError::new("the CA has no content signer yet"))
+    }
+
+    fn certificate_der(&self) -> Vec<u8> {
+        Vec::new()
+    }
 }
 
 impl fmt::Debug for Ca {

@@ -30,6 +30,9 @@ pub fn piv_profile(slot: Slot, algorithm: KeyAlgorithm, organisation: &str) -> C
         san_email,
         san_card_uuid,
         validity_days: VALIDITY_DAYS,
+        policy_oids: vec![],
+        piv_interim: false,
+        san_fasc_n: false,
     };
     match slot {
         Slot::PivAuthentication => profile(

@@ -80,6 +80,7 @@ fn request(slot: Slot, public_key_der: Vec<u8>, not_before: Timestamp) -> Certif
         subject: CertificateSubject {
             user: user(),
             card_uuid: CARD_UUID.into(),
+            fasc_n: None,
         },
         not_before,
     }

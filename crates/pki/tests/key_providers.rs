@@ -376,6 +376,7 @@ fn request() -> CertificateRequest {
                 photo_digest: None,
             },
             card_uuid: "3F2504E0-4F89-41D3-9A0C-0305E82C3301".into(),
+            fasc_n: None,
         },
         not_before: now(),
     }

@@ -69,6 +69,7 @@ async fn leaf(ca: &SoftwareCa, slot: Slot) -> (String, Vec<u8>) {
                     photo_digest: None,
                 },
                 card_uuid: "3f2504e0-4f89-41d3-9a0c-0305e82c3301".into(),
+                fasc_n: None,
             },
             not_before: now(),
         })

@@ -134,6 +134,7 @@ async fn conformance(store: Arc<SqlStore>) {
         password_min_length: 16,
         people: Default::default(),
         default_policy: Some("piv-standard".into()),
+        fips201: Default::default(),
     };
     one(&store, Change::PutSettings(s.clone())).await.unwrap();
     assert_eq!(store.settings().await.unwrap(), s);

@@ -11,6 +11,7 @@
 use crate::audit;
 use crate::changes::{Change, Changes};
 use crate::error::CoreError;
+use crate::fips201::CardObjects;
 use crate::ids::*;
 use crate::jobs::{JobEvent, JobRunner};
 use crate::lifecycle::{DeviceCommand, DeviceState, Reason};
@@ -60,6 +61,7 @@ pub(super) async fn personalise(
     let svc = &runner.svc;
     let station = svc.station(&job.station)?;
     let user = svc.store.user(&job.user).await?;
+    let settings = svc.store.settings().await?;
     // The job already says "Connecting to the card" (the hand-over to the runner wrote it): the
     // progress is written at the milestones that carry records, not at every small step.
     let transport = station.connect(&job.reader).await?;
@@ -126,6 +128,13 @@ pub(super) async fn personalise(
     // generated (one APDU script), every certificate is issued, then every write goes to the card
     // together (one more script). Secrets are escrowed before the script that gives them to the card.
     let card_uuid = device.id.as_str().to_owned();
+    let fasc_n = settings.fips201.fasc_n(&user.employee_id).ok_or_else(|| {
+        CoreError::Invalid(
+            "the FASC-N settings are not valid: agency and system codes need 4 digits, the \
+             credential number 6"
+                .into(),
+        )
+    })?;
     let wanted: Vec<(Slot, KeyAlgorithm)> =
         policy.slots.iter().map(|s| (s.slot, s.algorithm)).collect();
     let public_keys = card.generate_keys(&wanted).await?;
@@ -191,6 +200,7 @@ pub(super) async fn personalise(
                 subject: CertificateSubject {
                     user: user.clone(),
                     card_uuid: card_uuid.clone(),
+                    fasc_n: Some(fasc_n),
                 },
                 not_before: svc.clock.now(),
             })
@@ -237,7 +247,7 @@ pub(super) async fn personalise(
         kind: "management_key".into(),
         sealed: svc.sealer.seal(&key.to_sealable()),
     });
-    if svc.store.settings().await?.initial_pin_mode == PinDisplayMode::NotDisplayed {
+    if settings.initial_pin_mode == PinDisplayMode::NotDisplayed {
         changes.push(Change::PutDeviceSecret {
             device: device.id.clone(),
             kind: "pin".into(),
@@ -259,30 +269,32 @@ pub(super) async fn personalise(
     }
     let expires = device.expires_at.unwrap_or(now);
     let guid = uuid_to_bytes(device.id.as_str()).unwrap_or_default();
-    let mut objects = Vec::new();
-    if policy.write_chuid {
-        card.write_chuid(guid, &expires.compact_date()).await?;
-        objects.push("chuid");
-    }
-    if policy.write_ccc {
-        let mut card_id = [0u8; 14];
-        card_id.copy_from_slice(&guid[..14]);
-        card.write_ccc(card_id).await?;
-        objects.push("ccc");
-    }
-    if policy.write_printed_information {
-        card.write_printed_information(&PrintedInformation {
-            name: truncate(&user.display_name, 32),
-            employee_affiliation: truncate(&user.title, 20),
-            expiration_date: template::piv_printed_date(expires),
-            agency_card_serial: truncate(&device.serial, 10),
-            issuer_identification: "TESSERA".into(),
-            organization_line_1: truncate(&user.department, 20),
-            organization_line_2: String::new(),
-        })
+    let card_objects = CardObjects {
+        guid,
+        expires: expires.compact_date(),
+        fasc_n,
+        created: now.cbeff_time(),
+        chuid: policy.write_chuid,
+        ccc: policy.write_ccc,
+        printed_information: policy
+            .write_printed_information
+            .then(|| PrintedInformation {
+                name: truncate(&user.display_name, 32),
+                employee_affiliation: truncate(&user.title, 20),
+                expiration_date: template::piv_printed_date(expires),
+                agency_card_serial: truncate(&device.serial, 10),
+                issuer_identification: "TESSERA".into(),
+                organization_line_1: truncate(&user.department, 20),
+                organization_line_2: String::new(),
+            }),
+        facial_image: None,
+        fingerprints: None,
+        security_object: policy.write_security_object,
+    };
+    let signer = svc.ca.content_signer();
+    let objects = card
+        .write_data_objects(&card_objects, signer.as_ref())
         .await?;
-        objects.push("printed_information");
-    }
     card.change_pin(&Pin::factory_default(), pin).await?;
     card.change_puk(&Puk::factory_default(), &puk).await?;
     card.set_management_key(&key).await?;

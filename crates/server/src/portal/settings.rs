@@ -107,6 +107,7 @@ pub async fn save(
         default_policy: field("default_policy")
             .filter(|p| !p.is_empty())
             .map(tessera_core::ids::PolicyId::new),
+        fips201: Default::default(),
     };
     tessera_core::settings::save(&state.tessera.services, &signed_in.actor(), settings).await?;
     Ok(Redirect::to("/settings?saved=1").into_response())
