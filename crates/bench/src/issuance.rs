@@ -14,7 +14,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use tessera_core::ids::*;
 use tessera_core::issuance::{self, Actor, StartRequest};
-use tessera_core::model::{BuiltinRole, JobStep, Settings};
+use tessera_core::model::{BuiltinRole, DevicePolicy, JobStep, Settings};
 use tessera_core::{CoreError, Pin};
 use tessera_server::demo;
 use tessera_server::wiring::{Options, Tessera};
@@ -24,6 +24,10 @@ pub struct Figures {
     pub personalise: Vec<Duration>,
     /// The same under PIV Attested: the card attests its 4 keys, the server verifies each chain.
     pub personalise_attested: Vec<Duration>,
+    /// PIV Standard without the FIPS 201 signed objects (see
+    /// [`PLAIN_POLICY`]): the cost of the signatures, the facial image, the fingerprints and the
+    /// Security Object is the difference with `personalise`.
+    pub personalise_plain: Vec<Duration>,
     /// Write transactions the store committed for each card of `personalise`, from Start to
     /// the end of the runner's work (printing is off here; Continue would add one).
     pub commits: Vec<u64>,
@@ -36,6 +40,11 @@ pub struct Figures {
     /// (sign-ins sent, of which refused with 401) during the flood.
     pub sign_ins: (u64, u64),
 }
+
+/// PIV Standard with the same keys, certificates, CCC and printed information, but none of the
+/// signed objects: no CHUID (the only object whose signature cannot be switched off on its
+/// own), no facial image, no fingerprints, no Security Object.
+const PLAIN_POLICY: &str = "bench-plain";
 
 /// Cards at every limit each of [`DRAWERS`] tasks draws while `/healthz` is measured.
 const WORST_CARDS: usize = 2;
@@ -83,6 +92,10 @@ impl Figures {
             summary(
                 "personalise one card, keys attested (PIV Attested)",
                 &self.personalise_attested,
+            ),
+            summary(
+                "personalise one card, no CHUID, biometrics, SO",
+                &self.personalise_plain,
             ),
             format!(
                 "{:<48} n={:<4} {}",
@@ -141,6 +154,25 @@ pub async fn run(dir: &std::path::Path, iterations: usize) -> Result<Figures, Co
     let (personalise, commits) = personalise_cards(&t, &actor, demo::POLICY_ID, iterations).await?;
     let (personalise_attested, _) =
         personalise_cards(&t, &actor, "piv-attested", iterations).await?;
+    let standard = svc
+        .store
+        .policies()
+        .await?
+        .into_iter()
+        .find(|p| p.id.as_str() == demo::POLICY_ID)
+        .ok_or_else(|| CoreError::NotFound("the PIV Standard policy".into()))?;
+    let plain = DevicePolicy {
+        id: PolicyId::new(PLAIN_POLICY),
+        name: "PIV Standard without FIPS 201 signed objects".into(),
+        write_chuid: false,
+        write_facial_image: false,
+        write_fingerprints: false,
+        write_security_object: false,
+        default_for_groups: vec![],
+        ..standard
+    };
+    tessera_core::policies::save(svc, &actor, plain).await?;
+    let (personalise_plain, _) = personalise_cards(&t, &actor, PLAIN_POLICY, iterations).await?;
     let user = svc.store.user(&UserId::new("jdoe")).await?;
     let device = svc
         .store
@@ -163,6 +195,7 @@ pub async fn run(dir: &std::path::Path, iterations: usize) -> Result<Figures, Co
     Ok(Figures {
         personalise,
         personalise_attested,
+        personalise_plain,
         commits,
         render,
         ..under_load
