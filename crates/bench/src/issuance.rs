@@ -335,6 +335,7 @@ async fn under_load(t: &Tessera) -> Result<Figures, CoreError> {
     Ok(Figures {
         personalise: Vec::new(),
         personalise_attested: Vec::new(),
+        personalise_plain: Vec::new(),
         commits: Vec::new(),
         render: Vec::new(),
         render_worst,
