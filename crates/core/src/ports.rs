@@ -450,6 +450,10 @@ pub trait PhotoProcessor: Send + Sync {
     /// EXIF block, location included, is not carried over). The error says, for a person, why the
     /// photo was refused. Runs off the async workers: decoding is CPU work.
     async fn normalise(&self, bytes: Vec<u8>, crop: Option<Crop>) -> Result<Vec<u8>, PortError>;
+    /// The facial image a PIV card carries (5FC108) made from a stored portrait: a baseline
+    /// JPEG, 24-bit RGB, 420 × 560, small enough for the object's container with its CBEFF
+    /// header and signature. The error says why the portrait cannot be used.
+    async fn card_facial_image(&self, portrait: Vec<u8>) -> Result<Vec<u8>, PortError>;
 }
 
 /// A directory of people (LDAP, Active Directory); supplied by `tessera-directory`.
