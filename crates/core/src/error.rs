@@ -119,6 +119,8 @@ pub enum ErrorCode {
     JobFinished,
     /// An issuance handed over from another server replica arrived without what it needs.
     HandoverLost,
+    /// A FIPS 201 data object could not be made (its input does not fit, or signing failed).
+    CardDataObject,
 }
 
 impl ErrorCode {
@@ -178,6 +180,7 @@ impl ErrorCode {
             Self::PrinterBusy => "JOB0003",
             Self::JobFinished => "JOB0004",
             Self::HandoverLost => "JOB0005",
+            Self::CardDataObject => "CARD0016",
         }
     }
 }
@@ -399,6 +402,7 @@ fn card_code(e: &CardError) -> ErrorCode {
         CardError::Status { .. } => ErrorCode::CardStatus,
         CardError::Malformed { .. } => ErrorCode::CardMalformed,
         CardError::NotPiv => ErrorCode::NotPiv,
+        CardError::DataObject { .. } => ErrorCode::CardDataObject,
         CardError::ManagementKeyRejected => ErrorCode::ManagementKeyRejected,
         CardError::WrongPin { .. } => ErrorCode::WrongPin,
         CardError::PinBlocked => ErrorCode::PinBlocked,

@@ -267,3 +267,22 @@ pub trait ContentSigner: Send + Sync {
     /// The content signing certificate (DER) that signs now.
     fn certificate_der(&self) -> Vec<u8>;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn non_federal_fasc_n() {
+        // The FASC-N of agency 9999, system 9999, credential 999999 found on PIV-I cards.
+        assert_eq!(
+            hex::encode_upper(FascN::non_federal().encode().unwrap()),
+            "D4E739DA739CED39CE739D836858210842108421C84210C3EB"
+        );
+        let bad = FascN {
+            agency_code: "99".into(),
+            ..FascN::non_federal()
+        };
+        assert!(bad.encode().is_none());
+    }
+}

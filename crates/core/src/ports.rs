@@ -201,6 +201,10 @@ pub enum CardError {
     Malformed { operation: String, detail: String },
     #[error("this card is not a PIV card")]
     NotPiv,
+    /// A data object could not be made for the card (its input does not fit the standard, or
+    /// the content signer could not sign it); nothing of it was sent.
+    #[error("the {object} cannot be written: {detail}")]
+    DataObject { object: String, detail: String },
 }
 
 /// What a card says about itself after SELECT.
@@ -244,14 +248,6 @@ pub trait PivCard: Send {
     ) -> Result<Vec<u8>, CardError>;
     /// PUT DATA of the slot's certificate object (tags 70, 71 = 0, FE).
     async fn write_certificate(&mut self, slot: Slot, der: &[u8]) -> Result<(), CardError>;
-    /// PUT DATA of the CHUID: FASC-N, GUID, expiration date (YYYYMMDD), empty signature.
-    async fn write_chuid(&mut self, guid: [u8; 16], expires: &str) -> Result<(), CardError>;
-    /// PUT DATA of the Card Capability Container; `card_id` is 14 bytes.
-    async fn write_ccc(&mut self, card_id: [u8; 14]) -> Result<(), CardError>;
-    async fn write_printed_information(
-        &mut self,
-        info: &PrintedInformation,
-    ) -> Result<(), CardError>;
     /// Encodes the data objects of `objects` (CHUID, CCC, printed information, facial image,
     /// fingerprints, Security Object), signs those FIPS 201 signs with `signer`, and PUT DATAs
     /// them (deferred like the other writes after [`PivCard::defer_writes`]). Returns what was
@@ -454,6 +450,10 @@ pub trait PhotoProcessor: Send + Sync {
     /// EXIF block, location included, is not carried over). The error says, for a person, why the
     /// photo was refused. Runs off the async workers: decoding is CPU work.
     async fn normalise(&self, bytes: Vec<u8>, crop: Option<Crop>) -> Result<Vec<u8>, PortError>;
+    /// The facial image a PIV card carries (5FC108) made from a stored portrait: a baseline
+    /// JPEG, 24-bit RGB, 420 × 560, small enough for the object's container with its CBEFF
+    /// header and signature. The error says why the portrait cannot be used.
+    async fn card_facial_image(&self, portrait: Vec<u8>) -> Result<Vec<u8>, PortError>;
 }
 
 /// A directory of people (LDAP, Active Directory); supplied by `tessera-directory`.

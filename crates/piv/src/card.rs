@@ -49,7 +49,7 @@ const DEFAULT_PIN: &[u8] = b"123456";
 const DEFAULT_PUK: &[u8] = b"12345678";
 const DEFAULT_TRIES: u8 = 3;
 /// Most data a chain of commands may accumulate (an object of the largest size plus its tags).
-const MAX_CHAIN_LEN: usize = objects::MAX_OBJECT_LEN + 64;
+const MAX_CHAIN_LEN: usize = objects::LARGEST_CONTAINER + 64;
 const STATE_FORMAT: u32 = 1;
 
 /// Why a state file could not be loaded or saved.
@@ -545,7 +545,7 @@ impl VirtualCard {
         if objects::read_access(tag).is_none() || tag == objects::DISCOVERY {
             return Err(sw::INCORRECT_DATA);
         }
-        if value.value.len() > objects::MAX_OBJECT_LEN {
+        if value.value.len() > objects::capacity(tag) {
             return Err(sw::NOT_ENOUGH_MEMORY);
         }
         let key = format!("{tag:06X}");

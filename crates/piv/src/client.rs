@@ -5,10 +5,12 @@
 
 use crate::apdu::{ins, sw, CommandApdu, ResponseApdu, CLA_CHAINING};
 use crate::card::objects;
+use crate::data_objects::card_objects::EncodedObject;
 use crate::{data_objects, management_key, metadata, public_key, tlv, trace};
 use async_trait::async_trait;
 use rand::RngCore;
 use std::sync::Arc;
+use tessera_core::fips201::{CardObjects, ContentSigner, WrittenObject};
 use tessera_core::model::{KeyAlgorithm, Slot};
 use tessera_core::ports::{
     CardError, CardIdentity, CardTransport, PivCard, PivCardFactory, PrintedInformation,
@@ -517,73 +519,23 @@ impl PivCard for PivClient {
             .await
     }
 
-    async fn write_chuid(&mut self, guid: [u8; 16], expires: &str) -> Result<(), CardError> {
-        self.put_data(objects::CHUID, &data_objects::chuid(guid, expires))
-            .await
-    }
-
-    async fn write_ccc(&mut self, card_id: [u8; 14]) -> Result<(), CardError> {
-        self.put_data(objects::CCC, &data_objects::ccc(card_id))
-            .await
-    }
-
-    async fn write_printed_information(
-        &mut self,
-        info: &PrintedInformation,
-    ) -> Result<(), CardError> {
-        self.put_data(
-            objects::PRINTED_INFORMATION,
-            &data_objects::printed_information(info),
-        )
-        .await
-    }
-
     async fn write_data_objects(
         &mut self,
-        objects: &tessera_core::fips201::CardObjects,
-        _signer: &dyn tessera_core::fips201::ContentSigner,
-    ) -> Result<Vec<tessera_core::fips201::WrittenObject>, CardError> {
-        // First step of issue 17: the objects of before, unsigned; the signed ones follow.
-        if objects.facial_image.is_some() || objects.fingerprints.is_some() {
-            return Err(malformed(
-                "PUT DATA",
-                "biometric objects are not written yet",
-            ));
+        objects: &CardObjects,
+        signer: &dyn ContentSigner,
+    ) -> Result<Vec<WrittenObject>, CardError> {
+        // Everything is encoded and signed before the first PUT DATA: a signer that fails leaves
+        // the card as it was.
+        let encoded = data_objects::card_objects::encode(objects, signer).map_err(|e| {
+            CardError::DataObject {
+                object: e.object.to_string(),
+                detail: e.detail,
+            }
+        })?;
+        for object in &encoded {
+            self.put_data(object.tag, &object.value).await?;
         }
-        let mut written = Vec::new();
-        let mut put = |name: &str, tag: u32, value: Vec<u8>| {
-            written.push(tessera_core::fips201::WrittenObject {
-                name: name.into(),
-                tag: format!("{tag:06X}"),
-                length: value.len(),
-                signed: false,
-            });
-            (tag, value)
-        };
-        let mut values = Vec::new();
-        if objects.chuid {
-            values.push(put(
-                "chuid",
-                objects::CHUID,
-                data_objects::chuid(objects.guid, &objects.expires),
-            ));
-        }
-        if objects.ccc {
-            let mut card_id = [0u8; 14];
-            card_id.copy_from_slice(&objects.guid[..14]);
-            values.push(put("ccc", objects::CCC, data_objects::ccc(card_id)));
-        }
-        if let Some(info) = &objects.printed_information {
-            values.push(put(
-                "printed_information",
-                objects::PRINTED_INFORMATION,
-                data_objects::printed_information(info),
-            ));
-        }
-        for (tag, value) in values {
-            self.put_data(tag, &value).await?;
-        }
-        Ok(written)
+        Ok(encoded.iter().map(EncodedObject::written).collect())
     }
 
     async fn change_pin(&mut self, current: &Pin, new: &Pin) -> Result<(), CardError> {
@@ -734,6 +686,8 @@ impl PivClient {
 }
 
 mod batch;
+#[cfg(test)]
+mod fips201_tests;
 mod reset;
 #[cfg(test)]
 mod tests;

@@ -2,8 +2,10 @@
 //! and BER-TLV, the [`PivClient`] that implements the core's `PivCard` port over any
 //! `CardTransport` (command chaining, extended length, GET RESPONSE, status words mapped to
 //! `CardError`, APDU traces with secrets redacted), the contents of the data objects an issuer
-//! writes (CHUID, CCC, certificates, printed information), and a faithful [`VirtualCard`] with
-//! persistent state that stands in for hardware in the demo, in tests and behind vpcd for OpenSC.
+//! writes (the signed CHUID, CCC, certificates, printed information, the signed CBEFF facial image
+//! and fingerprints, the Security Object; signed through the core's `ContentSigner`), and a
+//! faithful [`VirtualCard`] with persistent state that stands in for hardware in the demo, in tests
+//! and behind vpcd for OpenSC.
 
 pub mod apdu;
 pub mod card;

@@ -3,7 +3,8 @@
 //! layout from running code or reaching outside itself, and the rendering of a layout filled
 //! with a holder's data to a 300 dpi PNG per side and a PDF with one CR80 page per side. It ships
 //! its fonts (DejaVu Sans) so every machine draws the same card, the demo layout "Corporate
-//! Badge", and illustrated portraits for demo users. It implements
+//! Badge", illustrated portraits for demo users, and the PIV facial image JPEG made from a stored
+//! portrait ([`facial_image`]). It implements
 //! [`tessera_core::ports::CardRenderer`], and drives IPP card printers ([`ipp::IppPrinter`], a
 //! [`tessera_core::ports::CardPrinter`]): Print-Job, then follow the job to its end; and spool-folder
 //! printers ([`spool::SpoolPrinter`]) that write each job's PDF and PNGs into a folder.
@@ -12,6 +13,7 @@ mod barcode;
 pub mod chip;
 pub mod code128;
 mod error;
+pub mod facial_image;
 mod fill;
 mod fonts;
 pub mod ipp;

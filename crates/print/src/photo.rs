@@ -125,4 +125,10 @@ impl PhotoProcessor for PhotoNormaliser {
             .await
             .map_err(|e| refuse(format!("the photo could not be processed: {e}")))?
     }
+
+    async fn card_facial_image(&self, portrait: Vec<u8>) -> Result<Vec<u8>, PortError> {
+        tokio::task::spawn_blocking(move || crate::facial_image::card_facial_image(&portrait))
+            .await
+            .map_err(|e| refuse(format!("the facial image could not be made: {e}")))?
+    }
 }

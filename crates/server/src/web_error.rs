@@ -134,6 +134,9 @@ impl From<CoreError> for WebError {
             ErrorCode::Attestation | ErrorCode::ForeignCard | ErrorCode::CardLacksFeature => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
+            // A FIPS 201 object cannot be made from the holder's data or signed: asking again
+            // unchanged cannot succeed.
+            ErrorCode::CardDataObject => StatusCode::UNPROCESSABLE_ENTITY,
             // A PIN the rules refuse: the form is fine, its value is not.
             ErrorCode::PinLength
             | ErrorCode::PinNotDigits

@@ -11,8 +11,9 @@ use async_trait::async_trait;
 use futures_executor::block_on;
 use libfuzzer_sys::fuzz_target;
 use std::sync::{Arc, Mutex};
+use tessera_core::fips201::{CardObjects, ContentSigner, ContentToSign, FascN, FacialImage};
 use tessera_core::model::{KeyAlgorithm, Slot};
-use tessera_core::ports::{CardError, CardTransport, PivCard, PrintedInformation};
+use tessera_core::ports::{CardError, CardTransport, PivCard, PortError, PrintedInformation};
 use tessera_core::secret::{ManagementKey, ManagementKeyAlgorithm, Pin, Puk};
 use tessera_piv::card::objects;
 use tessera_piv::PivClient;
@@ -70,6 +71,27 @@ impl CardTransport for HostileCard {
     fn extended_length(&self) -> bool {
         self.extended
     }
+}
+
+/// Signs with a stand-in signature: what matters here is the card's answers to PUT DATA.
+struct FixedSigner;
+
+impl ContentSigner for FixedSigner {
+    fn sign(&self, request: &ContentToSign<'_>) -> Result<Vec<u8>, PortError> {
+        Ok(vec![0x30, 0x01, request.content.len() as u8])
+    }
+    fn certificate_der(&self) -> Vec<u8> {
+        vec![0x30, 0x00]
+    }
+}
+
+/// A baseline JPEG header of 420 x 560 with three components, then `len` bytes of scan.
+fn portrait(len: usize) -> Vec<u8> {
+    let mut j = vec![0xFF, 0xD8, 0xFF, 0xC0, 0x00, 0x11, 8, 0x02, 0x30, 0x01, 0xA4, 3];
+    j.extend_from_slice(&[1, 0x22, 0, 2, 0x11, 1, 3, 0x11, 1, 0xFF, 0xDA, 0x00, 0x02]);
+    j.resize(j.len() + len, 0x11);
+    j.extend_from_slice(&[0xFF, 0xD9]);
+    j
 }
 
 fn slot(b: u8) -> Slot {
@@ -140,9 +162,24 @@ async fn run(input: Input) {
                 let der: Vec<u8> = (0..usize::from(arg) * 8).map(|i| i as u8).collect();
                 drop(client.write_certificate(slot(arg), &der).await)
             }
-            12 => drop(client.write_chuid([arg; 16], "20301231").await),
-            13 => drop(client.write_ccc([arg; 14]).await),
-            14 => drop(client.write_printed_information(&info).await),
+            12..=14 => {
+                // Every object, a facial image long enough to be chained (or sent extended).
+                let objects = CardObjects {
+                    guid: [arg; 16],
+                    expires: "20301231".into(),
+                    fasc_n: FascN::non_federal().encode().unwrap(),
+                    created: "20261207120000Z".into(),
+                    chuid: true,
+                    ccc: op % 27 != 12,
+                    printed_information: Some(info.clone()),
+                    facial_image: (op % 27 == 14).then(|| FacialImage {
+                        jpeg: portrait(usize::from(arg) * 16),
+                    }),
+                    fingerprints: None,
+                    security_object: arg & 1 == 0,
+                };
+                drop(client.write_data_objects(&objects, &FixedSigner).await)
+            }
             15 => drop(
                 client
                     .sign(slot(arg), algorithm(arg >> 2), &[arg; 32])

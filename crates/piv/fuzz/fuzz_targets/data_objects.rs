@@ -1,11 +1,13 @@
 //! The parsers the client runs on data objects a card returns: certificate objects, printed
-//! information, the CHUID (its GUID, as `PivClient::select` reads it for cards without a serial),
-//! the SELECT answer and discovery object, and the public-key template of GENERATE ASYMMETRIC KEY
-//! PAIR for every algorithm. The encoders the issuer writes with are checked against those parsers
-//! on the same input.
+//! information, the CHUID (its GUID, as `PivClient::select` reads it for cards without a serial,
+//! and its signed content), CBEFF records, facial images, minutiae records, the Security Object's
+//! mapping, JPEG frame headers, the SELECT answer and discovery object, and the public-key
+//! template of GENERATE ASYMMETRIC KEY PAIR for every algorithm. The encoders the issuer writes
+//! with are checked against those parsers on the same input.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use tessera_core::fips201::FascN;
 use tessera_core::model::KeyAlgorithm;
 use tessera_core::ports::PrintedInformation;
 use tessera_piv::card::objects;
@@ -33,9 +35,25 @@ fuzz_target!(|data: &[u8]| {
     ] {
         let _ = public_key::spki_from_template(algorithm, data);
     }
-    // CHUID: the GUID (34) and expiry (35) are looked up among its objects.
+    // CHUID: the GUID (34) and expiry (35) are looked up among its objects; the signed content
+    // is what precedes the signature.
     let _ = tlv::find(data, 0x34);
     let _ = tlv::find(data, 0x35);
+    if let Ok(chuid) = data_objects::chuid::parse(data) {
+        assert!(data.starts_with(chuid.signed_content));
+    }
+    // Biometric objects and the Security Object.
+    if let Ok(record) = data_objects::cbeff::parse(data) {
+        assert_eq!(
+            record.signed_content.len() + record.sb.len(),
+            data.len(),
+            "a CBEFF record splits into its parts"
+        );
+    }
+    let _ = data_objects::facial::jpeg_from_object(data);
+    let _ = data_objects::fingerprints::quality(data);
+    let _ = data_objects::security_object::parse_mapping(data);
+    let _ = data_objects::jpeg::baseline_frame(data);
     // SELECT answer (61 template) and GET DATA of the discovery object (7E).
     if let Ok((template, _)) = tlv::parse_one(data) {
         if let Ok(children) = template.children() {
@@ -89,23 +107,30 @@ fuzz_target!(|data: &[u8]| {
     if data.len() >= 16 {
         let guid: [u8; 16] = data[..16].try_into().unwrap();
         let expires = String::from_utf8_lossy(&data[16..data.len().min(24)]).into_owned();
-        let chuid = data_objects::chuid(guid, &expires);
-        assert_eq!(tlv::find(&chuid, 0x34), Some(&guid[..]));
+        let chuid = data_objects::chuid::Chuid {
+            fasc_n: FascN::non_federal().encode().unwrap(),
+            guid,
+            expires,
+            cardholder_uuid: None,
+        };
+        if let Ok(content) = chuid.signed_content() {
+            assert_eq!(tlv::find(&content, 0x34), Some(&guid[..]));
+        }
         let card_id: [u8; 14] = data[..14].try_into().unwrap();
         assert!(tlv::parse_all(&data_objects::ccc(card_id)).is_ok());
     }
     // The FASC-N encoder refuses fields that are not decimal digits of the right length.
     let digits = fields(data, 9);
-    let fasc_n = data_objects::FascN {
-        agency_code: &digits[0],
-        system_code: &digits[1],
-        credential_number: &digits[2],
-        credential_series: &digits[3],
-        individual_credential_issue: &digits[4],
-        person_identifier: &digits[5],
-        organizational_category: &digits[6],
-        organizational_identifier: &digits[7],
-        person_association_category: &digits[8],
+    let fasc_n = FascN {
+        agency_code: digits[0].clone(),
+        system_code: digits[1].clone(),
+        credential_number: digits[2].clone(),
+        credential_series: digits[3].clone(),
+        individual_credential_issue: digits[4].clone(),
+        person_identifier: digits[5].clone(),
+        organizational_category: digits[6].clone(),
+        organizational_identifier: digits[7].clone(),
+        person_association_category: digits[8].clone(),
     };
     let _ = fasc_n.encode();
 });

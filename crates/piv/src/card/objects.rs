@@ -23,13 +23,47 @@ pub const SIGNATURE_CERT: u32 = 0x5FC10A;
 pub const KEY_MANAGEMENT_CERT: u32 = 0x5FC10B;
 pub const KEY_HISTORY: u32 = 0x5FC10C;
 pub const IRIS_IMAGES: u32 = 0x5FC121;
+pub const SM_CERT_SIGNER: u32 = 0x5FC122;
 pub const PAIRING_CODE: u32 = 0x5FC123;
 pub const BIOMETRIC_GROUP_TEMPLATE: u32 = 0x7F61;
 /// Yubico's attestation ("F9") certificate, a certificate object like the slot certificates.
 pub const ATTESTATION_CERT: u32 = 0x5FFF01;
 
-/// Largest object value the card stores (a YubiKey 5 stores at most 3052 bytes per object).
+/// Largest object value a YubiKey 5 stores (3052 bytes per object); the card stores at least
+/// that in every object, more where the standard's container is larger (see [`capacity`]).
 pub const MAX_OBJECT_LEN: usize = 3052;
+/// The largest container of SP 800-73-4: the facial image's.
+pub const LARGEST_CONTAINER: usize = 12710;
+
+/// The size of a PIV data container in SP 800-73-4 part 1, appendix A (the table of PIV data
+/// containers): the bytes of an object's value (the content of tag 53) every PIV card holds.
+pub fn container_size(tag: u32) -> Option<usize> {
+    Some(match tag {
+        CCC => 287,
+        CHUID => 2916,
+        PIV_AUTH_CERT | SIGNATURE_CERT | KEY_MANAGEMENT_CERT | CARD_AUTH_CERT => 1905,
+        FINGERPRINTS => 4006,
+        SECURITY_OBJECT => 1336,
+        FACIAL_IMAGE => LARGEST_CONTAINER,
+        PRINTED_INFORMATION => 245,
+        DISCOVERY => 19,
+        KEY_HISTORY => 128,
+        // The twenty retired key management certificates.
+        0x5FC10D..=0x5FC120 => 1905,
+        IRIS_IMAGES => 7106,
+        BIOMETRIC_GROUP_TEMPLATE => 65,
+        SM_CERT_SIGNER => 2471,
+        PAIRING_CODE => 12,
+        _ => return None,
+    })
+}
+
+/// The most this card stores in an object: the standard's container size where that is larger
+/// than a YubiKey's 3052 bytes (the biometric objects), else 3052. The standard's sizes are the
+/// capacities every card guarantees; a card may hold more.
+pub fn capacity(tag: u32) -> usize {
+    container_size(tag).map_or(MAX_OBJECT_LEN, |size| size.max(MAX_OBJECT_LEN))
+}
 
 /// Who may read an object.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

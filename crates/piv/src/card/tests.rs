@@ -215,16 +215,63 @@ fn external_authentication() {
 }
 
 #[test]
-fn printed_information_and_facial_image_need_the_pin() {
+fn printed_information_and_biometrics_need_the_pin() {
+    // SP 800-73-4 part 1, table of data model containers: fingerprints, facial image and iris
+    // images are read under "PIN", printed information and the pairing code under "PIN or OCC".
+    let protected: [&[u8]; 5] = [
+        &[0x5F, 0xC1, 0x09],
+        &[0x5F, 0xC1, 0x08],
+        &[0x5F, 0xC1, 0x03],
+        &[0x5F, 0xC1, 0x21],
+        &[0x5F, 0xC1, 0x23],
+    ];
     let mut c = card();
     mutual_auth(&mut c, ALG_3DES, &default_management_key());
-    assert_eq!(put(&mut c, &[0x5F, 0xC1, 0x09], &[1, 1, b'J']), 0x9000);
-    assert_eq!(put(&mut c, &[0x5F, 0xC1, 0x08], &[0xBC, 0]), 0x9000);
-    assert_eq!(get(&mut c, &[0x5F, 0xC1, 0x09]).1, 0x6982);
+    for tag in protected {
+        assert_eq!(put(&mut c, tag, &[0xBC, 0]), 0x9000);
+        assert_eq!(get(&mut c, tag).1, 0x6982);
+    }
+    // The CHUID and Security Object are read without it.
+    assert_eq!(put(&mut c, &[0x5F, 0xC1, 0x06], &[0xBA, 0]), 0x9000);
+    assert_eq!(get(&mut c, &[0x5F, 0xC1, 0x06]).1, 0x9000);
+    assert_eq!(send(&mut c, &cmd(0x20, 0, 0x80, &pin(b"654321"))).1, 0x63C2);
     assert_eq!(get(&mut c, &[0x5F, 0xC1, 0x08]).1, 0x6982);
     assert_eq!(send(&mut c, &cmd(0x20, 0, 0x80, &pin(b"123456"))).1, 0x9000);
-    assert_eq!(get(&mut c, &[0x5F, 0xC1, 0x09]).1, 0x9000);
-    assert_eq!(get(&mut c, &[0x5F, 0xC1, 0x08]).1, 0x9000);
+    for tag in protected {
+        assert_eq!(get(&mut c, tag), (vec![0x53, 2, 0xBC, 0], 0x9000));
+    }
+    // The verification belongs to the session.
+    c.reset();
+    assert_eq!(get(&mut c, &[0x5F, 0xC1, 0x03]).1, 0x6982);
+}
+
+#[test]
+fn containers_hold_what_the_standard_sizes_them_for() {
+    let mut c = card();
+    mutual_auth(&mut c, ALG_3DES, &default_management_key());
+    // Facial image 12710 bytes, fingerprints 4006, iris images 7106 (SP 800-73-4 appendix A);
+    // every other object what a YubiKey holds, 3052.
+    for (tag, size) in [
+        ([0x5F, 0xC1, 0x08], 12710),
+        ([0x5F, 0xC1, 0x03], 4006),
+        ([0x5F, 0xC1, 0x21], 7106),
+        ([0x5F, 0xC1, 0x02], 3052),
+        ([0x5F, 0xC1, 0x05], 3052),
+    ] {
+        let value: Vec<u8> = (0..size).map(|i| i as u8).collect();
+        assert_eq!(put(&mut c, &tag, &value), 0x9000, "{tag:02X?}");
+        assert_eq!(put(&mut c, &tag, &vec![0; size + 1]), 0x6A84, "{tag:02X?}");
+    }
+    send(&mut c, &cmd(0x20, 0, 0x80, &pin(b"123456")));
+    let extended_get = CommandApdu::new(0, 0xCB, 0x3F, 0xFF)
+        .with_data(tlv::encode(0x5C, &[0x5F, 0xC1, 0x08]))
+        .with_ne(65536)
+        .to_bytes()
+        .unwrap();
+    let (data, sw) = send(&mut c, &extended_get);
+    assert_eq!(sw, 0x9000);
+    let expected: Vec<u8> = (0..12710).map(|i| i as u8).collect();
+    assert_eq!(tlv::parse_one(&data).unwrap().0.value, expected);
 }
 
 #[test]
@@ -293,7 +340,7 @@ fn a_truncated_chain_is_abandoned() {
         .to_bytes()
         .unwrap();
     let mut last = 0;
-    for _ in 0..13 {
+    for _ in 0..super::MAX_CHAIN_LEN / 255 + 1 {
         last = send(&mut c, &part).1;
     }
     assert_eq!(last, 0x6A84);

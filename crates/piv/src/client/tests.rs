@@ -117,19 +117,36 @@ async fn full_personalisation() {
             .await
             .unwrap();
     }
-    card.write_chuid([0x42; 16], "20301231").await.unwrap();
-    card.write_ccc([0x17; 14]).await.unwrap();
-    card.write_printed_information(&PrintedInformation {
-        name: "Jane Doe".into(),
-        employee_affiliation: "Staff".into(),
-        expiration_date: "2030DEC31".into(),
-        agency_card_serial: "000123".into(),
-        issuer_identification: "Tessera".into(),
-        organization_line_1: "Example".into(),
-        organization_line_2: String::new(),
-    })
-    .await
-    .unwrap();
+    let signer = crate::data_objects::test_signer::RecordingSigner::new();
+    let written = card
+        .write_data_objects(
+            &CardObjects {
+                guid: [0x42; 16],
+                expires: "20301231".into(),
+                fasc_n: tessera_core::fips201::FascN::non_federal()
+                    .encode()
+                    .unwrap(),
+                created: "20261207120000Z".into(),
+                chuid: true,
+                ccc: true,
+                printed_information: Some(PrintedInformation {
+                    name: "Jane Doe".into(),
+                    employee_affiliation: "Staff".into(),
+                    expiration_date: "2030DEC31".into(),
+                    agency_card_serial: "000123".into(),
+                    issuer_identification: "Tessera".into(),
+                    organization_line_1: "Example".into(),
+                    organization_line_2: String::new(),
+                }),
+                facial_image: None,
+                fingerprints: None,
+                security_object: false,
+            },
+            &signer,
+        )
+        .await
+        .unwrap();
+    assert_eq!(written.len(), 3);
     card.change_pin(&Pin::factory_default(), &Pin::new("24681357"))
         .await
         .unwrap();
@@ -359,7 +376,7 @@ async fn a_pulled_card_is_unreachable_and_forgets_its_session() {
     client.select().await.unwrap();
     assert_eq!(
         client
-            .put_data(objects::CHUID, &data_objects::chuid([1; 16], "20301231"))
+            .put_data(objects::CHUID, &tlv::encode(0x34, &[1; 16]))
             .await,
         Err(CardError::ManagementKeyRejected)
     );
