@@ -16,6 +16,7 @@ pub mod changes;
 pub mod devices;
 pub mod dispatch;
 pub mod error;
+pub mod fingerprints;
 pub mod fips201;
 pub mod help_desk;
 pub mod ids;
