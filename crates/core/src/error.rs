@@ -119,6 +119,10 @@ pub enum ErrorCode {
     JobFinished,
     /// An issuance handed over from another server replica arrived without what it needs.
     HandoverLost,
+    /// Fingerprints that are not an INCITS 378 record of the two fingers a PIV card carries.
+    FingerprintsMalformed,
+    /// The device policy requires fingerprints and the person has none enrolled.
+    FingerprintsRequired,
 }
 
 impl ErrorCode {
@@ -178,6 +182,8 @@ impl ErrorCode {
             Self::PrinterBusy => "JOB0003",
             Self::JobFinished => "JOB0004",
             Self::HandoverLost => "JOB0005",
+            Self::FingerprintsMalformed => "USR0006",
+            Self::FingerprintsRequired => "ISS0003",
         }
     }
 }
@@ -327,6 +333,13 @@ pub enum CoreError {
     /// card command.
     #[error("{0}")]
     HandoverLost(String),
+    /// Fingerprints refused: the sentence says what is wrong with the record. Nothing changed.
+    #[error("{0}")]
+    FingerprintsMalformed(String),
+    /// An issuance under a policy that requires fingerprints, for a person without them; no
+    /// card command was sent.
+    #[error("{0}")]
+    FingerprintsRequired(String),
 }
 
 impl CoreError {
@@ -385,6 +398,8 @@ impl CoreError {
             Self::PrinterBusy { .. } => ErrorCode::PrinterBusy,
             Self::JobFinished(_) => ErrorCode::JobFinished,
             Self::HandoverLost(_) => ErrorCode::HandoverLost,
+            Self::FingerprintsMalformed(_) => ErrorCode::FingerprintsMalformed,
+            Self::FingerprintsRequired(_) => ErrorCode::FingerprintsRequired,
         }
     }
 }

@@ -15,6 +15,7 @@ pub mod card_sign_in;
 pub mod changes;
 pub mod devices;
 pub mod dispatch;
+pub mod enrolment;
 pub mod error;
 pub mod fingerprints;
 pub mod fips201;
