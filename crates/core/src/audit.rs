@@ -96,6 +96,8 @@ events! {
     USERS_IMPORTED = 8007, "UsersImported";
     DIRECTORY_SYNCED = 8008, "DirectorySynced";
     DIRECTORY_SYNC_FAILED = 8009, "DirectorySyncFailed";
+    FINGERPRINTS_ENROLLED = 8010, "FingerprintsEnrolled";
+    FINGERPRINTS_REMOVED = 8011, "FingerprintsRemoved";
 }
 
 /// The hash of the first event's predecessor.

@@ -98,6 +98,14 @@ pub enum Change {
         photo: Vec<u8>,
     },
     DeletePhoto(UserId),
+    /// A person's fingerprints (enrolment data), new or replacing theirs; applied only while the
+    /// person exists (one deleted meanwhile makes the unit stale).
+    PutFingerprints {
+        uid: UserId,
+        fingerprints: crate::fips201::Fingerprints,
+        at: Timestamp,
+    },
+    DeleteFingerprints(UserId),
     InsertDevice(Device),
     /// Applied only while the stored device is in state `expected`.
     UpdateDevice {

@@ -121,6 +121,10 @@ pub enum ErrorCode {
     HandoverLost,
     /// A FIPS 201 data object could not be made (its input does not fit, or signing failed).
     CardDataObject,
+    /// Fingerprints that are not an INCITS 378 record of the two fingers a PIV card carries.
+    FingerprintsMalformed,
+    /// The device policy requires fingerprints and the person has none enrolled.
+    FingerprintsRequired,
 }
 
 impl ErrorCode {
@@ -181,6 +185,8 @@ impl ErrorCode {
             Self::JobFinished => "JOB0004",
             Self::HandoverLost => "JOB0005",
             Self::CardDataObject => "CARD0016",
+            Self::FingerprintsMalformed => "USR0006",
+            Self::FingerprintsRequired => "ISS0003",
         }
     }
 }
@@ -330,6 +336,13 @@ pub enum CoreError {
     /// card command.
     #[error("{0}")]
     HandoverLost(String),
+    /// Fingerprints refused: the sentence says what is wrong with the record. Nothing changed.
+    #[error("{0}")]
+    FingerprintsMalformed(String),
+    /// An issuance under a policy that requires fingerprints, for a person without them; no
+    /// card command was sent.
+    #[error("{0}")]
+    FingerprintsRequired(String),
 }
 
 impl CoreError {
@@ -388,6 +401,8 @@ impl CoreError {
             Self::PrinterBusy { .. } => ErrorCode::PrinterBusy,
             Self::JobFinished(_) => ErrorCode::JobFinished,
             Self::HandoverLost(_) => ErrorCode::HandoverLost,
+            Self::FingerprintsMalformed(_) => ErrorCode::FingerprintsMalformed,
+            Self::FingerprintsRequired(_) => ErrorCode::FingerprintsRequired,
         }
     }
 }

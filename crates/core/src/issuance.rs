@@ -386,6 +386,8 @@ pub async fn choose_policy_confirmed(
             policy.allowed_groups.join(", ")
         )));
     }
+    // Before the job reaches the runner, so before any card command.
+    crate::enrolment::fingerprints_for_card(svc, &user, &policy).await?;
     if let Some(original) = &job.temporary_for {
         // Checked again here: the original may have been found (restored) since Start, and a
         // temporary card must not outlive the day it stands in for.

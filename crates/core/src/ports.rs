@@ -699,6 +699,11 @@ pub trait Store: Send + Sync {
     async fn count_users(&self) -> Result<u64, StoreError>;
     async fn put_photo(&self, uid: &UserId, photo: &[u8]) -> Result<(), StoreError>;
     async fn photo(&self, uid: &UserId) -> Result<Option<Vec<u8>>, StoreError>;
+    /// A person's enrolled fingerprints (see [`crate::enrolment`]).
+    async fn fingerprints(
+        &self,
+        uid: &UserId,
+    ) -> Result<Option<crate::fips201::Fingerprints>, StoreError>;
 
     // policies, layouts, stations, settings
     async fn policies(&self) -> Result<Vec<DevicePolicy>, StoreError>;

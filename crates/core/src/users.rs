@@ -84,6 +84,8 @@ pub struct UserView {
     /// Their issuance in progress, shown to operators who issue (it may have fed a card and
     /// been left: resume it or cancel it).
     pub in_progress: Option<crate::issuance::JobInProgress>,
+    /// Their enrolled fingerprints, if any.
+    pub fingerprints: Option<crate::enrolment::FingerprintsSummary>,
 }
 
 pub async fn view(svc: &Services, actor: &Actor, uid: &UserId) -> Result<UserView, CoreError> {
@@ -122,10 +124,16 @@ pub async fn view(svc: &Services, actor: &Actor, uid: &UserId) -> Result<UserVie
     } else {
         None
     };
+    let fingerprints = svc
+        .store
+        .fingerprints(uid)
+        .await?
+        .map(|f| crate::enrolment::FingerprintsSummary::of(&f));
     Ok(UserView {
         user,
         devices,
         in_progress,
+        fingerprints,
     })
 }
 

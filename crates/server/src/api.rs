@@ -9,7 +9,7 @@ use crate::web_error::WebError;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
@@ -266,4 +266,8 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/users/{uid}/disable", post(users::disable))
         .route("/users/{uid}/enable", post(users::enable))
+        .route(
+            "/users/{uid}/fingerprints",
+            put(users::put_fingerprints).delete(users::delete_fingerprints),
+        )
 }

@@ -132,6 +132,16 @@ pub(crate) async fn init(t: &Tessera, spec: &InitSpec) -> Result<Option<Password
         for policy in demo::policies() {
             changes.push(Change::PutPolicy(policy));
         }
+        // Every demo person has synthetic fingerprints, marked as such, so that demo cards
+        // carry a fingerprints object; they are nobody's fingers.
+        let now = svc.clock.now();
+        for user in demo::users() {
+            changes.push(Change::PutFingerprints {
+                fingerprints: tessera_core::enrolment::synthetic_fingerprints(&user.uid),
+                uid: user.uid,
+                at: now,
+            });
+        }
         changes.push(Change::PutLayout(tessera_print::corporate_badge()));
     }
     if spec.demo_content || spec.simulated_printer {
@@ -149,6 +159,7 @@ pub(crate) async fn init(t: &Tessera, spec: &InitSpec) -> Result<Option<Password
         serde_json::json!({
             "kind": kind,
             "users": if spec.demo_content { demo::users().len() } else { 0 },
+            "synthetic_fingerprints": spec.demo_content,
             "simulated_printer": spec.demo_content || spec.simulated_printer,
         }),
     ));

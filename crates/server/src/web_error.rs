@@ -113,10 +113,12 @@ impl From<CoreError> for WebError {
             ErrorCode::Invalid
             | ErrorCode::Lifecycle
             | ErrorCode::ImportRefused
-            | ErrorCode::Photo => StatusCode::BAD_REQUEST,
-            ErrorCode::UserHasCards | ErrorCode::ManagedElsewhere | ErrorCode::UserDisabled => {
-                StatusCode::CONFLICT
-            }
+            | ErrorCode::Photo
+            | ErrorCode::FingerprintsMalformed => StatusCode::BAD_REQUEST,
+            ErrorCode::UserHasCards
+            | ErrorCode::ManagedElsewhere
+            | ErrorCode::UserDisabled
+            | ErrorCode::FingerprintsRequired => StatusCode::CONFLICT,
             ErrorCode::Directory => StatusCode::BAD_GATEWAY,
             ErrorCode::NotInStock => StatusCode::UNPROCESSABLE_ENTITY,
             ErrorCode::NotFound => StatusCode::NOT_FOUND,

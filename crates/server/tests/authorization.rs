@@ -166,6 +166,8 @@ const MATRIX: &[(&str, &str, Access, bool)] = &[
     ("DELETE", "/api/v1/users/{uid}", Needs(ManageUsers), true),
     ("POST", "/api/v1/users/{uid}/disable", Needs(ManageUsers), true),
     ("POST", "/api/v1/users/{uid}/enable", Needs(ManageUsers), true),
+    ("PUT", "/api/v1/users/{uid}/fingerprints", Needs(ManageUsers), true),
+    ("DELETE", "/api/v1/users/{uid}/fingerprints", Needs(ManageUsers), true),
     ("POST", "/cluster/stations/{id}/request", Replica, false),
     ("GET", "/cluster/stations/{id}/inventory", Replica, false),
 ];

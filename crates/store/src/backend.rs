@@ -111,10 +111,11 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (8, "one open job per person and printer"),
     (9, "station presence and job handover"),
     (10, "sign-in failures and refusal counts shared by replicas"),
+    (11, "fingerprints"),
 ];
 
 /// The newest schema version this build knows.
-pub const SCHEMA_VERSION: i64 = 10;
+pub const SCHEMA_VERSION: i64 = 11;
 
 /// PostgreSQL advisory lock key that serialises first-start migration across replicas.
 const MIGRATION_LOCK: i64 = 0x7e55_e7a0;
@@ -258,6 +259,8 @@ async fn apply_migration(
         9 => crate::cluster::migrate(tx, backend).await?,
         // The counters every replica shares (see `counters`).
         10 => crate::counters::migrate(tx).await?,
+        // A person's fingerprints (see `biometrics`).
+        11 => crate::biometrics::migrate(tx, backend).await?,
         other => {
             return Err(StoreError::Backend(format!(
                 "unknown schema version {other}"

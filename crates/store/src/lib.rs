@@ -4,6 +4,7 @@
 //! per-backend difference is the binary column type in the schema.
 
 mod backend;
+mod biometrics;
 mod cluster;
 mod counters;
 mod open_jobs;

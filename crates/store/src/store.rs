@@ -263,6 +263,10 @@ impl Store for SqlStore {
             .transpose()
     }
 
+    async fn fingerprints(&self, uid: &UserId) -> R<Option<tessera_core::fips201::Fingerprints>> {
+        crate::biometrics::read(&self.pool, uid).await
+    }
+
     async fn policies(&self) -> R<Vec<DevicePolicy>> {
         self.all_docs("policies").await
     }

@@ -265,10 +265,11 @@ async fn put_chunk(
     Ok(())
 }
 
-/// Deletes a user with their photo, groups and index entries.
+/// Deletes a user with their photo, fingerprints, groups and index entries.
 pub(crate) async fn delete_user(c: &mut AnyConnection, backend: Backend, uid: &UserId) -> R<()> {
     let mut statements = vec![
         "DELETE FROM photos WHERE uid = $1",
+        "DELETE FROM fingerprints WHERE uid = $1",
         "DELETE FROM user_groups WHERE uid = $1",
     ];
     if backend == Backend::Sqlite {

@@ -102,6 +102,12 @@ pub(crate) async fn apply(c: &mut AnyConnection, backend: Backend, change: &Chan
                 .map_err(backend_error)?;
             Ok(())
         }
+        Change::PutFingerprints {
+            uid,
+            fingerprints,
+            at,
+        } => crate::biometrics::put(c, backend, uid, fingerprints, *at).await,
+        Change::DeleteFingerprints(uid) => crate::biometrics::delete(c, uid).await,
         Change::InsertDevice(d) => {
             if let Some(holder) = &d.user {
                 user_conditions::check_holder(c, backend, holder.as_str()).await?;

@@ -23,7 +23,7 @@ pub const MAX_PHOTO_BYTES_TOTAL: usize = 1024 * 1024 * 1024;
 pub const MAX_ROWS: usize = 2_000_000;
 
 /// The fields a column can fill.
-pub const FIELDS: [&str; 12] = [
+pub const FIELDS: [&str; 13] = [
     "uid",
     "given_name",
     "family_name",
@@ -36,6 +36,7 @@ pub const FIELDS: [&str; 12] = [
     "groups",
     "photo",
     "disabled",
+    "fingerprints",
 ];
 
 /// Which column fills which field. A field not named here is filled by the column of the same
@@ -415,14 +416,14 @@ fn read_within(
 
 /// The person of a well-formed record; the photo it names is fetched. A photo that cannot be
 /// had loses only itself: the person's other fields (a `disabled` among them) still count, and
-/// the note says so.
+/// the note says so; fingerprints that are not a record the card can carry likewise.
 fn person_of(
     record: &csv::StringRecord,
     columns: &Columns,
     mapping: &CsvMapping,
     photos: &dyn PhotoFiles,
     at: &str,
-) -> Result<(SourcePerson, Option<Rejected>), Rejected> {
+) -> Result<(SourcePerson, Vec<Rejected>), Rejected> {
     let get = |field: &str| -> String {
         columns
             .fields
@@ -460,16 +461,17 @@ fn person_of(
         disabled: yes(&get("disabled")),
         photo: None,
         photo_missing: false,
+        fingerprints: None,
         origin: at.to_owned(),
     };
     let photo = get("photo");
-    let mut note = None;
+    let mut notes = Vec::new();
     if !photo.is_empty() {
         match photo_file(photos, &photo) {
             Ok(bytes) => person.photo = Some(bytes),
             Err(reason) => {
                 person.photo_missing = true;
-                note = Some(Rejected {
+                notes.push(Rejected {
                     at: at.to_owned(),
                     uid: Some(uid),
                     reason: format!(
@@ -479,7 +481,35 @@ fn person_of(
             }
         }
     }
-    Ok((person, note))
+    let fingerprints = get("fingerprints");
+    if !fingerprints.is_empty() {
+        match fingerprints_of(&fingerprints) {
+            Ok(record) => person.fingerprints = Some(record),
+            Err(reason) => {
+                notes.push(Rejected {
+                    at: at.to_owned(),
+                    uid: Some(person.uid.0.clone()),
+                    reason: format!(
+                        "the fingerprints were refused ({reason}); the person's other fields were \
+                         taken and their stored fingerprints stay"
+                    ),
+                });
+            }
+        }
+    }
+    Ok((person, notes))
+}
+
+/// The fingerprints column: an INCITS 378 record in base64 (the standard alphabet, padded;
+/// spaces and line breaks a spreadsheet may add are ignored), checked as the card needs it.
+fn fingerprints_of(text: &str) -> Result<Vec<u8>, String> {
+    use base64::Engine;
+    let compact: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(compact)
+        .map_err(|e| format!("the fingerprints column is not base64: {e}"))?;
+    crate::fingerprints::check_for_card(&bytes)?;
+    Ok(bytes)
 }
 
 fn photo_file(photos: &dyn PhotoFiles, name: &str) -> Result<Vec<u8>, String> {

@@ -495,6 +495,18 @@ pub async fn reconcile(
                 }
                 None => {}
             }
+            // Fingerprints the source gives replace the stored ones when they differ; a source
+            // that gives none leaves them be (an enrolment system may have sent them).
+            let mut fingerprints_change = None;
+            if let Some(record) = person.fingerprints.take() {
+                let stored = match old {
+                    Some(_) => svc.store.fingerprints(&user.uid).await?,
+                    None => None,
+                };
+                if stored.is_none_or(|f| f.incits_378 != record || f.synthetic) {
+                    fingerprints_change = Some(record);
+                }
+            }
             match old {
                 None => {
                     report.created.push(user.uid.clone());
@@ -503,7 +515,10 @@ pub async fn reconcile(
                     }
                 }
                 Some(old) => {
-                    let fields = differences(old, &user);
+                    let mut fields = differences(old, &user);
+                    if fingerprints_change.is_some() {
+                        fields.push("fingerprints");
+                    }
                     if fields.is_empty() {
                         report.unchanged += 1;
                         continue;
@@ -529,6 +544,16 @@ pub async fn reconcile(
                 user,
                 was: UserWas::from(old),
             });
+            if let Some(record) = fingerprints_change {
+                changes.push(Change::PutFingerprints {
+                    uid: uid.clone(),
+                    fingerprints: crate::fips201::Fingerprints {
+                        incits_378: record,
+                        synthetic: false,
+                    },
+                    at: svc.clock.now(),
+                });
+            }
             match photo_change {
                 Some(Some(jpeg)) => changes.push(Change::PutPhoto { uid, photo: jpeg }),
                 Some(None) => changes.push(Change::DeletePhoto(uid)),

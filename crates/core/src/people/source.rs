@@ -27,6 +27,9 @@ pub struct SourcePerson {
     /// The source named a photo that could not be had (a file missing from the folder or ZIP):
     /// the stored photo stays, where `photo: None` alone would remove it.
     pub photo_missing: bool,
+    /// The person's fingerprints as the source gives them (an INCITS 378 record), checked.
+    /// `None` leaves the stored ones as they are.
+    pub fingerprints: Option<Vec<u8>>,
     /// Where the person was read, for messages: `line 12`, or the entry's DN.
     pub origin: String,
 }

@@ -3,6 +3,10 @@
 //! scope). Requests that change something carry the session's CSRF token in `X-CSRF-Token`.
 //! An import takes the CSV file as the body (`text/csv`); photos cannot come with it here (the
 //! portal's import form and `tessera users import --photos` take them).
+//!
+//! `PUT /api/v1/users/{uid}/fingerprints` takes a person's fingerprints from an enrolment
+//! system: the body is the raw INCITS 378-2004 record of the two finger views
+//! (`application/octet-stream`); `DELETE` removes them. Both need `ManageUsers`.
 
 use super::ApiError;
 use crate::app::AppState;
@@ -60,7 +64,7 @@ pub fn view_json(view: &users::UserView) -> serde_json::Value {
             })
         })
         .collect();
-    json!({ "user": view.user, "cards": cards })
+    json!({ "user": view.user, "cards": cards, "fingerprints": view.fingerprints })
 }
 
 #[derive(Deserialize)]
@@ -280,6 +284,62 @@ pub(super) async fn enable(
     .await
     .map_err(WebError::from)?;
     Ok(Json(user).into_response())
+}
+
+/// The largest fingerprints body read: a record a card can carry is far smaller.
+const MAX_FINGERPRINTS_BYTES: usize = tessera_core::fingerprints::MAX_RECORD_BYTES + 1;
+
+/// `PUT /api/v1/users/{uid}/fingerprints` with the INCITS 378-2004 record as the body: enrols
+/// it (replacing the person's fingerprints); what was enrolled. A record that is not one a card
+/// can carry is 400 with code USR0006 and the reason.
+pub(super) async fn put_fingerprints(
+    State(state): State<AppState>,
+    signed_in: Result<SignedIn, WebError>,
+    headers: HeaderMap,
+    Path(uid): Path<String>,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let signed_in = signed_in?;
+    check_csrf(&signed_in, &headers)?;
+    // One byte over the largest record is read, so that the core says why it is too long.
+    let record = read_limited(&headers, body, MAX_FINGERPRINTS_BYTES)
+        .await
+        .map_err(|_| {
+            WebError::bad_request(format!(
+                "The fingerprints record is larger than the {} bytes a card can carry.",
+                tessera_core::fingerprints::MAX_RECORD_BYTES
+            ))
+        })?;
+    let uid = UserId::new(uid);
+    let enrolled = tessera_core::enrolment::enrol_fingerprints(
+        &state.tessera.services,
+        &signed_in.actor(),
+        &uid,
+        record,
+    )
+    .await
+    .map_err(WebError::from)?;
+    Ok(Json(json!({ "uid": uid, "fingerprints": enrolled })).into_response())
+}
+
+/// `DELETE /api/v1/users/{uid}/fingerprints`: removes the person's fingerprints; 204 (404 when
+/// they have none).
+pub(super) async fn delete_fingerprints(
+    State(state): State<AppState>,
+    signed_in: Result<SignedIn, WebError>,
+    headers: HeaderMap,
+    Path(uid): Path<String>,
+) -> Result<Response, ApiError> {
+    let signed_in = signed_in?;
+    check_csrf(&signed_in, &headers)?;
+    tessera_core::enrolment::remove_fingerprints(
+        &state.tessera.services,
+        &signed_in.actor(),
+        &UserId::new(uid),
+    )
+    .await
+    .map_err(WebError::from)?;
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 #[derive(Deserialize)]

@@ -36,6 +36,7 @@ fn field_hint(field: &str) -> &'static str {
         "photo" => "the photo's file name in the ZIP",
         "disabled" => "yes/true/1/inactive: the person has left",
         "display_name" => "made from the names when empty",
+        "fingerprints" => "the INCITS 378 record of two fingers, in base64 (empty: unchanged)",
         _ => "",
     }
 }

@@ -136,6 +136,10 @@ struct EditPage {
     card_validity_days: u32,
     require_attestation: bool,
     require_stock: bool,
+    write_facial_image: bool,
+    write_fingerprints: bool,
+    require_fingerprints: bool,
+    write_security_object: bool,
     /// Each action of the two-person rule: its form value, its label and whether it is on.
     two_person: Vec<(&'static str, &'static str, bool)>,
     slots: Vec<SlotRow>,
@@ -204,6 +208,10 @@ fn page_of(signed_in: &SignedIn, p: &DevicePolicy, error: Option<String>) -> Edi
         card_validity_days: p.card_validity_days,
         require_attestation: p.require_attestation,
         require_stock: p.require_stock,
+        write_facial_image: p.write_facial_image,
+        write_fingerprints: p.write_fingerprints,
+        require_fingerprints: p.require_fingerprints,
+        write_security_object: p.write_security_object,
         two_person: TwoPersonAction::ALL
             .into_iter()
             .map(|a| (a.as_str(), a.label(), p.two_person.contains(&a)))
@@ -310,10 +318,10 @@ fn policy_of(form: &HashMap<String, String>, existing: Option<&DevicePolicy>) ->
         write_chuid: existing.is_none_or(|p| p.write_chuid),
         write_ccc: existing.is_none_or(|p| p.write_ccc),
         write_printed_information: existing.is_none_or(|p| p.write_printed_information),
-        write_facial_image: existing.is_none_or(|p| p.write_facial_image),
-        write_fingerprints: existing.is_none_or(|p| p.write_fingerprints),
+        write_facial_image: on("write_facial_image"),
+        write_fingerprints: on("write_fingerprints"),
         require_fingerprints: on("require_fingerprints"),
-        write_security_object: existing.is_none_or(|p| p.write_security_object),
+        write_security_object: on("write_security_object"),
         card_validity_days: number("card_validity_days", 1095),
         allowed_groups: groups("allowed_groups"),
         default_for_groups: groups("default_for_groups"),

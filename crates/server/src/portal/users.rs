@@ -168,6 +168,10 @@ struct UserPage {
     back: String,
     /// The person's issuance in progress, with Resume and Cancel it.
     in_progress: Option<super::jobs::InProgressView>,
+    /// `enrolled (2 finger views)`, `synthetic (demo data)` or `none`.
+    fingerprints: String,
+    /// Which fingers, with their minutiae (empty when none).
+    fingerprints_detail: String,
 }
 
 #[derive(Deserialize)]
@@ -297,7 +301,13 @@ pub async fn page(
             certificates,
         });
     }
+    let (fingerprints, fingerprints_detail) = match &view.fingerprints {
+        Some(f) => (f.label(), f.fingers.clone()),
+        None => ("none".to_owned(), String::new()),
+    };
     render(&UserPage {
+        fingerprints,
+        fingerprints_detail,
         nav: Nav::of(&signed_in),
         csrf: signed_in.csrf.clone(),
         // A disabled person gets no new card.
