@@ -40,6 +40,8 @@ installed vsmartcard-vpcd || need+=(vsmartcard-vpcd)
 command -v pcsc_scan >/dev/null || need+=(pcsc-tools)
 command -v pkcs11-tool >/dev/null || need+=(opensc)
 command -v yubico-piv-tool >/dev/null || need+=(yubico-piv-tool)
+# The facial image Tessera writes to a card is decoded by libjpeg-turbo's djpeg (scripts/interop.sh).
+command -v djpeg >/dev/null || need+=(libjpeg-turbo-progs)
 # Smart-card sign-in (scripts/card-sign-in.sh): curl presents a card's key through libp11's engine.
 installed libengine-pkcs11-openssl || need+=(libengine-pkcs11-openssl)
 # SoftHSM: the PKCS#11 key provider's conformance suite and the CA-on-a-token tests.

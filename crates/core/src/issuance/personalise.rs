@@ -11,7 +11,7 @@
 use crate::audit;
 use crate::changes::{Change, Changes};
 use crate::error::CoreError;
-use crate::fips201::CardObjects;
+use crate::fips201::{CardObjects, FacialImage, Fingerprints};
 use crate::ids::*;
 use crate::jobs::{JobEvent, JobRunner};
 use crate::lifecycle::{DeviceCommand, DeviceState, Reason};
@@ -269,6 +269,7 @@ pub(super) async fn personalise(
     }
     let expires = device.expires_at.unwrap_or(now);
     let guid = uuid_to_bytes(device.id.as_str()).unwrap_or_default();
+    let (facial_image, fingerprints) = biometrics(runner, policy, &user).await?;
     let card_objects = CardObjects {
         guid,
         expires: expires.compact_date(),
@@ -287,8 +288,8 @@ pub(super) async fn personalise(
                 organization_line_1: truncate(&user.department, 20),
                 organization_line_2: String::new(),
             }),
-        facial_image: None,
-        fingerprints: None,
+        facial_image,
+        fingerprints,
         security_object: policy.write_security_object,
     };
     let signer = svc.ca.content_signer();
@@ -339,6 +340,37 @@ pub(super) async fn personalise(
     runner.advance(changes, job, JobEvent::Personalised).await?;
     work.device = Some(device);
     Ok(())
+}
+
+/// The holder's facial image and fingerprints for the card, as far as the policy asks for them
+/// and the person has them: the facial image is made from the stored portrait in the size and
+/// format SP 800-76-2 asks of a card; a person without a photo or without enrolled fingerprints
+/// gets a card without that object (a policy that requires fingerprints refused them at Start).
+async fn biometrics(
+    runner: &JobRunner,
+    policy: &DevicePolicy,
+    user: &User,
+) -> Result<(Option<FacialImage>, Option<Fingerprints>), CoreError> {
+    let svc = &runner.svc;
+    let facial_image = match policy.write_facial_image {
+        false => None,
+        true => match svc.store.photo(&user.uid).await? {
+            None => None,
+            Some(portrait) => Some(FacialImage {
+                jpeg: svc.photos.card_facial_image(portrait).await.map_err(|e| {
+                    CoreError::Card(CardError::DataObject {
+                        object: "facial image".into(),
+                        detail: e.to_string(),
+                    })
+                })?,
+            }),
+        },
+    };
+    let fingerprints = match policy.write_fingerprints {
+        false => None,
+        true => svc.store.fingerprints(&user.uid).await?,
+    };
+    Ok((facial_image, fingerprints))
 }
 
 /// What an issuance does with the card in the encoder, decided from Tessera's records of its
