@@ -16,7 +16,6 @@ use tessera_core::fingerprints::{self, MinutiaeRecord};
 use tessera_core::ids::*;
 use tessera_core::issuance::{self, StartRequest};
 use tessera_core::model::BuiltinRole;
-use tessera_core::ports::Store;
 use tessera_core::Pin;
 use tessera_server::demo;
 
