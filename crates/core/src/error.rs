@@ -119,6 +119,8 @@ pub enum ErrorCode {
     JobFinished,
     /// An issuance handed over from another server replica arrived without what it needs.
     HandoverLost,
+    /// The federal issuer's codes of the FASC-N settings do not have the digits they need.
+    FascNCodes,
 }
 
 impl ErrorCode {
@@ -178,6 +180,7 @@ impl ErrorCode {
             Self::PrinterBusy => "JOB0003",
             Self::JobFinished => "JOB0004",
             Self::HandoverLost => "JOB0005",
+            Self::FascNCodes => "SET0001",
         }
     }
 }
@@ -327,6 +330,10 @@ pub enum CoreError {
     /// card command.
     #[error("{0}")]
     HandoverLost(String),
+    /// Settings refused: a federal issuer's agency code, system code or credential number without
+    /// the digits the FASC-N needs (the sentence says which).
+    #[error("{0}")]
+    FascNCodes(String),
 }
 
 impl CoreError {
@@ -385,6 +392,7 @@ impl CoreError {
             Self::PrinterBusy { .. } => ErrorCode::PrinterBusy,
             Self::JobFinished(_) => ErrorCode::JobFinished,
             Self::HandoverLost(_) => ErrorCode::HandoverLost,
+            Self::FascNCodes(_) => ErrorCode::FascNCodes,
         }
     }
 }

@@ -113,7 +113,8 @@ impl From<CoreError> for WebError {
             ErrorCode::Invalid
             | ErrorCode::Lifecycle
             | ErrorCode::ImportRefused
-            | ErrorCode::Photo => StatusCode::BAD_REQUEST,
+            | ErrorCode::Photo
+            | ErrorCode::FascNCodes => StatusCode::BAD_REQUEST,
             ErrorCode::UserHasCards | ErrorCode::ManagedElsewhere | ErrorCode::UserDisabled => {
                 StatusCode::CONFLICT
             }
