@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# pkilint (lint_pkix_cert) on a certificate of every slot profile and every slot algorithm, and on
-# the CA certificates. Fails on any finding of severity ERROR or FATAL, except the one documented
+# pkilint (lint_pkix_cert) on a certificate of every slot profile and every slot algorithm, on
+# the CA certificates and on the content signing certificate; and `openssl pkcs7 -print_certs` on
+# the issuing CA's `.p7c` (the caIssuers of every certificate). Fails on any finding of severity ERROR or FATAL, except the one documented
 # false positive (docs/pki.md): pkilint's URI check does not accept the `urn:uuid:` card UUID that
 # FIPS 201 requires in the PIV Authentication and Card Authentication SAN. Warnings are printed.
 # Usage: TESSERA_BIN=target/debug/tessera ./scripts/pki-lint.sh
@@ -32,7 +33,9 @@ sys.exit(1 if bad else 0)
 PY
   linted=$((linted + 1))
 }
-"$BIN" init --demo --data "$T/data" 2>>"$T/issue.log"
+# The public URL from the start: the content signer, made when the data folder is created,
+# carries the CRL and AIA URLs too.
+"$BIN" init --demo --data "$T/data" --public-url http://pki.tessera.example 2>>"$T/issue.log"
 for policy in piv-standard piv-p384 piv-rsa2048 piv-rsa3072; do
   "$BIN" issue --data "$T/data" --public-url http://pki.tessera.example --user jdoe \
     --policy "$policy" --layout corporate-badge \
@@ -48,6 +51,23 @@ awk '/BEGIN/{n++} n==1' "$T/chain.pem" > "$T/issuing.pem"
 awk '/BEGIN/{n++} n==2' "$T/chain.pem" > "$T/root.pem"
 lint "$T/issuing.pem" "issuing CA"
 lint "$T/root.pem" "root CA"
+# The content signer that signed the card's CHUID, biometrics and Security Object.
+jq -r '.content_signer_pem' "$T/piv-standard.json" > "$T/content-signer.pem"
+openssl x509 -in "$T/content-signer.pem" -noout -text | grep -q '2.16.840.1.101.3.6.7' \
+  || { echo "the content signing certificate lacks id-PIV-content-signing"; exit 1; }
+lint "$T/content-signer.pem" "content signer"
+# The caIssuers .p7c: a certs-only CMS that openssl reads, holding the issuing CA certificate.
+"$BIN" ca show --data "$T/data" 2>>"$T/issue.log" | jq -r '.issuing_p7c' | base64 -d > "$T/issuing.p7c"
+openssl pkcs7 -inform DER -in "$T/issuing.p7c" -print_certs > "$T/p7c.txt"
+issuing_subject=$(openssl x509 -in "$T/issuing.pem" -noout -subject | sed 's/^subject=//')
+if ! grep -qF "subject=$issuing_subject" "$T/p7c.txt" || [ "$(grep -c BEGIN "$T/p7c.txt")" != 1 ]; then
+  echo "issuing.p7c does not hold exactly the issuing CA certificate:"; cat "$T/p7c.txt"; exit 1
+fi
+if ! cmp -s <(openssl x509 -in "$T/issuing.pem" -outform DER) \
+  <(openssl pkcs7 -inform DER -in "$T/issuing.p7c" -print_certs | openssl x509 -outform DER); then
+  echo "the certificate in issuing.p7c differs from the issuing CA certificate"; exit 1
+fi
+echo "issuing.p7c: the issuing CA certificate ($issuing_subject)"
 if [ "$errors" -gt 0 ]; then
   echo "pkilint: $errors of $linted certificates have errors"
   exit 1

@@ -148,7 +148,7 @@ fn request(now: Timestamp, card_key: &[u8]) -> CertificateRequest {
     }
 }
 
-fn new_ca(dir: &Path, keys: &dyn KeyProvider, algorithm: CaKeyAlgorithm) -> Result<Ca, String> {
+fn new_ca(dir: &Path, keys: Arc<dyn KeyProvider>, algorithm: CaKeyAlgorithm) -> Result<Ca, String> {
     Ca::create_with(
         dir,
         keys,
@@ -209,7 +209,11 @@ pub async fn run(dir: &Path, seconds: u32) -> Result<CaFigures, String> {
     let p256_dir = dir.join("p256");
     let p256 = new_ca(
         &p256_dir,
-        &SoftwareKeyProvider::new(&p256_dir, master.clone(), random.clone()),
+        Arc::new(SoftwareKeyProvider::new(
+            &p256_dir,
+            master.clone(),
+            random.clone(),
+        )),
         CaKeyAlgorithm::EcdsaP256Sha256,
     )?;
     // Any valid P-256 public key stands for the card's; the P-256 CA's own is at hand.
@@ -226,7 +230,11 @@ pub async fn run(dir: &Path, seconds: u32) -> Result<CaFigures, String> {
     let rsa_dir = dir.join("rsa2048");
     let rsa = new_ca(
         &rsa_dir,
-        &SoftwareKeyProvider::new(&rsa_dir, master.clone(), random.clone()),
+        Arc::new(SoftwareKeyProvider::new(
+            &rsa_dir,
+            master.clone(),
+            random.clone(),
+        )),
         CaKeyAlgorithm::Rsa2048Sha256,
     )?;
     measure(
@@ -243,7 +251,7 @@ pub async fn run(dir: &Path, seconds: u32) -> Result<CaFigures, String> {
     match softhsm(dir) {
         Ok(Some(keys)) => {
             let hsm_dir = dir.join("softhsm-ca");
-            let ca = new_ca(&hsm_dir, &keys, CaKeyAlgorithm::EcdsaP256Sha256)?;
+            let ca = new_ca(&hsm_dir, Arc::new(keys), CaKeyAlgorithm::EcdsaP256Sha256)?;
             let request = request(SystemClock.now(), &card_key);
             rows.push(Row {
                 what: "ECDSA P-256 on SoftHSM (PKCS#11): certificates built and signed".into(),

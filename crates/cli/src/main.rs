@@ -47,7 +47,8 @@ pub(crate) struct DataArgs {
     )]
     database_url_file: Option<PathBuf>,
     /// Where relying parties reach this server; certificates then carry CRL and OCSP URLs under
-    /// it (`{URL}/pki/issuing.crl`, `{URL}/pki/ocsp`, `{URL}/pki/issuing.crt`).
+    /// it (`{URL}/pki/issuing.crl`, `{URL}/pki/ocsp`, `{URL}/pki/issuing.p7c`). The demo uses
+    /// its own portal address when none is given.
     #[arg(long, env = "TESSERA_PUBLIC_URL")]
     public_url: Option<String>,
     /// `pcsc` adds the PC/SC readers of this machine to the station (build feature `pcsc`)
@@ -762,6 +763,18 @@ enum CaCommand {
         #[command(flatten)]
         keys: CaKeyArgs,
     },
+    /// Make a new content signing key and certificate now (the CA also renews it by itself once
+    /// fewer than three years and thirty days remain); prints JSON. The old one stays valid.
+    RenewContentSigner {
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// The CA certificates, the content signer, the certificate policy arc and the issuing
+    /// CA's `.p7c` (base64), as JSON.
+    Show {
+        #[command(flatten)]
+        data: DataArgs,
+    },
 }
 
 /// Where the CA keys live. Secrets are never taken on the command line: a PIN or a passphrase
@@ -820,6 +833,9 @@ fn ca_command(command: CaCommand) -> Result<(), String> {
                 (None, None) => return Err("give --key-file or --pkcs11-key-label".into()),
             };
             ca_admin::import(&data, &issuing_cert, &chain, key, &keys.to_server())
+        }
+        CaCommand::RenewContentSigner { .. } | CaCommand::Show { .. } => {
+            return Err("this command needs the data folder's database (see `run`)".into())
         }
     }
     .map_err(|e| e.to_string())?;
@@ -1004,6 +1020,17 @@ async fn init(
     Ok(())
 }
 
+/// The address relying parties reach this server at when it is the demo on `listen`: a listener
+/// on every interface is reached on loopback.
+fn own_url(listen: SocketAddr, tls: bool) -> String {
+    let scheme = if tls { "https" } else { "http" };
+    let host = match listen.ip() {
+        ip if ip.is_unspecified() => SocketAddr::from(([127, 0, 0, 1], listen.port())),
+        _ => listen,
+    };
+    format!("{scheme}://{host}")
+}
+
 /// `demo` and `serve`: the portal, the API and the station endpoint on `listen` (the flag, else
 /// the configuration file, else loopback port 8080). The configuration file is read once.
 async fn serve(
@@ -1019,9 +1046,14 @@ async fn serve(
         .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
     // A certificate or key that does not work stops the start before anything else.
     let tls = tls.load(&file)?;
+    let mut options = data.options_with(file)?;
+    if start == StartMode::Demo && options.public_url.is_none() {
+        // The demo's certificates point to its own portal for the CRL, OCSP and caIssuers.
+        options.public_url = Some(own_url(listen, tls.is_some()));
+    }
     let tessera = open_with(Options {
         start,
-        ..demo_trust(start, data.options_with(file)?)
+        ..demo_trust(start, options)
     })
     .await?;
     let tessera = directory_cmd::attach(tessera, directory)?;
@@ -1127,6 +1159,26 @@ async fn run(cli: Cli) -> Result<(), String> {
             })
             .await
             .map_err(|e| e.to_string())?
+        }
+        Command::Ca {
+            command: CaCommand::RenewContentSigner { data },
+        } => {
+            let tessera = open(&data).await?;
+            let out = headless::renew_content_signer(&tessera)
+                .await
+                .map_err(|e| format!("{} {e}", e.code().as_str()))?;
+            println!("{}", serde_json::to_string_pretty(&out).expect("JSON"));
+            Ok(())
+        }
+        Command::Ca {
+            command: CaCommand::Show { data },
+        } => {
+            let tessera = open(&data).await?;
+            let out = headless::show_ca(&tessera)
+                .await
+                .map_err(|e| format!("{} {e}", e.code().as_str()))?;
+            println!("{}", serde_json::to_string_pretty(&out).expect("JSON"));
+            Ok(())
         }
         Command::Ca { command } => tokio::task::spawn_blocking(move || ca_command(command))
             .await

@@ -78,6 +78,7 @@ events! {
     KEY_ATTESTED = 3030, "KeyAttested";
     KEY_ATTESTATION_REFUSED = 3031, "KeyAttestationRefused";
     CA_CREATED = 4001, "CaCreated";
+    CONTENT_SIGNER_RENEWED = 4002, "ContentSignerRenewed";
     SYSTEM_INITIALISED = 5001, "SystemInitialised";
     AUDIT_CHAIN_CHECKED = 5002, "AuditChainChecked";
     STOCK_IMPORTED = 6001, "StockImported";

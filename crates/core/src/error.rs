@@ -125,6 +125,8 @@ pub enum ErrorCode {
     FingerprintsMalformed,
     /// The device policy requires fingerprints and the person has none enrolled.
     FingerprintsRequired,
+    /// The federal issuer's codes of the FASC-N settings do not have the digits they need.
+    FascNCodes,
 }
 
 impl ErrorCode {
@@ -187,6 +189,7 @@ impl ErrorCode {
             Self::CardDataObject => "CARD0016",
             Self::FingerprintsMalformed => "USR0006",
             Self::FingerprintsRequired => "ISS0003",
+            Self::FascNCodes => "SET0001",
         }
     }
 }
@@ -343,6 +346,10 @@ pub enum CoreError {
     /// card command was sent.
     #[error("{0}")]
     FingerprintsRequired(String),
+    /// Settings refused: a federal issuer's agency code, system code or credential number without
+    /// the digits the FASC-N needs (the sentence says which).
+    #[error("{0}")]
+    FascNCodes(String),
 }
 
 impl CoreError {
@@ -403,6 +410,7 @@ impl CoreError {
             Self::HandoverLost(_) => ErrorCode::HandoverLost,
             Self::FingerprintsMalformed(_) => ErrorCode::FingerprintsMalformed,
             Self::FingerprintsRequired(_) => ErrorCode::FingerprintsRequired,
+            Self::FascNCodes(_) => ErrorCode::FascNCodes,
         }
     }
 }

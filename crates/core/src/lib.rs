@@ -13,6 +13,7 @@ pub mod audit;
 pub mod audit_log;
 pub mod card_sign_in;
 pub mod changes;
+pub mod content_signing;
 pub mod devices;
 pub mod dispatch;
 pub mod enrolment;

@@ -52,11 +52,32 @@ pub fn check(policy: &DevicePolicy) -> Result<(), CoreError> {
                 slot.slot.label()
             ));
         }
+        if let Some(oid) = slot.profile.policy_oids.iter().find(|o| !is_oid(o)) {
+            return bad(format!(
+                "the certificate policy `{oid}` of {} is not an object identifier (dotted \
+                 numbers such as 2.16.840.1.101.3.2.1.3.13)",
+                slot.slot.label()
+            ));
+        }
     }
     if !(1..=3650).contains(&policy.card_validity_days) {
         return bad("the card validity must be 1 to 3650 days".into());
     }
     Ok(())
+}
+
+/// A dotted object identifier: two arcs or more, the first 0, 1 or 2, decimal without leading
+/// zeros.
+fn is_oid(text: &str) -> bool {
+    let arcs: Vec<&str> = text.split('.').collect();
+    arcs.len() >= 2
+        && matches!(arcs[0], "0" | "1" | "2")
+        && arcs.iter().all(|a| {
+            !a.is_empty()
+                && a.len() <= 39
+                && a.bytes().all(|b| b.is_ascii_digit())
+                && (a.len() == 1 || !a.starts_with('0'))
+        })
 }
 
 /// Checks and saves a policy.

@@ -401,6 +401,13 @@ pub trait CertificateAuthority: Send + Sync {
     fn chain_pem(&self) -> String;
     /// The signer of the cards' signed data objects (CHUID, biometrics, Security Object).
     fn content_signer(&self) -> Arc<dyn crate::fips201::ContentSigner>;
+    /// The content signing certificate in use (made first when there is none).
+    fn content_signer_certificate(
+        &self,
+    ) -> Result<crate::content_signing::CertificateSummary, PortError>;
+    /// A new content signing key and certificate, used from now on; the old ones stay.
+    fn renew_content_signer(&self)
+        -> Result<crate::content_signing::CertificateSummary, PortError>;
 }
 
 // ---------------------------------------------------------------------------------------------

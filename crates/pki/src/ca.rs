@@ -3,11 +3,13 @@
 //! card-generated keys. The CA keys come from any [`KeyProvider`]: software keys or a PKCS#11
 //! token.
 
+use crate::content_signer::{ContentSigning, IssuingCa};
 use crate::error::PkiError;
 use crate::extensions as ext;
 use crate::fsutil;
 use crate::keys::{verify_signature, CaKey, CaKeyAlgorithm, KeyProvider, SoftwareKeyProvider};
 use crate::name::{escape_dn_value, format_name, parse_dn};
+use crate::policy_oids::{self, PolicyUse};
 use crate::public_key::{key_identifier, parse_card_key};
 use crate::time;
 use async_trait::async_trait;
@@ -18,9 +20,10 @@ use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
+use tessera_core::content_signing::CertificateSummary;
 use tessera_core::model::Timestamp;
 use tessera_core::ports::{
-    CertificateAuthority, CertificateRequest, IssuedCertificate, PortError, Random, Sealer,
+    CertificateAuthority, CertificateRequest, Clock, IssuedCertificate, PortError, Random, Sealer,
 };
 use tessera_core::template;
 use x509_cert::certificate::{Certificate, TbsCertificate, Version};
@@ -65,11 +68,21 @@ pub struct Ca {
     /// DER of the issuer name and of the signature algorithm, the same in every certificate.
     issuer_der: Vec<u8>,
     signature_algorithm_der: Vec<u8>,
+    /// The organisation's certificate policy arc (see [`policy_oids`]).
+    policy_arc: String,
+    /// The certs-only CMS of the issuing CA certificate, served as `/pki/issuing.p7c`.
+    issuing_p7c: Vec<u8>,
+    /// The content signer of the cards' signed objects.
+    content: Arc<ContentSigning>,
 }
 
+/// What the fixed extensions of a certificate depend on: key usage, extended key usage, the
+/// policy OIDs asserted and whether pivInterim is present.
 type UsageKey = (
     Vec<tessera_core::model::KeyUsage>,
     Vec<tessera_core::model::ExtendedKeyUsage>,
+    Vec<String>,
+    bool,
 );
 
 /// The name the CA had when it only held software keys; every key provider works with it.
@@ -85,14 +98,15 @@ impl Ca {
         now: Timestamp,
         random: Arc<dyn Random>,
     ) -> Result<Self, PkiError> {
-        let keys = SoftwareKeyProvider::new(dir, sealer, random.clone());
-        Self::load_or_create_with(dir, &keys, organisation, now, random)
+        let keys = Arc::new(SoftwareKeyProvider::new(dir, sealer, random.clone()));
+        Self::load_or_create_with(dir, keys, organisation, now, random)
     }
 
-    /// As [`Self::load_or_create`], with the CA keys from any [`KeyProvider`].
+    /// As [`Self::load_or_create`], with the CA keys from any [`KeyProvider`]. The CA keeps the
+    /// provider for its content signer's keys (see [`Self::prepare_content_signer`]).
     pub fn load_or_create_with(
         dir: &Path,
-        keys: &dyn KeyProvider,
+        keys: Arc<dyn KeyProvider>,
         organisation: &str,
         now: Timestamp,
         random: Arc<dyn Random>,
@@ -103,8 +117,8 @@ impl Ca {
             ("root key", keys.exists(ROOT_LABEL)),
             ("issuing key", keys.exists(ISSUING_LABEL)),
         ];
-        if parts.iter().all(|(_, present)| *present) {
-            Self::load(dir, keys, random)
+        let ca = if parts.iter().all(|(_, present)| *present) {
+            Self::load(dir, keys, random)?
         } else if parts.iter().all(|(_, present)| !*present) {
             Self::create(
                 dir,
@@ -113,26 +127,28 @@ impl Ca {
                 CaKeyAlgorithm::EcdsaP256Sha256,
                 now,
                 random,
-            )
+            )?
         } else {
             let missing: Vec<&str> = parts
                 .iter()
                 .filter(|(_, present)| !*present)
                 .map(|(name, _)| *name)
                 .collect();
-            Err(PkiError::IncompleteCa {
+            return Err(PkiError::IncompleteCa {
                 dir: dir.to_owned(),
                 detail: format!("missing {}", missing.join(", ")),
-            })
-        }
+            });
+        };
+        Ok(ca)
     }
 
     /// Opens an existing CA: its certificates from `dir`, its issuing key from `keys`. Unlike
     /// [`Self::load_or_create_with`] it does not ask for the root key, which an imported CA does
-    /// not have.
+    /// not have, and it leaves the content signer to [`Self::prepare_content_signer`] or the
+    /// first signature.
     pub fn load(
         dir: &Path,
-        keys: &dyn KeyProvider,
+        keys: Arc<dyn KeyProvider>,
         random: Arc<dyn Random>,
     ) -> Result<Self, PkiError> {
         let above = if dir.join(CHAIN_PEM).exists() {
@@ -142,7 +158,7 @@ impl Ca {
         };
         let issuing = read_certificate(&dir.join(ISSUING_PEM))?;
         let issuing_key = keys.load(ISSUING_LABEL)?;
-        Self::from_parts(dir, &above, &issuing, issuing_key, random)
+        Self::from_parts(dir, &above, &issuing, issuing_key, keys, random)
     }
 
     /// Whether `dir` holds any part of a CA (certificates or software keys). Keys on a token are
@@ -163,7 +179,7 @@ impl Ca {
     /// or the provider already holds a CA: a CA is never replaced.
     pub fn create_with(
         dir: &Path,
-        keys: &dyn KeyProvider,
+        keys: Arc<dyn KeyProvider>,
         organisation: &str,
         algorithm: CaKeyAlgorithm,
         now: Timestamp,
@@ -180,11 +196,13 @@ impl Ca {
     /// (its issuer first, ending with the self-signed root). Everything is checked (key matches
     /// certificate, CA certificate, each signature up to the root) before `persist_key` stores
     /// the key and the certificates are written.
+    #[allow(clippy::too_many_arguments)]
     pub fn import(
         dir: &Path,
         issuing_pem: &[u8],
         chain_pem: &[u8],
         issuing_key: Arc<dyn CaKey>,
+        keys: Arc<dyn KeyProvider>,
         persist_key: &dyn Fn() -> Result<(), PkiError>,
         random: Arc<dyn Random>,
     ) -> Result<Self, PkiError> {
@@ -203,7 +221,7 @@ impl Ca {
                 detail: "it is not a CA certificate (basicConstraints cA is not set)".into(),
             });
         }
-        let ca = Self::from_parts(dir, &above, &issuing, issuing_key, random)?;
+        let ca = Self::from_parts(dir, &above, &issuing, issuing_key, keys, random)?;
         persist_key()?;
         write_certificate(&dir.join(ISSUING_PEM), &issuing)?;
         let mut chain = String::new();
@@ -216,7 +234,7 @@ impl Ca {
 
     fn create(
         dir: &Path,
-        keys: &dyn KeyProvider,
+        keys: Arc<dyn KeyProvider>,
         organisation: &str,
         algorithm: CaKeyAlgorithm,
         now: Timestamp,
@@ -259,7 +277,7 @@ impl Ca {
         let root_id = key_identifier(&root_spki);
 
         let root_not_after = now.plus_days(ROOT_VALIDITY_DAYS);
-        let root = sign(
+        let root = sign_certificate(
             TbsCertificate {
                 version: Version::V3,
                 serial_number: random_serial(&*random)?,
@@ -280,7 +298,7 @@ impl Ca {
         )?;
 
         let issuing_not_after = now.plus_days(ISSUING_VALIDITY_DAYS).min(root_not_after);
-        let issuing = sign(
+        let issuing = sign_certificate(
             TbsCertificate {
                 version: Version::V3,
                 serial_number: random_serial(&*random)?,
@@ -310,6 +328,7 @@ impl Ca {
             std::slice::from_ref(&root),
             &issuing,
             issuing_key,
+            keys,
             random,
         )
     }
@@ -322,6 +341,7 @@ impl Ca {
         above: &[Certificate],
         issuing: &Certificate,
         issuing_key: Arc<dyn CaKey>,
+        keys: Arc<dyn KeyProvider>,
         random: Arc<dyn Random>,
     ) -> Result<Self, PkiError> {
         let bad = |detail: &str| PkiError::BadCaCertificate {
@@ -377,22 +397,52 @@ impl Ca {
         let root_der = root.to_der()?;
         let issuing_der = issuing.to_der()?;
         let signature_algorithm_der = issuing_key.algorithm().signature_algorithm().to_der()?;
+        let root_tbs = &root.tbs_certificate;
+        let root_key_id = match root_tbs.get::<SubjectKeyIdentifier>() {
+            Ok(Some((_, ski))) => ski.0.as_bytes().to_vec(),
+            _ => key_identifier(&root_tbs.subject_public_key_info),
+        };
+        let policy_arc = policy_oids::organisation_arc(&root_key_id);
+        let authority_key_identifier = ext::authority_key_identifier(&key_id)?;
+        let issuing_not_after = time::from_x509(&tbs.validity.not_after);
+        let content = ContentSigning::new(
+            dir,
+            keys,
+            IssuingCa {
+                key: issuing_key.clone(),
+                name: tbs.subject.clone(),
+                authority_key_identifier: authority_key_identifier.clone(),
+                not_after: issuing_not_after,
+                organisation: organisation_of(&tbs.subject),
+                policies: policy_oids::certificate_policies(&[policy_oids::default_policy(
+                    &policy_arc,
+                    PolicyUse::ContentSigning,
+                )])?,
+                distribution: Vec::new(),
+                random: random.clone(),
+                key_identifier: key_id.clone(),
+            },
+            Arc::new(crate::time::SystemClock),
+        );
         Ok(Self {
             dir: dir.to_owned(),
             above_pem,
             issuing_key,
             issuer_text: format_name(&tbs.subject),
-            authority_key_identifier: ext::authority_key_identifier(&key_id)?,
-            issuing_not_after: time::from_x509(&tbs.validity.not_after),
+            authority_key_identifier,
+            issuing_not_after,
             root_pem: root.to_pem(der::pem::LineEnding::LF)?,
             issuing_pem: issuing.to_pem(der::pem::LineEnding::LF)?,
             root_der,
-            issuing_der,
             random,
             distribution: Vec::new(),
             usage_cache: RwLock::default(),
             issuer_der: tbs.subject.to_der()?,
             signature_algorithm_der,
+            policy_arc,
+            issuing_p7c: crate::cms::certs_only(&[&issuing_der])?,
+            issuing_der,
+            content: Arc::new(content),
         })
     }
 
@@ -400,7 +450,37 @@ impl Ca {
     /// the issuer certificate (see `docs/pki.md`).
     pub fn with_public_url(mut self, base: &str) -> Result<Self, PkiError> {
         self.distribution = ext::distribution(base)?;
+        let mut issuer = self.content.issuer().clone();
+        issuer.distribution = self.distribution.clone();
+        self.content = Arc::new(self.content.with_issuer(issuer));
         Ok(self)
+    }
+
+    /// The clock the content signer renews by (the system's by default).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.content = Arc::new(self.content.with_clock(clock));
+        self
+    }
+
+    /// Loads the content signer, or makes or renews it as its window says (when the CA opens).
+    pub fn prepare_content_signer(&self, now: Timestamp) -> Result<(), PkiError> {
+        self.content.current(now).map(drop)
+    }
+
+    /// The content signer of the cards' signed objects.
+    pub fn content_signing(&self) -> &Arc<ContentSigning> {
+        &self.content
+    }
+
+    /// The organisation's certificate policy arc, `2.25.<n>` (see `docs/pki.md`).
+    pub fn policy_arc(&self) -> &str {
+        &self.policy_arc
+    }
+
+    /// The certs-only CMS SignedData (DER) holding the issuing CA certificate: the `.p7c` of
+    /// the caIssuers access method.
+    pub fn issuing_p7c(&self) -> &[u8] {
+        &self.issuing_p7c
     }
 
     /// Issues the certificate of `request`; the synchronous body of
@@ -426,6 +506,14 @@ impl Ca {
         if profile.san_email && !user.email.trim().is_empty() {
             names.push(ext::email(user.email.trim())?);
         }
+        if profile.san_fasc_n {
+            let fasc_n = request.subject.fasc_n.ok_or_else(|| {
+                PkiError::InvalidSubjectAltName(
+                    "the profile puts the FASC-N in the certificate and the card has none".into(),
+                )
+            })?;
+            names.push(ext::fasc_n(&fasc_n)?);
+        }
         if profile.san_card_uuid {
             names.push(ext::card_uuid(&request.subject.card_uuid)?);
         }
@@ -446,7 +534,7 @@ impl Ca {
             .plus_days(i64::from(profile.validity_days))
             .min(self.issuing_not_after);
 
-        let mut extensions = self.usage_extensions(profile)?;
+        let mut extensions = self.usage_extensions(request.slot, profile)?;
         if !names.is_empty() {
             extensions.push(ext::subject_alt_name(names, subject.is_empty())?);
         }
@@ -489,15 +577,27 @@ impl Ca {
         })
     }
 
-    /// basicConstraints, keyUsage and extendedKeyUsage of a profile: the same for every
-    /// certificate of a slot policy, so they are encoded once and kept.
+    /// basicConstraints, keyUsage, extendedKeyUsage, certificatePolicies and pivInterim of a
+    /// profile: the same for every certificate of a slot policy, so they are encoded once and
+    /// kept. Without policy OIDs of its own the profile asserts the organisation's for `slot`.
     fn usage_extensions(
         &self,
+        slot: tessera_core::model::Slot,
         profile: &tessera_core::model::CertificateProfile,
     ) -> Result<Vec<Extension>, PkiError> {
+        let policies = if profile.policy_oids.is_empty() {
+            vec![policy_oids::default_policy(
+                &self.policy_arc,
+                PolicyUse::Slot(slot),
+            )]
+        } else {
+            profile.policy_oids.clone()
+        };
         let key = (
             profile.key_usage.clone(),
             profile.extended_key_usage.clone(),
+            policies,
+            profile.piv_interim,
         );
         if let Some(found) = self
             .usage_cache
@@ -514,6 +614,10 @@ impl Ca {
         }
         if !profile.extended_key_usage.is_empty() {
             extensions.push(ext::extended_key_usage(&profile.extended_key_usage)?);
+        }
+        extensions.push(policy_oids::certificate_policies(&key.2)?);
+        if profile.piv_interim {
+            extensions.push(ext::piv_interim()?);
         }
         self.usage_cache
             .write()
@@ -599,24 +703,55 @@ impl CertificateAuthority for Ca {
     }
 
     fn content_signer(&self) -> Arc<dyn tessera_core::fips201::ContentSigner> {
-        Arc::new(NoContentSigner)
+        self.content.clone()
+    }
+
+    fn content_signer_certificate(&self) -> Result<CertificateSummary, PortError> {
+        let generation = self.content.current(self.content.now())?;
+        Ok(summarise(generation.certificate_der())?)
+    }
+
+    fn renew_content_signer(&self) -> Result<CertificateSummary, PortError> {
+        let generation = self.content.renew(self.content.now())?;
+        Ok(summarise(generation.certificate_der())?)
     }
 }
 
-/// First step of issue 17: the content signer is not made yet.
-struct NoContentSigner;
+/// Subject, issuer, serial and validity of a DER certificate, as the PKI page shows them.
+pub fn summarise(der: &[u8]) -> Result<CertificateSummary, PkiError> {
+    let certificate = Certificate::from_der(der)?;
+    let tbs = &certificate.tbs_certificate;
+    Ok(CertificateSummary {
+        serial: hex::encode(tbs.serial_number.as_bytes()),
+        subject: format_name(&tbs.subject),
+        issuer: format_name(&tbs.issuer),
+        not_before: time::from_x509(&tbs.validity.not_before),
+        not_after: time::from_x509(&tbs.validity.not_after),
+        der: der.to_vec(),
+    })
+}
 
-impl tessera_core::fips201::ContentSigner for NoContentSigner {
-    fn sign(
-        &self,
-        _request: &tessera_core::fips201::ContentToSign<'_>,
-    ) -> Result<Vec<u8>, PortError> {
-        Err(PortError::new("the CA has no content signer yet"))
-    }
-
-    fn certificate_der(&self) -> Vec<u8> {
-        Vec::new()
-    }
+/// The organisation a CA's subject names: its O, else its CN.
+fn organisation_of(name: &Name) -> String {
+    let value = |oid: const_oid::ObjectIdentifier| {
+        name.0
+            .iter()
+            .flat_map(|rdn| rdn.0.iter())
+            .find(|atv| atv.oid == oid)
+            .map(|atv| {
+                der::asn1::Utf8StringRef::try_from(&atv.value)
+                    .map(|s| s.as_str().to_owned())
+                    .or_else(|_| {
+                        der::asn1::PrintableStringRef::try_from(&atv.value)
+                            .map(|s| s.as_str().to_owned())
+                    })
+                    .unwrap_or_default()
+            })
+            .filter(|v| !v.is_empty())
+    };
+    value(const_oid::db::rfc4519::O)
+        .or_else(|| value(const_oid::db::rfc4519::CN))
+        .unwrap_or_else(|| "Tessera".into())
 }
 
 impl fmt::Debug for Ca {
@@ -651,7 +786,10 @@ fn sign_tbs_der(
     der_tlv(0x30, &body)
 }
 
-fn sign(tbs: TbsCertificate, key: &dyn CaKey) -> Result<Certificate, PkiError> {
+pub(crate) fn sign_certificate(
+    tbs: TbsCertificate,
+    key: &dyn CaKey,
+) -> Result<Certificate, PkiError> {
     let signature = key.sign(&tbs.to_der()?)?;
     Ok(Certificate {
         signature_algorithm: tbs.signature.clone(),
@@ -662,14 +800,14 @@ fn sign(tbs: TbsCertificate, key: &dyn CaKey) -> Result<Certificate, PkiError> {
 
 /// 20 random bytes, positive (top bit clear) and with a non-zero first byte so that every serial
 /// has the full 159 bits of entropy-bearing length that CA/B-style checks expect.
-fn random_serial(random: &dyn Random) -> Result<SerialNumber, PkiError> {
+pub(crate) fn random_serial(random: &dyn Random) -> Result<SerialNumber, PkiError> {
     let mut bytes = [0u8; 20];
     random.fill(&mut bytes);
     bytes[0] = (bytes[0] & 0x7f).max(1);
     Ok(SerialNumber::new(&bytes)?)
 }
 
-fn validity(not_before: Timestamp, not_after: Timestamp) -> Result<Validity, PkiError> {
+pub(crate) fn validity(not_before: Timestamp, not_after: Timestamp) -> Result<Validity, PkiError> {
     Ok(Validity {
         not_before: time::to_x509(not_before)?,
         not_after: time::to_x509(not_after)?,

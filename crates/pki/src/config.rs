@@ -160,7 +160,8 @@ pub fn key_provider(
 }
 
 /// Opens the CA in `dir` as `ca.json` says, or, without `ca.json`, the default CA (software keys
-/// under `master`), creating it on first start.
+/// under `master`), creating it on first start. The caller sets the public URL and the clock,
+/// then calls [`Ca::prepare_content_signer`], so that a new content signer carries them.
 pub fn open_ca(
     dir: &Path,
     master: Arc<dyn Sealer>,
@@ -172,7 +173,7 @@ pub fn open_ca(
         None => Ca::load_or_create(dir, master, organisation, now, random),
         Some(config) => {
             let keys = key_provider(dir, &config.keys, master, random.clone(), false)?;
-            Ca::load(dir, &*keys, random)
+            Ca::load(dir, keys.into(), random)
         }
     }
 }
@@ -224,7 +225,7 @@ pub fn init_ca(
         let provider = key_provider(dir, &config.keys, master, random.clone(), true)?;
         let ca = Ca::create_with(
             dir,
-            &*provider,
+            provider.into(),
             &options.organisation,
             options.algorithm,
             now,
@@ -269,14 +270,16 @@ pub fn import_ca(
                     "a key file is imported as a software key".into(),
                 ));
             }
-            let provider = SoftwareProviderFor::new(dir, &keys, master, random.clone())?;
-            let candidate = provider.0.parse(ISSUING, &pkcs8_der)?;
+            let provider =
+                Arc::new(SoftwareProviderFor::new(dir, &keys, master, random.clone())?.0);
+            let candidate = provider.parse(ISSUING, &pkcs8_der)?;
             let ca = Ca::import(
                 dir,
                 issuing_pem,
                 chain_pem,
                 candidate.clone(),
-                &|| provider.0.import(ISSUING, &pkcs8_der).map(drop),
+                provider.clone(),
+                &|| provider.import(ISSUING, &pkcs8_der).map(drop),
                 random,
             )?;
             write_config(
@@ -298,7 +301,15 @@ pub fn import_ca(
             let keys = KeyConfig::Pkcs11(settings);
             let provider = key_provider(dir, &keys, master, random.clone(), false)?;
             let key = provider.load(ISSUING)?;
-            let ca = Ca::import(dir, issuing_pem, chain_pem, key.clone(), &|| Ok(()), random)?;
+            let ca = Ca::import(
+                dir,
+                issuing_pem,
+                chain_pem,
+                key.clone(),
+                provider.into(),
+                &|| Ok(()),
+                random,
+            )?;
             write_config(
                 dir,
                 &CaConfig {

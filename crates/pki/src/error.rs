@@ -51,6 +51,8 @@ pub enum PkiError {
     Pkcs11(String),
     #[error("DER encoding failed: {0}")]
     Der(#[from] der::Error),
+    #[error("the certificate policy is invalid: {0}")]
+    InvalidPolicy(String),
 }
 
 impl From<PkiError> for PortError {

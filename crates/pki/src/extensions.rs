@@ -15,6 +15,12 @@ use x509_cert::ext::Extension;
 
 /// Microsoft's User Principal Name otherName (szOID_NT_PRINCIPAL_NAME).
 pub(crate) const MS_UPN: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.4.1.311.20.2.3");
+/// The FASC-N otherName (FIPS 201-3 appendix B.2, pivFASC-N).
+pub(crate) const PIV_FASC_N: ObjectIdentifier =
+    ObjectIdentifier::new_unwrap("2.16.840.1.101.3.6.6");
+/// pivInterim, formerly pivNACI (FIPS 201-3 appendix B.2).
+pub(crate) const PIV_INTERIM: ObjectIdentifier =
+    ObjectIdentifier::new_unwrap("2.16.840.1.101.3.6.9.1");
 
 pub(crate) fn extension<T: Encode + AssociatedOid>(
     value: &T,
@@ -96,6 +102,25 @@ pub(crate) fn email(address: &str) -> Result<GeneralName, PkiError> {
     Ok(GeneralName::Rfc822Name(ia5))
 }
 
+/// The card's FASC-N as otherName pivFASC-N: the 25 encoded bytes as OCTET STRING, as the
+/// Federal Common Policy profiles ask for PIV Authentication and Card Authentication.
+pub(crate) fn fasc_n(fasc_n: &[u8; 25]) -> Result<GeneralName, PkiError> {
+    Ok(GeneralName::OtherName(OtherName {
+        type_id: PIV_FASC_N,
+        value: Any::encode_from(&OctetString::new(fasc_n.as_slice())?)?,
+    }))
+}
+
+/// pivInterim with interim_indicator FALSE (`SEQUENCE { BOOLEAN FALSE }`), non-critical: the
+/// holder's background investigation was completed before the card was issued.
+pub(crate) fn piv_interim() -> Result<Extension, PkiError> {
+    Ok(Extension {
+        extn_id: PIV_INTERIM,
+        critical: false,
+        extn_value: OctetString::new([0x30, 0x03, 0x01, 0x01, 0x00])?,
+    })
+}
+
 /// `urn:uuid:<uuid>` (RFC 4122), lower case, for the card's GUID.
 pub(crate) fn card_uuid(uuid: &str) -> Result<GeneralName, PkiError> {
     let lower = uuid.trim().to_ascii_lowercase();
@@ -128,7 +153,8 @@ pub(crate) fn ca_key_usage() -> FlagSet<KeyUsages> {
 
 /// Where relying parties find revocation status and the issuer: the CRL distribution point
 /// (`{base}/pki/issuing.crl`) and the authority information access with the OCSP responder
-/// (`{base}/pki/ocsp`) and the CA issuers certificate (`{base}/pki/issuing.crt`).
+/// (`{base}/pki/ocsp`) and the CA issuers as a certs-only CMS (`{base}/pki/issuing.p7c`), as the
+/// PIV-I and Common Policy profiles ask.
 pub(crate) fn distribution(base: &str) -> Result<Vec<Extension>, PkiError> {
     use x509_cert::ext::pkix::crl::dp::DistributionPoint;
     use x509_cert::ext::pkix::name::DistributionPointName;
@@ -155,7 +181,7 @@ pub(crate) fn distribution(base: &str) -> Result<Vec<Extension>, PkiError> {
         },
         AccessDescription {
             access_method: const_oid::db::rfc5280::ID_AD_CA_ISSUERS,
-            access_location: uri("/pki/issuing.crt")?,
+            access_location: uri("/pki/issuing.p7c")?,
         },
     ]);
     Ok(vec![extension(&crl, false)?, extension(&aia, false)?])

@@ -10,7 +10,9 @@
 
 pub mod attestation;
 mod ca;
+pub mod cms;
 pub mod config;
+pub mod content_signer;
 mod error;
 mod extensions;
 mod fsutil;
@@ -19,13 +21,14 @@ mod name;
 pub mod ocsp;
 mod passphrase;
 pub mod pkcs11;
+pub mod policy_oids;
 mod profile;
 mod public_key;
 pub mod revocation;
 mod sealer;
 mod time;
 
-pub use ca::{Ca, SoftwareCa};
+pub use ca::{summarise, Ca, SoftwareCa};
 pub use error::PkiError;
 pub use keys::{verify_signature, CaKey, CaKeyAlgorithm, KeyProvider, SoftwareKeyProvider};
 pub use name::{escape_dn_value, format_name, parse_dn};

@@ -11,27 +11,35 @@ const VALIDITY_DAYS: u32 = 1095;
 
 /// The profile of `slot` for a key of type `algorithm`, naming `organisation` in the subject.
 ///
-/// - 9A PIV Authentication: digitalSignature; clientAuth + smartcardLogon; SAN UPN and card UUID.
-/// - 9C Digital Signature: digitalSignature + nonRepudiation; emailProtection; SAN e-mail.
-/// - 9D Key Management: keyAgreement (EC) or keyEncipherment (RSA); emailProtection; SAN e-mail.
-/// - 9E Card Authentication: digitalSignature; id-PIV-cardAuth; SAN card UUID; a subject without
-///   personal data (FIPS 201 requires that of this contactless-usable key).
+/// - 9A PIV Authentication: digitalSignature; clientAuth + smartcardLogon; SAN UPN and card UUID;
+///   pivInterim.
+/// - 9C Digital Signature: digitalSignature + nonRepudiation; emailProtection; SAN e-mail and
+///   card UUID.
+/// - 9D Key Management: keyAgreement (EC) or keyEncipherment (RSA); emailProtection; SAN e-mail
+///   and card UUID.
+/// - 9E Card Authentication: digitalSignature; id-PIV-cardAuth; SAN card UUID; pivInterim; a
+///   subject without personal data (FIPS 201 requires that of this contactless-usable key).
+///
+/// Every certificate carries the card's UUID URN (the PIV-I profiles ask for it in all four).
+/// The policy OIDs are left empty (the organisation's own arc per slot, see `policy_oids`) and
+/// the FASC-N is left out: that is the PIV-I profile; a policy chooses the federal one.
 pub fn piv_profile(slot: Slot, algorithm: KeyAlgorithm, organisation: &str) -> CertificateProfile {
     let org = escape_org(organisation);
     let person = format!("CN={{{{user.display_name}}}},UID={{{{user.uid}}}},O={org}");
     let profile = |subject_template: String,
                    key_usage: Vec<Ku>,
                    extended_key_usage: Vec<Eku>,
-                   (san_upn, san_email, san_card_uuid)| CertificateProfile {
+                   (san_upn, san_email),
+                   piv_interim| CertificateProfile {
         subject_template,
         key_usage,
         extended_key_usage,
         san_upn,
         san_email,
-        san_card_uuid,
+        san_card_uuid: true,
         validity_days: VALIDITY_DAYS,
         policy_oids: vec![],
-        piv_interim: false,
+        piv_interim,
         san_fasc_n: false,
     };
     match slot {
@@ -39,13 +47,15 @@ pub fn piv_profile(slot: Slot, algorithm: KeyAlgorithm, organisation: &str) -> C
             person,
             vec![Ku::DigitalSignature],
             vec![Eku::ClientAuth, Eku::SmartcardLogon],
-            (true, false, true),
+            (true, false),
+            true,
         ),
         Slot::DigitalSignature => profile(
             person,
             vec![Ku::DigitalSignature, Ku::NonRepudiation],
             vec![Eku::EmailProtection],
-            (false, true, false),
+            (false, true),
+            false,
         ),
         Slot::KeyManagement => {
             let usage = match algorithm {
@@ -56,14 +66,16 @@ pub fn piv_profile(slot: Slot, algorithm: KeyAlgorithm, organisation: &str) -> C
                 person,
                 vec![usage],
                 vec![Eku::EmailProtection],
-                (false, true, false),
+                (false, true),
+                false,
             )
         }
         Slot::CardAuthentication => profile(
             format!("CN={{{{card.uuid}}}},OU=Card Authentication,O={org}"),
             vec![Ku::DigitalSignature],
             vec![Eku::PivCardAuth],
-            (false, false, true),
+            (false, false),
+            true,
         ),
     }
 }
@@ -96,5 +108,15 @@ mod tests {
         let e = piv_profile(Slot::CardAuthentication, KeyAlgorithm::EccP256, "X");
         assert!(!e.subject_template.contains("user."));
         assert_eq!(e.extended_key_usage, vec![Eku::PivCardAuth]);
+        // pivInterim in 9A and 9E only; the UUID URN everywhere; no FASC-N (PIV-I).
+        for slot in Slot::ALL {
+            let p = piv_profile(slot, KeyAlgorithm::EccP256, "X");
+            assert_eq!(
+                p.piv_interim,
+                matches!(slot, Slot::PivAuthentication | Slot::CardAuthentication),
+                "{slot:?}"
+            );
+            assert!(p.san_card_uuid && !p.san_fasc_n && p.policy_oids.is_empty());
+        }
     }
 }

@@ -39,3 +39,15 @@ mod tests {
         assert!(to_x509(Timestamp(-1)).is_err());
     }
 }
+
+/// The system's clock, which the content signer renews by unless the server gives its own.
+pub(crate) struct SystemClock;
+
+impl tessera_core::ports::Clock for SystemClock {
+    fn now(&self) -> Timestamp {
+        let seconds = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        Timestamp(i64::try_from(seconds).unwrap_or(i64::MAX))
+    }
+}

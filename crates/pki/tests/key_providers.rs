@@ -670,3 +670,77 @@ fn imports_an_issuing_ca_whose_key_is_on_softhsm() {
     std::fs::create_dir_all(&scratch).unwrap();
     issue_and_verify(&ca, &scratch);
 }
+
+/// The content signer of a CA on SoftHSM: its key is generated on the token under its own label,
+/// its CMS signatures verify with openssl against the CA, and a renewal takes the next label.
+#[test]
+fn content_signer_on_softhsm_signs_what_openssl_verifies() {
+    use tessera_core::fips201::{ContentToSign, SignedContentType};
+    use tessera_core::ports::CertificateAuthority;
+    let Some(hsm) = softhsm() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let ca_dir = dir.path().join("ca");
+    let settings = hsm.settings(&[("root", &unique("root")), ("issuing", &unique("issuing"))]);
+    let options = InitOptions {
+        organisation: ORG.into(),
+        algorithm: CaKeyAlgorithm::EcdsaP256Sha256,
+        keys: KeyConfig::Pkcs11(settings),
+    };
+    config::init_ca(&ca_dir, master(), &options, now(), random()).unwrap();
+    let ca = config::open_ca(&ca_dir, master(), ORG, now(), random()).unwrap();
+    ca.prepare_content_signer(now()).unwrap();
+    // The key is on the token, not in the folder; only its certificate is.
+    let names: Vec<String> = std::fs::read_dir(&ca_dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert!(names
+        .iter()
+        .any(|n| n.starts_with("content-signer-") && n.ends_with(".pem")));
+    assert!(!names
+        .iter()
+        .any(|n| n.contains("content-signer") && n.ends_with(".sealed")));
+    let generation = ca.content_signing().current(now()).unwrap();
+    assert!(hsm.provider().exists(generation.label()));
+
+    let content = b"the CHUID's fields before its signature";
+    let der = ca
+        .content_signer()
+        .sign(&ContentToSign {
+            content_type: SignedContentType::Chuid,
+            content,
+            fasc_n: None,
+            uuid: None,
+            include_certificate: true,
+        })
+        .unwrap();
+    std::fs::write(dir.path().join("chuid.p7"), der).unwrap();
+    std::fs::write(dir.path().join("chuid.bin"), content).unwrap();
+    std::fs::write(dir.path().join("chain.pem"), ca.chain_pem()).unwrap();
+    let out = openssl(
+        dir.path(),
+        &[
+            "cms",
+            "-verify",
+            "-binary",
+            "-inform",
+            "DER",
+            "-in",
+            "chuid.p7",
+            "-content",
+            "chuid.bin",
+            "-CAfile",
+            "chain.pem",
+            "-purpose",
+            "any",
+            "-out",
+            "/dev/null",
+        ],
+    );
+
+    let renewed = ca.renew_content_signer().unwrap();
+    let next = ca.content_signing().current(now()).unwrap();
+    assert_eq!(next.number, generation.number + 1);
+    assert_eq!(next.certificate_der(), renewed.der.as_slice());
+    assert!(hsm.provider().exists(next.label()));
+}

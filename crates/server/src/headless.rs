@@ -184,6 +184,8 @@ async fn report(
         "print_error": print_error,
         "certificates": certificates,
         "ca_chain_pem": svc.ca.chain_pem(),
+        // The certificate that signs the card's CHUID, biometrics and Security Object now.
+        "content_signer_pem": pem(&svc.ca.content_signer().certificate_der()),
         "printed": printed,
         // The state file exists only for a virtual card in the simulated printer's encoder.
         "card_state": match reader {
@@ -216,4 +218,41 @@ pub async fn unlock(
         json!({"device_id": device, "unlocked": true, "serial": unlocked.device.serial,
               "tries_left": unlocked.tries_left}),
     )
+}
+
+/// `tessera ca renew-content-signer`: a new content signing key and certificate now (audited
+/// like the PKI page's button), and what it replaced.
+pub async fn renew_content_signer(t: &Tessera) -> Result<Value, CoreError> {
+    let actor = tessera_core::services::Actor::cli();
+    let svc = &t.services;
+    let current = tessera_core::content_signing::current(svc, &actor).await?;
+    let renewed = tessera_core::content_signing::renew(svc, &actor, &current.serial).await?;
+    Ok(json!({
+        "replaced": current.serial,
+        "serial": renewed.serial,
+        "subject": renewed.subject,
+        "not_before": renewed.not_before.date(),
+        "not_after": renewed.not_after.date(),
+        "pem": pem(&renewed.der),
+    }))
+}
+
+/// `tessera ca show`: the CA certificates, the content signer, the organisation's policy arc and
+/// the `.p7c` of the caIssuers access method (base64), as one JSON object.
+pub async fn show_ca(t: &Tessera) -> Result<Value, CoreError> {
+    let actor = tessera_core::services::Actor::cli();
+    let signer = tessera_core::content_signing::current(&t.services, &actor).await?;
+    Ok(json!({
+        "root_pem": t.ca.root_pem(),
+        "issuing_pem": t.ca.issuing_pem(),
+        "issuing_p7c": base64::engine::general_purpose::STANDARD.encode(t.ca.issuing_p7c()),
+        "policy_arc": t.ca.policy_arc(),
+        "content_signer": {
+            "serial": signer.serial,
+            "subject": signer.subject,
+            "not_before": signer.not_before.date(),
+            "not_after": signer.not_after.date(),
+            "pem": pem(&signer.der),
+        },
+    }))
 }

@@ -1,5 +1,6 @@
-//! What relying parties fetch, without signing in: the CA certificates, the CRL (rebuilt as soon
-//! as any certificate's status has changed) and the OCSP responder (RFC 6960, GET and POST).
+//! What relying parties fetch, without signing in: the CA certificates (also the issuing CA's as
+//! a certs-only `.p7c`), the content signing certificate, the CRL (rebuilt as soon as any
+//! certificate's status has changed) and the OCSP responder (RFC 6960, GET and POST).
 
 use crate::app::AppState;
 use crate::web_error::WebError;
@@ -74,6 +75,34 @@ async fn issuing_cert(State(state): State<AppState>) -> Response {
         "application/pkix-cert",
         state.tessera.ca.issuing_der().to_vec(),
     )
+}
+
+/// The caIssuers of the certificates: a certs-only CMS SignedData with the issuing CA
+/// certificate (RFC 5280 4.2.2.1; the PIV-I and Common Policy profiles).
+async fn issuing_p7c(State(state): State<AppState>) -> Response {
+    der_response(
+        "application/pkcs7-mime",
+        state.tessera.ca.issuing_p7c().to_vec(),
+    )
+}
+
+/// The content signing certificate that signs now (the CHUID carries it too).
+async fn content_signer_cert(State(state): State<AppState>) -> Result<Response, WebError> {
+    use tessera_core::ports::CertificateAuthority;
+    let der = state
+        .tessera
+        .ca
+        .content_signer_certificate()
+        .map_err(|e| {
+            tracing::error!(error = %e, "no content signing certificate");
+            WebError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "CA0004",
+                "The content signing certificate cannot be read.",
+            )
+        })?
+        .der;
+    Ok(der_response("application/pkix-cert", der))
 }
 
 async fn crl(State(state): State<AppState>) -> Result<Response, WebError> {
@@ -169,6 +198,8 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/root.crt", get(root_cert))
         .route("/issuing.crt", get(issuing_cert))
+        .route("/issuing.p7c", get(issuing_p7c))
+        .route("/content-signer.crt", get(content_signer_cert))
         .route("/issuing.crl", get(crl))
         .route("/ocsp", post(ocsp_post))
         .route("/ocsp/{*request}", get(ocsp_get))

@@ -114,7 +114,8 @@ impl From<CoreError> for WebError {
             | ErrorCode::Lifecycle
             | ErrorCode::ImportRefused
             | ErrorCode::Photo
-            | ErrorCode::FingerprintsMalformed => StatusCode::BAD_REQUEST,
+            | ErrorCode::FingerprintsMalformed
+            | ErrorCode::FascNCodes => StatusCode::BAD_REQUEST,
             ErrorCode::UserHasCards
             | ErrorCode::ManagedElsewhere
             | ErrorCode::UserDisabled

@@ -348,6 +348,11 @@ impl Tessera {
                 .with_public_url(url)
                 .map_err(|e| err("the public URL is not usable")(e.to_string()))?;
         }
+        // The content signer is made (or renewed) now, after the public URL is known, so that
+        // its certificate carries the CRL and AIA URLs too.
+        let ca = ca.with_clock(clock.clone());
+        ca.prepare_content_signer(clock.now())
+            .map_err(|e| err("cannot prepare the content signer")(e.to_string()))?;
         let ca = Arc::new(ca);
         let cards: Arc<dyn VirtualCards> = Arc::new(PivVirtualCards {
             random: random.clone(),

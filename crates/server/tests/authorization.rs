@@ -53,6 +53,8 @@ const MATRIX: &[(&str, &str, Access, bool)] = &[
     ("POST", "/logout", SignedIn, false),
     ("GET", "/settings", Needs(ManageSettings), false),
     ("POST", "/settings", Needs(ManageSettings), false),
+    ("GET", "/ca", Needs(ManageSettings), false),
+    ("POST", "/ca/content-signer/renew", Needs(ManageSettings), false),
     ("GET", "/account/password", SignedIn, false),
     ("POST", "/account/password", SignedIn, false),
     ("GET", "/account/next", SignedIn, false),
@@ -143,6 +145,8 @@ const MATRIX: &[(&str, &str, Access, bool)] = &[
     ("GET", "/api/v1/stock/{serial}", Needs(ViewStock), false),
     ("GET", "/pki/root.crt", Public, false),
     ("GET", "/pki/issuing.crt", Public, false),
+    ("GET", "/pki/issuing.p7c", Public, false),
+    ("GET", "/pki/content-signer.crt", Public, false),
     ("GET", "/pki/issuing.crl", Public, false),
     ("POST", "/pki/ocsp", Public, false),
     ("GET", "/pki/ocsp/{*request}", Public, false),
@@ -303,6 +307,8 @@ fn form(csrf: &str) -> Vec<(&'static str, String)> {
         ("pin_mode", "disguised"),
         ("password_min_length", "3"),
         ("cards", "keep"),
+        // The content signer the renewal replaces: not the current one, so nothing is renewed.
+        ("serial", "00"),
     ]
     .into_iter()
     .map(|(k, v)| (k, v.to_owned()))

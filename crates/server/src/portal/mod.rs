@@ -16,6 +16,7 @@ mod operators;
 mod people;
 mod people_import;
 mod people_photo;
+mod pki;
 mod policies;
 mod printers;
 mod settings;
@@ -190,6 +191,8 @@ pub fn routes() -> Router<AppState> {
         .route("/login/card", get(login::card))
         .route("/logout", post(login::logout))
         .route("/settings", get(settings::page).post(settings::save))
+        .route("/ca", get(pki::page))
+        .route("/ca/content-signer/renew", post(pki::renew))
         .route(
             "/account/password",
             get(account::password_form).post(account::change_password),

@@ -112,6 +112,8 @@ pub struct SlotRow {
     pub san_email: bool,
     pub san_uuid: bool,
     pub validity: u32,
+    /// The slot's certificate policy OIDs, space-separated (empty: the organisation's own).
+    pub policy_oids: String,
 }
 
 #[derive(Template)]
@@ -144,6 +146,8 @@ struct EditPage {
     two_person: Vec<(&'static str, &'static str, bool)>,
     slots: Vec<SlotRow>,
     algorithms: Vec<(String, &'static str)>,
+    /// The Federal Common Policy profile (FASC-N in the SAN of 9A and 9E) rather than PIV-I.
+    federal_profile: bool,
 }
 
 /// The choices of the slot algorithm; a stored algorithm missing here would be saved back as
@@ -182,6 +186,7 @@ fn page_of(signed_in: &SignedIn, p: &DevicePolicy, error: Option<String>) -> Edi
                 san_email: profile.san_email,
                 san_uuid: profile.san_card_uuid,
                 validity: profile.validity_days,
+                policy_oids: profile.policy_oids.join(" "),
             }
         })
         .collect();
@@ -221,7 +226,13 @@ fn page_of(signed_in: &SignedIn, p: &DevicePolicy, error: Option<String>) -> Edi
             .into_iter()
             .map(|a| (algorithm_code(a), a.label()))
             .collect(),
+        federal_profile: p.slots.iter().any(|s| s.profile.san_fasc_n),
     }
+}
+
+/// The slots whose certificates carry the FASC-N under the Federal Common Policy profile.
+fn federal_fasc_n(slot: Slot) -> bool {
+    matches!(slot, Slot::PivAuthentication | Slot::CardAuthentication)
 }
 
 pub async fn edit(
@@ -287,6 +298,12 @@ fn policy_of(form: &HashMap<String, String>, existing: Option<&DevicePolicy>) ->
             profile.san_email = on(&format!("email_{code}"));
             profile.san_card_uuid = on(&format!("uuid_{code}"));
             profile.validity_days = number(&format!("validity_{code}"), 0);
+            profile.san_fasc_n = text("certificate_profile") == "federal" && federal_fasc_n(slot);
+            profile.policy_oids = text(&format!("policies_{code}"))
+                .split(|c: char| c == ',' || c.is_whitespace())
+                .filter(|o| !o.is_empty())
+                .map(str::to_owned)
+                .collect();
             SlotPolicy {
                 slot,
                 algorithm,

@@ -1,5 +1,6 @@
 //! The security settings an administrator controls: card printing on/off, the initial PIN
-//! display mode, the operators' password length and which roles need an authenticator.
+//! display mode, the operators' password length, which roles need an authenticator, and the
+//! issuer type that makes the cards' FASC-N (non-federal PIV-I, or a federal issuer's codes).
 
 use super::{render, Nav};
 use crate::app::AppState;
@@ -10,6 +11,7 @@ use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
 use serde::Deserialize;
+use tessera_core::fips201::IssuerType;
 use tessera_core::ids::RoleId;
 use tessera_core::model::{Permission, PinDisplayMode, Role, Settings};
 
@@ -25,6 +27,8 @@ struct SettingsPage {
     rules: [tessera_core::people::DeprovisionRule; 3],
     /// Every policy (id, name, whether it is the configured default).
     policies: Vec<(String, String, bool)>,
+    /// The federal issuer's codes (empty for a non-federal issuer).
+    federal: Option<(String, String, String)>,
     saved: bool,
 }
 
@@ -56,10 +60,23 @@ pub async fn page(
             (id.0, name, default)
         })
         .collect();
+    let federal = match &settings.fips201.issuer {
+        IssuerType::NonFederal => None,
+        IssuerType::Federal {
+            agency_code,
+            system_code,
+            credential_number,
+        } => Some((
+            agency_code.clone(),
+            system_code.clone(),
+            credential_number.clone(),
+        )),
+    };
     render(&SettingsPage {
         nav: Nav::of(&signed_in),
         csrf: signed_in.csrf.clone(),
         settings,
+        federal,
         roles: tessera_core::operators::role_list(&state.tessera.services).await?,
         rules: tessera_core::people::DeprovisionRule::ALL,
         policies,
@@ -107,7 +124,25 @@ pub async fn save(
         default_policy: field("default_policy")
             .filter(|p| !p.is_empty())
             .map(tessera_core::ids::PolicyId::new),
-        fips201: Default::default(),
+        fips201: tessera_core::fips201::Fips201Settings {
+            issuer: match field("issuer_type") {
+                Some("federal") => IssuerType::Federal {
+                    agency_code: field("agency_code").unwrap_or_default().trim().to_owned(),
+                    system_code: field("system_code").unwrap_or_default().trim().to_owned(),
+                    credential_number: field("credential_number")
+                        .unwrap_or_default()
+                        .trim()
+                        .to_owned(),
+                },
+                // Forms without the field (older pages, scripts) keep the non-federal default.
+                None | Some("non_federal") => IssuerType::NonFederal,
+                Some(_) => {
+                    return Err(WebError::bad_request(
+                        "Choose the issuer type from the list.",
+                    ))
+                }
+            },
+        },
     };
     tessera_core::settings::save(&state.tessera.services, &signed_in.actor(), settings).await?;
     Ok(Redirect::to("/settings?saved=1").into_response())
