@@ -11,6 +11,7 @@ Tessera's cards is someone else's code.
                                             19794-5 facial record
   piv_objects.py security FILE OUT_DIR   -> mapping.txt ("DG container" per line), lds.der (BB)
   piv_objects.py value FILE OUT          -> the object's value (the content of tag 53)
+  piv_objects.py sha256 FILE             -> SHA-256 of the whole data object (53 LL value)
   piv_objects.py hashes LDS_DER          -> "DG sha256-hex" per line, from an LDS security object
 """
 import hashlib
@@ -54,6 +55,20 @@ def value_of(raw):
         tag, start, end = tlv(raw, 0)
         return raw[start:end]
     return raw
+
+
+def template_of(raw):
+    """The whole data object, 53 LL value, whether OpenSC returned the template or its content."""
+    if raw and raw[0] == 0x53:
+        return raw
+    n = len(raw)
+    if n < 0x80:
+        length = bytes([n])
+    elif n < 0x100:
+        length = bytes([0x81, n])
+    else:
+        length = bytes([0x82, n >> 8, n & 0xFF])
+    return b"\x53" + length + raw
 
 
 def write(path, data):
@@ -123,7 +138,8 @@ def main():
         hashes(raw)
         return
     if kind == "sha256":
-        print(hashlib.sha256(value_of(raw)).hexdigest())
+        # The Security Object hashes the whole data object, tag 53 and length included.
+        print(hashlib.sha256(template_of(raw)).hexdigest())
         return
     target = sys.argv[3]
     value = value_of(raw)

@@ -62,6 +62,9 @@ pub(super) async fn personalise(
     let station = svc.station(&job.station)?;
     let user = svc.store.user(&job.user).await?;
     let settings = svc.store.settings().await?;
+    // Before any card command: a person whose fingerprints were removed after the policy step
+    // is refused with the card untouched.
+    let (facial_image, fingerprints) = biometrics(runner, policy, &user).await?;
     // The job already says "Connecting to the card" (the hand-over to the runner wrote it): the
     // progress is written at the milestones that carry records, not at every small step.
     let transport = station.connect(&job.reader).await?;
@@ -269,7 +272,6 @@ pub(super) async fn personalise(
     }
     let expires = device.expires_at.unwrap_or(now);
     let guid = uuid_to_bytes(device.id.as_str()).unwrap_or_default();
-    let (facial_image, fingerprints) = biometrics(runner, policy, &user).await?;
     let card_objects = CardObjects {
         guid,
         expires: expires.compact_date(),
@@ -345,7 +347,7 @@ pub(super) async fn personalise(
 /// The holder's facial image and fingerprints for the card, as far as the policy asks for them
 /// and the person has them: the facial image is made from the stored portrait in the size and
 /// format SP 800-76-2 asks of a card; a person without a photo or without enrolled fingerprints
-/// gets a card without that object (a policy that requires fingerprints refused them at Start).
+/// gets a card without that object, unless the policy requires fingerprints.
 async fn biometrics(
     runner: &JobRunner,
     policy: &DevicePolicy,
@@ -366,10 +368,7 @@ async fn biometrics(
             }),
         },
     };
-    let fingerprints = match policy.write_fingerprints {
-        false => None,
-        true => svc.store.fingerprints(&user.uid).await?,
-    };
+    let fingerprints = crate::enrolment::fingerprints_for_card(svc, user, policy).await?;
     Ok((facial_image, fingerprints))
 }
 

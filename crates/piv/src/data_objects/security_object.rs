@@ -3,13 +3,13 @@
 //! ICAO 9303 LDS security object (ICAO Doc 9303 part 10, 4.6.2.3) with a hash of every object
 //! the mapping names; FE, the empty error detection code.
 //!
-//! What is hashed: for each object, the value it was written with, i.e. the content of its tag
-//! 53, without the 53 tag and length (for the CHUID: 30 ... 3E ... FE 00; for a biometric object:
-//! BC ... FE 00). SP 800-73-4 calls the hashed objects the "data groups" of the mapping, and an
-//! LDS data group is the whole of what the container holds; GSA's piv-conformance checker
-//! (`SecurityObject.verifyHashes`, test SP800-73-4.37) hashes exactly these bytes, the content of
-//! tag 53 as read by GET DATA. The hash is SHA-256 (SP 800-78-4), the algorithm named in the
-//! LDS security object.
+//! What is hashed: for each object, the whole data object as GET DATA returns it, tag 53 and its
+//! length included (`53 LL 30 ... 3E ... FE 00` for the CHUID). SP 800-73-4 calls the hashed
+//! objects the "data groups" of the mapping, and an ICAO LDS data group hash covers the whole
+//! data group file, its own tag included; GSA's piv-conformance checker
+//! (`SecurityObject.verifyHashes`) hashes the bytes its GET DATA returned, template included, and
+//! `tessera card check` does the same. The hash is SHA-256 (SP 800-78-4), the algorithm named in
+//! the LDS security object.
 //!
 //! The data group numbers are given in the order the objects are written, from 1; SP 800-73-4
 //! leaves the numbering to the issuer and asks only that BA and the hashes agree. BB is signed by
@@ -56,9 +56,10 @@ pub fn container_id(tag: u32) -> Option<u16> {
     })
 }
 
-/// The hash of an object's value, as the LDS security object carries it.
+/// The hash the LDS security object carries for an object written with `value` (the content of
+/// its tag 53): over the whole data object, `53 LL value`.
 pub fn hash(value: &[u8]) -> [u8; 32] {
-    Sha256::digest(value).into()
+    Sha256::digest(tlv::encode(0x53, value)).into()
 }
 
 /// The DER LDSSecurityObject (version v0, SHA-256) over `(data group, hash)` pairs:
