@@ -2,11 +2,13 @@
 //! and BER-TLV, the [`PivClient`] that implements the core's `PivCard` port over any
 //! `CardTransport` (command chaining, extended length, GET RESPONSE, status words mapped to
 //! `CardError`, APDU traces with secrets redacted), the contents of the data objects an issuer
-//! writes (CHUID, CCC, certificates, printed information), and a faithful [`VirtualCard`] with
-//! persistent state that stands in for hardware in the demo, in tests and behind vpcd for OpenSC.
+//! writes (CHUID, CCC, certificates, printed information), a faithful [`VirtualCard`] with
+//! persistent state that stands in for hardware in the demo, in tests and behind vpcd for OpenSC,
+//! and the [`check`] of any PIV card's data objects against the standards (`tessera card check`).
 
 pub mod apdu;
 pub mod card;
+pub mod check;
 pub mod client;
 pub mod data_objects;
 pub mod management_key;
