@@ -163,7 +163,7 @@ fn begin(
     options: &CheckOptions,
 ) -> Result<(ObjectReport, Vec<u8>), ObjectReport> {
     let required = container.mandatory
-        && !(container.tag == containers::FINGERPRINTS.tag && !options.require_fingerprints);
+        && (container.tag != containers::FINGERPRINTS.tag || options.require_fingerprints);
     let mut report = ObjectReport::new(container.name, &hex_tag(container.tag), required);
     if let Some(note) = read_notes.get(&container.tag) {
         report.error("SP 800-73-4 part 2, 3.1.2 (GET DATA)", note.clone());
