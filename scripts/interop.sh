@@ -6,8 +6,9 @@
 # yubico-piv-tool and openssl: certificates byte-identical and chaining to Tessera's CA, signatures
 # and ECDH with the on-card keys, key attestations, PIN tries, blocking and `tessera unlock`, no
 # secret in the APDU trace. Both generations of YubiKey are issued: firmware 5.7 (AES-192 factory
-# management key, attested keys) and 5.4 (3DES factory management key). A fresh card is also personalised by yubico-piv-tool alone, and both ways of personalising
-# are timed (written to docs/benchmarks.md).
+# management key, attested keys) and 5.4 (3DES factory management key). A fresh card is also personalised by yubico-piv-tool alone
+# (and judged by `tessera card check`: unsigned CHUID, no Security Object, exit 1), and both ways
+# of personalising are timed (written to docs/benchmarks.md).
 #
 # Usage: TESSERA_BIN=target/debug/tessera ./scripts/interop.sh   (a binary built with
 # `cargo build -p tessera --features pcsc`). Needs pcscd, vsmartcard-vpcd, opensc, yubico-piv-tool,
@@ -492,6 +493,19 @@ run "$Y/status.txt" yk "$R1" -a status
 grep -q '^Slot 9a:' "$Y/status.txt" && grep -q 'Subject DN:[[:space:]]*CN=interop' "$Y/status.txt" &&
   grep -Eq '^CHUID:[[:space:]]*[0-9a-f]+' "$Y/status.txt" || fail "yubico-piv-tool -a status" "$Y/status.txt"
 ok "yubico-piv-tool -a status shows the CHUID and slot 9a with CN=interop"
+# Tessera's checker judges the card yubico-piv-tool personalised: its CHUID is unsigned (3E 00) and
+# it has no Security Object, so the check must fail (exit 1) and its report must say both.
+printf '%s\n' 654321 >"$Y/pin.txt"
+rc=0
+timeout "$TOOL_TIMEOUT" "$BIN" card check --reader "$R1" --pin-file "$Y/pin.txt" --json >"$Y/check.json" 2>"$Y/check.log" || rc=$?
+[ "$rc" = 1 ] || fail "tessera card check on the yubico-piv-tool card exited with $rc, not 1" "$Y/check.log"
+jq -e '.passed == false
+  and ([.objects[] | select(.name == "chuid")][0].status == "unsigned")
+  and ([.objects[] | select(.name == "security_object")][0].status == "missing")
+  and ([.objects[] | select(.name == "key_9a")][0].status == "ok")' "$Y/check.json" >/dev/null ||
+  fail "tessera card check: the report does not name the unsigned CHUID and the missing Security Object (or 9a's key)" "$Y/check.json"
+grep -q 654321 "$Y/check.json" "$Y/check.log" && fail "tessera card check printed the PIN" "$Y/check.json"
+ok "tessera card check on the yubico-piv-tool card: exit 1, CHUID unsigned, Security Object missing, 9a's key proven"
 stop_card ykfresh "$R1"
 
 # --- 8. timing: one full 4-slot personalisation by each ------------------------------------------

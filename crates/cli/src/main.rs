@@ -1,5 +1,6 @@
 //! The one Tessera binary. Each command is a thin wrapper around `tessera-server`.
 
+mod card_cmd;
 mod card_sim;
 mod config;
 mod directory_cmd;
@@ -330,6 +331,11 @@ enum Command {
         /// Why the PIN is unlocked (a ticket number, a few words); it goes into the audit log.
         #[arg(long, default_value = "unlocked from the command line")]
         reason: String,
+    },
+    /// Cards in a reader: `check` judges any PIV card against the FIPS 201 standards.
+    Card {
+        #[command(subcommand)]
+        command: card_cmd::CardCommand,
     },
     /// Put a virtual PIV card into pcscd's virtual reader (vsmartcard vpcd). Type `r` + Enter to
     /// remove the card, `i` + Enter to insert it again; it also comes back by itself when pcscd
@@ -1138,6 +1144,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             println!("{out}");
             Ok(())
         }
+        Command::Card { command } => card_cmd::card_command(command).await,
         Command::CardSim {
             print_attestation_root: true,
             ..

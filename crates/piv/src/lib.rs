@@ -3,12 +3,14 @@
 //! `CardTransport` (command chaining, extended length, GET RESPONSE, status words mapped to
 //! `CardError`, APDU traces with secrets redacted), the contents of the data objects an issuer
 //! writes (the signed CHUID, CCC, certificates, printed information, the signed CBEFF facial image
-//! and fingerprints, the Security Object; signed through the core's `ContentSigner`), and a
-//! faithful [`VirtualCard`] with persistent state that stands in for hardware in the demo, in tests
-//! and behind vpcd for OpenSC.
+//! and fingerprints, the Security Object; signed through the core's `ContentSigner`), a faithful
+//! [`VirtualCard`] with persistent state that stands in for hardware in the demo, in tests and
+//! behind vpcd for OpenSC, and the [`check`] of any PIV card's data objects against the standards
+//! (`tessera card check`).
 
 pub mod apdu;
 pub mod card;
+pub mod check;
 pub mod client;
 pub mod data_objects;
 pub mod management_key;
