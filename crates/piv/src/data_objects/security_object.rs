@@ -197,8 +197,8 @@ mod tests {
         assert_eq!(
             request.content,
             lds_security_object(&[
-                (1, Sha256::digest(&chuid).into()),
-                (2, Sha256::digest(&face).into())
+                (1, Sha256::digest(tlv::encode(0x53, &chuid)).into()),
+                (2, Sha256::digest(tlv::encode(0x53, &face)).into())
             ])
         );
         assert_eq!(fields[1].value, signer.signature_for(&request.content));
