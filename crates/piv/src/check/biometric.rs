@@ -46,11 +46,19 @@ impl Modality {
     }
 }
 
-/// A CBEFF date: year (2 bytes), month, day, hour, minute, second, and 'Z'.
+/// A CBEFF date of the PIV patron format: `YYYYMMDDhhmmssZ` with two decimal digits in each byte
+/// (century, year, month, day, hour, minute, second, each a binary value 0-99) and 'Z', the way
+/// GSA's PIV conformance tool reads it.
 fn cbeff_date(bytes: &[u8]) -> Option<String> {
-    let [y0, y1, mo, d, h, mi, s, z] = bytes.try_into().ok()?;
-    let year = u16::from_be_bytes([y0, y1]);
-    let valid = (1..=12).contains(&mo) && (1..=31).contains(&d) && h < 24 && mi < 60 && s < 61;
+    let [c, y, mo, d, h, mi, s, z] = bytes.try_into().ok()?;
+    let year = u16::from(c) * 100 + u16::from(y);
+    let valid = c < 100
+        && y < 100
+        && (1..=12).contains(&mo)
+        && (1..=31).contains(&d)
+        && h < 24
+        && mi < 60
+        && s < 61;
     (valid && z == b'Z').then(|| format!("{year:04}{mo:02}{d:02}{h:02}{mi:02}{s:02}Z"))
 }
 

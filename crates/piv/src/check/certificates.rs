@@ -13,8 +13,7 @@ use der::{Decode, Encode};
 use tessera_core::model::Slot;
 use x509_cert::ext::pkix::name::GeneralName;
 use x509_cert::ext::pkix::{
-    AuthorityInfoAccessSyntax, CertificatePolicies, CrlDistributionPoints, ExtendedKeyUsage,
-    KeyUsage, SubjectAltName,
+    AuthorityInfoAccessSyntax, CrlDistributionPoints, ExtendedKeyUsage, KeyUsage, SubjectAltName,
 };
 use x509_cert::Certificate;
 
@@ -22,6 +21,7 @@ const PROFILE: &str = "X.509 Certificate and CRL Extensions Profile for the Comm
 const ID_PIV_CARD_AUTH: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.101.3.6.8");
 pub const ID_PIV_CONTENT_SIGNING: ObjectIdentifier =
     ObjectIdentifier::new_unwrap("2.16.840.1.101.3.6.7");
+const ID_CERTIFICATE_POLICIES: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.32");
 const ID_PIV_INTERIM: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.101.3.6.9.1");
 const ID_FASCN: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.101.3.6.6");
 const ID_AD_OCSP: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.48.1");
@@ -113,6 +113,54 @@ fn check_validity(cert: &Certificate, now_unix: u64, reference: &str, report: &m
     } else {
         report.info(reference, format!("valid until {}", v.not_after));
     }
+}
+
+/// The policy identifiers of a DER certificatePolicies value (`SEQUENCE OF PolicyInformation`,
+/// each a `SEQUENCE { policyIdentifier OBJECT IDENTIFIER, qualifiers OPTIONAL }`), dotted.
+fn policy_oids(der: &[u8]) -> Option<Vec<String>> {
+    let outer = crate::tlv::parse_all(der).ok()?;
+    let [sequence] = outer.as_slice() else {
+        return None;
+    };
+    let mut out = Vec::new();
+    for info in crate::tlv::parse_all(sequence.value).ok()? {
+        let fields = crate::tlv::parse_all(info.value).ok()?;
+        let oid = fields
+            .first()
+            .filter(|f| info.tag == 0x30 && f.tag == 0x06)?;
+        out.push(dotted_oid(oid.value)?);
+    }
+    (sequence.tag == 0x30).then_some(out)
+}
+
+/// The dotted form of an OBJECT IDENTIFIER's content octets, arcs up to 128 bits.
+fn dotted_oid(content: &[u8]) -> Option<String> {
+    let mut arcs: Vec<u128> = Vec::new();
+    let mut value: u128 = 0;
+    for (i, byte) in content.iter().enumerate() {
+        if value > (u128::MAX >> 7) {
+            return None;
+        }
+        value = (value << 7) | u128::from(byte & 0x7F);
+        if byte & 0x80 == 0 {
+            if arcs.is_empty() {
+                let first = (value / 40).min(2);
+                arcs.push(first);
+                arcs.push(value - first * 40);
+            } else {
+                arcs.push(value);
+            }
+            value = 0;
+        } else if i + 1 == content.len() {
+            return None;
+        }
+    }
+    (!arcs.is_empty()).then(|| {
+        arcs.iter()
+            .map(u128::to_string)
+            .collect::<Vec<_>>()
+            .join(".")
+    })
 }
 
 fn extension<'a, T: Decode<'a> + der::oid::AssociatedOid>(
@@ -308,16 +356,22 @@ fn check_profile(
             }
         }
     }
-    match extension::<CertificatePolicies>(cert, "certificate policies", report) {
-        Some((_, policies)) if !policies.0.is_empty() => {
-            let oids: Vec<String> = policies
-                .0
-                .iter()
-                .map(|p| p.policy_identifier.to_string())
-                .collect();
+    // Read by hand: a policy under 2.25 (a UUID, X.667) has a 128-bit arc that `const-oid`
+    // refuses, and such an organisation's own arc is as valid a policy as any.
+    let policies = tbs
+        .extensions
+        .iter()
+        .flatten()
+        .find(|e| e.extn_id == ID_CERTIFICATE_POLICIES);
+    match policies.map(|e| policy_oids(e.extn_value.as_bytes())) {
+        Some(Some(oids)) if !oids.is_empty() => {
             report.info(PROFILE, format!("certificate policies {}", oids.join(", ")));
         }
-        _ => report.error(
+        Some(_) => report.error(
+            "RFC 5280, 4.2.1.4",
+            "the certificatePolicies extension does not parse or names no policy",
+        ),
+        None => report.error(
             PROFILE,
             "the certificate has no certificatePolicies extension",
         ),
@@ -447,4 +501,35 @@ pub fn check_chain(
 /// Settles a certificate object's status.
 pub fn settle(report: &mut ObjectReport) {
     report.settle(Status::Ok);
+}
+
+#[cfg(test)]
+mod policy_tests {
+    use super::*;
+
+    #[test]
+    fn policies_under_a_uuid_arc_are_read() {
+        // 2.25.329800735698586629295641978511506172918 (a UUID OID) and 2.16.840.1.101.3.2.1.3.13.
+        let uuid_arc = ObjectIdentifier::new_unwrap("2.25.1").as_bytes().to_vec();
+        assert_eq!(uuid_arc, [0x69, 0x01]);
+        let uuid = [
+            0x69, 0x83, 0xF8, 0xA6, 0xDA, 0xB5, 0x9C, 0xE9, 0x8B, 0xC6, 0xC2, 0x9C, 0xB2, 0xC6,
+            0xEF, 0xAB, 0xD7, 0xEC, 0x6E,
+        ];
+        let federal = ObjectIdentifier::new_unwrap("2.16.840.1.101.3.2.1.3.13");
+        let info =
+            |oid: &[u8]| [&[0x30, oid.len() as u8 + 2, 0x06, oid.len() as u8][..], oid].concat();
+        let body = [info(&uuid), info(federal.as_bytes())].concat();
+        let der = [&[0x30, body.len() as u8][..], &body].concat();
+        let oids = policy_oids(&der).unwrap();
+        assert_eq!(oids[1], "2.16.840.1.101.3.2.1.3.13");
+        assert!(
+            oids[0].starts_with("2.25.") && oids[0].len() > 30,
+            "{}",
+            oids[0]
+        );
+        assert_eq!(dotted_oid(&[0x69, 0x01]).as_deref(), Some("2.25.1"));
+        assert!(dotted_oid(&[0x69, 0x81]).is_none());
+        assert!(policy_oids(&[0x31, 0x00]).is_none());
+    }
 }

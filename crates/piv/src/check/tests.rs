@@ -301,7 +301,7 @@ fn signed_chuid(pki: &Pki) -> Vec<u8> {
 }
 
 fn cbeff_date(year: u16) -> Vec<u8> {
-    let mut d = year.to_be_bytes().to_vec();
+    let mut d = vec![(year / 100) as u8, (year % 100) as u8];
     d.extend_from_slice(&[1, 2, 3, 4, 5, b'Z']);
     d
 }
