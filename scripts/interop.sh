@@ -196,8 +196,10 @@ LOGS+=("$T/issue.log")
 "$BIN" init --demo --data "$T/data" 2>"$T/init.log" || fail "tessera init failed" "$T/init.log"
 # The virtual cards' simulated attestation root: trusted here by configuration, as a test root.
 "$BIN" card-sim --print-attestation-root >"$T/attestation-root.pem" || fail "card-sim --print-attestation-root"
+# The public URL puts CRL, OCSP and caIssuers URLs into the certificates, as the PIV-I profiles
+# ask and `tessera card check` checks.
 RUST_LOG=debug timeout "$TOOL_TIMEOUT" "$BIN" issue --data "$T/data" --readers pcsc --reader "$R0" \
-  --attestation-root "$T/attestation-root.pem" \
+  --attestation-root "$T/attestation-root.pem" --public-url http://pki.tessera.example \
   --user jdoe --policy "PIV Attested" --layout "Corporate Badge" --pin "$PIN" --json \
   >"$T/issue.json" 2>"$T/issue.log" || fail "tessera issue through PC/SC exited with $?" "$T/issue.json"
 settle
@@ -280,6 +282,74 @@ for slot in 9a 9c 9d 9e; do
     fail "slot $slot: the attested key is not the key Tessera certified" "$T/attest-$slot.pem"
 done
 ok "yubico-piv-tool -a attest (9A 9C 9D 9E) and -a read-certificate -s f9: openssl verifies root <- F9 <- attestation, each attests the key Tessera certified"
+
+# --- 3c. the FIPS 201 data objects, read by OpenSC and checked by openssl --------------------------
+phase "the card's signed CHUID, biometrics and Security Object, read by OpenSC and verified by openssl"
+F=$T/fips201
+mkdir -p "$F"
+read_object() { # label file [pin]
+  if [ -n "${3:-}" ]; then
+    run "$F/$2.log" pkcs15-tool --reader "$R0" --verify-pin --pin "$3" --read-data-object "$1" -o "$F/$2.raw"
+  else
+    run "$F/$2.log" pkcs15-tool --reader "$R0" --read-data-object "$1" -o "$F/$2.raw"
+  fi
+  [ -s "$F/$2.raw" ] || fail "pkcs15-tool read nothing for \"$1\"" "$F/$2.log"
+}
+read_object "Card Holder Unique Identifier" chuid
+read_object "Security Object" security
+read_object "Card Capability Container" ccc
+read_object "Printed Information" printed "$PIN"
+read_object "Cardholder Facial Image" face "$PIN"
+read_object "Cardholder Fingerprints" fingers "$PIN"
+python3 scripts/piv_objects.py chuid "$F/chuid.raw" "$F/chuid"
+run "$F/chuid-verify.txt" openssl cms -verify -binary -inform DER -in "$F/chuid/signature.der" \
+  -content "$F/chuid/signed.bin" -CAfile "$T/chain.pem" -purpose any -out /dev/null \
+  -certsout "$F/content-signer.pem"
+# The biometrics and the Security Object leave the signer's certificate out (it is the CHUID's);
+# openssl is given it. Trusted: Tessera's issuing CA and root (openssl cms does not take
+# intermediates from -certfile to build the chain).
+openssl x509 -in "$F/content-signer.pem" -noout -ext extendedKeyUsage | grep -q '2.16.840.1.101.3.6.7' ||
+  fail "the CHUID's signer certificate lacks EKU id-PIV-content-signing" "$F/content-signer.pem"
+run "$F/chuid-attrs.txt" openssl cms -cmsout -print -inform DER -in "$F/chuid/signature.der"
+for oid in 2.16.840.1.101.3.6.1 2.16.840.1.101.3.6.5; do
+  grep -q "$oid" "$F/chuid-attrs.txt" || fail "the CHUID's signature lacks $oid" "$F/chuid-attrs.txt"
+done
+ok "CHUID: openssl cms -verify chained to Tessera's CA (issuing CA <- content signer, EKU 2.16.840.1.101.3.6.7), content type id-PIV-CHUIDSecurityObject, pivSigner-DN"
+for object in face fingers; do
+  python3 scripts/piv_objects.py cbeff "$F/$object.raw" "$F/$object"
+  run "$F/$object-verify.txt" openssl cms -verify -binary -inform DER -in "$F/$object/signature.der" \
+    -content "$F/$object/signed.bin" -certfile "$F/content-signer.pem" -CAfile "$T/chain.pem" \
+    -purpose any -out /dev/null
+done
+head -c 4 "$F/fingers/bdb.bin" | grep -q 'FMR' || fail "the fingerprints' BDB is not an INCITS 378 record" "$F/fingers/bdb.bin"
+run "$F/face.ppm.log" djpeg -pnm -outfile "$F/face.ppm" "$F/face/face.jpg"
+face_size=$(head -c 20 "$F/face.ppm" | sed -n 2p)
+ok "facial image and fingerprints: CBEFF signatures verified by openssl cms; the face decodes as a JPEG ($face_size, djpeg); the fingers are an INCITS 378 record"
+python3 scripts/piv_objects.py security "$F/security.raw" "$F/security"
+run "$F/security-verify.txt" openssl cms -verify -binary -inform DER -in "$F/security/lds.der" \
+  -certfile "$F/content-signer.pem" -CAfile "$T/chain.pem" -purpose any -out "$F/lds-content.der"
+python3 scripts/piv_objects.py hashes "$F/lds-content.der" >"$F/hashes.txt"
+declare -A RAW_OF=([3000]=chuid [DB00]=ccc [3001]=printed [6030]=face [6010]=fingers)
+checked=0
+while read -r dg container; do
+  object=${RAW_OF[$container]:-}
+  [ -n "$object" ] || fail "the Security Object maps DG $dg to container $container, which this test does not read" "$F/security/mapping.txt"
+  want=$(awk -v dg="$dg" '$1 == dg {print $2}' "$F/hashes.txt")
+  got=$(python3 scripts/piv_objects.py sha256 "$F/$object.raw")
+  [ "$want" = "$got" ] || fail "Security Object: DG $dg ($object) hash $want, OpenSC's read gives $got" "$F/hashes.txt"
+  checked=$((checked + 1))
+done <"$F/security/mapping.txt"
+[ "$checked" -ge 3 ] || fail "the Security Object covers $checked objects, not CHUID, facial image and fingerprints" "$F/security/mapping.txt"
+ok "Security Object: openssl cms -verify, and the $checked hashes recomputed from what OpenSC read"
+printf '%s\n' "$PIN" >"$F/pin.txt"
+rc=0
+timeout "$TOOL_TIMEOUT" "$BIN" card check --reader "$R0" --pin-file "$F/pin.txt" --ca "$T/chain.pem" --json \
+  >"$F/check.json" 2>"$F/check.log" || rc=$?
+[ "$rc" = 0 ] || fail "tessera card check on the card Tessera issued exited with $rc" "$F/check.json"
+jq -e '.passed and ([.objects[] | select(.name == "chuid" or .name == "security_object" or .name == "facial_image"
+  or .name == "fingerprints" or .name == "key_9a" or .name == "key_9d") | .status] | all(. == "ok") and length == 6)' \
+  "$F/check.json" >/dev/null || fail "tessera card check: the Tessera card's objects are not all ok" "$F/check.json"
+ok "tessera card check on the card Tessera issued: every object and key ok (signed CHUID, biometrics, Security Object, 4 keys)"
 
 # --- 4. yubico-piv-tool reads the card ------------------------------------------------------------
 run "$T/yk-status.txt" yk "$R0" -a status

@@ -98,7 +98,15 @@ fn loaded_card_file() -> &'static PathBuf {
         for (tag, value) in [
             (
                 &[0x5F, 0xC1, 0x02][..],
-                tessera_piv::data_objects::chuid([7; 16], "20301231"),
+                {
+                    // An unsigned CHUID: the card stores what it is given.
+                    let mut chuid = tlv::encode(0x30, &[0xD4; 25]);
+                    tlv::push(&mut chuid, 0x34, &[7; 16]);
+                    tlv::push(&mut chuid, 0x35, b"20301231");
+                    tlv::push(&mut chuid, 0x3E, &[]);
+                    tlv::push(&mut chuid, 0xFE, &[]);
+                    chuid
+                },
             ),
             (
                 &[0x5F, 0xC1, 0x05][..],

@@ -65,8 +65,24 @@ impl CheckOptions {
 }
 
 /// Parses the CA certificates of a PEM file (`--ca`).
+///
+/// Each `BEGIN CERTIFICATE` block is read on its own: x509-cert's `load_pem_chain` panics on
+/// whitespace after the last block (x509-cert 0.2.5), and a PEM file with a trailing blank line
+/// is ordinary.
 pub fn parse_ca_pem(pem: &str) -> Result<Vec<Certificate>, String> {
-    let certs = Certificate::load_pem_chain(pem.as_bytes()).map_err(|e| e.to_string())?;
+    use der::DecodePem;
+    const END: &str = "-----END CERTIFICATE-----";
+    let mut certs = Vec::new();
+    let mut rest = pem;
+    while let Some(start) = rest.find("-----BEGIN CERTIFICATE-----") {
+        let block = &rest[start..];
+        let end = block
+            .find(END)
+            .ok_or("a certificate block has no END line")?
+            + END.len();
+        certs.push(Certificate::from_pem(&block[..end]).map_err(|e| e.to_string())?);
+        rest = &block[end..];
+    }
     if certs.is_empty() {
         return Err("the file holds no certificate".into());
     }

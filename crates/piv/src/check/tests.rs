@@ -804,3 +804,13 @@ async fn a_card_with_every_signed_object_passes() {
         report.to_text()
     );
 }
+
+#[test]
+fn a_ca_file_with_blank_lines_is_read_and_a_cut_one_is_an_error() {
+    let der = Pki::new().ca.to_der().unwrap();
+    let pem = der::pem::encode_string("CERTIFICATE", der::pem::LineEnding::LF, &der).unwrap();
+    let file = format!("\n{pem}\n{pem}\n\n");
+    assert_eq!(super::parse_ca_pem(&file).unwrap().len(), 2);
+    assert!(super::parse_ca_pem("no certificate here\n").is_err());
+    assert!(super::parse_ca_pem(&pem[..pem.len() - 30]).is_err());
+}
