@@ -154,7 +154,8 @@ pub fn encode_time(text: &str) -> Option<[u8; 8]> {
 fn next_second(t: [u8; 8]) -> [u8; 8] {
     let [century, year, month, day, hour, minute, second, z] = t;
     let full_year = u32::from(century) * 100 + u32::from(year);
-    let leap = full_year % 4 == 0 && (full_year % 100 != 0 || full_year % 400 == 0);
+    let leap = full_year.is_multiple_of(4)
+        && (!full_year.is_multiple_of(100) || full_year.is_multiple_of(400));
     let days = match month {
         2 if leap => 29,
         2 => 28,

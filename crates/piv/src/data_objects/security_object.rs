@@ -129,7 +129,7 @@ pub fn object(
 
 /// The `(data group, container ID)` pairs of a BA mapping; `None` if it is not whole triples.
 pub fn parse_mapping(mapping: &[u8]) -> Option<Vec<(u8, u16)>> {
-    if mapping.len() % 3 != 0 {
+    if !mapping.len().is_multiple_of(3) {
         return None;
     }
     Some(
