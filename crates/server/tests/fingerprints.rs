@@ -227,8 +227,7 @@ async fn a_policy_that_requires_fingerprints_refuses_a_person_without_them() {
     .unwrap();
     let err = issuance::choose_policy(&t.runner, &admin, &job.id, &policy.id, Some(Pin::new(PIN)))
         .await
-        .err()
-        .expect("refused");
+        .expect_err("refused");
     assert_eq!(err.code().as_str(), "ISS0003");
     let message = err.to_string();
     assert!(
