@@ -24,6 +24,18 @@ pub(crate) fn from_x509(t: &Time) -> Timestamp {
     Timestamp(t.to_unix_duration().as_secs() as i64)
 }
 
+/// The system's clock, which the content signer renews by unless the server gives its own.
+pub(crate) struct SystemClock;
+
+impl tessera_core::ports::Clock for SystemClock {
+    fn now(&self) -> Timestamp {
+        let seconds = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        Timestamp(i64::try_from(seconds).unwrap_or(i64::MAX))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -37,17 +49,5 @@ mod tests {
         assert!(matches!(to_x509(late).unwrap(), Time::GeneralTime(_)));
         assert_eq!(from_x509(&to_x509(late).unwrap()), late);
         assert!(to_x509(Timestamp(-1)).is_err());
-    }
-}
-
-/// The system's clock, which the content signer renews by unless the server gives its own.
-pub(crate) struct SystemClock;
-
-impl tessera_core::ports::Clock for SystemClock {
-    fn now(&self) -> Timestamp {
-        let seconds = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
-        Timestamp(i64::try_from(seconds).unwrap_or(i64::MAX))
     }
 }

@@ -717,7 +717,7 @@ fn content_signer_on_softhsm_signs_what_openssl_verifies() {
     std::fs::write(dir.path().join("chuid.p7"), der).unwrap();
     std::fs::write(dir.path().join("chuid.bin"), content).unwrap();
     std::fs::write(dir.path().join("chain.pem"), ca.chain_pem()).unwrap();
-    let out = openssl(
+    openssl(
         dir.path(),
         &[
             "cms",

@@ -8,7 +8,6 @@ mod support;
 
 use support::pki::openssl;
 use support::portal::{csrf, Portal};
-use tessera_core::fips201::ContentSigner as _;
 use tessera_core::model::BuiltinRole;
 use tessera_core::ports::{CertificateAuthority, Store};
 use tessera_server::{demo, router, Options, Tessera};
