@@ -262,7 +262,7 @@ pub(super) async fn personalise(
             changes,
             job,
             70,
-            "Writing certificates, CHUID, CCC, printed information, PIN, PUK and management key",
+            "Writing certificates, signed data objects and biometrics, PIN, PUK and management key",
         )
         .await?;
 
