@@ -27,6 +27,7 @@ use crate::time;
 use der::{Decode, DecodePem, Encode, EncodePem};
 use spki::SubjectPublicKeyInfoOwned;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use tessera_core::fips201::{ContentSigner, ContentToSign};
 use tessera_core::model::Timestamp;
@@ -104,7 +105,14 @@ pub struct ContentSigning {
     /// One renewal at a time in this process; other processes are handled by the labels and
     /// the never-overwritten certificate files.
     renewing: Mutex<()>,
+    /// When the folder was last listed for a newer generation (seconds, the signer's clock): at
+    /// most once a [`DISK_CHECK_SECONDS`], not at every signature of every card.
+    disk_checked: AtomicI64,
 }
+
+/// How often the folder is listed for a generation another replica made. A generation in hand
+/// signs validly until it is due, so a replica may sign with it a minute longer.
+const DISK_CHECK_SECONDS: i64 = 60;
 
 impl ContentSigning {
     pub(crate) fn new(
@@ -122,6 +130,7 @@ impl ContentSigning {
             clock,
             current: RwLock::new(None),
             renewing: Mutex::new(()),
+            disk_checked: AtomicI64::new(i64::MIN),
         }
     }
 
@@ -136,6 +145,7 @@ impl ContentSigning {
             clock: self.clock.clone(),
             current: RwLock::new(self.loaded()),
             renewing: Mutex::new(()),
+            disk_checked: AtomicI64::new(i64::MIN),
         }
     }
 
@@ -178,7 +188,14 @@ impl ContentSigning {
     /// the renewal window (or there is none yet).
     pub fn current(&self, now: Timestamp) -> Result<Arc<Generation>, PkiError> {
         let loaded = self.loaded();
+        if let Some(g) = &loaded {
+            let checked = self.disk_checked.load(Ordering::Relaxed);
+            if now.0.saturating_sub(checked) < DISK_CHECK_SECONDS && !self.due(g, now) {
+                return Ok(g.clone());
+            }
+        }
         let newest = self.newest_number()?;
+        self.disk_checked.store(now.0, Ordering::Relaxed);
         let generation = match (&loaded, newest) {
             (Some(g), Some(n)) if g.number >= n => g.clone(),
             (_, Some(n)) => {

@@ -421,9 +421,12 @@ fn the_signer_is_renewed_inside_its_window_and_on_demand() {
     assert_eq!(replica.content_signer().certificate_der(), second);
     assert_eq!(pems(&ca_dir).len(), 2);
 
-    // On demand: a third, which the replica then also signs with.
+    // On demand: a third, which the replica signs with once it next looks at the folder (at
+    // most a minute later); until then it keeps the second, still valid.
     let third = ca.renew_content_signer().unwrap();
     assert_ne!(serial(&third.der), serial(&second));
+    assert_eq!(replica.content_signer().certificate_der(), second);
+    clock.set(Timestamp(clock.now().0 + 61));
     assert_eq!(replica.content_signer().certificate_der(), third.der);
     assert_eq!(pems(&ca_dir).len(), 3);
 }

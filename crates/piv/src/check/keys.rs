@@ -70,18 +70,20 @@ pub async fn prove(
             decrypt(client, slot, algorithm, rsa_key).await
         }
         (Slot::KeyManagement, PublicKey::P256(vk)) => {
-            let public = p256::PublicKey::from_affine(*vk.as_affine()).map_err(|e| e.to_string());
-            match public {
-                Ok(public) => agree_p256(client, slot, algorithm, &public).await,
-                Err(e) => Err(e),
-            }
+            use p256::elliptic_curve::sec1::ToEncodedPoint;
+            let ephemeral = p256::ecdh::EphemeralSecret::random(&mut rand::rngs::OsRng);
+            let point = ephemeral.public_key().to_encoded_point(false);
+            let local = ephemeral.diffie_hellman(&p256::PublicKey::from(vk));
+            let local = local.raw_secret_bytes();
+            agree(client, slot, algorithm, "P-256", point.as_bytes(), local).await
         }
         (Slot::KeyManagement, PublicKey::P384(vk)) => {
-            let public = p384::PublicKey::from_affine(*vk.as_affine()).map_err(|e| e.to_string());
-            match public {
-                Ok(public) => agree_p384(client, slot, algorithm, &public).await,
-                Err(e) => Err(e),
-            }
+            use p384::elliptic_curve::sec1::ToEncodedPoint;
+            let ephemeral = p384::ecdh::EphemeralSecret::random(&mut rand::rngs::OsRng);
+            let point = ephemeral.public_key().to_encoded_point(false);
+            let local = ephemeral.diffie_hellman(&p384::PublicKey::from(vk));
+            let local = local.raw_secret_bytes();
+            agree(client, slot, algorithm, "P-384", point.as_bytes(), local).await
         }
         _ => sign(client, slot, algorithm, &key).await,
     };
@@ -164,43 +166,22 @@ async fn decrypt(
     }
 }
 
-async fn agree_p256(
+/// ECDH on the card with an ephemeral key (`point`, uncompressed) and the comparison with
+/// `local`, the secret the ephemeral key agrees with the certificate's key.
+async fn agree(
     client: &mut PivClient,
     slot: Slot,
     algorithm: tessera_core::model::KeyAlgorithm,
-    cert_key: &p256::PublicKey,
+    curve: &str,
+    point: &[u8],
+    local: &[u8],
 ) -> Result<String, String> {
-    use p256::elliptic_curve::sec1::ToEncodedPoint;
-    let ephemeral = p256::ecdh::EphemeralSecret::random(&mut rand::rngs::OsRng);
-    let point = ephemeral.public_key().to_encoded_point(false);
     let card = client
-        .ecdh(slot, algorithm, point.as_bytes())
+        .ecdh(slot, algorithm, point)
         .await
         .map_err(|e| format!("the card did not agree a key: {e}"))?;
-    let local = ephemeral.diffie_hellman(cert_key);
-    if local.raw_secret_bytes().as_slice() == card.as_slice() {
-        Ok("ECDH with an ephemeral P-256 key: the card's shared secret is the one computed with the certificate's key".into())
-    } else {
-        Err("ECDH with an ephemeral key: the card's shared secret differs from the one computed with the certificate's key".into())
-    }
-}
-
-async fn agree_p384(
-    client: &mut PivClient,
-    slot: Slot,
-    algorithm: tessera_core::model::KeyAlgorithm,
-    cert_key: &p384::PublicKey,
-) -> Result<String, String> {
-    use p384::elliptic_curve::sec1::ToEncodedPoint;
-    let ephemeral = p384::ecdh::EphemeralSecret::random(&mut rand::rngs::OsRng);
-    let point = ephemeral.public_key().to_encoded_point(false);
-    let card = client
-        .ecdh(slot, algorithm, point.as_bytes())
-        .await
-        .map_err(|e| format!("the card did not agree a key: {e}"))?;
-    let local = ephemeral.diffie_hellman(cert_key);
-    if local.raw_secret_bytes().as_slice() == card.as_slice() {
-        Ok("ECDH with an ephemeral P-384 key: the card's shared secret is the one computed with the certificate's key".into())
+    if local == card.as_slice() {
+        Ok(format!("ECDH with an ephemeral {curve} key: the card's shared secret is the one computed with the certificate's key"))
     } else {
         Err("ECDH with an ephemeral key: the card's shared secret differs from the one computed with the certificate's key".into())
     }
