@@ -255,17 +255,20 @@ impl PivClient {
         tlv::push_tag(&mut tag_list, tag);
         let mut data = tlv::encode(0x5C, &tag_list);
         tlv::push(&mut data, 0x53, value);
+        let check = batch::Check::PutData {
+            tag,
+            len: value.len(),
+        };
         if self.deferred.is_some() {
             let apdu = CommandApdu::new(0, ins::PUT_DATA, 0x3F, 0xFF).with_data(data);
-            return self.defer(apdu, batch::Check::PutData);
+            return self.defer(apdu, check);
         }
         let response = self
             .exchange(CommandApdu::new(0, ins::PUT_DATA, 0x3F, 0xFF).with_data(data))
             .await?;
         match response.sw {
             sw::SUCCESS => Ok(()),
-            sw::SECURITY_STATUS_NOT_SATISFIED => Err(CardError::ManagementKeyRejected),
-            other => Err(status("PUT DATA", other)),
+            other => Err(check.error(other)),
         }
     }
 

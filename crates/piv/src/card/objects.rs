@@ -65,6 +65,23 @@ pub fn capacity(tag: u32) -> usize {
     container_size(tag).map_or(MAX_OBJECT_LEN, |size| size.max(MAX_OBJECT_LEN))
 }
 
+/// What an operator calls the object `tag`, for messages (its tag in hex when it has no name).
+pub fn object_name(tag: u32) -> String {
+    match tag {
+        CARD_AUTH_CERT => "Card Authentication certificate".into(),
+        CHUID => "CHUID".into(),
+        FINGERPRINTS => "fingerprints".into(),
+        PIV_AUTH_CERT => "PIV Authentication certificate".into(),
+        SECURITY_OBJECT => "Security Object".into(),
+        CCC => "Card Capability Container".into(),
+        FACIAL_IMAGE => "facial image".into(),
+        PRINTED_INFORMATION => "printed information".into(),
+        SIGNATURE_CERT => "Digital Signature certificate".into(),
+        KEY_MANAGEMENT_CERT => "Key Management certificate".into(),
+        other => format!("object {other:X}"),
+    }
+}
+
 /// Who may read an object.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ReadAccess {

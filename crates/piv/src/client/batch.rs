@@ -14,17 +14,31 @@ use tessera_core::ports::{ScriptCommand, SwPattern};
 /// What a deferred write's status word means.
 #[derive(Clone, Copy, Debug)]
 pub(super) enum Check {
-    PutData,
+    /// PUT DATA of the object `tag` whose value is `len` bytes long.
+    PutData {
+        tag: u32,
+        len: usize,
+    },
     Pin,
     Puk,
     ManagementKey,
 }
 
 impl Check {
-    fn error(self, sw_: u16) -> CardError {
+    pub(super) fn error(self, sw_: u16) -> CardError {
         let refused = match self {
-            Check::PutData => match sw_ {
+            Check::PutData { tag, len } => match sw_ {
                 sw::SECURITY_STATUS_NOT_SATISFIED => Err(CardError::ManagementKeyRejected),
+                // The card is short of room, not broken: say which object and how big, since
+                // cards differ (a YubiKey 5 holds at most 3052 bytes in any one object, where
+                // SP 800-73-4 lets a facial image take 12,704).
+                sw::NOT_ENOUGH_MEMORY => Err(CardError::DataObject {
+                    object: objects::object_name(tag),
+                    detail: format!(
+                        "the card has no room for its {len} bytes (it answered 6A84); \
+                         issue this card model with a device policy that leaves the object out"
+                    ),
+                }),
                 other => Err(status("PUT DATA", other)),
             },
             Check::Pin => pin_result("CHANGE REFERENCE DATA", sw_),

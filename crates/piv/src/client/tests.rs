@@ -738,6 +738,36 @@ async fn a_script_stops_at_the_first_refusal_and_names_it() {
         .expect("the factory key is still in place");
 }
 
+#[tokio::test]
+async fn a_card_without_room_for_an_object_says_which_and_how_big() {
+    let dir = TempDir::new("no-room");
+    let mut client = PivClient::new(Box::new(VirtualCardTransport::open(dir.card()).unwrap()));
+    client.select().await.unwrap();
+    client
+        .authenticate(&ManagementKey::factory_default())
+        .await
+        .unwrap();
+    // The printed information takes what a YubiKey holds in one object, 3052 bytes, and no more.
+    let too_big = vec![0; objects::MAX_OBJECT_LEN + 1];
+    let expected = CardError::DataObject {
+        object: "printed information".into(),
+        detail: "the card has no room for its 3053 bytes (it answered 6A84); issue this card \
+                 model with a device policy that leaves the object out"
+            .into(),
+    };
+    let sent_alone = client
+        .put_data(objects::PRINTED_INFORMATION, &too_big)
+        .await;
+    assert_eq!(sent_alone, Err(expected.clone()));
+    // The same answer when the write travels in a script.
+    client.defer_writes();
+    client
+        .put_data(objects::PRINTED_INFORMATION, &too_big)
+        .await
+        .unwrap();
+    assert_eq!(client.flush_writes().await, Err(expected));
+}
+
 /// A transport that counts the APDU scripts (round trips through a station) it carries.
 struct ScriptCounter {
     inner: VirtualCardTransport,
