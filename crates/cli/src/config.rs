@@ -13,6 +13,7 @@
 //! database_url_file = "/run/secrets/tessera-database-url"
 //! listen = "0.0.0.0:8443"
 //! public_url = "https://cms.example.org"
+//! policy_arc = "1.3.6.1.4.1.32473.1"
 //! tls_cert = "/etc/tessera/tls/cert.pem"
 //! tls_key = "/etc/tessera/tls/key.pem"
 //!
@@ -49,6 +50,8 @@ pub struct ServerSection {
     pub database_url: Option<String>,
     pub database_url_file: Option<PathBuf>,
     pub public_url: Option<String>,
+    /// The organisation's registered certificate policy arc (`1.3.6.1.4.1.<PEN>.1`).
+    pub policy_arc: Option<String>,
     pub listen: Option<SocketAddr>,
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
@@ -117,7 +120,7 @@ mod tests {
         std::fs::write(
             &file,
             "[server]\ndata = \"/var/lib/tessera\"\nlisten = \"0.0.0.0:8443\"\n\
-             database_url_file = \"/run/secrets/db\"\n\n[station]\nreaders = \"pcsc\"\n\
+             database_url_file = \"/run/secrets/db\"\npolicy_arc = \"1.3.6.1.4.1.32473.1\"\n\n[station]\nreaders = \"pcsc\"\n\
              printers = { \"Badge\" = \"ipp://localhost/ipp/print\" }\n",
         )
         .unwrap();
@@ -127,6 +130,10 @@ mod tests {
             Some(Path::new("/var/lib/tessera"))
         );
         assert_eq!(config.server.listen, Some("0.0.0.0:8443".parse().unwrap()));
+        assert_eq!(
+            config.server.policy_arc.as_deref(),
+            Some("1.3.6.1.4.1.32473.1")
+        );
         assert_eq!(
             config.station.printers["Badge"],
             "ipp://localhost/ipp/print"

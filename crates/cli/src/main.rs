@@ -52,6 +52,11 @@ pub(crate) struct DataArgs {
     /// its own portal address when none is given.
     #[arg(long, env = "TESSERA_PUBLIC_URL")]
     public_url: Option<String>,
+    /// Your organisation's registered certificate policy arc (e.g. 1.3.6.1.4.1.<your private
+    /// enterprise number>.1): each slot's default policy is <ARC>.1.<n>. Without it, a 2.25
+    /// UUID arc derived from the root CA.
+    #[arg(long, env = "TESSERA_POLICY_ARC")]
+    policy_arc: Option<String>,
     /// `pcsc` adds the PC/SC readers of this machine to the station (build feature `pcsc`)
     /// [default: simulated].
     #[arg(long, value_enum)]
@@ -161,6 +166,7 @@ impl DataArgs {
                 .unwrap_or_else(|| PathBuf::from("tessera-data")),
             database_url,
             public_url: self.public_url.clone().or(file.public_url),
+            policy_arc: self.policy_arc.clone().or(file.policy_arc),
             readers: match readers {
                 ReaderChoice::Simulated => Readers::Simulated,
                 ReaderChoice::Pcsc => Readers::Pcsc,

@@ -264,8 +264,6 @@ pub trait ContentSigner: Send + Sync {
     /// attributes are content type, message digest and pivSigner-DN (plus pivFASC-N and
     /// entryUUID when given).
     fn sign(&self, request: &ContentToSign<'_>) -> Result<Vec<u8>, PortError>;
-    /// The content signing certificate (DER) that signs now.
-    fn certificate_der(&self) -> Vec<u8>;
 }
 
 #[cfg(test)]

@@ -456,6 +456,23 @@ impl Ca {
         Ok(self)
     }
 
+    /// Certificates issued from now on assert policies under `arc` (an organisation's registered
+    /// arc, such as one below its IANA private enterprise number) instead of the 2.25 UUID arc
+    /// derived from the root: `<arc>.1.<n>` per slot, as `docs/pki.md` lists. A content signer
+    /// made before keeps the policy it was made with until it is renewed.
+    pub fn with_policy_arc(mut self, arc: &str) -> Result<Self, PkiError> {
+        let arc = arc.trim();
+        policy_oids::oid_der(arc)?;
+        let mut issuer = self.content.issuer().clone();
+        issuer.policies = policy_oids::certificate_policies(&[policy_oids::default_policy(
+            arc,
+            PolicyUse::ContentSigning,
+        )])?;
+        self.content = Arc::new(self.content.with_issuer(issuer));
+        self.policy_arc = arc.to_owned();
+        Ok(self)
+    }
+
     /// The clock the content signer renews by (the system's by default).
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.content = Arc::new(self.content.with_clock(clock));
@@ -472,7 +489,8 @@ impl Ca {
         &self.content
     }
 
-    /// The organisation's certificate policy arc, `2.25.<n>` (see `docs/pki.md`).
+    /// The organisation's certificate policy arc: `2.25.<n>` from the root, or the one configured
+    /// (see `docs/pki.md`).
     pub fn policy_arc(&self) -> &str {
         &self.policy_arc
     }

@@ -420,14 +420,4 @@ impl ContentSigner for ContentSigning {
     fn sign(&self, request: &ContentToSign<'_>) -> Result<Vec<u8>, PortError> {
         self.sign_content(request).map_err(PortError::from)
     }
-
-    fn certificate_der(&self) -> Vec<u8> {
-        match self.current(self.clock.now()) {
-            Ok(g) => g.der.clone(),
-            Err(e) => {
-                tracing::error!(error = %e, "no content signing certificate");
-                Vec::new()
-            }
-        }
-    }
 }

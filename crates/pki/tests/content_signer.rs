@@ -2,7 +2,8 @@
 //! -verify` on detached (CHUID, CBEFF) and encapsulated (Security Object) signatures made with
 //! P-256, P-384 and RSA CA keys, and `openssl x509` on the content signing certificate. Then
 //! renewal: when the CA opens, inside the renewal window, on demand, never beyond the issuing CA,
-//! and replicas sharing the CA folder converging on the newest generation.
+//! and replicas sharing the CA folder converging on the newest generation. A configured policy
+//! arc replaces the derived UUID arc.
 //!
 //! The openssl checks skip with a message only when openssl is not installed.
 
@@ -128,7 +129,11 @@ fn signatures_verify_with_openssl(algorithm: CaKeyAlgorithm) {
     let signer = ca.content_signer();
     let scratch = dir.path();
     std::fs::write(scratch.join("chain.pem"), ca.chain_pem()).unwrap();
-    std::fs::write(scratch.join("signer.pem"), pem(&signer.certificate_der())).unwrap();
+    std::fs::write(
+        scratch.join("signer.pem"),
+        pem(&ca.content_signer_certificate().unwrap().der),
+    )
+    .unwrap();
 
     let chuid_fields = b"\x30\x19\xd4\xe7\x39\xda\x73\x9c\xed\x39\xce\x73\x9d\x83\x68\x58\x21\x08\x42\x10\x84\x21\xc8\x42\x10\xc3\xeb\x34\x10\x3f\x25\x04\xe0\x4f\x89\x41\xd3\x9a\x0c\x03\x05\xe8\x2c\x33\x01\x35\x08\x32\x30\x32\x39\x31\x32\x33\x31";
     let biometric = b"CBEFF header and biometric data block";
@@ -282,10 +287,10 @@ fn the_content_signing_certificate_follows_the_piv_i_profile() {
     drop(ca(&ca_dir, CaKeyAlgorithm::EcdsaP256Sha256, &clock));
     // The signer was made at the first opening, without a public URL: a renewal carries it.
     let ca = open_with_url(&ca_dir, &clock, Some("https://cms.example.org"));
-    let old = ca.content_signer().certificate_der();
+    let old = ca.content_signer_certificate().unwrap().der;
     ca.renew_content_signer().unwrap();
-    assert_ne!(ca.content_signer().certificate_der(), old);
-    let der = ca.content_signer().certificate_der();
+    assert_ne!(ca.content_signer_certificate().unwrap().der, old);
+    let der = ca.content_signer_certificate().unwrap().der;
     let certificate = Certificate::from_der(&der).unwrap();
     let tbs = &certificate.tbs_certificate;
     assert_eq!(
@@ -363,6 +368,58 @@ fn the_content_signing_certificate_follows_the_piv_i_profile() {
     }
 }
 
+/// Whether the certificatePolicies of the DER certificate `der` assert `oid`.
+fn asserts_policy(der: &[u8], oid: &str) -> bool {
+    let certificate = Certificate::from_der(der).unwrap();
+    let policy = tessera_pki::policy_oids::oid_der(oid).unwrap();
+    certificate
+        .tbs_certificate
+        .extensions
+        .unwrap()
+        .iter()
+        .find(|e| e.extn_id.to_string() == "2.5.29.32")
+        .expect("certificatePolicies")
+        .extn_value
+        .as_bytes()
+        .windows(policy.len())
+        .any(|w| w == policy)
+}
+
+#[test]
+fn a_configured_policy_arc_replaces_the_uuid_arc() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(TestClock(AtomicI64::new(start().0)));
+    let ca_dir = dir.path().join("ca");
+    let default_arc = ca(&ca_dir, CaKeyAlgorithm::EcdsaP256Sha256, &clock)
+        .policy_arc()
+        .to_owned();
+    let reopen = || config::open_ca(&ca_dir, master(), ORG, clock.now(), Arc::new(OsRandom));
+    for bad in ["1.3.6.1.4.1.x", "3.1", "1.3.6.1.4.1.032473", ""] {
+        assert!(
+            matches!(
+                reopen().unwrap().with_policy_arc(bad),
+                Err(tessera_pki::PkiError::InvalidPolicy(_))
+            ),
+            "{bad:?} was taken"
+        );
+    }
+    // 32473 is the private enterprise number RFC 5612 keeps for examples.
+    let ca = reopen()
+        .unwrap()
+        .with_policy_arc(" 1.3.6.1.4.1.32473.1 ")
+        .unwrap()
+        .with_clock(clock.clone());
+    ca.prepare_content_signer(clock.now()).unwrap();
+    assert_eq!(ca.policy_arc(), "1.3.6.1.4.1.32473.1");
+    // The signer made before keeps the policy it was made with; its renewal takes the new arc.
+    let before = ca.content_signer_certificate().unwrap().der;
+    assert!(asserts_policy(&before, &format!("{default_arc}.1.5")));
+    ca.renew_content_signer().unwrap();
+    let renewed = ca.content_signer_certificate().unwrap().der;
+    assert!(asserts_policy(&renewed, "1.3.6.1.4.1.32473.1.1.5"));
+    assert!(!asserts_policy(&renewed, &format!("{default_arc}.1.5")));
+}
+
 fn serial(der: &[u8]) -> Vec<u8> {
     Certificate::from_der(der)
         .unwrap()
@@ -390,11 +447,11 @@ fn the_signer_is_renewed_inside_its_window_and_on_demand() {
     let ca = ca(&ca_dir, CaKeyAlgorithm::EcdsaP256Sha256, &clock);
     // Made when the CA opened.
     assert_eq!(pems(&ca_dir).len(), 1);
-    let first = ca.content_signer().certificate_der();
+    let first = ca.content_signer_certificate().unwrap().der;
 
     // Outside the window (more than three years and thirty days left): the same signer.
     clock.set(start().plus_days(6 * 365 - (3 * 365 + 31)));
-    assert_eq!(ca.content_signer().certificate_der(), first);
+    assert_eq!(ca.content_signer_certificate().unwrap().der, first);
 
     // Inside it: a signature makes a new one first; the old certificate stays on disk.
     clock.set(start().plus_days(6 * 365 - (3 * 365 + 29)));
@@ -408,7 +465,7 @@ fn the_signer_is_renewed_inside_its_window_and_on_demand() {
             include_certificate: true,
         })
         .unwrap();
-    let second = ca.content_signer().certificate_der();
+    let second = ca.content_signer_certificate().unwrap().der;
     assert_ne!(serial(&second), serial(&first));
     assert!(
         der.windows(second.len()).any(|w| w == second),
@@ -418,16 +475,16 @@ fn the_signer_is_renewed_inside_its_window_and_on_demand() {
 
     // Another replica on the same folder adopts the newest instead of making its own.
     let replica = open(&ca_dir, &clock);
-    assert_eq!(replica.content_signer().certificate_der(), second);
+    assert_eq!(replica.content_signer_certificate().unwrap().der, second);
     assert_eq!(pems(&ca_dir).len(), 2);
 
     // On demand: a third, which the replica signs with once it next looks at the folder (at
     // most a minute later); until then it keeps the second, still valid.
     let third = ca.renew_content_signer().unwrap();
     assert_ne!(serial(&third.der), serial(&second));
-    assert_eq!(replica.content_signer().certificate_der(), second);
+    assert_eq!(replica.content_signer_certificate().unwrap().der, second);
     clock.set(Timestamp(clock.now().0 + 61));
-    assert_eq!(replica.content_signer().certificate_der(), third.der);
+    assert_eq!(replica.content_signer_certificate().unwrap().der, third.der);
     assert_eq!(pems(&ca_dir).len(), 3);
 }
 
@@ -440,7 +497,7 @@ fn the_signer_never_outlives_the_issuing_ca() {
     let end = ca.issuing_not_after();
     // A year before the issuing CA ends: the renewed certificate ends with it...
     clock.set(Timestamp(end.0 - 365 * DAY));
-    let last = ca.content_signer().certificate_der();
+    let last = ca.content_signer_certificate().unwrap().der;
     let not_after = |der: &[u8]| {
         Certificate::from_der(der)
             .unwrap()
@@ -454,7 +511,7 @@ fn the_signer_never_outlives_the_issuing_ca() {
     let count = pems(&ca_dir).len();
     // ...and later signatures do not pile up new ones that could not last longer.
     clock.set(Timestamp(end.0 - 300 * DAY));
-    assert_eq!(ca.content_signer().certificate_der(), last);
+    assert_eq!(ca.content_signer_certificate().unwrap().der, last);
     assert_eq!(pems(&ca_dir).len(), count);
     // After the issuing CA's end nothing is signed.
     clock.set(Timestamp(end.0 + DAY));

@@ -185,7 +185,7 @@ async fn report(
         "certificates": certificates,
         "ca_chain_pem": svc.ca.chain_pem(),
         // The certificate that signs the card's CHUID, biometrics and Security Object now.
-        "content_signer_pem": pem(&svc.ca.content_signer().certificate_der()),
+        "content_signer_pem": pem(&svc.ca.content_signer_certificate().map_err(CoreError::Ca)?.der),
         "printed": printed,
         // The state file exists only for a virtual card in the simulated printer's encoder.
         "card_state": match reader {

@@ -30,6 +30,9 @@ pub struct Options {
     /// Where relying parties reach this server (`http://cms.example.org`): certificates point
     /// their CRL distribution point and AIA (OCSP, CA issuers) there. None leaves them out.
     pub public_url: Option<String>,
+    /// The organisation's registered certificate policy arc (`1.3.6.1.4.1.<PEN>.1`): the slots'
+    /// default policies go under it. None: the 2.25 UUID arc derived from the root CA.
+    pub policy_arc: Option<String>,
     /// How long a request to a remote station waits for it to reconnect before failing.
     pub station_reconnect_wait: std::time::Duration,
     /// Send independent card commands as APDU scripts (one round trip each through a station).
@@ -75,6 +78,7 @@ impl Options {
             database_url: None,
             readers: Readers::Simulated,
             public_url: None,
+            policy_arc: None,
             station_reconnect_wait: tessera_station::link::DEFAULT_RECONNECT_WAIT,
             apdu_scripts: true,
             job_lease: tessera_core::jobs::DEFAULT_LEASE,
@@ -347,6 +351,11 @@ impl Tessera {
             ca = ca
                 .with_public_url(url)
                 .map_err(|e| err("the public URL is not usable")(e.to_string()))?;
+        }
+        if let Some(arc) = &options.policy_arc {
+            ca = ca
+                .with_policy_arc(arc)
+                .map_err(|e| err("the policy arc is not usable")(e.to_string()))?;
         }
         // The content signer is made (or renewed) now, after the public URL is known, so that
         // its certificate carries the CRL and AIA URLs too.

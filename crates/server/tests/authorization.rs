@@ -104,6 +104,8 @@ const MATRIX: &[(&str, &str, Access, bool)] = &[
     ("GET", "/users/{uid}/photo", Needs(ViewUsers), true),
     ("POST", "/users/{uid}/photo", Needs(ManageUsers), true),
     ("POST", "/users/{uid}/photo/remove", Needs(ManageUsers), true),
+    ("POST", "/users/{uid}/fingerprints", Needs(ManageUsers), true),
+    ("POST", "/users/{uid}/fingerprints/remove", Needs(ManageUsers), true),
     ("GET", "/users/new", Needs(ManageUsers), false),
     ("POST", "/users/new", Needs(ManageUsers), false),
     ("GET", "/users/{uid}/edit", Needs(ManageUsers), true),

@@ -3,8 +3,9 @@
 //! /api/v1/users/{uid}/fingerprints` with the raw INCITS 378 record (a malformed one is refused
 //! with USR0006 and the stored one stays), the User page says which, `DELETE` removes them, the
 //! audit log records each without the minutiae; the user import takes a base64 `fingerprints`
-//! column; and a policy that requires fingerprints refuses a person without them (ISS0003) when
-//! the policy is chosen, before any card command.
+//! column; an operator enrols a record file and removes it on the User page; and a policy that
+//! requires fingerprints refuses a person without them (ISS0003) when the policy is chosen,
+//! before any card command.
 
 mod support;
 
@@ -187,6 +188,92 @@ async fn fingerprints_are_enrolled_shown_and_removed_over_the_api() {
         t.services.store.fingerprints(&"ann".into()).await.unwrap(),
         None
     );
+}
+
+/// Posts `record` as the file of the User page's enrolment form; status, final path and page.
+async fn upload(api: &Api, uid: &str, record: Vec<u8>) -> (StatusCode, String, String) {
+    let form = reqwest::multipart::Form::new()
+        .text("csrf", api.csrf.clone())
+        .part(
+            "record",
+            reqwest::multipart::Part::bytes(record).file_name("jdoe.fmr"),
+        );
+    let res = api
+        .portal
+        .http
+        .post(format!("{}/users/{uid}/fingerprints", api.portal.base))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    let path = res.url().path().to_owned();
+    (res.status(), path, res.text().await.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_enrols_and_removes_fingerprints_on_the_user_page() {
+    let (_dir, (t, password)) = support::open_with_password().await;
+    let portal = Portal::start(t.clone()).await;
+    portal.sign_in(&password).await;
+    let (_, _, page) = portal.get("/users/jdoe").await;
+    assert!(page.contains("Replace fingerprints"), "{page}");
+    let api = Api {
+        csrf: csrf(&page),
+        portal,
+    };
+    let jane = UserId::new("jdoe");
+
+    // A record the enrolment station saved to a file replaces the synthetic one.
+    let record = captured();
+    let (status, path, page) = upload(&api, "jdoe", record.clone()).await;
+    assert_eq!((status, path.as_str()), (StatusCode::OK, "/users/jdoe"));
+    assert!(page.contains("The fingerprints were enrolled."), "{page}");
+    assert!(page.contains("enrolled (2 finger views)"), "{page}");
+    let stored = t.services.store.fingerprints(&jane).await.unwrap().unwrap();
+    assert_eq!(
+        (stored.incits_378, stored.synthetic),
+        (record.clone(), false)
+    );
+
+    // A file that is not a record is refused with USR0006 and the reason; nothing changes.
+    let (status, _, page) = upload(
+        &api,
+        "jdoe",
+        b"a photo, not minutiae, and longer than 26 bytes".to_vec(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(page.contains("USR0006") && page.contains("FMR"), "{page}");
+    // So is a file larger than any record a card can carry.
+    let huge = vec![0; fingerprints::MAX_RECORD_BYTES + 2];
+    let (status, _, _) = upload(&api, "jdoe", huge).await;
+    assert!(status.is_client_error(), "{status}");
+    let stored = t.services.store.fingerprints(&jane).await.unwrap().unwrap();
+    assert_eq!(stored.incits_378, record);
+
+    // Removed from the page; the form then offers to enrol.
+    let (status, path, page) = api
+        .portal
+        .post(
+            "/users/jdoe/fingerprints/remove",
+            &[("csrf", api.csrf.as_str())],
+        )
+        .await;
+    assert_eq!((status, path.as_str()), (StatusCode::OK, "/users/jdoe"));
+    assert!(page.contains("The fingerprints were removed."), "{page}");
+    assert!(page.contains("Enrol fingerprints"), "{page}");
+    assert!(!page.contains("remove-fingerprints"), "{page}");
+    assert_eq!(t.services.store.fingerprints(&jane).await.unwrap(), None);
+    let events = t.services.store.audit_events(None, 1000).await.unwrap();
+    let names: Vec<_> = events.iter().map(|e| e.name.as_str()).collect();
+    assert_eq!(
+        names
+            .iter()
+            .filter(|n| **n == "FingerprintsEnrolled")
+            .count(),
+        1
+    );
+    assert!(names.contains(&"FingerprintsRemoved"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

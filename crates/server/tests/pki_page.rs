@@ -49,7 +49,10 @@ async fn relying_parties_get_the_p7c_and_the_content_signer() {
         .bytes()
         .await
         .unwrap();
-    assert_eq!(signer.to_vec(), t.ca.content_signer().certificate_der());
+    assert_eq!(
+        signer.to_vec(),
+        t.ca.content_signer_certificate().unwrap().der
+    );
 
     // A card's certificates: policies under the organisation's arc, pivInterim in 9A and 9E,
     // caIssuers at the .p7c.

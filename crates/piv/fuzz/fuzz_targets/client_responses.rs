@@ -80,9 +80,6 @@ impl ContentSigner for FixedSigner {
     fn sign(&self, request: &ContentToSign<'_>) -> Result<Vec<u8>, PortError> {
         Ok(vec![0x30, 0x01, request.content.len() as u8])
     }
-    fn certificate_der(&self) -> Vec<u8> {
-        vec![0x30, 0x00]
-    }
 }
 
 /// A baseline JPEG header of 420 x 560 with three components, then `len` bytes of scan.

@@ -79,8 +79,4 @@ impl ContentSigner for RecordingSigner {
         }
         Ok(self.signature_for(request.content))
     }
-
-    fn certificate_der(&self) -> Vec<u8> {
-        vec![0x30, 0x03, 0x02, 0x01, 0x01]
-    }
 }

@@ -14,6 +14,7 @@ mod login;
 mod multipart_form;
 mod operators;
 mod people;
+mod people_fingerprints;
 mod people_import;
 mod people_photo;
 mod pki;
@@ -255,6 +256,16 @@ pub fn routes() -> Router<AppState> {
                 .layer(DefaultBodyLimit::max(people_photo::PHOTO_BODY_BYTES)),
         )
         .route("/users/{uid}/photo/remove", post(people_photo::remove))
+        .route(
+            "/users/{uid}/fingerprints",
+            post(people_fingerprints::enrol).layer(DefaultBodyLimit::max(
+                people_fingerprints::FINGERPRINTS_BODY_BYTES,
+            )),
+        )
+        .route(
+            "/users/{uid}/fingerprints/remove",
+            post(people_fingerprints::remove),
+        )
         .route("/users/new", get(people::new_form).post(people::create))
         .route(
             "/users/{uid}/edit",

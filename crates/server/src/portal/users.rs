@@ -158,7 +158,7 @@ struct UserPage {
     user: User,
     devices: Vec<DeviceRow>,
     can_issue: bool,
-    /// `ManageUsers`: edit, disable/enable, delete, photo.
+    /// `ManageUsers`: edit, disable/enable, delete, photo, fingerprints.
     manage_users: bool,
     /// Kept by Tessera (local): the Edit form applies.
     editable: bool,
@@ -172,6 +172,8 @@ struct UserPage {
     fingerprints: String,
     /// Which fingers, with their minutiae (empty when none).
     fingerprints_detail: String,
+    /// Enrolled or synthetic fingerprints are on record: Replace and Remove rather than Enrol.
+    has_fingerprints: bool,
 }
 
 #[derive(Deserialize)]
@@ -196,6 +198,8 @@ fn flash_text(key: &str) -> Option<String> {
         "enabled" => Some("The person was enabled again.".into()),
         "photo" => Some("The photo was saved.".into()),
         "photo_removed" => Some("The photo was removed.".into()),
+        "fingerprints" => Some("The fingerprints were enrolled.".into()),
+        "fingerprints_removed" => Some("The fingerprints were removed.".into()),
         _ => None,
     }
 }
@@ -306,6 +310,7 @@ pub async fn page(
         None => ("none".to_owned(), String::new()),
     };
     render(&UserPage {
+        has_fingerprints: view.fingerprints.is_some(),
         fingerprints,
         fingerprints_detail,
         nav: Nav::of(&signed_in),
