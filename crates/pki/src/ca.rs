@@ -480,8 +480,20 @@ impl Ca {
     }
 
     /// Loads the content signer, or makes or renews it as its window says (when the CA opens).
+    /// A signer whose certificate lacks what this server now puts in certificates (a public URL
+    /// or policy arc configured since it was made, or changed) is renewed too, so that relying
+    /// parties can check it as they check the card certificates.
     pub fn prepare_content_signer(&self, now: Timestamp) -> Result<(), PkiError> {
-        self.content.current(now).map(drop)
+        let generation = self.content.current(now)?;
+        if self.content.outdated(&generation) {
+            let renewed = self.content.renew(now)?;
+            tracing::info!(
+                label = %renewed.label(),
+                "the content signer was renewed: its certificate's CRL, AIA or policy differed \
+                 from this server's configuration"
+            );
+        }
+        Ok(())
     }
 
     /// The content signer of the cards' signed objects.

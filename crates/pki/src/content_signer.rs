@@ -211,6 +211,33 @@ impl ContentSigning {
         Ok(generation)
     }
 
+    /// Whether `generation`'s certificate carries other CRL distribution points, AIA or
+    /// certificate policies than a new one would (the public URL or the policy arc changed since
+    /// it was made).
+    pub fn outdated(&self, generation: &Generation) -> bool {
+        use const_oid::db::rfc5280::{
+            ID_CE_CERTIFICATE_POLICIES, ID_CE_CRL_DISTRIBUTION_POINTS, ID_PE_AUTHORITY_INFO_ACCESS,
+        };
+        let watched = [
+            ID_CE_CERTIFICATE_POLICIES,
+            ID_CE_CRL_DISTRIBUTION_POINTS,
+            ID_PE_AUTHORITY_INFO_ACCESS,
+        ];
+        let mut carried: Vec<&Extension> = generation
+            .certificate
+            .tbs_certificate
+            .extensions
+            .iter()
+            .flatten()
+            .filter(|e| watched.contains(&e.extn_id))
+            .collect();
+        let mut wanted: Vec<&Extension> = self.issuer.distribution.iter().collect();
+        wanted.push(&self.issuer.policies);
+        carried.sort_by_key(|e| e.extn_id);
+        wanted.sort_by_key(|e| e.extn_id);
+        carried != wanted
+    }
+
     /// A new generation now, whatever the current one's validity (the operator's renewal).
     pub fn renew(&self, now: Timestamp) -> Result<Arc<Generation>, PkiError> {
         let _one = self.renewing.lock().unwrap_or_else(|p| p.into_inner());

@@ -285,11 +285,11 @@ fn the_content_signing_certificate_follows_the_piv_i_profile() {
     let clock = Arc::new(TestClock(AtomicI64::new(start().0)));
     let ca_dir = dir.path().join("ca");
     drop(ca(&ca_dir, CaKeyAlgorithm::EcdsaP256Sha256, &clock));
-    // The signer was made at the first opening, without a public URL: a renewal carries it.
+    // The signer was made at the first opening, without a public URL: opening with one renews
+    // it, so that its certificate carries the URLs too.
+    let first = pems(&ca_dir);
     let ca = open_with_url(&ca_dir, &clock, Some("https://cms.example.org"));
-    let old = ca.content_signer_certificate().unwrap().der;
-    ca.renew_content_signer().unwrap();
-    assert_ne!(ca.content_signer_certificate().unwrap().der, old);
+    assert_eq!(pems(&ca_dir).len(), first.len() + 1);
     let der = ca.content_signer_certificate().unwrap().der;
     let certificate = Certificate::from_der(&der).unwrap();
     let tbs = &certificate.tbs_certificate;
@@ -409,15 +409,32 @@ fn a_configured_policy_arc_replaces_the_uuid_arc() {
         .with_policy_arc(" 1.3.6.1.4.1.32473.1 ")
         .unwrap()
         .with_clock(clock.clone());
+    let before = ca.content_signing().current(clock.now()).unwrap();
+    assert!(asserts_policy(
+        before.certificate_der(),
+        &format!("{default_arc}.1.5")
+    ));
+    // Opening renews the signer made under the old arc; opening again with the same
+    // configuration keeps the new one.
     ca.prepare_content_signer(clock.now()).unwrap();
     assert_eq!(ca.policy_arc(), "1.3.6.1.4.1.32473.1");
-    // The signer made before keeps the policy it was made with; its renewal takes the new arc.
-    let before = ca.content_signer_certificate().unwrap().der;
-    assert!(asserts_policy(&before, &format!("{default_arc}.1.5")));
-    ca.renew_content_signer().unwrap();
-    let renewed = ca.content_signer_certificate().unwrap().der;
-    assert!(asserts_policy(&renewed, "1.3.6.1.4.1.32473.1.1.5"));
-    assert!(!asserts_policy(&renewed, &format!("{default_arc}.1.5")));
+    let renewed = ca.content_signing().current(clock.now()).unwrap();
+    assert_eq!(renewed.number, before.number + 1);
+    assert!(asserts_policy(
+        renewed.certificate_der(),
+        "1.3.6.1.4.1.32473.1.1.5"
+    ));
+    assert!(!asserts_policy(
+        renewed.certificate_der(),
+        &format!("{default_arc}.1.5")
+    ));
+    let again = reopen()
+        .unwrap()
+        .with_policy_arc("1.3.6.1.4.1.32473.1")
+        .unwrap();
+    again.prepare_content_signer(clock.now()).unwrap();
+    let kept = again.content_signing().current(clock.now()).unwrap();
+    assert_eq!(kept.number, renewed.number);
 }
 
 fn serial(der: &[u8]) -> Vec<u8> {
