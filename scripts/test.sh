@@ -17,7 +17,7 @@ cleanup() {
   rm -rf "$T"
 }
 trap cleanup EXIT
-step() { printf '\n=== %s\n' "$*"; }
+step() { printf '\n=== %s  [%s, %ss]\n' "$*" "$(date +%T)" "$SECONDS"; }
 
 # --- system packages ---------------------------------------------------------------------------
 need=()
