@@ -28,6 +28,10 @@ pub struct Figures {
     /// [`PLAIN_POLICY`]): the cost of the signatures, the facial image, the fingerprints and the
     /// Security Object is the difference with `personalise`.
     pub personalise_plain: Vec<Duration>,
+    /// PIV Standard with every signed object but the facial image ([`NO_FACE_POLICY`]): the
+    /// facial image's cost (decoding, scaling and encoding the portrait, 11 KB more on the card)
+    /// is the difference with `personalise`.
+    pub personalise_no_face: Vec<Duration>,
     /// Write transactions the store committed for each card of `personalise`, from Start to
     /// the end of the runner's work (printing is off here; Continue would add one).
     pub commits: Vec<u64>,
@@ -45,6 +49,8 @@ pub struct Figures {
 /// signed objects: no CHUID (the only object whose signature cannot be switched off on its
 /// own), no facial image, no fingerprints, no Security Object.
 const PLAIN_POLICY: &str = "bench-plain";
+/// PIV Standard without the facial image.
+const NO_FACE_POLICY: &str = "bench-no-face";
 
 /// Cards at every limit each of [`DRAWERS`] tasks draws while `/healthz` is measured.
 const WORST_CARDS: usize = 2;
@@ -96,6 +102,10 @@ impl Figures {
             summary(
                 "personalise one card, no CHUID, biometrics, SO",
                 &self.personalise_plain,
+            ),
+            summary(
+                "personalise one card, no facial image",
+                &self.personalise_no_face,
             ),
             format!(
                 "{:<48} n={:<4} {}",
@@ -161,6 +171,16 @@ pub async fn run(dir: &std::path::Path, iterations: usize) -> Result<Figures, Co
         .into_iter()
         .find(|p| p.id.as_str() == demo::POLICY_ID)
         .ok_or_else(|| CoreError::NotFound("the PIV Standard policy".into()))?;
+    let no_face = DevicePolicy {
+        id: PolicyId::new(NO_FACE_POLICY),
+        name: "PIV Standard without the facial image".into(),
+        write_facial_image: false,
+        default_for_groups: vec![],
+        ..standard.clone()
+    };
+    tessera_core::policies::save(svc, &actor, no_face).await?;
+    let (personalise_no_face, _) =
+        personalise_cards(&t, &actor, NO_FACE_POLICY, iterations).await?;
     let plain = DevicePolicy {
         id: PolicyId::new(PLAIN_POLICY),
         name: "PIV Standard without FIPS 201 signed objects".into(),
@@ -196,6 +216,7 @@ pub async fn run(dir: &std::path::Path, iterations: usize) -> Result<Figures, Co
         personalise,
         personalise_attested,
         personalise_plain,
+        personalise_no_face,
         commits,
         render,
         ..under_load
@@ -336,6 +357,7 @@ async fn under_load(t: &Tessera) -> Result<Figures, CoreError> {
         personalise: Vec::new(),
         personalise_attested: Vec::new(),
         personalise_plain: Vec::new(),
+        personalise_no_face: Vec::new(),
         commits: Vec::new(),
         render: Vec::new(),
         render_worst,
