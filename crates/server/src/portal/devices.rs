@@ -3,12 +3,11 @@
 use super::{render, CsrfForm, Nav};
 use crate::app::AppState;
 use crate::auth::SignedIn;
-use crate::portal::issue::urlencode;
 use crate::web_error::WebError;
 use askama::Template;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 use axum::Form;
 use tessera_core::ids::DeviceId;
 use tessera_core::{devices, issuance};
@@ -71,7 +70,7 @@ pub async fn activate(
     )
     .await?;
     let uid = device.user.map(|u| u.0).unwrap_or_default();
-    Ok(Redirect::to(&format!("/users/{}?flash=activated", urlencode(&uid))).into_response())
+    Ok(super::users::to_user_page(&uid, "activated"))
 }
 
 #[derive(serde::Deserialize)]
@@ -103,7 +102,7 @@ async fn change(
         _ => devices::terminate(svc, &actor, &id, reason()?).await?,
     };
     let uid = device.user.map(|u| u.0).unwrap_or_default();
-    Ok(Redirect::to(&format!("/users/{}?flash={what}", urlencode(&uid))).into_response())
+    Ok(super::users::to_user_page(&uid, what))
 }
 
 pub async fn suspend(
@@ -160,7 +159,7 @@ pub async fn reprint(
     .await?
     .map(|u| u.0)
     .unwrap_or_default();
-    Ok(Redirect::to(&format!("/users/{}?flash=printed", urlencode(&uid))).into_response())
+    Ok(super::users::to_user_page(&uid, "printed"))
 }
 
 /// Renders one face of a device's card with its layout and its holder's data.

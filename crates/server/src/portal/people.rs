@@ -4,7 +4,6 @@
 //! (`ManageUsers`), the operator's scope and the fields. A form the use case refuses for its
 //! content comes back with what the operator typed and the sentence beside it.
 
-use super::issue::urlencode;
 use super::{render, CsrfForm, Nav};
 use crate::app::AppState;
 use crate::auth::SignedIn;
@@ -12,7 +11,7 @@ use crate::web_error::{sentence, WebError};
 use askama::Template;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::Response;
 use axum::Form;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -212,11 +211,7 @@ pub async fn create(
         }
     };
     match local::create(&state.tessera.services, &signed_in.actor(), draft).await {
-        Ok(user) => Ok(Redirect::to(&format!(
-            "/users/{}?flash=created",
-            urlencode(user.uid.as_str())
-        ))
-        .into_response()),
+        Ok(user) => Ok(super::users::to_user_page(user.uid.as_str(), "created")),
         Err(e) => back_to_form(&signed_in, None, f, e),
     }
 }
@@ -272,11 +267,7 @@ pub async fn save(
         }
     };
     match local::update(&state.tessera.services, &signed_in.actor(), &uid, draft).await {
-        Ok(user) => Ok(Redirect::to(&format!(
-            "/users/{}?flash=saved",
-            urlencode(user.uid.as_str())
-        ))
-        .into_response()),
+        Ok(user) => Ok(super::users::to_user_page(user.uid.as_str(), "saved")),
         Err(e) => back_to_form(&signed_in, Some(uid.0), f, e),
     }
 }
@@ -373,11 +364,7 @@ pub async fn disable(
         Some(rule),
     )
     .await?;
-    Ok(Redirect::to(&format!(
-        "/users/{}?flash=disabled",
-        urlencode(uid.as_str())
-    ))
-    .into_response())
+    Ok(super::users::to_user_page(uid.as_str(), "disabled"))
 }
 
 /// `POST /users/{uid}/enable`.
@@ -390,7 +377,7 @@ pub async fn enable(
     signed_in.check_csrf(&f.csrf)?;
     let uid = UserId::new(uid);
     local::enable(&state.tessera.services, &signed_in.actor(), &uid).await?;
-    Ok(Redirect::to(&format!("/users/{}?flash=enabled", urlencode(uid.as_str()))).into_response())
+    Ok(super::users::to_user_page(uid.as_str(), "enabled"))
 }
 
 /// `GET /users/{uid}/delete`: asks first, and lists the cards that stand in the way.

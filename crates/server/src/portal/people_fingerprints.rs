@@ -2,7 +2,6 @@
 //! station saved to a file, or remove the enrolled one. The use case checks the record (USR0006)
 //! and audits the change; enrolment systems that talk to Tessera directly use the REST API.
 
-use super::issue::urlencode;
 use super::multipart_form;
 use super::CsrfForm;
 use crate::app::AppState;
@@ -11,7 +10,7 @@ use crate::web_error::WebError;
 use axum::extract::multipart::{Multipart, MultipartRejection};
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::Response;
 use axum::Form;
 use tessera_core::enrolment;
 use tessera_core::fingerprints::MAX_RECORD_BYTES;
@@ -47,11 +46,7 @@ pub async fn enrol(
     let uid = UserId::new(uid);
     enrolment::enrol_fingerprints(&state.tessera.services, &signed_in.actor(), &uid, record)
         .await?;
-    Ok(Redirect::to(&format!(
-        "/users/{}?flash=fingerprints",
-        urlencode(uid.as_str())
-    ))
-    .into_response())
+    Ok(super::users::to_user_page(uid.as_str(), "fingerprints"))
 }
 
 /// `POST /users/{uid}/fingerprints/remove`.
@@ -64,9 +59,8 @@ pub async fn remove(
     signed_in.check_csrf(&f.csrf)?;
     let uid = UserId::new(uid);
     enrolment::remove_fingerprints(&state.tessera.services, &signed_in.actor(), &uid).await?;
-    Ok(Redirect::to(&format!(
-        "/users/{}?flash=fingerprints_removed",
-        urlencode(uid.as_str())
+    Ok(super::users::to_user_page(
+        uid.as_str(),
+        "fingerprints_removed",
     ))
-    .into_response())
 }

@@ -2,7 +2,6 @@
 //! photo's own pixels) and remove. The photo normaliser behind the use case checks the file and
 //! re-encodes it; without script the whole photo is taken.
 
-use super::issue::urlencode;
 use super::multipart_form;
 use super::CsrfForm;
 use crate::app::AppState;
@@ -11,7 +10,7 @@ use crate::web_error::WebError;
 use axum::extract::multipart::{Multipart, MultipartRejection};
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::Response;
 use axum::Form;
 use tessera_core::ids::UserId;
 use tessera_core::people::photos;
@@ -77,7 +76,7 @@ pub async fn upload(
         crop,
     )
     .await?;
-    Ok(Redirect::to(&format!("/users/{}?flash=photo", urlencode(uid.as_str()))).into_response())
+    Ok(super::users::to_user_page(uid.as_str(), "photo"))
 }
 
 /// `POST /users/{uid}/photo/remove`.
@@ -90,9 +89,5 @@ pub async fn remove(
     signed_in.check_csrf(&f.csrf)?;
     let uid = UserId::new(uid);
     photos::remove(&state.tessera.services, &signed_in.actor(), &uid).await?;
-    Ok(Redirect::to(&format!(
-        "/users/{}?flash=photo_removed",
-        urlencode(uid.as_str())
-    ))
-    .into_response())
+    Ok(super::users::to_user_page(uid.as_str(), "photo_removed"))
 }

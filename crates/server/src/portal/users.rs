@@ -8,7 +8,7 @@ use crate::web_error::WebError;
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::header;
-use axum::response::{IntoResponse, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use tessera_core::ids::UserId;
 use tessera_core::model::*;
@@ -179,6 +179,16 @@ struct UserPage {
 #[derive(Deserialize)]
 pub struct UserQuery {
     flash: Option<String>,
+}
+
+/// The User page of `uid` with the message [`flash_text`] gives `flash` (after a change made from
+/// it: the Post/Redirect/Get pattern, so a reload does not send the form again).
+pub(super) fn to_user_page(uid: &str, flash: &str) -> Response {
+    Redirect::to(&format!(
+        "/users/{}?flash={flash}",
+        super::issue::urlencode(uid)
+    ))
+    .into_response()
 }
 
 /// Flash messages are chosen by key so that a link cannot inject text into the page.
