@@ -69,6 +69,14 @@ impl FascN {
         }
     }
 
+    /// Agency, system and credential number all nines: the convention of non-federal (PIV-I)
+    /// issuers, whose cards are told apart by their GUID.
+    pub fn is_non_federal(&self) -> bool {
+        self.agency_code == "9999"
+            && self.system_code == "9999"
+            && self.credential_number == "999999"
+    }
+
     /// The 25-byte encoding: 40 characters of 4 data bits (least significant first) and an odd
     /// parity bit, ending with a longitudinal redundancy character.
     ///

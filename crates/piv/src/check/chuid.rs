@@ -63,7 +63,10 @@ pub fn check(value: &[u8], today: &str, now_unix: u64, report: &mut ObjectReport
                 } else {
                     ""
                 };
-                report.info(SECTION, format!("FASC-N: {}{kind}", decoded.summary()));
+                report.info(
+                    SECTION,
+                    format!("FASC-N: {}{kind}", fascn::summary(&decoded)),
+                );
             }
             Err(e) => report.error("TIG SCEPACS, 6 (FASC-N)", format!("the FASC-N {e}")),
         }

@@ -2,43 +2,23 @@
 //! characters of five bits (four data bits, least significant first, and an odd parity bit), with
 //! start sentinel, field separators, end sentinel and a longitudinal redundancy character.
 
-/// The fields of a FASC-N, as decimal digit strings.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct DecodedFascN {
-    pub agency_code: String,
-    pub system_code: String,
-    pub credential_number: String,
-    pub credential_series: String,
-    pub individual_credential_issue: String,
-    pub person_identifier: String,
-    pub organizational_category: String,
-    pub organizational_identifier: String,
-    pub person_association_category: String,
-}
+use tessera_core::fips201::FascN;
 
-impl DecodedFascN {
-    /// Agency, system and credential number all nines: the convention of non-federal (PIV-I)
-    /// issuers, whose cards are told apart by their GUID.
-    pub fn is_non_federal(&self) -> bool {
-        self.agency_code == "9999"
-            && self.system_code == "9999"
-            && self.credential_number == "999999"
-    }
-
-    pub fn summary(&self) -> String {
-        format!(
-            "agency {}, system {}, credential {}, series {}, issue {}, person {}, org category {}, org {}, association {}",
-            self.agency_code,
-            self.system_code,
-            self.credential_number,
-            self.credential_series,
-            self.individual_credential_issue,
-            self.person_identifier,
-            self.organizational_category,
-            self.organizational_identifier,
-            self.person_association_category
-        )
-    }
+/// The fields, for the report.
+pub(super) fn summary(f: &FascN) -> String {
+    format!(
+        "agency {}, system {}, credential {}, series {}, issue {}, person {}, org category {}, \
+         org {}, association {}",
+        f.agency_code,
+        f.system_code,
+        f.credential_number,
+        f.credential_series,
+        f.individual_credential_issue,
+        f.person_identifier,
+        f.organizational_category,
+        f.organizational_identifier,
+        f.person_association_category
+    )
 }
 
 const START_SENTINEL: u8 = 0x0B;
@@ -46,7 +26,7 @@ const FIELD_SEPARATOR: u8 = 0x0D;
 const END_SENTINEL: u8 = 0x0F;
 
 /// Decodes a 25-byte FASC-N, or says what is wrong with it.
-pub fn decode(bytes: &[u8]) -> Result<DecodedFascN, String> {
+pub fn decode(bytes: &[u8]) -> Result<FascN, String> {
     if bytes.len() != 25 {
         return Err(format!("is {} bytes long, not 25", bytes.len()));
     }
@@ -113,7 +93,7 @@ pub fn decode(bytes: &[u8]) -> Result<DecodedFascN, String> {
     }
     let mut f = fields.into_iter();
     let mut next = || f.next().unwrap_or_default();
-    Ok(DecodedFascN {
+    Ok(FascN {
         agency_code: next(),
         system_code: next(),
         credential_number: next(),
@@ -126,32 +106,34 @@ pub fn decode(bytes: &[u8]) -> Result<DecodedFascN, String> {
     })
 }
 
+/// Encodes the characters of a FASC-N (`|` a field separator) by hand: the tests' own encoder,
+/// not the issuer's.
+#[cfg(test)]
+pub(super) fn encode_by_hand(digits: &str) -> [u8; 25] {
+    let mut chars: Vec<u8> = vec![START_SENTINEL];
+    for c in digits.chars() {
+        chars.push(match c {
+            '|' => FIELD_SEPARATOR,
+            d => d.to_digit(10).unwrap() as u8,
+        });
+    }
+    chars.push(END_SENTINEL);
+    chars.push(chars.iter().fold(0, |a, c| a ^ c));
+    let mut out = [0u8; 25];
+    for (i, c) in chars.iter().enumerate() {
+        let parity = u8::from(c.count_ones() % 2 == 0);
+        for b in 0..5 {
+            let v = if b < 4 { (c >> b) & 1 } else { parity };
+            let pos = i * 5 + b;
+            out[pos / 8] |= v << (7 - pos % 8);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Encodes the characters of a FASC-N by hand (the test's own encoder, not the issuer's).
-    fn encode(digits: &str) -> [u8; 25] {
-        let mut chars: Vec<u8> = vec![START_SENTINEL];
-        for c in digits.chars() {
-            chars.push(match c {
-                '|' => FIELD_SEPARATOR,
-                d => d.to_digit(10).unwrap() as u8,
-            });
-        }
-        chars.push(END_SENTINEL);
-        chars.push(chars.iter().fold(0, |a, c| a ^ c));
-        let mut out = [0u8; 25];
-        for (i, c) in chars.iter().enumerate() {
-            let parity = u8::from(c.count_ones() % 2 == 0);
-            for b in 0..5 {
-                let v = if b < 4 { (c >> b) & 1 } else { parity };
-                let pos = i * 5 + b;
-                out[pos / 8] |= v << (7 - pos % 8);
-            }
-        }
-        out
-    }
 
     #[test]
     fn the_published_example_decodes() {
@@ -167,7 +149,7 @@ mod tests {
 
     #[test]
     fn non_federal_convention_round_trips() {
-        let bytes = encode("9999|9999|999999|0|1|0000000000300001");
+        let bytes = encode_by_hand("9999|9999|999999|0|1|0000000000300001");
         let f = decode(&bytes).unwrap();
         assert!(f.is_non_federal());
         assert_eq!(f.organizational_category, "3");
@@ -176,12 +158,12 @@ mod tests {
 
     #[test]
     fn parity_lrc_and_length_errors_are_found() {
-        let good = encode("9999|9999|999999|0|1|0000000000300001");
+        let good = encode_by_hand("9999|9999|999999|0|1|0000000000300001");
         let mut bad = good;
         bad[3] ^= 0x01;
         assert!(decode(&bad).is_err());
         assert!(decode(&good[..24]).unwrap_err().contains("24 bytes"));
-        let mut wrong_lrc = encode("9999|9999|999999|0|1|0000000000300001");
+        let mut wrong_lrc = encode_by_hand("9999|9999|999999|0|1|0000000000300001");
         // Flip two data bits of the LRC character (keeps its parity, breaks its value).
         let pos = 39 * 5;
         wrong_lrc[pos / 8] ^= 0x80 >> (pos % 8);

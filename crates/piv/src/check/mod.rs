@@ -19,7 +19,7 @@ mod security_object;
 #[cfg(test)]
 mod tests;
 
-pub use fascn::{decode as decode_fasc_n, DecodedFascN};
+pub use fascn::decode as decode_fasc_n;
 pub use report::{CheckReport, Finding, ObjectReport, Severity, Status};
 
 use crate::apdu::{ins, sw, CommandApdu};
