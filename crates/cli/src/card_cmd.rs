@@ -10,6 +10,7 @@ use tessera_core::ports::CardTransport;
 use tessera_core::secret::Pin;
 use tessera_piv::check::{check_card, parse_ca_pem, CheckOptions};
 use tessera_piv::PivClient;
+use zeroize::Zeroizing;
 
 #[derive(Subcommand)]
 pub enum CardCommand {
@@ -53,12 +54,15 @@ pub struct CheckArgs {
 }
 
 fn read_pin(args: &CheckArgs) -> Result<Option<Pin>, String> {
+    // What was read is wiped when dropped, as the Pin made from it will be.
     let line = if let Some(path) = &args.pin_file {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read the PIN file {}: {e}", path.display()))?;
-        text.lines().next().unwrap_or_default().to_string()
+        let text = Zeroizing::new(
+            std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read the PIN file {}: {e}", path.display()))?,
+        );
+        Zeroizing::new(text.lines().next().unwrap_or_default().to_string())
     } else if args.pin_stdin {
-        let mut line = String::new();
+        let mut line = Zeroizing::new(String::new());
         std::io::stdin()
             .lock()
             .read_line(&mut line)
